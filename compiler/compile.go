@@ -1,0 +1,527 @@
+package compiler
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/table"
+	"gopkg.in/yaml.v3"
+)
+
+// Settings are the deployment inputs that are not part of the policy.
+type Settings struct {
+	Env            Env           // environment for secrets; nil means os.LookupEnv
+	SidecarUp      string        // Envoy cluster name or host:port; default "keycard_sidecar"
+	SidecarTimeout time.Duration // default 200ms
+}
+
+// Result is a compiled policy.
+type Result struct {
+	Policy   *Policy
+	Table    *table.Table
+	Config   *config.Config
+	Warnings Errors
+}
+
+// IsPolicyFile reports whether a file in a policy directory belongs to the
+// policy: YAML that is not a test-case file.
+func IsPolicyFile(name string) bool {
+	ext := filepath.Ext(name)
+	return (ext == ".yaml" || ext == ".yml") && !strings.HasSuffix(strings.TrimSuffix(name, ext), ".cases")
+}
+
+// Files expands the command line's paths: directories give their policy
+// files (not recursively), sorted; files are taken as they are.
+func Files(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		entries, err := os.ReadDir(p)
+		if err != nil {
+			return nil, err
+		}
+		n := len(out)
+		for _, e := range entries {
+			if e.Type().IsRegular() && IsPolicyFile(e.Name()) {
+				out = append(out, filepath.Join(p, e.Name()))
+			}
+		}
+		if len(out) == n {
+			return nil, fmt.Errorf("%s: no policy files (*.yaml, *.yml)", p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no policy files given")
+	}
+	return out, nil
+}
+
+// CompileFiles reads and compiles the policy made of the given files and
+// directories. On failure the error is an Errors (findings with
+// positions) or a plain error (a file that cannot be read).
+func CompileFiles(paths []string, s Settings) (*Result, error) {
+	files, err := Files(paths)
+	if err != nil {
+		return nil, err
+	}
+	srcs := map[string][]byte{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		srcs[f] = data
+	}
+	return Compile(files, srcs, s)
+}
+
+// Compile compiles the policy made of the given sources, in order.
+func Compile(files []string, srcs map[string][]byte, s Settings) (*Result, error) {
+	c := &compilation{env: s.Env, settings: s, p: &Policy{defined: map[string]Pos{}}}
+	if c.env == nil {
+		c.env = os.LookupEnv
+	}
+	for _, f := range files {
+		d := &decoder{file: f, errs: &c.errs}
+		var root yaml.Node
+		if err := yaml.Unmarshal(srcs[f], &root); err != nil {
+			c.errs = append(c.errs, yamlError(f, err))
+			continue
+		}
+		c.p.parseFile(d, filepath.Dir(f), &root)
+	}
+	if len(c.errs) == 0 {
+		c.check(files)
+	}
+	var errs, warns Errors
+	for _, e := range c.errs {
+		if e.Warning {
+			warns = append(warns, e)
+		} else {
+			errs = append(errs, e)
+		}
+	}
+	warns.sort()
+	if len(errs) > 0 {
+		errs.sort()
+		if len(errs) > MaxErrors {
+			errs = errs[:MaxErrors]
+		}
+		return &Result{Policy: c.p, Warnings: warns}, errs
+	}
+	tb, err := table.Build(&c.spec)
+	if err != nil {
+		return nil, err
+	}
+	c.cfg.Table = tb.Encode()
+	if _, err := c.cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("internal error: the compiled configuration does not validate: %w", err)
+	}
+	return &Result{Policy: c.p, Table: tb, Config: &c.cfg, Warnings: warns}, nil
+}
+
+// yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into a
+// positioned finding.
+func yamlError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			if _, e := fmt.Sscanf(rest[:i], "%d", &line); e == nil {
+				msg = rest[i+2:]
+			}
+		}
+	}
+	return &Error{Pos: Pos{file, line, 1}, Msg: "invalid YAML: " + msg}
+}
+
+type compilation struct {
+	env      Env
+	settings Settings
+	p        *Policy
+	errs     Errors
+	spec     table.Spec
+	cfg      config.Config
+}
+
+func (c *compilation) warnf(d *decoder, n *yaml.Node, format string, args ...any) {
+	c.errs = append(c.errs, &Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...), Warning: true})
+}
+
+func (c *compilation) check(files []string) {
+	p := c.p
+	first := &decoder{file: files[0], errs: &c.errs}
+	top := &yaml.Node{Line: 1, Column: 1}
+	if p.Name == "" {
+		first.errorf(top, "policy: needs a name")
+	}
+	if p.Identity == nil {
+		first.errorf(top, "policy: needs an identity section")
+		return
+	}
+	if len(p.Levels) == 0 {
+		first.errorf(top, "policy: needs levels")
+		return
+	}
+	if len(p.Services) == 0 {
+		first.errorf(top, "policy: needs services")
+		return
+	}
+	c.cfg = config.Config{Version: config.Version, Policy: p.Name}
+	c.identity()
+	levels := c.levels()
+	roleIdx := c.roles()
+	c.services(levels, roleIdx)
+
+	c.cfg.Sessions = config.Sessions{State: cmpOr(p.Sessions.State, "none"), CacheMillis: int(p.Sessions.Cache / time.Millisecond), OnErrorAllow: p.Sessions.OnError == "allow"}
+	if _, set := p.defined["options"]; set {
+		c.cfg.Options.Preflight = p.Options.Preflight
+	} else {
+		c.cfg.Options.Preflight = true
+	}
+	c.cfg.Options.AllowEncodedPath = p.Options.AllowEncodedPath
+	c.cfg.Options.MaxTokenBytes = config.DefaultMaxTokenBytes
+	c.cfg.Options.TokenCacheSize = config.DefaultTokenCacheSize
+	c.cfg.Sidecar = config.Sidecar{
+		Upstream:      cmpOr(c.settings.SidecarUp, "keycard_sidecar"),
+		TimeoutMillis: int(cmpOr(c.settings.SidecarTimeout, 200*time.Millisecond) / time.Millisecond),
+	}
+	if p.Sessions.State == "sidecar" && p.Sessions.Cache == 0 {
+		c.cfg.Sessions.CacheMillis = 2000
+	}
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (c *compilation) identity() {
+	id := c.p.Identity
+	d := id.dec
+	cfg := &c.cfg.Identity
+	if len(id.Sources) == 0 {
+		cfg.Token = []config.TokenSource{{Header: "Authorization", Scheme: "Bearer"}}
+	}
+	for _, s := range id.Sources {
+		cfg.Token = append(cfg.Token, config.TokenSource(s))
+	}
+	if len(id.Issuers) == 0 {
+		d.errorf(id.Node, "identity: needs at least one issuer")
+	}
+	names := map[string]*yaml.Node{}
+	for i := range id.Issuers {
+		is := &id.Issuers[i]
+		if prev, ok := names[is.Name]; ok && is.Name != "" {
+			d.errorf(is.Node, "issuer %s: defined twice (first at %s)", is.Name, d.pos(prev))
+			continue
+		}
+		names[is.Name] = is.Node
+		keys := c.keys(id, is)
+		var algs []string
+		for _, a := range is.Algorithms {
+			algs = append(algs, a.Value)
+		}
+		cfg.Issuers = append(cfg.Issuers, config.Issuer{
+			Name: is.Name, Kind: is.Kind, Issuer: is.Issuer, Audiences: is.Audiences,
+			Algorithms: algs, RequireExp: is.RequireExp, Keys: keys,
+		})
+	}
+	cfg.LeewaySeconds = int(id.Leeway / time.Second)
+	cfg.Claims = config.Claims{
+		Subject: cmpOr(id.Claims["subject"], "sub"),
+		Level:   cmpOr(id.Claims["level"], "level"),
+		Roles:   cmpOr(id.Claims["roles"], "roles"),
+	}
+	for _, f := range id.Forward {
+		cfg.Forward = append(cfg.Forward, config.Forward{Header: f.Header, Field: f.Field})
+	}
+	slices.SortFunc(cfg.Forward, func(a, b config.Forward) int { return strings.Compare(strings.ToLower(a.Header), strings.ToLower(b.Header)) })
+	for i := 1; i < len(cfg.Forward); i++ {
+		if strings.EqualFold(cfg.Forward[i-1].Header, cfg.Forward[i].Header) {
+			d.errorf(id.Node, "identity.forward: header %s given twice (header names ignore case)", cfg.Forward[i].Header)
+		}
+	}
+}
+
+func (c *compilation) levels() map[string]int {
+	out := map[string]int{}
+	for _, l := range c.p.Levels {
+		out[l.Name] = l.Value
+		c.cfg.Levels = append(c.cfg.Levels, config.Level{Name: l.Name, Value: l.Value})
+	}
+	slices.SortFunc(c.cfg.Levels, func(a, b config.Level) int { return a.Value - b.Value })
+	return out
+}
+
+// roles checks role definitions and their permissions and returns each
+// role's index in spec.Roles.
+func (c *compilation) roles() map[string]int {
+	idx := map[string]int{}
+	defs := map[string]Pos{}
+	for i := range c.p.Roles {
+		r := &c.p.Roles[i]
+		d := r.dec
+		if prev, ok := defs[r.Name]; ok {
+			d.errorf(r.Node, "role %s: defined twice (first at %s)", r.Name, prev)
+			continue
+		}
+		defs[r.Name] = d.pos(r.Node)
+		if !isRoleName(r.Name) {
+			d.errorf(r.Node, "role %q: a role name is letters, digits, and . _ : -", r.Name)
+			continue
+		}
+		if len(c.spec.Roles) == table.MaxRoles {
+			d.errorf(r.Node, "role %s: more than %d roles", r.Name, table.MaxRoles)
+			continue
+		}
+		idx[r.Name] = len(c.spec.Roles)
+		c.spec.Roles = append(c.spec.Roles, r.Name)
+		var bits table.RoleBits
+		bits.Set(idx[r.Name])
+		for _, perm := range r.Perms {
+			pm, msg := parsePermission(perm.Value)
+			if msg != "" {
+				d.errorf(perm.Node, "role %s: permission %q: %s", r.Name, perm.Value, msg)
+				continue
+			}
+			c.spec.Grants = append(c.spec.Grants, table.GrantSpec{Pattern: perm.Value, Segments: pm.segs, Regex: pm.regex, Methods: pm.methods, Roles: bits})
+		}
+	}
+	return idx
+}
+
+func isRoleName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._:-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// mountAt is a mount with the service and node that declared it.
+type mountAt struct {
+	table.Mount
+	svc *Service
+	n   *yaml.Node
+}
+
+type placed struct {
+	route *Route
+	svc   *Service
+	canon string
+}
+
+func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
+	levelNames := make([]string, 0, len(levels))
+	for n := range levels {
+		levelNames = append(levelNames, n)
+	}
+	slices.Sort(levelNames)
+	roleNames := slices.Clone(c.spec.Roles)
+	names := map[string]*Service{}
+	var mounts []mountAt
+	for si := range c.p.Services {
+		s := &c.p.Services[si]
+		d := s.dec
+		if prev, ok := names[s.Name]; ok {
+			d.errorf(s.Node, "service %s: defined twice (first at %s)", s.Name, prev.dec.pos(prev.Node))
+			continue
+		}
+		names[s.Name] = s
+		spec := table.ServiceSpec{Name: s.Name}
+		switch s.Default {
+		case "not_found":
+			spec.Default = table.DefaultNotFound
+		case "allow":
+			spec.Default = table.DefaultAllow
+		}
+		for _, h := range s.Hosts {
+			host, prefix, _ := strings.Cut(h.Value, "/")
+			prefix = "/" + prefix
+			if prefix == "/" {
+				prefix = s.Prefix
+			} else if msg := checkPrefix(prefix); msg != "" {
+				d.errorf(h.Node, "service %s: host %q: prefix %s", s.Name, h.Value, msg)
+				continue
+			}
+			host, msg := checkHost(host)
+			if msg != "" {
+				d.errorf(h.Node, "service %s: host %q %s", s.Name, h.Value, msg)
+				continue
+			}
+			m := table.Mount{Host: host, Prefix: prefix}
+			dup := false
+			for _, o := range mounts {
+				if o.Mount == m {
+					d.errorf(h.Node, "service %s: host %s prefix %s is already served by service %s (%s)", s.Name, host, prefix, o.svc.Name, o.svc.dec.pos(o.n))
+					dup = true
+				}
+			}
+			if !dup {
+				mounts = append(mounts, mountAt{m, s, h.Node})
+				spec.Mounts = append(spec.Mounts, m)
+			}
+		}
+		seen := map[string][]placed{}
+		for ri := range s.Routes {
+			r := &s.Routes[ri]
+			segs, msg := parsePattern(r.Path.Value)
+			if msg != "" {
+				d.errorf(r.Path.Node, "route %q: %s", r.Path.Value, msg)
+				continue
+			}
+			rs := table.RouteSpec{Pattern: r.Path.Value, Segments: segs, Line: r.Node.Line}
+			ok := true
+			if r.Access != nil {
+				lv, found := levels[r.Access.Value]
+				if !found {
+					d.errorf(r.Access.Node, "route %q: unknown level %q%s", r.Path.Value, r.Access.Value, suggest(r.Access.Value, levelNames))
+					ok = false
+				}
+				rs.Level = uint8(lv)
+				if lv == 0 && len(r.Roles) == 0 && r.Token != "required" {
+					rs.Flags |= table.FlagPublic
+				}
+			}
+			if r.Token == "optional" {
+				if rs.Flags&table.FlagPublic == 0 {
+					d.errorf(r.Node, "route %q: token: optional only fits a public route", r.Path.Value)
+					ok = false
+				}
+				rs.Flags |= table.FlagTokenOptional
+			}
+			for _, role := range r.Roles {
+				i, found := roleIdx[role.Value]
+				if !found {
+					d.errorf(role.Node, "route %q: unknown role %q%s", r.Path.Value, role.Value, suggest(role.Value, roleNames))
+					ok = false
+					continue
+				}
+				rs.Roles.Set(i)
+				c.p.Roles[c.roleDef(role.Value)].used = true
+			}
+			for _, m := range r.Methods {
+				bit := table.ParseMethod(m.Value)
+				if bit == 0 {
+					d.errorf(m.Node, "route %q: method %q is not one of %s%s", r.Path.Value, m.Value, strings.Join(table.MethodNames(), " "), suggest(strings.ToUpper(m.Value), table.MethodNames()))
+					ok = false
+					continue
+				}
+				if rs.Methods&bit != 0 {
+					d.errorf(m.Node, "route %q: method %s listed twice", r.Path.Value, m.Value)
+				}
+				rs.Methods |= bit
+			}
+			if !ok {
+				continue
+			}
+			canon := canonical(segs)
+			tied := false
+			for _, o := range seen[canon] {
+				om := methodsOf(o.route)
+				if om&rs.Methods != 0 || (om == 0 && rs.Methods == 0) {
+					d.errorf(r.Path.Node, "route %q ties with route %q at %s: both match the same paths and methods", r.Path.Value, o.route.Path.Value, d.pos(o.route.Path.Node))
+					tied = true
+				}
+			}
+			if tied {
+				continue
+			}
+			seen[canon] = append(seen[canon], placed{r, s, canon})
+			spec.Routes = append(spec.Routes, rs)
+		}
+		c.spec.Services = append(c.spec.Services, spec)
+	}
+	c.unreachable(mounts)
+	for _, r := range c.p.Roles {
+		if !r.used {
+			d := r.dec
+			c.warnf(d, r.Node, "role %s: no route requires it (its permissions still grant access)", r.Name)
+		}
+	}
+}
+
+func methodsOf(r *Route) table.MethodSet {
+	var m table.MethodSet
+	for _, x := range r.Methods {
+		m |= table.ParseMethod(x.Value)
+	}
+	return m
+}
+
+func (c *compilation) roleDef(name string) int {
+	for i, r := range c.p.Roles {
+		if r.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// unreachable warns about routes that no request can reach: on every
+// mount of their service, another service's longer prefix on the same
+// host takes all the paths the route matches.
+func (c *compilation) unreachable(mounts []mountAt) {
+	for si := range c.p.Services {
+		s := &c.p.Services[si]
+		for ri := range s.Routes {
+			r := &s.Routes[ri]
+			segs, msg := parsePattern(r.Path.Value)
+			if msg != "" {
+				continue
+			}
+			reachable := false
+			var thief *Service
+			for _, m := range mounts {
+				if m.svc != s {
+					continue
+				}
+				full := strings.TrimSuffix(m.Prefix, "/") + literalHead(segs)
+				taken := false
+				for _, o := range mounts {
+					if o.svc != s && o.Host == m.Host && len(o.Prefix) > len(m.Prefix) && (full == o.Prefix || strings.HasPrefix(full, o.Prefix+"/")) {
+						taken, thief = true, o.svc
+					}
+				}
+				reachable = reachable || !taken
+			}
+			if !reachable && thief != nil {
+				c.warnf(s.dec, r.Path.Node, "route %q of service %s is unreachable: service %s's prefix takes all its paths", r.Path.Value, s.Name, thief.Name)
+			}
+		}
+	}
+}
+
+// literalHead is the leading literal segments of a pattern as a path.
+func literalHead(segs []table.Segment) string {
+	var b strings.Builder
+	for _, s := range segs {
+		if s.Kind != table.SegLiteral {
+			break
+		}
+		b.WriteString("/" + s.Lit)
+	}
+	return b.String()
+}

@@ -1,0 +1,160 @@
+package compiler
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// decoder walks yaml.Nodes of one file and records findings.
+type decoder struct {
+	file string
+	errs *Errors
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{d.file, n.Line, n.Column} }
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	*d.errs = append(*d.errs, &Error{Pos: d.pos(n), Msg: fmt.Sprintf(format, args...)})
+}
+
+// fields calls fn for each key of mapping n, in file order, after checking
+// that every key is known (with a suggestion for near misses) and given
+// once.
+func (d *decoder) fields(n *yaml.Node, what string, known []string, fn func(key string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s must be a mapping, not %s", what, kindName(n))
+		return
+	}
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(k, "%s: keys must be strings", what)
+			continue
+		}
+		if prev, ok := seen[k.Value]; ok {
+			d.errorf(k, "%s: field %q given twice (first at %s)", what, k.Value, d.pos(prev))
+			continue
+		}
+		seen[k.Value] = k
+		if known != nil && !containsStr(known, k.Value) {
+			d.errorf(k, "%s: unknown field %q%s", what, k.Value, suggest(k.Value, known))
+			continue
+		}
+		fn(k.Value, k, v)
+	}
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "empty"
+}
+
+func (d *decoder) str(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		d.errorf(n, "%s must be a string, not %s", what, kindName(n))
+		return "", false
+	}
+	if n.Value == "" {
+		d.errorf(n, "%s must not be empty", what)
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (d *decoder) integer(n *yaml.Node, what string, lo, hi int) (int, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		d.errorf(n, "%s must be an integer, not %s", what, kindName(n))
+		return 0, false
+	}
+	v, err := strconv.Atoi(n.Value)
+	if err != nil || v < lo || v > hi {
+		d.errorf(n, "%s must be an integer from %d to %d, not %s", what, lo, hi, n.Value)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) boolean(n *yaml.Node, what string) (bool, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+		d.errorf(n, "%s must be true or false, not %s", what, kindName(n))
+		return false, false
+	}
+	return n.Value == "true", true
+}
+
+func (d *decoder) duration(n *yaml.Node, what string, hi time.Duration) (time.Duration, bool) {
+	s, ok := d.str(n, what)
+	if !ok {
+		return 0, false
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 || v > hi {
+		d.errorf(n, "%s must be a duration from 0s to %s such as 30s, not %q", what, hi, s)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) oneOf(n *yaml.Node, what string, choices ...string) (string, bool) {
+	s, ok := d.str(n, what)
+	if !ok {
+		return "", false
+	}
+	if !containsStr(choices, s) {
+		d.errorf(n, "%s must be one of %v, not %q%s", what, choices, s, suggest(s, choices))
+		return "", false
+	}
+	return s, true
+}
+
+// list calls fn for each item of sequence n.
+func (d *decoder) list(n *yaml.Node, what string, fn func(i int, item *yaml.Node)) {
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s must be a list, not %s", what, kindName(n))
+		return
+	}
+	for i, item := range n.Content {
+		fn(i, item)
+	}
+}
+
+// ref is a string with its position.
+type ref struct {
+	Value string
+	Node  *yaml.Node
+}
+
+func (d *decoder) strList(n *yaml.Node, what string) []ref {
+	var out []ref
+	d.list(n, what, func(i int, item *yaml.Node) {
+		if s, ok := d.str(item, fmt.Sprintf("%s[%d]", what, i)); ok {
+			out = append(out, ref{s, item})
+		}
+	})
+	return out
+}
+
+func containsStr(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,404 @@
+package compiler
+
+import (
+	"fmt"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Policy is a parsed policy: what the files say, with positions, before
+// the cross-checks of Compile.
+type Policy struct {
+	Name     string
+	Identity *Identity
+	Levels   []LevelDef
+	Roles    []RoleDef
+	Sessions Sessions
+	Options  Options
+	Services []Service
+
+	// where each singleton section was defined, to report duplicates
+	defined map[string]Pos
+}
+
+// Identity is the identity section.
+type Identity struct {
+	Node    *yaml.Node
+	Sources []TokenSource
+	Issuers []IssuerDef
+	Leeway  time.Duration
+	Claims  map[string]string
+	Forward []ForwardDef
+	dir     string // directory of the file, for key files
+	dec     *decoder
+}
+
+// TokenSource is where a token is read.
+type TokenSource struct {
+	Header, Scheme, Cookie string
+}
+
+// IssuerDef is one issuer as written.
+type IssuerDef struct {
+	Node       *yaml.Node
+	Name       string
+	Kind       string
+	Issuer     string
+	Audiences  []string
+	Algorithms []ref
+	RequireExp bool
+	Secret     *KeyRef
+	JWKS       *KeyRef
+	PEM        *KeyRef
+}
+
+// KeyRef names where key material comes from: an environment variable or
+// a file (relative to the policy file).
+type KeyRef struct {
+	Node *yaml.Node
+	Env  string
+	File string
+}
+
+// ForwardDef maps a header to an identity field.
+type ForwardDef struct {
+	Header, Field string
+	Node          *yaml.Node
+}
+
+// LevelDef is one named level.
+type LevelDef struct {
+	Name  string
+	Value int
+	Node  *yaml.Node
+}
+
+// RoleDef is one role and its permissions.
+type RoleDef struct {
+	Name  string
+	Node  *yaml.Node
+	Perms []ref
+	used  bool
+	dec   *decoder
+}
+
+// Sessions is the sessions section.
+type Sessions struct {
+	State   string
+	Cache   time.Duration
+	OnError string
+}
+
+// Options is the options section.
+type Options struct {
+	Preflight        bool
+	AllowEncodedPath bool
+}
+
+// Service is one service as written.
+type Service struct {
+	Name    string
+	Node    *yaml.Node
+	Hosts   []ref
+	Prefix  string
+	Default string
+	Routes  []Route
+	dec     *decoder
+}
+
+// Route is one route as written.
+type Route struct {
+	Node    *yaml.Node
+	Path    ref
+	Access  *ref
+	Roles   []ref
+	Methods []ref
+	Token   string
+}
+
+var (
+	topFields      = []string{"version", "name", "identity", "levels", "roles", "sessions", "options", "services"}
+	identityFields = []string{"token", "issuers", "leeway", "claims", "forward"}
+	sourceFields   = []string{"header", "scheme", "cookie"}
+	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "secret", "jwks", "pem"}
+	keyRefFields   = []string{"env", "file"}
+	claimFields    = []string{"subject", "level", "roles"}
+	sessionFields  = []string{"state", "cache", "on_error"}
+	optionFields   = []string{"preflight", "allow_encoded_path"}
+	serviceFields  = []string{"name", "hosts", "prefix", "default", "routes"}
+	routeFields    = []string{"path", "access", "roles", "methods", "token"}
+)
+
+// parseFile decodes one file's top-level mapping into p.
+func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return
+		}
+		root = root.Content[0]
+	}
+	d.fields(root, "policy", topFields, func(key string, k, v *yaml.Node) {
+		if key != "version" && key != "roles" && key != "services" && key != "name" {
+			if prev, ok := p.defined[key]; ok {
+				d.errorf(k, "%s already defined at %s", key, prev)
+				return
+			}
+			p.defined[key] = d.pos(k)
+		}
+		switch key {
+		case "version":
+			if n, ok := d.integer(v, "version", 1, 1<<30); ok && n != 1 {
+				d.errorf(v, "version %d is not supported: this Keycard reads version 1", n)
+			}
+		case "name":
+			if s, ok := d.str(v, "name"); ok {
+				if p.Name != "" && p.Name != s {
+					d.errorf(v, "name %q differs from %q given at %s", s, p.Name, p.defined["name"])
+				} else if p.Name == "" {
+					p.Name = s
+					p.defined["name"] = d.pos(v)
+				}
+			}
+		case "identity":
+			p.Identity = d.identity(v, dir)
+		case "levels":
+			d.fields(v, "levels", nil, func(name string, k, lv *yaml.Node) {
+				if n, ok := d.integer(lv, "level "+name, 0, 255); ok {
+					p.Levels = append(p.Levels, LevelDef{Name: name, Value: n, Node: k})
+				}
+			})
+		case "roles":
+			d.fields(v, "roles", nil, func(name string, k, rv *yaml.Node) {
+				p.Roles = append(p.Roles, RoleDef{Name: name, Node: k, Perms: d.strList(rv, "role "+name), dec: d})
+			})
+		case "sessions":
+			d.fields(v, "sessions", sessionFields, func(key string, _, sv *yaml.Node) {
+				switch key {
+				case "state":
+					p.Sessions.State, _ = d.oneOf(sv, "sessions.state", "none", "sidecar")
+				case "cache":
+					p.Sessions.Cache, _ = d.duration(sv, "sessions.cache", time.Hour)
+				case "on_error":
+					p.Sessions.OnError, _ = d.oneOf(sv, "sessions.on_error", "deny", "allow")
+				}
+			})
+		case "options":
+			d.fields(v, "options", optionFields, func(key string, _, ov *yaml.Node) {
+				switch key {
+				case "preflight":
+					p.Options.Preflight, _ = d.boolean(ov, "options.preflight")
+				case "allow_encoded_path":
+					p.Options.AllowEncodedPath, _ = d.boolean(ov, "options.allow_encoded_path")
+				}
+			})
+		case "services":
+			d.list(v, "services", func(i int, sv *yaml.Node) {
+				p.Services = append(p.Services, d.service(sv, i))
+			})
+		}
+	})
+}
+
+func (d *decoder) identity(n *yaml.Node, dir string) *Identity {
+	id := &Identity{Node: n, dir: dir, dec: d, Claims: map[string]string{}}
+	d.fields(n, "identity", identityFields, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "token":
+			d.list(v, "identity.token", func(i int, sv *yaml.Node) {
+				var s TokenSource
+				what := fmt.Sprintf("identity.token[%d]", i)
+				d.fields(sv, what, sourceFields, func(key string, _, fv *yaml.Node) {
+					val, _ := d.str(fv, what+"."+key)
+					switch key {
+					case "header":
+						s.Header = val
+					case "scheme":
+						s.Scheme = val
+					case "cookie":
+						s.Cookie = val
+					}
+				})
+				switch {
+				case s.Header == "" && s.Cookie == "":
+					d.errorf(sv, "%s: needs a header or a cookie", what)
+				case s.Header != "" && s.Cookie != "":
+					d.errorf(sv, "%s: a header or a cookie, not both", what)
+				case s.Cookie != "" && s.Scheme != "":
+					d.errorf(sv, "%s: a cookie has no scheme", what)
+				case s.Header != "" && !isToken(s.Header):
+					d.errorf(sv, "%s: %q is not a valid header name", what, s.Header)
+				default:
+					id.Sources = append(id.Sources, s)
+				}
+			})
+		case "issuers":
+			d.list(v, "identity.issuers", func(i int, iv *yaml.Node) {
+				id.Issuers = append(id.Issuers, d.issuer(iv, i))
+			})
+		case "leeway":
+			id.Leeway, _ = d.duration(v, "identity.leeway", 5*time.Minute)
+		case "claims":
+			d.fields(v, "identity.claims", claimFields, func(key string, _, cv *yaml.Node) {
+				if s, ok := d.str(cv, "identity.claims."+key); ok {
+					id.Claims[key] = s
+				}
+			})
+		case "forward":
+			d.fields(v, "identity.forward", nil, func(header string, hk, fv *yaml.Node) {
+				if !isToken(header) {
+					d.errorf(hk, "identity.forward: %q is not a valid header name", header)
+					return
+				}
+				if f, ok := d.oneOf(fv, "identity.forward."+header, "subject", "level", "roles", "issuer"); ok {
+					id.Forward = append(id.Forward, ForwardDef{Header: header, Field: f, Node: hk})
+				}
+			})
+		}
+	})
+	return id
+}
+
+func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
+	is := IssuerDef{Node: n, Kind: "jwt"}
+	what := fmt.Sprintf("identity.issuers[%d]", i)
+	d.fields(n, what, issuerFields, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "name":
+			is.Name, _ = d.str(v, what+".name")
+		case "kind":
+			is.Kind, _ = d.oneOf(v, what+".kind", "jwt", "opaque")
+		case "issuer":
+			is.Issuer, _ = d.str(v, what+".issuer")
+		case "audiences":
+			for _, r := range d.strList(v, what+".audiences") {
+				is.Audiences = append(is.Audiences, r.Value)
+			}
+		case "algorithms":
+			is.Algorithms = d.strList(v, what+".algorithms")
+		case "require_exp":
+			is.RequireExp, _ = d.boolean(v, what+".require_exp")
+		case "secret", "jwks", "pem":
+			kr := &KeyRef{Node: v}
+			d.fields(v, what+"."+key, keyRefFields, func(src string, _, sv *yaml.Node) {
+				s, _ := d.str(sv, what+"."+key+"."+src)
+				if src == "env" {
+					kr.Env = s
+				} else {
+					kr.File = s
+				}
+			})
+			if (kr.Env == "") == (kr.File == "") {
+				d.errorf(v, "%s.%s: needs exactly one of env and file", what, key)
+				return
+			}
+			switch key {
+			case "secret":
+				is.Secret = kr
+			case "jwks":
+				is.JWKS = kr
+			case "pem":
+				is.PEM = kr
+			}
+		}
+	})
+	if is.Name == "" {
+		d.errorf(n, "%s: needs a name", what)
+	}
+	return is
+}
+
+func (d *decoder) service(n *yaml.Node, i int) Service {
+	s := Service{Node: n, Default: "deny", Prefix: "/", dec: d}
+	what := fmt.Sprintf("services[%d]", i)
+	d.fields(n, what, serviceFields, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "name":
+			s.Name, _ = d.str(v, what+".name")
+		case "hosts":
+			s.Hosts = d.strList(v, what+".hosts")
+		case "prefix":
+			if p, ok := d.str(v, what+".prefix"); ok {
+				if err := checkPrefix(p); err != "" {
+					d.errorf(v, "%s.prefix %q: %s", what, p, err)
+				} else {
+					s.Prefix = p
+				}
+			}
+		case "default":
+			s.Default, _ = d.oneOf(v, what+".default", "deny", "not_found", "allow")
+		case "routes":
+			d.list(v, what+".routes", func(j int, rv *yaml.Node) {
+				if r, ok := d.route(rv, fmt.Sprintf("%s.routes[%d]", what, j)); ok {
+					s.Routes = append(s.Routes, r)
+				}
+			})
+		}
+	})
+	if s.Name != "" {
+		what = "service " + s.Name
+	}
+	if s.Name == "" {
+		d.errorf(n, "%s: needs a name", what)
+	}
+	if len(s.Hosts) == 0 {
+		d.errorf(n, "%s: needs at least one host", what)
+	}
+	return s
+}
+
+func (d *decoder) route(n *yaml.Node, what string) (Route, bool) {
+	r := Route{Node: n}
+	ok := true
+	d.fields(n, what, routeFields, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "path":
+			s, good := d.str(v, what+".path")
+			r.Path = ref{s, v}
+			ok = ok && good
+		case "access":
+			if s, good := d.str(v, what+".access"); good {
+				r.Access = &ref{s, v}
+			}
+		case "roles":
+			r.Roles = d.strList(v, what+".roles")
+		case "methods":
+			r.Methods = d.strList(v, what+".methods")
+		case "token":
+			r.Token, _ = d.oneOf(v, what+".token", "optional", "required")
+		}
+	})
+	if r.Path.Node == nil {
+		d.errorf(n, "%s: needs a path", what)
+		return r, false
+	}
+	if r.Access == nil && len(r.Roles) == 0 {
+		d.errorf(n, "%s: needs access, roles or both", what)
+		return r, false
+	}
+	return r, ok
+}
+
+// isToken reports whether s is a valid HTTP field name (RFC 9110 token).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		if !alnum && !containsByte("!#$%&'*+-.^_`|~", c) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsByte(s string, c byte) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return true
+		}
+	}
+	return false
+}

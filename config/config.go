@@ -1,0 +1,312 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/keycard-gw/keycard/table"
+)
+
+// Version is the configuration format version this build reads and writes.
+const Version = 1
+
+// Config is the filter configuration.
+type Config struct {
+	Version  int      `json:"version"`
+	Policy   string   `json:"policy"`
+	Table    []byte   `json:"table"` // encoded decision table, base64 in JSON
+	Identity Identity `json:"identity"`
+	Levels   []Level  `json:"levels,omitempty"`
+	Sessions Sessions `json:"sessions"`
+	Sidecar  Sidecar  `json:"sidecar"`
+	Options  Options  `json:"options"`
+}
+
+// Identity says where tokens come from, who may issue them and what of
+// their claims is forwarded.
+type Identity struct {
+	Token         []TokenSource `json:"token"`
+	Issuers       []Issuer      `json:"issuers"`
+	LeewaySeconds int           `json:"leeway_seconds"`
+	Claims        Claims        `json:"claims"`
+	Forward       []Forward     `json:"forward,omitempty"`
+}
+
+// TokenSource is one place a token is read from: a header (with an
+// optional scheme such as "Bearer") or a cookie.
+type TokenSource struct {
+	Header string `json:"header,omitempty"`
+	Scheme string `json:"scheme,omitempty"`
+	Cookie string `json:"cookie,omitempty"`
+}
+
+// Issuer kinds.
+const (
+	KindJWT    = "jwt"
+	KindOpaque = "opaque"
+)
+
+// Issuer is one token issuer with its pinned algorithms and keys.
+type Issuer struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"`
+	Issuer     string   `json:"issuer,omitempty"`
+	Audiences  []string `json:"audiences,omitempty"`
+	Algorithms []string `json:"algorithms,omitempty"`
+	RequireExp bool     `json:"require_exp"`
+	Keys       []Key    `json:"keys,omitempty"`
+}
+
+// Key is a verification key in JWK terms: "oct" holds an HMAC secret in K;
+// "EC" holds Crv, X, Y; "RSA" holds N, E; "OKP" (Ed25519) holds X. Byte
+// fields are base64url without padding, as in RFC 7517.
+type Key struct {
+	Kid string `json:"kid,omitempty"`
+	Kty string `json:"kty"`
+	Crv string `json:"crv,omitempty"`
+	K   string `json:"k,omitempty"`
+	X   string `json:"x,omitempty"`
+	Y   string `json:"y,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
+}
+
+// Claims names the claims that carry the subject, the level and the roles.
+type Claims struct {
+	Subject string `json:"subject"`
+	Level   string `json:"level"`
+	Roles   string `json:"roles"`
+}
+
+// Forward sets header Header from identity field Field (subject, level,
+// roles, issuer) on allowed requests.
+type Forward struct {
+	Header string `json:"header"`
+	Field  string `json:"field"`
+}
+
+// Level is one named access level.
+type Level struct {
+	Name  string `json:"name"`
+	Value int    `json:"value"`
+}
+
+// Session states.
+const (
+	StateNone    = "none"
+	StateSidecar = "sidecar"
+)
+
+// Sessions says whether token state is asked of the sidecar.
+type Sessions struct {
+	State        string `json:"state"`
+	CacheMillis  int    `json:"cache_ms"`
+	OnErrorAllow bool   `json:"on_error_allow"`
+}
+
+// Sidecar is where the filter's call-out goes: an Envoy cluster name or,
+// for Kong, host:port.
+type Sidecar struct {
+	Upstream      string `json:"upstream,omitempty"`
+	Authority     string `json:"authority,omitempty"`
+	TimeoutMillis int    `json:"timeout_ms,omitempty"`
+}
+
+// Options are deployment switches.
+type Options struct {
+	Preflight        bool `json:"preflight"`          // OPTIONS with Origin and Access-Control-Request-Method passes
+	AllowEncodedPath bool `json:"allow_encoded_path"` // accept %2F and %5C inside a segment
+	MaxTokenBytes    int  `json:"max_token_bytes"`
+	TokenCacheSize   int  `json:"token_cache_size"`
+}
+
+// Defaults for zero-valued options.
+const (
+	DefaultMaxTokenBytes  = 8192
+	DefaultTokenCacheSize = 4096
+	DefaultTimeoutMillis  = 200
+)
+
+// Forwardable identity fields.
+var Fields = []string{"subject", "level", "roles", "issuer"}
+
+// Decode parses and validates a configuration. Unknown fields are errors:
+// a typo in a hand-edited configuration must not be silently ignored.
+func Decode(data []byte) (*Config, *table.Table, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	if dec.More() {
+		return nil, nil, errors.New("config: data after the JSON object")
+	}
+	tb, err := c.Validate()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &c, tb, nil
+}
+
+// Validate checks the configuration completely and decodes its table.
+func (c *Config) Validate() (*table.Table, error) {
+	if c.Version != Version {
+		return nil, fmt.Errorf("config: version %d, this build reads %d", c.Version, Version)
+	}
+	tb, err := table.Decode(c.Table)
+	if err != nil {
+		return nil, fmt.Errorf("config: table: %w", err)
+	}
+	id := &c.Identity
+	if len(id.Token) == 0 {
+		return nil, errors.New("config: identity.token: no token source")
+	}
+	for i, s := range id.Token {
+		if (s.Header == "") == (s.Cookie == "") {
+			return nil, fmt.Errorf("config: identity.token[%d]: exactly one of header and cookie", i)
+		}
+		if s.Header != "" && !validHeaderName(s.Header) {
+			return nil, fmt.Errorf("config: identity.token[%d]: bad header name %q", i, s.Header)
+		}
+	}
+	if len(id.Issuers) == 0 {
+		return nil, errors.New("config: identity.issuers: no issuer")
+	}
+	for i, is := range id.Issuers {
+		if err := is.validate(); err != nil {
+			return nil, fmt.Errorf("config: identity.issuers[%d] (%s): %w", i, is.Name, err)
+		}
+	}
+	if id.LeewaySeconds < 0 || id.LeewaySeconds > 3600 {
+		return nil, fmt.Errorf("config: identity.leeway_seconds %d not in 0..3600", id.LeewaySeconds)
+	}
+	if id.Claims.Subject == "" || id.Claims.Level == "" || id.Claims.Roles == "" {
+		return nil, errors.New("config: identity.claims: subject, level and roles must be named")
+	}
+	for i, f := range id.Forward {
+		if !validHeaderName(f.Header) || strings.HasPrefix(f.Header, ":") {
+			return nil, fmt.Errorf("config: identity.forward[%d]: bad header name %q", i, f.Header)
+		}
+		if !contains(Fields, f.Field) {
+			return nil, fmt.Errorf("config: identity.forward[%d]: unknown field %q", i, f.Field)
+		}
+	}
+	switch c.Sessions.State {
+	case StateNone, StateSidecar:
+	default:
+		return nil, fmt.Errorf("config: sessions.state %q is not none or sidecar", c.Sessions.State)
+	}
+	if c.Sessions.CacheMillis < 0 {
+		return nil, errors.New("config: sessions.cache_ms is negative")
+	}
+	if c.NeedsSidecar() && c.Sidecar.Upstream == "" {
+		return nil, errors.New("config: sidecar.upstream: required when token state is asked of the sidecar")
+	}
+	if c.Sidecar.TimeoutMillis < 0 || c.Options.MaxTokenBytes < 0 || c.Options.TokenCacheSize < 0 {
+		return nil, errors.New("config: negative timeout, token size or cache size")
+	}
+	return tb, nil
+}
+
+// NeedsSidecar reports whether any request may need the sidecar: session
+// state is on, or an issuer hands out opaque tokens.
+func (c *Config) NeedsSidecar() bool {
+	if c.Sessions.State == StateSidecar {
+		return true
+	}
+	for _, is := range c.Identity.Issuers {
+		if is.Kind == KindOpaque {
+			return true
+		}
+	}
+	return false
+}
+
+// Algorithm families and the key types they need.
+var algKty = map[string]string{
+	"HS256": "oct", "HS384": "oct", "HS512": "oct",
+	"RS256": "RSA", "RS384": "RSA", "RS512": "RSA",
+	"PS256": "RSA", "PS384": "RSA", "PS512": "RSA",
+	"ES256": "EC", "ES384": "EC", "ES512": "EC",
+	"EdDSA": "OKP",
+}
+
+// KeyTypeFor returns the JWK key type an algorithm needs, or "" when the
+// algorithm is not supported.
+func KeyTypeFor(alg string) string { return algKty[alg] }
+
+func (is *Issuer) validate() error {
+	if is.Name == "" {
+		return errors.New("no name")
+	}
+	switch is.Kind {
+	case KindOpaque:
+		if len(is.Algorithms) > 0 || len(is.Keys) > 0 {
+			return errors.New("an opaque issuer has no algorithms or keys")
+		}
+		return nil
+	case KindJWT:
+	default:
+		return fmt.Errorf("kind %q is not jwt or opaque", is.Kind)
+	}
+	if len(is.Algorithms) == 0 {
+		return errors.New("no algorithms")
+	}
+	if len(is.Keys) == 0 {
+		return errors.New("no keys")
+	}
+	for _, a := range is.Algorithms {
+		kty := algKty[a]
+		if kty == "" {
+			return fmt.Errorf("algorithm %q is not supported", a)
+		}
+		found := false
+		for _, k := range is.Keys {
+			found = found || k.Fits(a)
+		}
+		if !found {
+			return fmt.Errorf("algorithm %s has no key that fits it", a)
+		}
+	}
+	for i, k := range is.Keys {
+		if _, err := k.Parse(); err != nil {
+			return fmt.Errorf("keys[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func validHeaderName(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if !isTokenChar(h[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// isTokenChar reports whether c may appear in an HTTP field name (RFC 9110
+// token).
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}

@@ -1,0 +1,196 @@
+package table
+
+import "strings"
+
+// Match is the result of Lookup.
+type Match struct {
+	Service int    // index of the service, or -1 when no mount matches
+	Rule    int    // index of the rule, or -1 when no route matches
+	Prefix  string // the mount prefix that selected the service
+}
+
+// Lookup finds the service mounted at host (already lower-cased, without
+// port or trailing dot) whose prefix is the longest that path starts with,
+// then the most specific route of that service for method and path (a
+// normalised absolute path). It does not allocate.
+func (t *Table) Lookup(host, method, path string) Match {
+	svc, prefix := t.findMount(host, path)
+	if svc < 0 {
+		return Match{Service: -1, Rule: -1}
+	}
+	rest := path[len(prefix):]
+	if prefix == "/" {
+		rest = path
+	}
+	m := ParseMethod(method)
+	rule := t.match(t.services[svc].root, rest, m)
+	return Match{Service: svc, Rule: rule, Prefix: prefix}
+}
+
+// findMount tries the exact host, then each wildcard "*.suffix" from the
+// longest suffix to the shortest.
+func (t *Table) findMount(host, path string) (int, string) {
+	if s, p := t.mountsFor("", host, path); s >= 0 {
+		return s, p
+	}
+	for i := 0; i < len(host); i++ {
+		if host[i] == '.' {
+			if s, p := t.mountsFor("*", host[i:], path); s >= 0 {
+				return s, p
+			}
+		}
+	}
+	return -1, ""
+}
+
+// mountsFor looks at the mounts whose host is head+tail; within one host
+// they are sorted longest prefix first.
+func (t *Table) mountsFor(head, tail, path string) (int, string) {
+	lo, hi := 0, len(t.mounts)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if compareJoined(t.strs[t.mounts[mid].host], head, tail) < 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	for i := lo; i < len(t.mounts); i++ {
+		m := t.mounts[i]
+		if compareJoined(t.strs[m.host], head, tail) != 0 {
+			break
+		}
+		p := t.strs[m.prefix]
+		if p == "/" || path == p || (strings.HasPrefix(path, p) && path[len(p)] == '/') {
+			return int(m.service), p
+		}
+	}
+	return -1, ""
+}
+
+// compareJoined compares s with head+tail without building the string.
+func compareJoined(s, head, tail string) int {
+	n := min(len(s), len(head))
+	if c := strings.Compare(s[:n], head[:n]); c != 0 {
+		return c
+	}
+	if len(s) < len(head) {
+		return -1
+	}
+	return strings.Compare(s[len(head):], tail)
+}
+
+// match walks the trie depth-first: at each segment a literal child before
+// the {param} child before the node's ** rules, so the first full match is
+// the most specific one. Each node is visited at most once.
+func (t *Table) match(n uint32, path string, m MethodSet) int {
+	seg, rest, last := nextSegment(path)
+	nd := &t.nodes[n]
+	if last {
+		if r := t.pick(nd.exactStart, nd.exactCount, m); r >= 0 {
+			return r
+		}
+	} else {
+		if c, ok := t.child(nd, seg); ok {
+			if r := t.match(c, rest, m); r >= 0 {
+				return r
+			}
+		}
+		if nd.param >= 0 && seg != "" {
+			if r := t.match(uint32(nd.param), rest, m); r >= 0 {
+				return r
+			}
+		}
+	}
+	return t.pick(nd.restStart, nd.restCount, m)
+}
+
+// nextSegment splits "/seg/rest" into "seg" and "/rest". last is true when
+// no segment is left: "" or "/" (a trailing slash does not make a segment).
+func nextSegment(path string) (seg, rest string, last bool) {
+	if len(path) <= 1 {
+		return "", "", true
+	}
+	p := path[1:]
+	i := strings.IndexByte(p, '/')
+	if i < 0 {
+		return p, "", false
+	}
+	return p[:i], p[i:], false
+}
+
+func (t *Table) child(nd *node, seg string) (uint32, bool) {
+	es := t.edges[nd.edgeStart : nd.edgeStart+nd.edgeCount]
+	lo, hi := 0, len(es)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		switch c := strings.Compare(t.strs[es[mid].lit], seg); {
+		case c == 0:
+			return es[mid].child, true
+		case c < 0:
+			lo = mid + 1
+		default:
+			hi = mid
+		}
+	}
+	return 0, false
+}
+
+func (t *Table) pick(start, count uint32, m MethodSet) int {
+	for i := start; i < start+count; i++ {
+		if t.rules[i].Methods.Allows(m) {
+			return int(i)
+		}
+	}
+	return -1
+}
+
+// Granted reports whether a role permission of one of roles covers method
+// and the full request path (before any mount prefix is removed). It does
+// not allocate.
+func (t *Table) Granted(method, path string, roles RoleBits) bool {
+	if roles.Empty() {
+		return false
+	}
+	m := ParseMethod(method)
+	if t.grants >= 0 && t.grantWalk(uint32(t.grants), path, m, roles) {
+		return true
+	}
+	for i := range t.regexes {
+		g := &t.regexes[i]
+		if g.methods.Allows(m) && t.roleSets[g.roleSet].Intersects(roles) && g.re.MatchString(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// grantWalk is match for grants: any matching rule whose roles intersect
+// grants, so it keeps looking past a match that does not.
+func (t *Table) grantWalk(n uint32, path string, m MethodSet, roles RoleBits) bool {
+	seg, rest, last := nextSegment(path)
+	nd := &t.nodes[n]
+	if last {
+		if t.anyGrant(nd.exactStart, nd.exactCount, m, roles) {
+			return true
+		}
+	} else {
+		if c, ok := t.child(nd, seg); ok && t.grantWalk(c, rest, m, roles) {
+			return true
+		}
+		if nd.param >= 0 && seg != "" && t.grantWalk(uint32(nd.param), rest, m, roles) {
+			return true
+		}
+	}
+	return t.anyGrant(nd.restStart, nd.restCount, m, roles)
+}
+
+func (t *Table) anyGrant(start, count uint32, m MethodSet, roles RoleBits) bool {
+	for i := start; i < start+count; i++ {
+		r := &t.rules[i]
+		if r.Methods.Allows(m) && t.roleSets[r.RoleSet].Intersects(roles) {
+			return true
+		}
+	}
+	return false
+}
