@@ -252,7 +252,9 @@ func (c *compilation) identity() {
 	for _, f := range id.Forward {
 		cfg.Forward = append(cfg.Forward, config.Forward{Header: f.Header, Field: f.Field})
 	}
-	slices.SortFunc(cfg.Forward, func(a, b config.Forward) int { return strings.Compare(strings.ToLower(a.Header), strings.ToLower(b.Header)) })
+	slices.SortFunc(cfg.Forward, func(a, b config.Forward) int {
+		return strings.Compare(strings.ToLower(a.Header), strings.ToLower(b.Header))
+	})
 	for i := 1; i < len(cfg.Forward); i++ {
 		if strings.EqualFold(cfg.Forward[i-1].Header, cfg.Forward[i].Header) {
 			d.errorf(id.Node, "identity.forward: header %s given twice (header names ignore case)", cfg.Forward[i].Header)
@@ -301,7 +303,7 @@ func (c *compilation) roles() map[string]int {
 				d.errorf(perm.Node, "role %s: permission %q: %s", r.Name, perm.Value, msg)
 				continue
 			}
-			c.spec.Grants = append(c.spec.Grants, table.GrantSpec{Pattern: perm.Value, Segments: pm.segs, Regex: pm.regex, Methods: pm.methods, Roles: bits})
+			c.spec.Grants = append(c.spec.Grants, table.GrantSpec{Pattern: perm.Value, Segments: pm.segs, Regex: pm.regex, Methods: pm.methods, Roles: bits, Line: perm.Node.Line})
 		}
 	}
 	return idx

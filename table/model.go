@@ -210,4 +210,5 @@ type GrantSpec struct {
 	Regex    string
 	Methods  MethodSet
 	Roles    RoleBits
+	Line     int
 }

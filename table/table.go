@@ -173,7 +173,7 @@ func Build(spec *Spec) (*Table, error) {
 			b.t.regexes = append(b.t.regexes, regexGrant{pattern: b.str(g.Regex), methods: g.Methods, roleSet: b.roleSet(g.Roles), re: re})
 			continue
 		}
-		pathGrants = append(pathGrants, RouteSpec{Pattern: g.Pattern, Segments: g.Segments, Methods: g.Methods, Roles: g.Roles})
+		pathGrants = append(pathGrants, RouteSpec{Pattern: g.Pattern, Segments: g.Segments, Methods: g.Methods, Roles: g.Roles, Line: g.Line})
 	}
 	if len(pathGrants) > 0 {
 		root, err := b.trie(pathGrants, b.mergeGrant)

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/filter/token"
+	"github.com/keycard-gw/keycard/internal/policytest"
+)
+
+// compileFlags are the deployment settings every compiling command takes.
+type compileFlags struct {
+	sidecar string
+	timeout time.Duration
+}
+
+func (c *compileFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.sidecar, "sidecar", "", "sidecar upstream: an Envoy cluster name or host:port for Kong (default keycard_sidecar)")
+	fs.DurationVar(&c.timeout, "sidecar-timeout", 200*time.Millisecond, "timeout of the filter's call to the sidecar")
+}
+
+func (c *compileFlags) settings() compiler.Settings {
+	return compiler.Settings{SidecarUp: c.sidecar, SidecarTimeout: c.timeout}
+}
+
+// compilePolicy compiles and prints findings (with source line and caret)
+// to stderr. It returns nil when there were errors.
+func compilePolicy(paths []string, s compiler.Settings, stderr io.Writer) *compiler.Result {
+	res, err := compiler.CompileFiles(paths, s)
+	if res != nil {
+		for _, w := range res.Warnings {
+			printFinding(stderr, w)
+		}
+	}
+	var errs compiler.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			printFinding(stderr, e)
+		}
+		fmt.Fprintf(stderr, "%d error(s)\n", len(errs))
+		return nil
+	}
+	if err != nil {
+		fail(stderr, err)
+		return nil
+	}
+	return res
+}
+
+// printFinding renders a finding with its source line and a caret under
+// the column.
+func printFinding(w io.Writer, e *compiler.Error) {
+	fmt.Fprintln(w, e.Error())
+	data, err := os.ReadFile(e.Pos.File)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(string(data), "\n")
+	if e.Pos.Line < 1 || e.Pos.Line > len(lines) {
+		return
+	}
+	line := strings.TrimRight(lines[e.Pos.Line-1], "\r")
+	fmt.Fprintf(w, "    %s\n", line)
+	col := min(max(e.Pos.Col-1, 0), len(line))
+	pad := strings.Map(func(r rune) rune {
+		if r == '\t' {
+			return '\t'
+		}
+		return ' '
+	}, line[:col])
+	fmt.Fprintf(w, "    %s^\n", pad)
+}
+
+func cmdCompile(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("compile", flag.ContinueOnError)
+	out := fs.String("o", "", "output file (default: standard output for json and dump)")
+	format := fs.String("format", "binary", "binary (the table), json (the filter configuration) or dump (readable table)")
+	var cf compileFlags
+	cf.register(fs)
+	paths, ok := parseArgs(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "keycard compile: give the policy's files or directory")
+		return 2
+	}
+	res := compilePolicy(paths, cf.settings(), stderr)
+	if res == nil {
+		return 1
+	}
+	var data []byte
+	switch *format {
+	case "binary":
+		if *out == "" {
+			fmt.Fprintln(stderr, "keycard compile: a binary table needs -o FILE")
+			return 2
+		}
+		data = res.Config.Table
+	case "json":
+		var err error
+		if data, err = json.MarshalIndent(res.Config, "", "  "); err != nil {
+			return fail(stderr, err)
+		}
+		data = append(data, '\n')
+	case "dump":
+		data = []byte(res.Table.Dump())
+	default:
+		fmt.Fprintf(stderr, "keycard compile: unknown format %q (binary, json or dump)\n", *format)
+		return 2
+	}
+	if *out == "" {
+		stdout.Write(data)
+		return 0
+	}
+	if err := writeFileAtomic(*out, data); err != nil {
+		return fail(stderr, err)
+	}
+	return 0
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so a
+// failed write never leaves half a table where a deploy would pick it up.
+func writeFileAtomic(name string, data []byte) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	paths, ok := parseArgs(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "keycard check: give the policy's files or directory")
+		return 2
+	}
+	res := compilePolicy(paths, compiler.Settings{}, stderr)
+	if res == nil {
+		return 1
+	}
+	routes := 0
+	for _, s := range res.Policy.Services {
+		routes += len(s.Routes)
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d services, %d routes, %d roles, %d warnings, table %d bytes\n",
+		res.Policy.Name, len(res.Policy.Services), routes, len(res.Policy.Roles), len(res.Warnings), len(res.Config.Table))
+	return 0
+}
+
+func cmdExplain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	level := fs.String("level", "0", "the caller's level: a number or a level name")
+	roles := fs.String("roles", "", "the caller's roles, comma-separated")
+	subject := fs.String("subject", "explain", "the caller's subject")
+	noToken := fs.Bool("no-token", false, "the request carries no token")
+	pos, ok := parseArgs(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	if len(pos) != 4 {
+		fmt.Fprintln(stderr, "usage: keycard explain POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token]")
+		return 2
+	}
+	res := compilePolicy(pos[:1], compiler.Settings{}, stderr)
+	if res == nil {
+		return 1
+	}
+	e, err := filter.New(res.Config, res.Table, time.Now)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	var id *token.Identity
+	if !*noToken {
+		lv, err := strconv.Atoi(*level)
+		if err != nil {
+			lv = -1
+			for _, l := range res.Config.Levels {
+				if l.Name == *level {
+					lv = l.Value
+				}
+			}
+			if lv < 0 {
+				fmt.Fprintf(stderr, "keycard explain: unknown level %q\n", *level)
+				return 2
+			}
+		}
+		id = &token.Identity{Issuer: "explain", Subject: *subject, Level: lv}
+		if *roles != "" {
+			id.Roles = strings.Split(*roles, ",")
+		}
+	}
+	req := &filter.Request{Method: pos[1], Authority: pos[2], Path: pos[3], Headers: policytest.HeaderList(nil)}
+	d := e.DecideAs(req, id)
+	fmt.Fprintf(stdout, "request   %s %s %s\n", pos[1], pos[2], pos[3])
+	if id == nil {
+		fmt.Fprintln(stdout, "identity  no token")
+	} else {
+		fmt.Fprintf(stdout, "identity  level %d, roles [%s]\n", id.Level, strings.Join(id.Roles, ","))
+	}
+	svc := d.Service
+	if svc == "" {
+		svc = "none"
+	}
+	fmt.Fprintf(stdout, "service   %s\n", svc)
+	if d.Route != "" {
+		fmt.Fprintf(stdout, "route     %s (line %d)\n", d.Route, d.RouteLine)
+	} else {
+		fmt.Fprintln(stdout, "route     none")
+	}
+	status := d.Status
+	if d.Allow {
+		status = 200
+	}
+	fmt.Fprintf(stdout, "decision  %d %s", status, d.Reason)
+	if d.Detail != "" {
+		fmt.Fprintf(stdout, " (%s)", d.Detail)
+	}
+	fmt.Fprintln(stdout)
+	for _, kv := range d.Set {
+		fmt.Fprintf(stdout, "forward   %s: %s\n", kv[0], kv[1])
+	}
+	return 0
+}
+
+func cmdTest(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	verbose := fs.Bool("v", false, "print every case")
+	paths, ok := parseArgs(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	if len(paths) == 0 {
+		paths = []string{"."}
+	}
+	res := compilePolicy(paths, compiler.Settings{}, stderr)
+	if res == nil {
+		return 1
+	}
+	files, err := policytest.Files(paths)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "keycard test: no *.cases.yaml files")
+		return 1
+	}
+	cases, err := policytest.Load(files)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	e, err := filter.New(res.Config, res.Table, time.Now)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fails := policytest.Run(cases, res.Config, policytest.Native(e), time.Now())
+	failed := map[*policytest.Case]bool{}
+	for _, f := range fails {
+		fmt.Fprintln(stdout, "FAIL", f)
+		failed[f.Case] = true
+	}
+	if *verbose {
+		for i := range cases {
+			if !failed[&cases[i]] {
+				fmt.Fprintf(stdout, "ok   %s:%d: %s\n", cases[i].File, cases[i].Line, cases[i].Name)
+			}
+		}
+	}
+	if len(fails) > 0 {
+		fmt.Fprintf(stdout, "FAIL: %d of %d cases\n", len(fails), len(cases))
+		return 1
+	}
+	fmt.Fprintf(stdout, "PASS: %d cases\n", len(cases))
+	return 0
+}

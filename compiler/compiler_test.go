@@ -1,0 +1,224 @@
+package compiler
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const secret = "0123456789abcdef0123456789abcdef"
+
+func env(vals map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := vals[k]; return v, ok }
+}
+
+var testEnv = env(map[string]string{"SECRET": secret, "SHORT": "too-short"})
+
+// base is a small valid policy; cases replace a marked part of it.
+const base = `version: 1
+name: t
+identity:
+  issuers:
+    - name: login
+      algorithms: [HS256]
+      secret: {env: SECRET}
+levels: {public: 0, user: 1}
+roles:
+  support: ["GET /tickets/**"]
+services:
+  - name: a
+    hosts: [a.example]
+    routes:
+      - {path: /, access: public}
+      - {path: /t, roles: [support]}
+`
+
+func compileSrc(t *testing.T, files map[string]string) (*Result, error) {
+	t.Helper()
+	var names []string
+	srcs := map[string][]byte{}
+	for _, n := range []string{"p.yaml", "q.yaml"} {
+		if s, ok := files[n]; ok {
+			names = append(names, n)
+			srcs[n] = []byte(s)
+		}
+	}
+	return Compile(names, srcs, Settings{Env: testEnv})
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"typo field", map[string]string{"p.yaml": strings.Replace(base, "{path: /, access: public}", "{path: /, acess: public}", 1)},
+			`p.yaml:15:9: services[0].routes[0]: needs access, roles or both` + "\n" +
+				`p.yaml:15:19: services[0].routes[0]: unknown field "acess" (did you mean "access"?)`},
+		{"unknown top field", map[string]string{"p.yaml": base + "servces: []\n"},
+			`p.yaml:17:1: policy: unknown field "servces" (did you mean "services"?)`},
+		{"unknown level", map[string]string{"p.yaml": strings.Replace(base, "access: public", "access: admn", 1)},
+			`p.yaml:15:27: route "/": unknown level "admn"`},
+		{"unknown level suggestion", map[string]string{"p.yaml": strings.Replace(base, "access: public", "access: usr", 1)},
+			`p.yaml:15:27: route "/": unknown level "usr" (did you mean "user"?)`},
+		{"unknown role", map[string]string{"p.yaml": strings.Replace(base, "roles: [support]", "roles: [suport]", 1)},
+			`p.yaml:16:28: route "/t": unknown role "suport" (did you mean "support"?)`},
+		{"tie", map[string]string{"p.yaml": base + "      - {path: /t, access: user}\n"},
+			`p.yaml:17:16: route "/t" ties with route "/t" at p.yaml:16:16: both match the same paths and methods`},
+		{"param tie", map[string]string{"p.yaml": base + "      - {path: \"/x/{a}\", access: user}\n      - {path: /x/*, access: user}\n"},
+			`p.yaml:18:16: route "/x/*" ties with route "/x/{a}" at p.yaml:17:16: both match the same paths and methods`},
+		{"methods do not tie", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [GET]}\n      - {path: /m, access: user, methods: [POST]}\n"}, ""},
+		{"methods tie", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [GET]}\n      - {path: /m, access: user, methods: [POST, GET]}\n"},
+			`p.yaml:18:16: route "/m" ties with route "/m" at p.yaml:17:16: both match the same paths and methods`},
+		{"rest not last", map[string]string{"p.yaml": base + "      - {path: /**/x, access: user}\n"},
+			`p.yaml:17:16: route "/**/x": ** must be the last segment`},
+		{"bad method", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [get]}\n"},
+			`p.yaml:17:44: route "/m": method "get" is not one of GET HEAD POST PUT PATCH DELETE OPTIONS CONNECT TRACE (did you mean "GET"?)`},
+		{"bad pattern", map[string]string{"p.yaml": base + "      - {path: \"/a/b{c}\", access: user}\n"},
+			`p.yaml:17:16: route "/a/b{c}": segment b{c} mixes a literal with { } or *; a wildcard is a whole segment`},
+		{"bad permission", map[string]string{"p.yaml": strings.Replace(base, `"GET /tickets/**"`, `"GET re:(["`, 1)},
+			`p.yaml:10:13: role support: permission "GET re:([": bad regular expression: missing closing ]: ` + "`[`"},
+		{"duplicate service", map[string]string{"p.yaml": base + "  - name: a\n    hosts: [b.example]\n    routes: [{path: /, access: public}]\n"},
+			`p.yaml:17:5: service a: defined twice (first at p.yaml:12:5)`},
+		{"bad host", map[string]string{"p.yaml": strings.Replace(base, "[a.example]", "[a_b.example, \"*.x\", a.*.example]", 1)},
+			`p.yaml:13:13: service a: host "a_b.example" has a character other than letters, digits, - and .` + "\n" +
+				`p.yaml:13:26: service a: host "*.x" a wildcard needs at least two labels after *.` + "\n" +
+				`p.yaml:13:33: service a: host "a.*.example" a wildcard is only allowed as a leading *. label`},
+		{"missing secret", map[string]string{"p.yaml": strings.Replace(base, "SECRET", "NOPE", 1)},
+			`p.yaml:7:15: issuer login: environment variable NOPE is not set`},
+		{"short secret", map[string]string{"p.yaml": strings.Replace(base, "SECRET", "SHORT", 1)},
+			`p.yaml:7:15: issuer login: secret from $SHORT is 9 bytes; HS256 needs at least 32`},
+		{"algorithm does not fit", map[string]string{"p.yaml": strings.Replace(base, "[HS256]", "[HS256, ES256]", 1)},
+			`p.yaml:6:27: issuer login: algorithm ES256 does not fit its keys (HMAC secret)`},
+		{"unknown algorithm", map[string]string{"p.yaml": strings.Replace(base, "[HS256]", "[none]", 1)},
+			`p.yaml:5:7: issuer login: key HMAC secret fits none of the algorithms [none]` + "\n" +
+				`p.yaml:6:20: issuer login: algorithm "none" is not supported`},
+		{"duplicate across files", map[string]string{"p.yaml": base, "q.yaml": "version: 1\nlevels: {x: 3}\nroles:\n  support: []\n"},
+			`q.yaml:2:1: levels already defined at p.yaml:8:1`},
+		{"duplicate role across files", map[string]string{"p.yaml": base, "q.yaml": "version: 1\nroles:\n  support: []\n"},
+			`q.yaml:3:3: role support: defined twice (first at p.yaml:10:3)`},
+		{"yaml syntax", map[string]string{"p.yaml": "version: 1\nname: [\n"},
+			`p.yaml:2:1: invalid YAML: did not find expected node content`},
+		{"wrong type", map[string]string{"p.yaml": strings.Replace(base, "levels: {public: 0, user: 1}", "levels: {public: 0, user: x}", 1)},
+			`p.yaml:8:27: level user must be an integer, not "x"`},
+		{"optional token on a protected route", map[string]string{"p.yaml": base + "      - {path: /o, access: user, token: optional}\n"},
+			`p.yaml:17:9: route "/o": token: optional only fits a public route`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := compileSrc(t, tc.files)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	src := `version: 1
+name: t
+identity:
+  issuers: [{name: login, algorithms: [HS256], secret: {env: SECRET}}]
+levels: {public: 0}
+roles:
+  idle: [/idle]
+services:
+  - name: a
+    hosts: [a.example]
+    routes:
+      - {path: /b/z, access: public}
+      - {path: /c, access: public}
+  - name: b
+    hosts: [a.example/b]
+    routes: [{path: /, access: public}]
+`
+	res, err := compileSrc(t, map[string]string{"p.yaml": src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `p.yaml:7:3: warning: role idle: no route requires it (its permissions still grant access)` + "\n" +
+		`p.yaml:12:16: warning: route "/b/z" of service a is unreachable: service b's prefix takes all its paths`
+	if got := res.Warnings.Error(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestErrorLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(base)
+	for range MaxErrors + 10 {
+		b.WriteString("      - {path: /, access: nope}\n")
+	}
+	_, err := compileSrc(t, map[string]string{"p.yaml": b.String()})
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != MaxErrors {
+		t.Fatalf("got %d errors, want %d", len(errs), MaxErrors)
+	}
+}
+
+// TestExamples compiles policies/ and compares its dump with the golden
+// file; -update rewrites it.
+func TestExamples(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", secret)
+	dir := filepath.Join("..", "policies")
+	a, err := CompileFiles([]string{dir}, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Warnings) > 0 {
+		t.Errorf("warnings: %v", a.Warnings)
+	}
+	b, err := CompileFiles([]string{dir}, Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Config.Table, b.Config.Table) {
+		t.Fatal("two compilations differ")
+	}
+	golden := filepath.Join("..", "testdata", "golden", "shop.dump")
+	got := a.Table.Dump()
+	if *update {
+		os.MkdirAll(filepath.Dir(golden), 0o755)
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./compiler -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("dump differs from %s (go test ./compiler -update):\n%s", golden, got)
+	}
+}
+
+func TestMissingDemoSecret(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", "")
+	_, err := CompileFiles([]string{filepath.Join("..", "policies")}, Settings{})
+	want := filepath.Join("..", "policies", "shop.yaml") + ":19:15: issuer login: environment variable KEYCARD_DEMO_SECRET is not set"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+}
+
+func FuzzCompile(f *testing.F) {
+	f.Add(base)
+	f.Add("version: 1\n")
+	f.Add("services: [{name: a, hosts: ['*.x.y'], routes: [{path: /**, access: public}]}]")
+	f.Fuzz(func(t *testing.T, src string) {
+		res, err := Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(src)}, Settings{Env: testEnv})
+		if err == nil && res.Table == nil {
+			t.Fatal("no error and no table")
+		}
+	})
+}

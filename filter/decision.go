@@ -1,0 +1,86 @@
+package filter
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/keycard-gw/keycard/filter/token"
+)
+
+// Reasons are the stable, machine-readable causes of a decision. They are
+// part of the response body and of the metrics.
+const (
+	ReasonOK             = "ok"              // token and rule agree
+	ReasonGranted        = "granted"         // a role permission covers the request
+	ReasonPublic         = "public"          // public route
+	ReasonDefaultAllow   = "default_allow"   // no route, service default allow
+	ReasonPreflight      = "preflight"       // CORS preflight let through
+	ReasonBadRequest     = "bad_request"     // malformed or ambiguous method, host or path
+	ReasonNoService      = "no_service"      // no service is mounted at this host and path
+	ReasonNoRoute        = "no_route"        // no route matches and the default denies
+	ReasonNoToken        = "no_token"        // a token is needed and none was sent
+	ReasonInvalidToken   = "invalid_token"   // bad signature, issuer, audience, format
+	ReasonExpiredToken   = "token_expired"   // exp (or nbf) outside the leeway
+	ReasonAmbiguousToken = "ambiguous_token" // two different tokens in one request
+	ReasonLevel          = "insufficient_level"
+	ReasonRole           = "missing_role"
+)
+
+// Reasons lists every reason, for metrics that are defined up front.
+var Reasons = []string{ReasonOK, ReasonGranted, ReasonPublic, ReasonDefaultAllow, ReasonPreflight,
+	ReasonBadRequest, ReasonNoService, ReasonNoRoute, ReasonNoToken, ReasonInvalidToken,
+	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole}
+
+// Decision is the answer for one request.
+type Decision struct {
+	Allow  bool
+	Status int // 0 when allowed
+	Reason string
+	Msg    string
+	Detail string // for the log only, never the client
+
+	Service   string // matched service name, or ""
+	Route     string // matched route pattern, or ""
+	RouteLine int
+
+	Identity *token.Identity // verified identity, when there is one
+	Remove   []string        // request headers to remove (lower case)
+	Set      [][2]string     // request headers to set, in order
+}
+
+// Body is the seeds' response envelope with the reason added.
+func (d *Decision) Body() []byte {
+	var b strings.Builder
+	b.Grow(96)
+	b.WriteString(`{"code":`)
+	b.WriteString(strconv.Itoa(d.Status))
+	b.WriteString(`,"success":false,"data":"","msg":"`)
+	b.WriteString(d.Msg) // constants only: no escaping needed
+	b.WriteString(`","reason":"`)
+	b.WriteString(d.Reason)
+	b.WriteString(`"}`)
+	return []byte(b.String())
+}
+
+// ResponseHeaders are the headers of a local response.
+func (d *Decision) ResponseHeaders() [][2]string {
+	h := [][2]string{{"content-type", "application/json; charset=utf-8"}, {"cache-control", "no-store"}}
+	if d.Status == 401 {
+		if d.Reason == ReasonNoToken {
+			h = append(h, [2]string{"www-authenticate", "Bearer"})
+		} else {
+			h = append(h, [2]string{"www-authenticate", `Bearer error="invalid_token"`})
+		}
+	}
+	return h
+}
+
+var statusMsg = map[int]string{400: "Bad Request", 401: "UnAuthorized", 403: "Forbidden", 404: "Not Found", 503: "Service Unavailable"}
+
+func deny(status int, reason string) Decision {
+	msg := statusMsg[status]
+	if reason == ReasonExpiredToken {
+		msg = "Token Expired" // seed 000's message
+	}
+	return Decision{Status: status, Reason: reason, Msg: msg}
+}

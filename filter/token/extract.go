@@ -1,0 +1,70 @@
+package token
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/keycard-gw/keycard/config"
+)
+
+// ErrAmbiguous means a request carried two different tokens.
+var ErrAmbiguous = errors.New("two different tokens in one request")
+
+// Headers gives the values of a request header; names are lower case.
+type Headers interface {
+	Values(name string) []string
+}
+
+// Extract reads the token from the sources in order. The first source that
+// has one wins, but a different token in any other source is an error:
+// which one the upstream would believe is not ours to guess.
+func Extract(sources []config.TokenSource, h Headers) (string, error) {
+	found := ""
+	for _, s := range sources {
+		var vals []string
+		if s.Cookie != "" {
+			vals = cookies(h.Values("cookie"), s.Cookie)
+		} else {
+			for _, v := range h.Values(strings.ToLower(s.Header)) {
+				if t, ok := fromHeader(v, s.Scheme); ok {
+					vals = append(vals, t)
+				}
+			}
+		}
+		for _, v := range vals {
+			if v == "" {
+				continue
+			}
+			if found != "" && v != found {
+				return "", ErrAmbiguous
+			}
+			found = v
+		}
+	}
+	return found, nil
+}
+
+func fromHeader(v, scheme string) (string, bool) {
+	v = strings.TrimSpace(v)
+	if scheme == "" {
+		return v, v != ""
+	}
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
+		return "", false
+	}
+	return strings.TrimSpace(v[len(scheme)+1:]), true
+}
+
+// cookies returns the values of the named cookie across Cookie headers.
+func cookies(headers []string, name string) []string {
+	var out []string
+	for _, h := range headers {
+		for part := range strings.SplitSeq(h, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if ok && k == name {
+				out = append(out, strings.Trim(v, `"`))
+			}
+		}
+	}
+	return out
+}

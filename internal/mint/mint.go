@@ -1,0 +1,142 @@
+// Package mint signs test tokens for a policy's issuers: for `keycard
+// token`, the policy test cases and the demo. It is never part of the
+// filter.
+package mint
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/keycard-gw/keycard/config"
+)
+
+// Claims are what a minted token says.
+type Claims struct {
+	Subject  string
+	Level    int
+	Roles    []string
+	TTL      time.Duration // negative: already expired
+	JTI      string
+	Audience []string // default: the issuer's first audience
+	Extra    map[string]any
+}
+
+// Token signs a token for issuer is of cfg. keyFile is the private key
+// (PKCS#8 PEM) for an asymmetric issuer; an HMAC issuer signs with the
+// secret the configuration holds.
+func Token(cfg *config.Config, issuer string, keyFile string, c Claims, now time.Time) (string, error) {
+	var is *config.Issuer
+	for i := range cfg.Identity.Issuers {
+		if cfg.Identity.Issuers[i].Name == issuer || issuer == "" && cfg.Identity.Issuers[i].Kind == config.KindJWT {
+			is = &cfg.Identity.Issuers[i]
+			break
+		}
+	}
+	if is == nil {
+		return "", fmt.Errorf("the policy has no JWT issuer %q", issuer)
+	}
+	if is.Kind != config.KindJWT {
+		return "", fmt.Errorf("issuer %s hands out opaque tokens: get one from the sidecar", is.Name)
+	}
+	ttl := c.TTL
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	claims := jwt.MapClaims{
+		"iat": now.Unix(),
+		"exp": now.Add(ttl).Unix(),
+	}
+	if ttl < 0 {
+		claims["iat"] = now.Add(2 * ttl).Unix()
+	}
+	if is.Issuer != "" {
+		claims["iss"] = is.Issuer
+	}
+	aud := c.Audience
+	if aud == nil && len(is.Audiences) > 0 {
+		aud = is.Audiences[:1]
+	}
+	if len(aud) > 0 {
+		claims["aud"] = aud
+	}
+	names := cfg.Identity.Claims
+	if c.Subject != "" {
+		claims[names.Subject] = c.Subject
+		if names.Subject != "sub" {
+			claims["sub"] = c.Subject
+		}
+	}
+	claims[names.Level] = c.Level
+	if c.Roles != nil {
+		claims[names.Roles] = c.Roles
+	}
+	if c.JTI != "" {
+		claims["jti"] = c.JTI
+	}
+	for k, v := range c.Extra {
+		claims[k] = v
+	}
+	alg := is.Algorithms[0]
+	method := jwt.GetSigningMethod(alg)
+	if method == nil {
+		return "", fmt.Errorf("algorithm %s cannot sign", alg)
+	}
+	t := jwt.NewWithClaims(method, claims)
+	if config.KeyTypeFor(alg) == "oct" {
+		for _, k := range is.Keys {
+			if k.Kty == "oct" {
+				secret, err := base64.RawURLEncoding.DecodeString(k.K)
+				if err != nil {
+					return "", err
+				}
+				return t.SignedString(secret)
+			}
+		}
+		return "", fmt.Errorf("issuer %s has no secret", is.Name)
+	}
+	if keyFile == "" {
+		return "", fmt.Errorf("issuer %s signs with %s: give its private key (--key)", is.Name, alg)
+	}
+	key, err := PrivateKey(keyFile)
+	if err != nil {
+		return "", err
+	}
+	for _, k := range is.Keys {
+		if k.Kid != "" && k.Fits(alg) {
+			t.Header["kid"] = k.Kid
+			break
+		}
+	}
+	return t.SignedString(key)
+}
+
+// PrivateKey reads a PKCS#8 (or SEC 1 EC / PKCS#1 RSA) PEM private key.
+func PrivateKey(file string) (crypto.Signer, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		return nil, fmt.Errorf("%s: no PEM block", file)
+	}
+	if k, err := x509.ParsePKCS8PrivateKey(b.Bytes); err == nil {
+		if s, ok := k.(crypto.Signer); ok {
+			return s, nil
+		}
+	}
+	if k, err := x509.ParseECPrivateKey(b.Bytes); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(b.Bytes); err == nil {
+		return k, nil
+	}
+	return nil, errors.New(file + ": not a PKCS#8, EC or RSA private key")
+}
