@@ -58,7 +58,7 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) []config.Key {
 			d.errorf(kr.Node, "issuer %s: public keys come from a file", is.Name)
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(id.dir, kr.File))
+		data, err := os.ReadFile(resolve(id.dir, kr.File))
 		if err != nil {
 			d.errorf(kr.Node, "issuer %s: %v", is.Name, err)
 			continue
@@ -115,7 +115,7 @@ func (c *compilation) readSecret(id *Identity, is *IssuerDef) ([]byte, bool) {
 		}
 		secret = []byte(v)
 	} else {
-		data, err := os.ReadFile(filepath.Join(id.dir, kr.File))
+		data, err := os.ReadFile(resolve(id.dir, kr.File))
 		if err != nil {
 			d.errorf(kr.Node, "issuer %s: %v", is.Name, err)
 			return nil, false
@@ -217,4 +217,13 @@ func describeKeys(keys []config.Key) string {
 		parts[i] = describeKey(k)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// resolve makes a key file's path relative to the policy file that names
+// it, unless it is absolute.
+func resolve(dir, file string) string {
+	if filepath.IsAbs(file) {
+		return file
+	}
+	return filepath.Join(dir, file)
 }

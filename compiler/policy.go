@@ -107,6 +107,9 @@ type Service struct {
 	dec     *decoder
 }
 
+// Pos is where a node of the service's file is.
+func (s *Service) Pos(n *yaml.Node) Pos { return s.dec.pos(n) }
+
 // Route is one route as written.
 type Route struct {
 	Node    *yaml.Node

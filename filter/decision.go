@@ -40,8 +40,8 @@ type Decision struct {
 	Detail string // for the log only, never the client
 
 	Service   string // matched service name, or ""
-	Route     string // matched route pattern, or ""
-	RouteLine int
+	Route     int    // matched route (table.Table.Rule index), or -1
+	RouteLine int    // its line in the policy, or 0
 
 	Identity *token.Identity // verified identity, when there is one
 	Remove   []string        // request headers to remove (lower case)
@@ -82,5 +82,5 @@ func deny(status int, reason string) Decision {
 	if reason == ReasonExpiredToken {
 		msg = "Token Expired" // seed 000's message
 	}
-	return Decision{Status: status, Reason: reason, Msg: msg}
+	return Decision{Status: status, Reason: reason, Msg: msg, Route: -1}
 }

@@ -124,17 +124,17 @@ func (e *Engine) match(r *Request, identify identityFunc) Decision {
 		return withDetail(deny(400, ReasonBadRequest), err)
 	}
 	if e.cfg.Options.Preflight && r.Method == "OPTIONS" && has(r.Headers, "origin") && has(r.Headers, "access-control-request-method") {
-		return Decision{Allow: true, Reason: ReasonPreflight}
+		return Decision{Allow: true, Reason: ReasonPreflight, Route: -1}
 	}
 	m := e.tb.Lookup(host, r.Method, path)
 	if m.Service < 0 {
 		return deny(404, ReasonNoService)
 	}
-	d := Decision{Service: e.tb.ServiceName(m.Service)}
+	d := Decision{Service: e.tb.ServiceName(m.Service), Route: m.Rule}
 	var rule table.Rule
 	if m.Rule >= 0 {
 		rule = e.tb.Rule(m.Rule)
-		d.Route, d.RouteLine = e.tb.Str(rule.Pattern), int(rule.Line)
+		d.RouteLine = int(rule.Line)
 	} else {
 		switch e.tb.ServiceDefault(m.Service) {
 		case table.DefaultAllow:
@@ -254,8 +254,8 @@ func (d Decision) String() string {
 	if d.Service != "" {
 		s += " service=" + d.Service
 	}
-	if d.Route != "" {
-		s += fmt.Sprintf(" route=%s (line %d)", d.Route, d.RouteLine)
+	if d.RouteLine > 0 {
+		s += fmt.Sprintf(" route at line %d", d.RouteLine)
 	}
 	return s
 }

@@ -11,12 +11,13 @@ import (
 // headerSize is magic (4) + version (2) + content length (4) + SHA-256 (32).
 const headerSize = 4 + 2 + 4 + 32
 
-// Limits that keep a hostile table from asking the decoder for huge
-// allocations before it has read the entries that would justify them.
+// Limits that keep a hostile table from asking for huge allocations before
+// it has bytes to back them, and bound the regex compile work.
 const (
 	maxCount  = 1 << 24
-	maxLevel  = 255
 	maxRegexp = 4096
+	// maxRoleSets: a rule names its role set with 16 bits.
+	maxRoleSets = 1 << 16
 )
 
 // Encode writes the table in the format of docs/table-format.md. The same
@@ -44,28 +45,41 @@ func (t *Table) Encode() []byte {
 		w.uv(uint64(r.Flags))
 		w.uv(uint64(r.Methods))
 		w.uv(uint64(r.RoleSet))
-		w.uv(uint64(r.Pattern))
-		w.uv(uint64(r.Line))
 	}
-	w.uv(uint64(len(t.nodes)))
-	for _, n := range t.nodes {
-		w.uv(uint64(n.edgeStart))
-		w.uv(uint64(n.edgeCount))
-		w.uv(uint64(n.param + 1))
-		w.uv(uint64(n.exactStart))
-		w.uv(uint64(n.exactCount))
-		w.uv(uint64(n.restStart))
-		w.uv(uint64(n.restCount))
-	}
-	w.uv(uint64(len(t.edges)))
-	for _, e := range t.edges {
-		w.uv(uint64(e.lit))
-		w.uv(uint64(e.child))
+	w.uv(uint64(len(t.tries)))
+	for _, tr := range t.tries {
+		w.uv(uint64(tr.count))
+		for _, n := range t.nodes[tr.start : tr.start+tr.count] {
+			head := uint64(n.edgeCount) << 2
+			if n.param >= 0 {
+				head |= 2
+			}
+			rules := n.exactCount+n.restCount > 0
+			if rules {
+				head |= 1
+			}
+			w.uv(head)
+			if rules {
+				w.uv(uint64(n.exactCount))
+				w.uv(uint64(n.restCount))
+			}
+			for _, e := range t.edges[n.edgeStart : n.edgeStart+n.edgeCount] {
+				w.uv(uint64(e.lit))
+			}
+			for _, r := range t.refs[n.exactStart : n.exactStart+n.exactCount] {
+				w.uv(uint64(r.rule))
+				w.uv(uint64(r.line))
+			}
+			for _, r := range t.refs[n.restStart : n.restStart+n.restCount] {
+				w.uv(uint64(r.rule))
+				w.uv(uint64(r.line))
+			}
+		}
 	}
 	w.uv(uint64(len(t.services)))
 	for _, s := range t.services {
 		w.uv(uint64(s.name))
-		w.uv(uint64(s.root))
+		w.uv(uint64(s.trie))
 		w.uv(uint64(s.def))
 	}
 	w.uv(uint64(len(t.mounts)))
@@ -136,6 +150,7 @@ func (r *reader) fail(format string, args ...any) {
 	}
 }
 
+// uv reads a uvarint no larger than max.
 func (r *reader) uv(max uint64, what string) uint64 {
 	if r.err != nil {
 		return 0
@@ -177,36 +192,40 @@ func (r *reader) count(min int, what string) int {
 	return n
 }
 
+// index reads an index into a list of n elements.
+func (r *reader) index(n int, what string) uint32 {
+	if n == 0 && r.err == nil {
+		r.fail("%s: the list it points into is empty", what)
+	}
+	return uint32(r.uv(uint64(max(n-1, 0)), what))
+}
+
 func decodeContent(content []byte) (*Table, error) {
 	r := &reader{all: string(content)}
 	t := &Table{}
 
-	ns := r.count(1, "strings")
-	t.strs = make([]string, ns)
+	t.strs = make([]string, r.count(1, "strings"))
+	if r.err == nil && len(t.strs) == 0 {
+		r.fail("empty string table")
+	}
 	for i := range t.strs {
 		l := int(r.uv(uint64(len(r.all)), "string length"))
-		if r.err != nil {
-			return nil, r.err
-		}
-		if l > len(r.all)-r.off {
+		if r.err == nil && l > len(r.all)-r.off {
 			r.fail("string %d runs past the end", i)
+		}
+		if r.err != nil {
 			return nil, r.err
 		}
 		t.strs[i] = r.all[r.off : r.off+l]
 		r.off += l
 	}
-	strMax := uint64(max(ns-1, 0))
-	if ns == 0 {
-		r.fail("empty string table")
-	}
 
 	t.roles = make([]uint32, r.count(1, "roles"))
 	if len(t.roles) > MaxRoles {
 		r.fail("%d roles, at most %d", len(t.roles), MaxRoles)
-		return nil, r.err
 	}
 	for i := range t.roles {
-		t.roles[i] = uint32(r.uv(strMax, "role name"))
+		t.roles[i] = r.index(len(t.strs), "role name")
 		if i > 0 && r.err == nil && t.strs[t.roles[i-1]] >= t.strs[t.roles[i]] {
 			r.fail("role names not sorted")
 		}
@@ -222,62 +241,60 @@ func decodeContent(content []byte) (*Table, error) {
 			}
 		}
 	}
-	if len(t.roleSets) == 0 || t.roleSets[0] != (RoleBits{}) {
+	if len(t.roleSets) > maxRoleSets {
+		r.fail("%d role sets, at most %d", len(t.roleSets), maxRoleSets)
+	}
+	if r.err == nil && (len(t.roleSets) == 0 || t.roleSets[0] != (RoleBits{})) {
 		r.fail("role set 0 must be empty")
 	}
-	setMax := uint64(max(len(t.roleSets)-1, 0))
 
-	t.rules = make([]Rule, r.count(6, "rules"))
+	t.rules = make([]Rule, r.count(4, "rules"))
 	for i := range t.rules {
 		t.rules[i] = Rule{
-			Level:   uint8(r.uv(maxLevel, "rule level")),
+			Level:   uint8(r.uv(255, "rule level")),
 			Flags:   Flags(r.uv(flagsAll, "rule flags")),
 			Methods: MethodSet(r.uv(methodAll, "rule methods")),
-			RoleSet: uint16(r.uv(setMax, "rule role set")),
-			Pattern: uint32(r.uv(strMax, "rule pattern")),
-			Line:    uint32(r.uv(1<<32-1, "rule line")),
+			RoleSet: uint16(r.index(len(t.roleSets), "rule role set")),
+		}
+		if r.err == nil && t.rules[i].Level > 0 && t.rules[i].Flags&FlagPublic != 0 {
+			r.fail("rule %d is public with a level", i)
 		}
 	}
-	nr := uint64(len(t.rules))
 
-	t.nodes = make([]node, r.count(7, "nodes"))
-	for i := range t.nodes {
-		n := &t.nodes[i]
-		n.edgeStart = uint32(r.uv(maxCount, "edge start"))
-		n.edgeCount = uint32(r.uv(maxCount, "edge count"))
-		n.param = int32(r.uv(uint64(len(t.nodes)), "param child")) - 1
-		n.exactStart = uint32(r.uv(nr, "exact rules start"))
-		n.exactCount = uint32(r.uv(nr-uint64(n.exactStart), "exact rules count"))
-		n.restStart = uint32(r.uv(nr, "rest rules start"))
-		n.restCount = uint32(r.uv(nr-uint64(n.restStart), "rest rules count"))
+	t.tries = make([]trie, r.count(2, "tries"))
+	for i := range t.tries {
+		r.trie(t, i)
 	}
-	t.edges = make([]edge, r.count(2, "edges"))
-	for i := range t.edges {
-		t.edges[i] = edge{lit: uint32(r.uv(strMax, "edge literal")), child: uint32(r.uv(uint64(max(len(t.nodes)-1, 0)), "edge child"))}
+	if r.err != nil {
+		return nil, r.err
 	}
+
 	t.services = make([]service, r.count(3, "services"))
+	if r.err == nil && len(t.services) == 0 {
+		r.fail("no services")
+	}
 	for i := range t.services {
 		t.services[i] = service{
-			name: uint32(r.uv(strMax, "service name")),
-			root: uint32(r.uv(uint64(max(len(t.nodes)-1, 0)), "service root")),
+			name: r.index(len(t.strs), "service name"),
+			trie: r.index(len(t.tries), "service trie"),
 			def:  Default(r.uv(uint64(defaultCount-1), "service default")),
 		}
 	}
 	t.mounts = make([]mount, r.count(3, "mounts"))
 	for i := range t.mounts {
 		t.mounts[i] = mount{
-			host:    uint32(r.uv(strMax, "mount host")),
-			prefix:  uint32(r.uv(strMax, "mount prefix")),
-			service: uint32(r.uv(uint64(max(len(t.services)-1, 0)), "mount service")),
+			host:    r.index(len(t.strs), "mount host"),
+			prefix:  r.index(len(t.strs), "mount prefix"),
+			service: r.index(len(t.services), "mount service"),
 		}
 	}
-	t.grants = int32(r.uv(uint64(len(t.nodes)), "grant root")) - 1
+	t.grants = int32(r.uv(uint64(len(t.tries)), "grant trie")) - 1
 	t.regexes = make([]regexGrant, r.count(3, "regex grants"))
 	for i := range t.regexes {
 		t.regexes[i] = regexGrant{
-			pattern: uint32(r.uv(strMax, "regex pattern")),
+			pattern: r.index(len(t.strs), "regex pattern"),
 			methods: MethodSet(r.uv(methodAll, "regex methods")),
-			roleSet: uint16(r.uv(setMax, "regex role set")),
+			roleSet: uint16(r.index(len(t.roleSets), "regex role set")),
 		}
 	}
 	if r.err != nil {
@@ -292,61 +309,110 @@ func decodeContent(content []byte) (*Table, error) {
 	return t, nil
 }
 
-// validate checks what the per-field ranges cannot: edge ranges, sorted
-// edges, the tree shape (every node but a root has exactly one parent with
-// a smaller index, so a lookup visits each node at most once), empty
-// services, mounts and regexes.
+// trie decodes trie i. Children are numbered in breadth-first order, so
+// every node but the root must have been named as a child by an earlier
+// node, and the numbering must end exactly at the trie's node count: the
+// shape is a tree by construction and a lookup visits a node at most once.
+func (r *reader) trie(t *Table, i int) {
+	n := r.count(1, "trie nodes")
+	if r.err == nil && n == 0 {
+		r.fail("trie %d is empty", i)
+	}
+	if r.err != nil {
+		return
+	}
+	start := len(t.nodes)
+	t.tries[i] = trie{start: uint32(start), count: uint32(n)}
+	t.nodes = append(t.nodes, make([]node, n)...)
+	t.nodes[start].parent = -1
+	next := start + 1
+	child := func(parent int, label uint32) uint32 {
+		if next >= start+n {
+			r.fail("trie %d: node %d names more children than the trie has nodes", i, parent-start)
+			return 0
+		}
+		t.nodes[next].parent, t.nodes[next].label = int32(parent), label
+		next++
+		return uint32(next - 1)
+	}
+	for idx := start; idx < start+n && r.err == nil; idx++ {
+		if idx >= next {
+			r.fail("trie %d: node %d has no parent", i, idx-start)
+			return
+		}
+		nd := &t.nodes[idx]
+		head := r.uv(uint64(maxCount)<<2|3, "node head")
+		nd.edgeCount = uint32(head >> 2)
+		var exact, rest uint64
+		if head&1 != 0 {
+			exact = r.uv(maxCount, "exact route count")
+			rest = r.uv(maxCount, "rest route count")
+			if r.err == nil && exact+rest == 0 {
+				r.fail("trie %d: node %d says it has routes and has none", i, idx-start)
+			}
+		}
+		if r.err == nil && int(nd.edgeCount)+int(exact+rest)*2 > len(r.all)-r.off {
+			r.fail("trie %d: node %d cannot fit", i, idx-start)
+		}
+		if r.err != nil {
+			return
+		}
+		nd.edgeStart = uint32(len(t.edges))
+		for e := range nd.edgeCount {
+			lit := r.index(len(t.strs), "edge literal")
+			if r.err != nil {
+				return
+			}
+			if e > 0 && t.strs[t.edges[len(t.edges)-1].lit] >= t.strs[lit] {
+				r.fail("trie %d: node %d edges not sorted", i, idx-start)
+				return
+			}
+			t.edges = append(t.edges, edge{lit: lit, child: child(idx, lit)})
+		}
+		nd.param = -1
+		if head&2 != 0 {
+			nd.param = int32(child(idx, paramLabel))
+		}
+		nd.exactStart, nd.exactCount = r.refs(t, exact, uint32(idx), false)
+		nd.restStart, nd.restCount = r.refs(t, rest, uint32(idx), true)
+	}
+	if r.err == nil && next != start+n {
+		r.fail("trie %d: %d nodes, %d reachable", i, n, next-start)
+	}
+}
+
+func (r *reader) refs(t *Table, n uint64, nodeIdx uint32, rest bool) (uint32, uint32) {
+	start := uint32(len(t.refs))
+	for range n {
+		ref := ruleRef{
+			rule: r.index(len(t.rules), "route rule"),
+			line: uint32(r.uv(1<<32-1, "route line")),
+			node: nodeIdx,
+			rest: rest,
+		}
+		if r.err != nil {
+			return start, 0
+		}
+		t.refs = append(t.refs, ref)
+	}
+	return start, uint32(n)
+}
+
+// validate checks what the reader cannot see field by field: sorted
+// mounts, distinct service tries, and the regexes.
 func (t *Table) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 	}
-	if len(t.services) == 0 {
-		return bad("no services")
-	}
-	parent := make([]int32, len(t.nodes))
-	for i := range parent {
-		parent[i] = -1
-	}
-	claim := func(child uint32, p int) error {
-		if int(child) <= p {
-			return bad("node %d points back to node %d", p, child)
-		}
-		if parent[child] != -1 {
-			return bad("node %d has two parents", child)
-		}
-		parent[child] = int32(p)
-		return nil
-	}
-	for i, n := range t.nodes {
-		if uint64(n.edgeStart)+uint64(n.edgeCount) > uint64(len(t.edges)) {
-			return bad("node %d edges out of range", i)
-		}
-		es := t.edges[n.edgeStart : n.edgeStart+n.edgeCount]
-		for j, e := range es {
-			if j > 0 && t.strs[es[j-1].lit] >= t.strs[e.lit] {
-				return bad("node %d edges not sorted", i)
-			}
-			if err := claim(e.child, i); err != nil {
-				return err
-			}
-		}
-		if n.param >= 0 {
-			if err := claim(uint32(n.param), i); err != nil {
-				return err
-			}
-		}
-	}
-	roots := map[uint32]bool{}
+	used := make([]bool, len(t.tries))
 	for i, s := range t.services {
-		if parent[s.root] != -1 || roots[s.root] {
-			return bad("service %d root %d is not a root", i, s.root)
+		if used[s.trie] {
+			return bad("service %d shares trie %d", i, s.trie)
 		}
-		roots[s.root] = true
+		used[s.trie] = true
 	}
-	if t.grants >= 0 {
-		if parent[t.grants] != -1 || roots[uint32(t.grants)] {
-			return bad("grant root %d is not a root", t.grants)
-		}
+	if t.grants >= 0 && used[t.grants] {
+		return bad("grant trie %d is a service's", t.grants)
 	}
 	for i, m := range t.mounts {
 		host, prefix := t.strs[m.host], t.strs[m.prefix]

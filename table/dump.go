@@ -17,12 +17,12 @@ func (t *Table) Dump() string {
 	}
 	for _, s := range t.services {
 		fmt.Fprintf(&b, "service %s (default %s)\n", t.strs[s.name], s.def)
-		t.dumpNode(&b, s.root, "")
+		t.dumpNode(&b, t.tries[s.trie].start, "")
 	}
 	if t.grants >= 0 || len(t.regexes) > 0 {
 		b.WriteString("grants\n")
 		if t.grants >= 0 {
-			t.dumpNode(&b, uint32(t.grants), "")
+			t.dumpNode(&b, t.tries[t.grants].start, "")
 		}
 		for _, g := range t.regexes {
 			fmt.Fprintf(&b, "  re:%s  methods=%s roles=%s\n", t.strs[g.pattern], g.methods, t.roleNames(g.roleSet))
@@ -52,7 +52,7 @@ func (t *Table) dumpNode(b *strings.Builder, n uint32, path string) {
 }
 
 func (t *Table) dumpRule(b *strings.Builder, path string, i uint32) {
-	r := t.rules[i]
+	r := t.Rule(int(i))
 	var flags []string
 	if r.Flags&FlagPublic != 0 {
 		flags = append(flags, "public")
@@ -60,8 +60,8 @@ func (t *Table) dumpRule(b *strings.Builder, path string, i uint32) {
 	if r.Flags&FlagTokenOptional != 0 {
 		flags = append(flags, "token-optional")
 	}
-	fmt.Fprintf(b, "  %-28s methods=%s level=%d roles=%s flags=%s  # %s line %d\n",
-		path, r.Methods, r.Level, t.roleNames(r.RoleSet), strings.Join(flags, ","), t.strs[r.Pattern], r.Line)
+	fmt.Fprintf(b, "  %-28s methods=%s level=%d roles=%s flags=%s  # line %d\n",
+		path, r.Methods, r.Level, t.roleNames(r.RoleSet), strings.Join(flags, ","), r.Line)
 }
 
 func (t *Table) roleNames(set uint16) string {

@@ -5,7 +5,7 @@ import "strings"
 // Match is the result of Lookup.
 type Match struct {
 	Service int    // index of the service, or -1 when no mount matches
-	Rule    int    // index of the rule, or -1 when no route matches
+	Rule    int    // index of the route (see Table.Rule), or -1 when none matches
 	Prefix  string // the mount prefix that selected the service
 }
 
@@ -23,7 +23,7 @@ func (t *Table) Lookup(host, method, path string) Match {
 		rest = path
 	}
 	m := ParseMethod(method)
-	rule := t.match(t.services[svc].root, rest, m)
+	rule := t.match(t.tries[t.services[svc].trie].start, rest, m)
 	return Match{Service: svc, Rule: rule, Prefix: prefix}
 }
 
@@ -138,7 +138,7 @@ func (t *Table) child(nd *node, seg string) (uint32, bool) {
 
 func (t *Table) pick(start, count uint32, m MethodSet) int {
 	for i := start; i < start+count; i++ {
-		if t.rules[i].Methods.Allows(m) {
+		if t.rules[t.refs[i].rule].Methods.Allows(m) {
 			return int(i)
 		}
 	}
@@ -153,7 +153,7 @@ func (t *Table) Granted(method, path string, roles RoleBits) bool {
 		return false
 	}
 	m := ParseMethod(method)
-	if t.grants >= 0 && t.grantWalk(uint32(t.grants), path, m, roles) {
+	if t.grants >= 0 && t.grantWalk(t.tries[t.grants].start, path, m, roles) {
 		return true
 	}
 	for i := range t.regexes {
@@ -187,7 +187,7 @@ func (t *Table) grantWalk(n uint32, path string, m MethodSet, roles RoleBits) bo
 
 func (t *Table) anyGrant(start, count uint32, m MethodSet, roles RoleBits) bool {
 	for i := start; i < start+count; i++ {
-		r := &t.rules[i]
+		r := &t.rules[t.refs[i].rule]
 		if r.Methods.Allows(m) && t.roleSets[r.RoleSet].Intersects(roles) {
 			return true
 		}

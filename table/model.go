@@ -143,14 +143,14 @@ func (d Default) String() string {
 	return "invalid"
 }
 
-// Rule is what a matched route requires.
+// Rule is what a matched route requires. Routes that require the same
+// share one rule; Line is the route's own.
 type Rule struct {
 	Level   uint8
 	Flags   Flags
 	Methods MethodSet
 	RoleSet uint16 // index into the table's role sets; 0 is the empty set
-	Pattern uint32 // string id of the route's pattern as written, for explain
-	Line    uint32 // source line of the route, for explain
+	Line    uint32 // source line of the route, for explain and logs
 }
 
 // SegmentKind tells a pattern segment's kind.

@@ -15,30 +15,50 @@ type Table struct {
 	strs     []string
 	roles    []uint32 // string ids, sorted by name
 	roleSets []RoleBits
-	rules    []Rule
+	rules    []Rule // distinct requirements; Line is zero here
+	tries    []trie
 	nodes    []node
 	edges    []edge
+	refs     []ruleRef
 	services []service
 	mounts   []mount
-	grants   int32 // root node of the grant trie, or -1
+	grants   int32 // trie of the role permissions, or -1
 	regexes  []regexGrant
 }
 
+// trie is a block of nodes in breadth-first order; its root is first.
+type trie struct{ start, count uint32 }
+
+// node is the decoded form of a trie node. On the wire a node holds only
+// its edge count, whether it has a {param} child, its rule counts, its
+// edge labels and its rule references: the rest follows from the
+// breadth-first order (see docs/table-format.md).
 type node struct {
 	edgeStart, edgeCount   uint32
-	param                  int32 // child for {name}, or -1
+	param                  int32 // child for {param}, or -1
 	exactStart, exactCount uint32
 	restStart, restCount   uint32
+	parent                 int32  // for RoutePattern
+	label                  uint32 // string id of the edge from the parent; paramLabel for {param}
 }
+
+const paramLabel = ^uint32(0)
 
 type edge struct {
 	lit   uint32 // string id
 	child uint32
 }
 
+// ruleRef is one route: the rule it requires and its source line.
+type ruleRef struct {
+	rule, line uint32
+	node       uint32 // decoded only
+	rest       bool   // decoded only: a ** route
+}
+
 type service struct {
 	name uint32
-	root uint32
+	trie uint32
 	def  Default
 }
 
@@ -57,9 +77,6 @@ type regexGrant struct {
 // Hash is the SHA-256 of the encoded content: the table's identity.
 func (t *Table) Hash() [32]byte { return t.hash }
 
-// Str returns string id i.
-func (t *Table) Str(i uint32) string { return t.strs[i] }
-
 // NumServices is the number of services.
 func (t *Table) NumServices() int { return len(t.services) }
 
@@ -69,11 +86,34 @@ func (t *Table) ServiceName(i int) string { return t.strs[t.services[i].name] }
 // ServiceDefault is what service i does with a path no route matches.
 func (t *Table) ServiceDefault(i int) Default { return t.services[i].def }
 
-// NumRules is the number of route and grant rules.
-func (t *Table) NumRules() int { return len(t.rules) }
+// NumRoutes is the number of routes and path grants.
+func (t *Table) NumRoutes() int { return len(t.refs) }
 
-// Rule returns rule i.
-func (t *Table) Rule(i int) Rule { return t.rules[i] }
+// Rule returns what route i (a Match.Rule) requires.
+func (t *Table) Rule(i int) Rule {
+	r := t.rules[t.refs[i].rule]
+	r.Line = t.refs[i].line
+	return r
+}
+
+// RoutePattern renders route i's pattern with parameters unnamed, such as
+// /admin/{}/**. It allocates: for explain and logs, not the request path.
+func (t *Table) RoutePattern(i int) string {
+	ref := t.refs[i]
+	var segs []string
+	for n := int32(ref.node); t.nodes[n].parent >= 0; n = t.nodes[n].parent {
+		if l := t.nodes[n].label; l == paramLabel {
+			segs = append(segs, "{}")
+		} else {
+			segs = append(segs, t.strs[l])
+		}
+	}
+	slices.Reverse(segs)
+	if ref.rest {
+		segs = append(segs, "**")
+	}
+	return "/" + strings.Join(segs, "/")
+}
 
 // RoleSet returns role set i.
 func (t *Table) RoleSet(i uint16) RoleBits { return t.roleSets[i] }
@@ -106,25 +146,25 @@ func Build(spec *Spec) (*Table, error) {
 	if len(spec.Roles) > MaxRoles {
 		return nil, fmt.Errorf("table: %d roles, at most %d", len(spec.Roles), MaxRoles)
 	}
-	b := &builder{t: &Table{grants: -1}, ids: map[string]uint32{}, sets: map[RoleBits]uint16{}}
+	b := &builder{t: &Table{grants: -1}, ids: map[string]uint32{}, sets: map[RoleBits]uint16{}, ruleIDs: map[Rule]uint32{}}
 	b.str("")
 	b.t.roleSets = []RoleBits{{}}
 	b.sets[RoleBits{}] = 0
 
 	sorted := slices.Clone(spec.Roles)
 	slices.Sort(sorted)
-	remap := make([]int, len(spec.Roles))
-	for i, r := range spec.Roles {
-		j, _ := slices.BinarySearch(sorted, r)
-		remap[i] = j
-		if i > 0 && slices.Contains(spec.Roles[:i], r) {
-			return nil, fmt.Errorf("table: duplicate role %q", r)
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return nil, fmt.Errorf("table: duplicate role %q", sorted[i])
 		}
+	}
+	b.remap = make([]int, len(spec.Roles))
+	for i, r := range spec.Roles {
+		b.remap[i], _ = slices.BinarySearch(sorted, r)
 	}
 	for _, r := range sorted {
 		b.t.roles = append(b.t.roles, b.str(r))
 	}
-	b.remap = remap
 
 	type mountRef struct {
 		Mount
@@ -135,11 +175,11 @@ func Build(spec *Spec) (*Table, error) {
 		if s.Default >= defaultCount {
 			return nil, fmt.Errorf("table: service %q: bad default %d", s.Name, s.Default)
 		}
-		root, err := b.trie(s.Routes, nil)
+		tr, err := b.trie(s.Routes, false)
 		if err != nil {
 			return nil, fmt.Errorf("table: service %q: %w", s.Name, err)
 		}
-		b.t.services = append(b.t.services, service{name: b.str(s.Name), root: root, def: s.Default})
+		b.t.services = append(b.t.services, service{name: b.str(s.Name), trie: tr, def: s.Default})
 		for _, m := range s.Mounts {
 			if !validPrefix(m.Prefix) {
 				return nil, fmt.Errorf("table: service %q: bad prefix %q", s.Name, m.Prefix)
@@ -148,13 +188,7 @@ func Build(spec *Spec) (*Table, error) {
 		}
 	}
 	slices.SortStableFunc(mounts, func(a, b mountRef) int {
-		if c := strings.Compare(a.Host, b.Host); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(len(b.Prefix), len(a.Prefix)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Prefix, b.Prefix)
+		return cmp.Or(strings.Compare(a.Host, b.Host), cmp.Compare(len(b.Prefix), len(a.Prefix)), strings.Compare(a.Prefix, b.Prefix))
 	})
 	for i, m := range mounts {
 		if i > 0 && mounts[i-1].Mount == m.Mount {
@@ -166,24 +200,25 @@ func Build(spec *Spec) (*Table, error) {
 	var pathGrants []RouteSpec
 	for _, g := range spec.Grants {
 		if g.Regex != "" {
-			re, err := regexp.Compile(g.Regex)
-			if err != nil {
+			if _, err := regexp.Compile(g.Regex); err != nil {
 				return nil, fmt.Errorf("table: grant %q: %w", g.Pattern, err)
 			}
-			b.t.regexes = append(b.t.regexes, regexGrant{pattern: b.str(g.Regex), methods: g.Methods, roleSet: b.roleSet(g.Roles), re: re})
+			b.t.regexes = append(b.t.regexes, regexGrant{pattern: b.str(g.Regex), methods: g.Methods, roleSet: b.roleSet(g.Roles)})
 			continue
 		}
 		pathGrants = append(pathGrants, RouteSpec{Pattern: g.Pattern, Segments: g.Segments, Methods: g.Methods, Roles: g.Roles, Line: g.Line})
 	}
 	if len(pathGrants) > 0 {
-		root, err := b.trie(pathGrants, b.mergeGrant)
+		tr, err := b.trie(pathGrants, true)
 		if err != nil {
 			return nil, fmt.Errorf("table: grants: %w", err)
 		}
-		b.t.grants = int32(root)
+		b.t.grants = int32(tr)
 	}
-	enc := b.t.Encode()
-	return Decode(enc) // the built table is exactly what a reader will see
+	if len(b.t.roleSets) > maxRoleSets {
+		return nil, fmt.Errorf("table: %d distinct role sets, at most %d", len(b.t.roleSets), maxRoleSets)
+	}
+	return Decode(b.t.Encode()) // the built table is exactly what a reader sees
 }
 
 func validPrefix(p string) bool {
@@ -194,10 +229,11 @@ func validPrefix(p string) bool {
 }
 
 type builder struct {
-	t     *Table
-	ids   map[string]uint32
-	sets  map[RoleBits]uint16
-	remap []int
+	t       *Table
+	ids     map[string]uint32
+	sets    map[RoleBits]uint16
+	ruleIDs map[Rule]uint32
+	remap   []int
 }
 
 func (b *builder) str(s string) uint32 {
@@ -226,6 +262,16 @@ func (b *builder) roleSet(spec RoleBits) uint16 {
 	return id
 }
 
+func (b *builder) rule(r Rule) uint32 {
+	if id, ok := b.ruleIDs[r]; ok {
+		return id
+	}
+	id := uint32(len(b.t.rules))
+	b.t.rules = append(b.t.rules, r)
+	b.ruleIDs[r] = id
+	return id
+}
+
 // tnode is the pointer form of a trie node while it is being built.
 type tnode struct {
 	lits  map[string]*tnode
@@ -234,12 +280,10 @@ type tnode struct {
 	rest  []*RouteSpec
 }
 
-// trie builds the routes' trie and flattens it breadth-first, so a child
-// always has a larger index than its parent (the decoder relies on it).
-// merge, when set, folds routes with the same pattern and methods into one
-// rule (grants); otherwise such routes are an error (the compiler reports
-// ties with positions before it gets here).
-func (b *builder) trie(routes []RouteSpec, merge func([]*RouteSpec) []*RouteSpec) (uint32, error) {
+// trie builds one trie and lays it out breadth-first: a node's children
+// are numbered in a row, literal children (sorted) before the {param}
+// child, so the layout needs no child indices.
+func (b *builder) trie(routes []RouteSpec, grants bool) (uint32, error) {
 	root := &tnode{}
 	for i := range routes {
 		r := &routes[i]
@@ -273,51 +317,42 @@ func (b *builder) trie(routes []RouteSpec, merge func([]*RouteSpec) []*RouteSpec
 			n.exact = append(n.exact, r)
 		}
 	}
+	start := uint32(len(b.t.nodes))
 	queue := []*tnode{root}
-	base := uint32(len(b.t.nodes))
-	b.t.nodes = append(b.t.nodes, node{})
-	next := base + 1
 	for qi := 0; qi < len(queue); qi++ {
 		tn := queue[qi]
-		idx := base + uint32(qi)
 		nd := node{param: -1}
 		keys := make([]string, 0, len(tn.lits))
 		for k := range tn.lits {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		nd.edgeStart = uint32(len(b.t.edges))
-		nd.edgeCount = uint32(len(keys))
+		nd.edgeStart, nd.edgeCount = uint32(len(b.t.edges)), uint32(len(keys))
 		for _, k := range keys {
-			b.t.edges = append(b.t.edges, edge{lit: b.str(k), child: next})
-			b.t.nodes = append(b.t.nodes, node{})
+			b.t.edges = append(b.t.edges, edge{lit: b.str(k)})
 			queue = append(queue, tn.lits[k])
-			next++
 		}
 		if tn.param != nil {
-			nd.param = int32(next)
-			b.t.nodes = append(b.t.nodes, node{})
+			nd.param = 0 // any value >= 0: present
 			queue = append(queue, tn.param)
-			next++
 		}
 		var err error
-		if nd.exactStart, nd.exactCount, err = b.rules(tn.exact, merge); err != nil {
+		if nd.exactStart, nd.exactCount, err = b.refs(tn.exact, grants); err != nil {
 			return 0, err
 		}
-		if nd.restStart, nd.restCount, err = b.rules(tn.rest, merge); err != nil {
+		if nd.restStart, nd.restCount, err = b.refs(tn.rest, grants); err != nil {
 			return 0, err
 		}
-		b.t.nodes[idx] = nd
+		b.t.nodes = append(b.t.nodes, nd)
 	}
-	return base, nil
+	b.t.tries = append(b.t.tries, trie{start: start, count: uint32(len(queue))})
+	return uint32(len(b.t.tries) - 1), nil
 }
 
-// rules appends a node's rules: routes naming methods first (their sets are
-// disjoint), then at most one route for any method.
-func (b *builder) rules(rs []*RouteSpec, merge func([]*RouteSpec) []*RouteSpec) (start, count uint32, err error) {
-	if merge != nil {
-		rs = merge(rs)
-	}
+// refs appends a node's routes: routes naming methods first (their sets
+// are disjoint), then at most one route for any method. Grants may
+// overlap: any matching grant grants.
+func (b *builder) refs(rs []*RouteSpec, grants bool) (start, count uint32, err error) {
 	rs = slices.Clone(rs)
 	slices.SortStableFunc(rs, func(x, y *RouteSpec) int {
 		return cmp.Compare(boolInt(x.Methods == 0), boolInt(y.Methods == 0))
@@ -325,8 +360,8 @@ func (b *builder) rules(rs []*RouteSpec, merge func([]*RouteSpec) []*RouteSpec) 
 	var seen MethodSet
 	anyMethod := false
 	for _, r := range rs {
-		if merge != nil {
-			break // grants may overlap: any matching grant grants
+		if grants {
+			break
 		}
 		if r.Methods == 0 {
 			if anyMethod {
@@ -338,40 +373,15 @@ func (b *builder) rules(rs []*RouteSpec, merge func([]*RouteSpec) []*RouteSpec) 
 		}
 		seen |= r.Methods
 	}
-	start = uint32(len(b.t.rules))
+	start = uint32(len(b.t.refs))
 	for _, r := range rs {
 		if r.Level > 0 && r.Flags&FlagPublic != 0 {
 			return 0, 0, fmt.Errorf("route %q: public with level %d", r.Pattern, r.Level)
 		}
-		b.t.rules = append(b.t.rules, Rule{
-			Level: r.Level, Flags: r.Flags, Methods: r.Methods,
-			RoleSet: b.roleSet(r.Roles), Pattern: b.str(r.Pattern), Line: uint32(r.Line),
-		})
+		id := b.rule(Rule{Level: r.Level, Flags: r.Flags, Methods: r.Methods, RoleSet: b.roleSet(r.Roles)})
+		b.t.refs = append(b.t.refs, ruleRef{rule: id, line: uint32(r.Line)})
 	}
 	return start, uint32(len(rs)), nil
-}
-
-// mergeGrant folds grants with the same pattern and methods into one rule
-// whose role set is their union.
-func (b *builder) mergeGrant(rs []*RouteSpec) []*RouteSpec {
-	var out []*RouteSpec
-	for _, r := range rs {
-		merged := false
-		for _, o := range out {
-			if o.Methods == r.Methods {
-				for i := range o.Roles {
-					o.Roles[i] |= r.Roles[i]
-				}
-				merged = true
-				break
-			}
-		}
-		if !merged {
-			c := *r
-			out = append(out, &c)
-		}
-	}
-	return out
 }
 
 func boolInt(b bool) int {

@@ -216,8 +216,8 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		svc = "none"
 	}
 	fmt.Fprintf(stdout, "service   %s\n", svc)
-	if d.Route != "" {
-		fmt.Fprintf(stdout, "route     %s (line %d)\n", d.Route, d.RouteLine)
+	if d.Route >= 0 {
+		fmt.Fprintf(stdout, "route     %s\n", routeAt(res.Policy, d.Service, d.RouteLine))
 	} else {
 		fmt.Fprintln(stdout, "route     none")
 	}
@@ -285,4 +285,21 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "PASS: %d cases\n", len(cases))
 	return 0
+}
+
+// routeAt finds the matched route as written: the table keeps only its
+// line.
+func routeAt(p *compiler.Policy, service string, line int) string {
+	for _, s := range p.Services {
+		if s.Name != service {
+			continue
+		}
+		for _, r := range s.Routes {
+			if r.Node.Line == line {
+				pos := s.Pos(r.Node)
+				return fmt.Sprintf("%s (%s:%d)", r.Path.Value, pos.File, pos.Line)
+			}
+		}
+	}
+	return fmt.Sprintf("line %d", line)
 }

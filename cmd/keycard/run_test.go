@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const demoSecret = "keycard-demo-secret-not-for-production"
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCompileDeterministic(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.kct"), filepath.Join(dir, "b.kct")
+	for _, f := range []string{a, b} {
+		if code, _, stderr := runCLI(t, "compile", "../../policies", "-o", f); code != 0 {
+			t.Fatalf("compile: %d %s", code, stderr)
+		}
+	}
+	da, _ := os.ReadFile(a)
+	db, _ := os.ReadFile(b)
+	if len(da) == 0 || !bytes.Equal(da, db) {
+		t.Fatal("two compilations differ")
+	}
+	code, out, _ := runCLI(t, "compile", "../../policies", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"table": "KCDT`) && !strings.Contains(out, `"table": "S0NEV`) {
+		t.Fatalf("json: %d %s", code, out[:min(200, len(out))])
+	}
+}
+
+func TestCheckTypo(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := t.TempDir()
+	src := `version: 1
+name: t
+identity:
+  issuers: [{name: login, algorithms: [HS256], secret: {env: KEYCARD_DEMO_SECRET}}]
+levels: {public: 0, user: 1}
+services:
+  - name: a
+    hosts: [a.example]
+    routes:
+      - {path: /, access: public}
+      - {path: /auth, acess: user}
+`
+	f := filepath.Join(dir, "p.yaml")
+	os.WriteFile(f, []byte(src), 0o644)
+	code, _, stderr := runCLI(t, "check", f)
+	want := f + `:11:23: services[0].routes[1]: unknown field "acess" (did you mean "access"?)
+          - {path: /auth, acess: user}
+                          ^
+`
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("code %d, stderr:\n%s\nwant it to contain:\n%s", code, stderr, want)
+	}
+}
+
+func TestCheckTie(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := t.TempDir()
+	src := `version: 1
+name: t
+identity:
+  issuers: [{name: login, algorithms: [HS256], secret: {env: KEYCARD_DEMO_SECRET}}]
+levels: {public: 0, user: 1}
+services:
+  - name: a
+    hosts: [a.example]
+    routes:
+      - {path: "/x/{id}", access: public}
+      - {path: "/x/*", access: user}
+`
+	f := filepath.Join(dir, "p.yaml")
+	os.WriteFile(f, []byte(src), 0o644)
+	code, _, stderr := runCLI(t, "check", f)
+	want := f + `:11:16: route "/x/*" ties with route "/x/{id}" at ` + f + `:10:16: both match the same paths and methods`
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("code %d, stderr:\n%s\nwant:\n%s", code, stderr, want)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"level 0", []string{"GET", "a.shop.example", "/"}, []string{"service   service_a", "route     / (policies/services.yaml:13)", "decision  200 public"}},
+		{"no token", []string{"GET", "a.shop.example", "/auth", "--no-token"}, []string{"route     /auth (policies/services.yaml:15)", "decision  401 no_token"}},
+		{"level 1 on admin", []string{"GET", "a.shop.example", "/admin/users", "--level", "1"}, []string{"route     /admin/** (policies/services.yaml:16)", "decision  403 insufficient_level"}},
+		{"level name", []string{"POST", "api.shop.example", "/a/admin/users", "--level", "admin"}, []string{"decision  200 ok", "forward   x-auth-level: 2"}},
+		{"bad path", []string{"GET", "a.shop.example", "/a%00"}, []string{"decision  400 bad_request (path holds an encoded NUL)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, stderr := runCLI(t, append([]string{"explain", "../../policies"}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("code %d: %s", code, stderr)
+			}
+			out = strings.ReplaceAll(out, "../../", "")
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestTestCommand(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	code, out, stderr := runCLI(t, "test", "../../policies")
+	if code != 0 || !strings.HasPrefix(out, "PASS: ") {
+		t.Fatalf("code %d\n%s\n%s", code, out, stderr)
+	}
+	// A wrong expectation fails with expected vs got and the case's line.
+	dir := t.TempDir()
+	for _, f := range []string{"shop.yaml", "services.yaml"} {
+		data, _ := os.ReadFile(filepath.Join("../../policies", f))
+		os.WriteFile(filepath.Join(dir, f), bytes.ReplaceAll(data, []byte("keys/"), []byte(filepath.Join(abs(t, "../../policies"), "keys")+"/")), 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "x.cases.yaml"), []byte(`cases:
+  - name: wrong
+    request: {host: a.shop.example, path: /auth}
+    expect: {status: 200, reason: ok}
+`), 0o644)
+	code, out, _ = runCLI(t, "test", dir)
+	want := filepath.Join(dir, "x.cases.yaml") + ":2: wrong: expected 200 ok, got 401 no_token"
+	if code != 1 || !strings.Contains(out, want) {
+		t.Errorf("code %d, out:\n%s\nwant %s", code, out, want)
+	}
+}
+
+func abs(t *testing.T, p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestUsage(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	if code, _, _ := runCLI(t, "nope"); code != 2 {
+		t.Errorf("unknown command: %d", code)
+	}
+	if code, out, _ := runCLI(t, "version"); code != 0 || !strings.HasPrefix(out, "keycard ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if code, _, stderr := runCLI(t, "compile", "../../policies"); code != 2 || !strings.Contains(stderr, "needs -o FILE") {
+		t.Errorf("compile without -o: %d %s", code, stderr)
+	}
+}

@@ -1,0 +1,106 @@
+package filter_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/internal/policytest"
+)
+
+const demoSecret = "keycard-demo-secret-not-for-production"
+
+func example(t testing.TB) *compiler.Result {
+	t.Helper()
+	if tt, ok := t.(*testing.T); ok {
+		tt.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	}
+	res, err := compiler.CompileFiles([]string{filepath.Join("..", "policies")}, compiler.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func engine(t testing.TB, res *compiler.Result) *filter.Engine {
+	e, err := filter.New(res.Config, res.Table, func() time.Time { return fixedNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestExampleCases(t *testing.T) {
+	res := example(t)
+	files, _ := policytest.Files([]string{filepath.Join("..", "policies")})
+	cases, err := policytest.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range policytest.Run(cases, res.Config, policytest.Native(engine(t, res)), fixedNow) {
+		t.Error(f)
+	}
+}
+
+func TestAttacks(t *testing.T) {
+	res := example(t)
+	e := engine(t, res)
+	for _, a := range policytest.Attacks(res.Config, fixedNow) {
+		t.Run(a.Name, func(t *testing.T) {
+			d := e.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policytest.HeaderList(a.Headers)})
+			got := policytest.OutcomeOf(&d)
+			if got.Status != a.Status || got.Reason != a.Reason {
+				t.Errorf("got %d %s, want %d %s", got.Status, got.Reason, a.Status, a.Reason)
+			}
+			for _, kv := range d.Set {
+				for _, c := range kv[1] {
+					if c == '\r' || c == '\n' {
+						t.Errorf("header %s carries a line break", kv[0])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestResponse(t *testing.T) {
+	e := engine(t, example(t))
+	d := e.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policytest.HeaderList(nil)})
+	if got, want := string(d.Body()), `{"code":401,"success":false,"data":"","msg":"UnAuthorized","reason":"no_token"}`; got != want {
+		t.Errorf("body %s, want %s", got, want)
+	}
+	h := d.ResponseHeaders()
+	if h[len(h)-1] != [2]string{"www-authenticate", "Bearer"} {
+		t.Errorf("headers %v", h)
+	}
+	d = e.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policytest.HeaderList{{"authorization", "Bearer x.y.z"}}})
+	h = d.ResponseHeaders()
+	if h[len(h)-1] != [2]string{"www-authenticate", `Bearer error="invalid_token"`} {
+		t.Errorf("headers %v", h)
+	}
+	if d.Remove[0] != "x-auth-level" || len(d.Remove) != 3 {
+		t.Errorf("remove %v", d.Remove)
+	}
+}
+
+func TestTokenCache(t *testing.T) {
+	res := example(t)
+	now := fixedNow
+	e, _ := filter.New(res.Config, res.Table, func() time.Time { return now })
+	attacks := policytest.Attacks(res.Config, now)
+	req := &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policytest.HeaderList(attacks[0].Headers)}
+	if d := e.Decide(req); !d.Allow {
+		t.Fatal(d)
+	}
+	if e.Verifier().CacheLen() != 1 {
+		t.Fatalf("cache has %d entries", e.Verifier().CacheLen())
+	}
+	now = now.Add(2 * time.Hour) // past exp + leeway: the cached entry must not serve
+	if d := e.Decide(req); d.Allow || d.Reason != filter.ReasonExpiredToken {
+		t.Fatalf("after expiry: %v", d)
+	}
+}

@@ -1,0 +1,139 @@
+package policytest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/keycard-gw/keycard/config"
+)
+
+// Attack is one hostile request against the example policy's /auth route
+// on a.shop.example (level 1 needed).
+type Attack struct {
+	Name    string
+	Headers [][2]string
+	Status  int    // 200 when it must pass
+	Reason  string // expected reason
+}
+
+// Attacks builds the JWT attack table for the example policy (issuer
+// "login" HS256 with secret, issuer "partner" ES256). now is the time the
+// target's clock reads.
+func Attacks(cfg *config.Config, now time.Time) []Attack {
+	login := issuerOf(cfg, "login")
+	secret, _ := base64.RawURLEncoding.DecodeString(login.Keys[0].K)
+	partner := issuerOf(cfg, "partner")
+	leeway := time.Duration(cfg.Identity.LeewaySeconds) * time.Second
+	good := func() jwt.MapClaims {
+		return jwt.MapClaims{"iss": login.Issuer, "aud": login.Audiences, "exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "phone": "13000000001", "level": 1}
+	}
+	with := func(k string, v any) jwt.MapClaims {
+		c := good()
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	hs := func(c jwt.MapClaims) string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+		return s
+	}
+	b64 := func(v any) string {
+		data, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(data)
+	}
+	unsigned := func(alg string) string { return b64(map[string]string{"alg": alg, "typ": "JWT"}) + "." + b64(good()) + "." }
+	attacker, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	raw, _ := attacker.PublicKey.Bytes()
+	attackerJWK := map[string]string{"kty": "EC", "crv": "P-256", "x": base64.RawURLEncoding.EncodeToString(raw[1:33]), "y": base64.RawURLEncoding.EncodeToString(raw[33:])}
+	es := func(header map[string]any, c jwt.MapClaims) string {
+		t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+		for k, v := range header {
+			t.Header[k] = v
+		}
+		s, _ := t.SignedString(attacker)
+		return s
+	}
+	partnerClaims := good()
+	partnerClaims["iss"] = partner.Issuer
+	delete(partnerClaims, "aud")
+	partnerJWK, _ := json.Marshal(partner.Keys[0])
+	hsWithKey := func(key []byte) string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, partnerClaims).SignedString(key)
+		return s
+	}
+	parts := strings.Split(hs(good()), ".")
+	zeroSig := b64(map[string]string{"alg": "ES256", "typ": "JWT", "kid": partner.Keys[0].Kid}) + "." + b64(partnerClaims) + "." + base64.RawURLEncoding.EncodeToString(make([]byte, 64))
+	crit := func() string {
+		t := jwt.NewWithClaims(jwt.SigningMethodHS256, good())
+		t.Header["crit"] = []string{"exp"}
+		s, _ := t.SignedString(secret)
+		return s
+	}()
+
+	bearer := func(tok string) [][2]string { return [][2]string{{"authorization", "Bearer " + tok}} }
+	bad := func(name, tok string) Attack { return Attack{name, bearer(tok), 401, "invalid_token"} }
+	ok := func(name, tok string) Attack { return Attack{name, bearer(tok), 200, "ok"} }
+	expired := func(name, tok string) Attack { return Attack{name, bearer(tok), 401, "token_expired"} }
+
+	return []Attack{
+		ok("control: a good token", hs(good())),
+		bad("alg none", unsigned("none")),
+		bad("alg None", unsigned("None")),
+		bad("alg NONE", unsigned("NONE")),
+		bad("alg nOnE", unsigned("nOnE")),
+		bad("empty signature", parts[0]+"."+parts[1]+"."),
+		bad("signature of another token", parts[0]+"."+b64(with("level", 2))+"."+parts[2]),
+		bad("partner public key as HS256 secret (JWK JSON)", hsWithKey(partnerJWK)),
+		bad("partner public key as HS256 secret (x coordinate)", hsWithKey([]byte(partner.Keys[0].X))),
+		bad("attacker key in jwk header", es(map[string]any{"jwk": attackerJWK}, partnerClaims)),
+		bad("attacker key behind jku", es(map[string]any{"jku": "https://evil.example/jwks.json"}, partnerClaims)),
+		bad("attacker key behind x5u", es(map[string]any{"x5u": "https://evil.example/cert.pem"}, partnerClaims)),
+		bad("partner kid on an attacker signature", es(map[string]any{"kid": partner.Keys[0].Kid}, partnerClaims)),
+		bad("kid path traversal", es(map[string]any{"kid": "../../../../dev/null"}, partnerClaims)),
+		bad("ECDSA r = s = 0", zeroSig),
+		bad("wrong iss", hs(with("iss", "https://evil.example"))),
+		bad("missing iss", hs(with("iss", nil))),
+		bad("wrong aud", hs(with("aud", "other-api"))),
+		bad("wrong aud in a list", hs(with("aud", []string{"other-api", "more"}))),
+		bad("missing aud", hs(with("aud", nil))),
+		ok("aud as a string", hs(with("aud", login.Audiences[0]))),
+		ok("aud in a list", hs(with("aud", []string{"other-api", login.Audiences[0]}))),
+		expired("expired past the leeway by 1s", hs(with("exp", now.Add(-leeway-time.Second).Unix()))),
+		ok("expired within the leeway by 1s", hs(with("exp", now.Add(-leeway+time.Second).Unix()))),
+		bad("not yet valid past the leeway by 1s", hs(with("nbf", now.Add(leeway+time.Second).Unix()))),
+		ok("not yet valid within the leeway by 1s", hs(with("nbf", now.Add(leeway-time.Second).Unix()))),
+		bad("issued in the future", hs(with("iat", now.Add(leeway+time.Minute).Unix()))),
+		bad("missing exp when required", hs(with("exp", nil))),
+		bad("exp as a string", hs(with("exp", "tomorrow"))),
+		bad("level not a number", hs(with("level", "high"))),
+		ok("level as a numeric string", hs(with("level", "1"))),
+		bad("crit header", crit),
+		bad("1 MB token", strings.Repeat("a", 1<<20)+"."+parts[1]+"."+parts[2]),
+		bad("100k dots", strings.Repeat(".", 100000)),
+		bad("not a JWT", "hello"),
+		bad("bad base64", "!!!.???.***"),
+		{"two different tokens", [][2]string{{"authorization", "Bearer " + hs(good())}, {"x-auth-token", hs(with("level", 2))}}, 401, "ambiguous_token"},
+		{"the same token twice", [][2]string{{"authorization", "Bearer " + hs(good())}, {"x-auth-token", hs(good())}}, 200, "ok"},
+		{"two Authorization headers", [][2]string{{"authorization", "Bearer " + hs(good())}, {"authorization", "Bearer " + hs(with("level", 2))}}, 401, "ambiguous_token"},
+		{"other scheme", [][2]string{{"authorization", "Basic dXNlcjpwYXNz"}}, 401, "no_token"},
+		{"header injection through a claim", bearer(hs(with("phone", "1\r\nx-auth-level: 9"))), 200, "ok"},
+	}
+}
+
+func issuerOf(cfg *config.Config, name string) config.Issuer {
+	for _, is := range cfg.Identity.Issuers {
+		if is.Name == name {
+			return is
+		}
+	}
+	panic("policy has no issuer " + name)
+}
