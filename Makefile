@@ -19,7 +19,8 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o build/keycard ./cmd/keycard
 
 wasm:
-	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o build/keycard.wasm ./filter/wasm
+	@mkdir -p build
+	$(GO) run ./internal/wasmbuild/wasmbuild -o build/keycard.wasm
 
 test:
 	$(GO) test -count=1 ./...

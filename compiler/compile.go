@@ -19,6 +19,7 @@ type Settings struct {
 	Env            Env           // environment for secrets; nil means os.LookupEnv
 	SidecarUp      string        // Envoy cluster name or host:port; default "keycard_sidecar"
 	SidecarTimeout time.Duration // default 200ms
+	NoMetrics      bool          // leave proxy-wasm metrics off (hosts that lack them)
 }
 
 // Result is a compiled policy.
@@ -193,6 +194,7 @@ func (c *compilation) check(files []string) {
 		c.cfg.Options.Preflight = true
 	}
 	c.cfg.Options.AllowEncodedPath = p.Options.AllowEncodedPath
+	c.cfg.Options.Metrics = !c.settings.NoMetrics
 	c.cfg.Options.MaxTokenBytes = config.DefaultMaxTokenBytes
 	c.cfg.Options.TokenCacheSize = config.DefaultTokenCacheSize
 	c.cfg.Sidecar = config.Sidecar{

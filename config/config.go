@@ -119,6 +119,7 @@ type Sidecar struct {
 type Options struct {
 	Preflight        bool `json:"preflight"`          // OPTIONS with Origin and Access-Control-Request-Method passes
 	AllowEncodedPath bool `json:"allow_encoded_path"` // accept %2F and %5C inside a segment
+	Metrics          bool `json:"metrics"`            // counters through proxy_define_metric (Kong before 3.8 traps on them)
 	MaxTokenBytes    int  `json:"max_token_bytes"`
 	TokenCacheSize   int  `json:"token_cache_size"`
 }

@@ -13,6 +13,7 @@ type cache struct {
 
 type cacheEntry struct {
 	id    *Identity
+	err   error // a verdict of refusal: ErrInvalid or ErrExpired
 	until time.Time
 }
 
@@ -20,19 +21,19 @@ func newCache(max int) *cache {
 	return &cache{max: max, entries: make(map[string]cacheEntry)}
 }
 
-func (c *cache) get(raw string, now time.Time) (*Identity, bool) {
+func (c *cache) get(raw string, now time.Time) (*Identity, error, bool) {
 	e, ok := c.entries[raw]
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	if !now.Before(e.until) {
 		delete(c.entries, raw)
-		return nil, false
+		return nil, nil, false
 	}
-	return e.id, true
+	return e.id, e.err, true
 }
 
-func (c *cache) put(raw string, id *Identity, until, now time.Time) {
+func (c *cache) put(raw string, id *Identity, err error, until, now time.Time) {
 	if c.max <= 0 || !now.Before(until) {
 		return
 	}
@@ -42,8 +43,8 @@ func (c *cache) put(raw string, id *Identity, until, now time.Time) {
 			break
 		}
 	}
-	c.entries[raw] = cacheEntry{id, until}
+	c.entries[raw] = cacheEntry{id, err, until}
 }
 
-// Len is the number of cached tokens.
+// CacheLen is the number of cached verified tokens.
 func (v *Verifier) CacheLen() int { return len(v.cache.entries) }

@@ -64,12 +64,13 @@ type Verifier struct {
 	now      func() time.Time
 	maxBytes int
 	cache    *cache
+	refused  *cache // refused tokens, so a repeated bad token costs no crypto
 }
 
 // New builds a verifier. now is the clock; maxBytes bounds the token size
 // worth looking at; cacheSize bounds the verified-token cache.
 func New(id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*Verifier, error) {
-	v := &Verifier{names: id.Claims, leeway: time.Duration(id.LeewaySeconds) * time.Second, now: now, maxBytes: maxBytes, cache: newCache(cacheSize)}
+	v := &Verifier{names: id.Claims, leeway: time.Duration(id.LeewaySeconds) * time.Second, now: now, maxBytes: maxBytes, cache: newCache(cacheSize), refused: newCache(max(cacheSize/4, 1))}
 	for _, ic := range id.Issuers {
 		if ic.Kind == config.KindOpaque {
 			v.opaque = ic.Name
@@ -114,8 +115,11 @@ func (v *Verifier) Verify(raw string) (*Identity, error) {
 		return nil, ErrInvalid
 	}
 	now := v.now()
-	if id, ok := v.cache.get(raw, now); ok {
+	if id, _, ok := v.cache.get(raw, now); ok {
 		return id, nil
+	}
+	if _, err, ok := v.refused.get(raw, now); ok {
+		return nil, err
 	}
 	if strings.Count(raw, ".") != 2 {
 		if v.opaque != "" && isOpaqueShape(raw) {
@@ -123,7 +127,7 @@ func (v *Verifier) Verify(raw string) (*Identity, error) {
 		}
 		return nil, ErrInvalid
 	}
-	expired := false
+	expired, timely := false, true
 	for i := range v.issuers {
 		is := &v.issuers[i]
 		c := &claims{names: &v.names}
@@ -131,6 +135,9 @@ func (v *Verifier) Verify(raw string) (*Identity, error) {
 		if err != nil {
 			if errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
 				expired = true
+			}
+			if errors.Is(err, jwt.ErrTokenNotValidYet) || errors.Is(err, jwt.ErrTokenUsedBeforeIssued) {
+				timely = false // it may become valid: do not remember the refusal
 			}
 			continue
 		}
@@ -140,14 +147,21 @@ func (v *Verifier) Verify(raw string) (*Identity, error) {
 			id.Expires = c.exp.Time
 			until = c.exp.Add(v.leeway)
 		}
-		v.cache.put(raw, id, until, now)
+		v.cache.put(raw, id, nil, until, now)
 		return id, nil
 	}
+	err := ErrInvalid
 	if expired {
-		return nil, ErrExpired
+		err = ErrExpired
 	}
-	return nil, ErrInvalid
+	if timely {
+		v.refused.put(raw, nil, err, now.Add(refusalTTL), now)
+	}
+	return nil, err
 }
+
+// refusalTTL bounds how long a refused token is remembered.
+const refusalTTL = time.Minute
 
 // isOpaqueShape accepts what seed 002's getToken hands out and similar
 // random tokens: 16 to 512 characters of [A-Za-z0-9_-].

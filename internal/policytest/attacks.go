@@ -50,7 +50,9 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 		data, _ := json.Marshal(v)
 		return base64.RawURLEncoding.EncodeToString(data)
 	}
-	unsigned := func(alg string) string { return b64(map[string]string{"alg": alg, "typ": "JWT"}) + "." + b64(good()) + "." }
+	unsigned := func(alg string) string {
+		return b64(map[string]string{"alg": alg, "typ": "JWT"}) + "." + b64(good()) + "."
+	}
 	attacker, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	raw, _ := attacker.PublicKey.Bytes()
 	attackerJWK := map[string]string{"kty": "EC", "crv": "P-256", "x": base64.RawURLEncoding.EncodeToString(raw[1:33]), "y": base64.RawURLEncoding.EncodeToString(raw[33:])}

@@ -1,0 +1,238 @@
+//go:build wasip1
+
+package abi
+
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
+// Map, buffer, metric and stream types used by the filter.
+const (
+	mapRequestHeaders      = 0
+	mapHTTPCallRespHeaders = 6
+
+	bufferHTTPCallResponseBody = 4
+	bufferVMConfiguration      = 6
+	bufferPluginConfiguration  = 7
+
+	metricCounter = 0
+
+	streamRequest = 0
+)
+
+//go:wasmimport env proxy_log
+func proxyLog(level uint32, msg unsafe.Pointer, size uint32) uint32
+
+//go:wasmimport env proxy_get_buffer_bytes
+func proxyGetBufferBytes(bufferType, start, maxSize uint32, retData, retSize *uint32) uint32
+
+//go:wasmimport env proxy_get_header_map_pairs
+func proxyGetHeaderMapPairs(mapType uint32, retData, retSize *uint32) uint32
+
+//go:wasmimport env proxy_replace_header_map_value
+func proxyReplaceHeaderMapValue(mapType uint32, key unsafe.Pointer, keySize uint32, value unsafe.Pointer, valueSize uint32) uint32
+
+//go:wasmimport env proxy_remove_header_map_value
+func proxyRemoveHeaderMapValue(mapType uint32, key unsafe.Pointer, keySize uint32) uint32
+
+//go:wasmimport env proxy_send_local_response
+func proxySendLocalResponse(status uint32, details unsafe.Pointer, detailsSize uint32, body unsafe.Pointer, bodySize uint32, headers unsafe.Pointer, headersSize uint32, grpcStatus int32) uint32
+
+//go:wasmimport env proxy_continue_stream
+func proxyContinueStream(streamType uint32) uint32
+
+//go:wasmimport env proxy_http_call
+func proxyHTTPCall(upstream unsafe.Pointer, upstreamSize uint32, headers unsafe.Pointer, headersSize uint32, body unsafe.Pointer, bodySize uint32, trailers unsafe.Pointer, trailersSize uint32, timeoutMillis uint32, retToken *uint32) uint32
+
+//go:wasmimport env proxy_set_effective_context
+func proxySetEffectiveContext(contextID uint32) uint32
+
+//go:wasmimport env proxy_define_metric
+func proxyDefineMetric(metricType uint32, name unsafe.Pointer, nameSize uint32, retID *uint32) uint32
+
+//go:wasmimport env proxy_increment_metric
+func proxyIncrementMetric(id uint32, offset int64) uint32
+
+//go:wasmimport env proxy_get_property
+func proxyGetProperty(path unsafe.Pointer, pathSize uint32, retData, retSize *uint32) uint32
+
+// Log writes a message to the host's log.
+func Log(level LogLevel, msg string) {
+	proxyLog(uint32(level), strPtr(msg), uint32(len(msg)))
+}
+
+func logf(level LogLevel, parts ...string) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	Log(level, string(b))
+}
+
+func getBuffer(bufferType uint32, size int) ([]byte, error) {
+	var ptr, n uint32
+	st := Status(proxyGetBufferBytes(bufferType, 0, uint32(size), &ptr, &n))
+	if st != StatusOK {
+		release()
+		return nil, st
+	}
+	return take(ptr, n), nil
+}
+
+// GetPluginConfiguration returns the plugin configuration of size bytes.
+func GetPluginConfiguration(size int) ([]byte, error) {
+	return getBuffer(bufferPluginConfiguration, size)
+}
+
+// GetVMConfiguration returns the VM configuration of size bytes.
+func GetVMConfiguration(size int) ([]byte, error) { return getBuffer(bufferVMConfiguration, size) }
+
+// GetHTTPCallResponseBody returns the call-out's response body.
+func GetHTTPCallResponseBody(size int) ([]byte, error) {
+	return getBuffer(bufferHTTPCallResponseBody, size)
+}
+
+// Headers is a serialized header map as the host returned it, read in
+// place: no per-header allocation.
+type Headers struct {
+	data string
+}
+
+// Len is the number of pairs.
+func (h Headers) Len() int {
+	if len(h.data) < 4 {
+		return 0
+	}
+	return int(binary.LittleEndian.Uint32([]byte(h.data[:4])))
+}
+
+// Each calls fn for every pair in order. It stops at the first malformed
+// entry: a host that sends one is broken, and the pairs before it are
+// still what the host sent.
+func (h Headers) Each(fn func(name, value string)) {
+	n := h.Len()
+	if n == 0 || 4+8*n > len(h.data) {
+		return
+	}
+	p := 4 + 8*n
+	for i := range n {
+		kl := int(le32(h.data[4+8*i:]))
+		vl := int(le32(h.data[8+8*i:]))
+		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(h.data) {
+			return
+		}
+		fn(h.data[p:p+kl], h.data[p+kl+1:p+kl+1+vl])
+		p += kl + 1 + vl + 1
+	}
+}
+
+func le32(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+func getMap(mapType uint32) (Headers, error) {
+	var ptr, n uint32
+	st := Status(proxyGetHeaderMapPairs(mapType, &ptr, &n))
+	if st != StatusOK {
+		release()
+		return Headers{}, st
+	}
+	return Headers{data: string(take(ptr, n))}, nil
+}
+
+// GetHTTPRequestHeaders returns the request headers with one host call.
+func GetHTTPRequestHeaders() (Headers, error) { return getMap(mapRequestHeaders) }
+
+// GetHTTPCallResponseHeaders returns the call-out's response headers.
+func GetHTTPCallResponseHeaders() (Headers, error) { return getMap(mapHTTPCallRespHeaders) }
+
+// ReplaceHTTPRequestHeader sets a request header, replacing every value.
+func ReplaceHTTPRequestHeader(name, value string) error {
+	return asError(Status(proxyReplaceHeaderMapValue(mapRequestHeaders, strPtr(name), uint32(len(name)), strPtr(value), uint32(len(value)))))
+}
+
+// RemoveHTTPRequestHeader removes every value of a request header.
+func RemoveHTTPRequestHeader(name string) error {
+	return asError(Status(proxyRemoveHeaderMapValue(mapRequestHeaders, strPtr(name), uint32(len(name)))))
+}
+
+// SerializeMap encodes header pairs the way the ABI wants them.
+func SerializeMap(pairs [][2]string) []byte {
+	size := 4
+	for _, kv := range pairs {
+		size += 8 + len(kv[0]) + len(kv[1]) + 2
+	}
+	b := make([]byte, 4, size)
+	binary.LittleEndian.PutUint32(b, uint32(len(pairs)))
+	for _, kv := range pairs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[0])))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[1])))
+	}
+	for _, kv := range pairs {
+		b = append(b, kv[0]...)
+		b = append(b, 0)
+		b = append(b, kv[1]...)
+		b = append(b, 0)
+	}
+	return b
+}
+
+// SendHTTPResponse answers the request from the filter.
+func SendHTTPResponse(status uint32, headers [][2]string, body []byte, details string) error {
+	h := SerializeMap(headers)
+	return asError(Status(proxySendLocalResponse(status, strPtr(details), uint32(len(details)), ptrOf(body), uint32(len(body)), ptrOf(h), uint32(len(h)), -1)))
+}
+
+// ResumeHTTPRequest continues a paused request.
+func ResumeHTTPRequest() error { return asError(Status(proxyContinueStream(streamRequest))) }
+
+// DispatchHTTPCall sends a call-out; the answer arrives in the root
+// context's OnHTTPCallResponse with the returned token.
+func DispatchHTTPCall(upstream string, headers [][2]string, body []byte, timeoutMillis uint32) (uint32, error) {
+	h := SerializeMap(headers)
+	t := SerializeMap(nil)
+	var token uint32
+	st := Status(proxyHTTPCall(strPtr(upstream), uint32(len(upstream)), ptrOf(h), uint32(len(h)), ptrOf(body), uint32(len(body)), ptrOf(t), uint32(len(t)), timeoutMillis, &token))
+	return token, asError(st)
+}
+
+// SetEffectiveContext makes later host calls act on another context (an
+// HTTP stream while handling a root context callback).
+func SetEffectiveContext(contextID uint32) error {
+	return asError(Status(proxySetEffectiveContext(contextID)))
+}
+
+// DefineCounter defines a counter metric.
+func DefineCounter(name string) (uint32, error) {
+	var id uint32
+	st := Status(proxyDefineMetric(metricCounter, strPtr(name), uint32(len(name)), &id))
+	return id, asError(st)
+}
+
+// IncrementCounter adds to a counter.
+func IncrementCounter(id uint32, by int64) error {
+	return asError(Status(proxyIncrementMetric(id, by)))
+}
+
+// GetProperty reads a host property; path parts are joined with NUL.
+func GetProperty(path ...string) ([]byte, error) {
+	var p []byte
+	for i, s := range path {
+		if i > 0 {
+			p = append(p, 0)
+		}
+		p = append(p, s...)
+	}
+	var ptr, n uint32
+	st := Status(proxyGetProperty(ptrOf(p), uint32(len(p)), &ptr, &n))
+	if st != StatusOK {
+		release()
+		return nil, st
+	}
+	return take(ptr, n), nil
+}

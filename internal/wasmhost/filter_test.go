@@ -1,0 +1,385 @@
+package wasmhost_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/wasmbuild"
+	"github.com/keycard-gw/keycard/internal/wasmhost"
+	"github.com/tetratelabs/wazero"
+)
+
+const demoSecret = "keycard-demo-secret-not-for-production"
+
+var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+var compileCache = wazero.NewCompilationCache()
+
+var (
+	buildOnce sync.Once
+	wasmBytes []byte
+	buildErr  error
+)
+
+// module builds the filter once per test binary, never relying on an
+// earlier make.
+func module(t testing.TB) []byte {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "keycard-wasm")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "keycard.wasm")
+		if buildErr = wasmbuild.Build(filepath.Join("..", ".."), "./filter/wasm", out); buildErr == nil {
+			wasmBytes, buildErr = os.ReadFile(out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return wasmBytes
+}
+
+func example(t testing.TB) *compiler.Result {
+	t.Helper()
+	os.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "policies")}, compiler.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func configJSON(t testing.TB, res *compiler.Result) []byte {
+	data, err := json.Marshal(res.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func newVM(t testing.TB, opts wasmhost.Options, conf []byte) *wasmhost.VM {
+	t.Helper()
+	ctx := context.Background()
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return fixedNow }
+	}
+	opts.Cache = compileCache
+	h, err := wasmhost.Compile(ctx, module(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(ctx) })
+	vm, err := h.NewVM(ctx, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm
+}
+
+// wasmTarget runs policy cases through the real module.
+func wasmTarget(vm *wasmhost.VM) policytest.Target {
+	return func(method, host, path string, headers [][2]string) (policytest.Outcome, error) {
+		r, err := vm.Do(context.Background(), wasmhost.Request{Method: method, Authority: host, Path: path, Headers: headers})
+		if err != nil {
+			return policytest.Outcome{}, err
+		}
+		return outcome(r)
+	}
+}
+
+func outcome(r *wasmhost.Result) (policytest.Outcome, error) {
+	o := policytest.Outcome{Status: 200, Headers: map[string]string{}}
+	if r.Response != nil {
+		var body struct {
+			Code   int    `json:"code"`
+			Reason string `json:"reason"`
+		}
+		if err := json.Unmarshal(r.Response.Body, &body); err != nil {
+			return o, err
+		}
+		o.Status, o.Reason = r.Response.Status, body.Reason
+		return o, nil
+	}
+	o.Reason = "?" // the module does not say why it let a request through
+	for _, kv := range r.Headers {
+		switch kv[0] {
+		case "x-auth-phone", "x-auth-level", "x-auth-roles":
+			o.Headers[kv[0]] = kv[1]
+		}
+	}
+	return o, nil
+}
+
+func TestImportsAllowed(t *testing.T) {
+	ctx := context.Background()
+	h, err := wasmhost.Compile(ctx, module(t), wasmhost.Options{Cache: compileCache})
+	if err != nil {
+		t.Fatal(err) // Compile refuses a module with any other import
+	}
+	defer h.Close(ctx)
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "wasi-allowlist.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var allowed []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			allowed = append(allowed, line)
+		}
+	}
+	if got := wasmhost.WASIFunctions(); !slices.Equal(got, allowed) {
+		t.Errorf("the host offers %v, the allow-list says %v", got, allowed)
+	}
+	for _, imp := range wasmhost.Imports(h.Compiled()) {
+		mod, name, _ := strings.Cut(imp, ".")
+		if mod == "wasi_snapshot_preview1" && !slices.Contains(allowed, name) {
+			t.Errorf("the module imports %s", imp)
+		}
+		if imp == "wasi_snapshot_preview1.path_filestat_get" {
+			t.Error("path_filestat_get is still imported: wasmbuild.Patch did not run")
+		}
+	}
+}
+
+func TestCheckImportsRefuses(t *testing.T) {
+	// Undo the fix-up: the host must refuse what Envoy would refuse.
+	unpatched, err := wasmbuild.Retarget(module(t), wasmbuild.ToModule, wasmbuild.ToName, wasmbuild.FromModule, wasmbuild.FromName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = wasmhost.Compile(context.Background(), unpatched, wasmhost.Options{})
+	want := "wasmhost: the module imports what Envoy or Kong do not provide: wasi_snapshot_preview1.path_filestat_get"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+}
+
+// TestDualRun runs every example case natively and through the module:
+// status, reason (for denials) and forwarded headers must agree.
+func TestDualRun(t *testing.T) {
+	res := example(t)
+	vm := newVM(t, wasmhost.Options{}, configJSON(t, res))
+	e, err := filter.New(res.Config, res.Table, func() time.Time { return fixedNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := policytest.Files([]string{filepath.Join("..", "..", "policies")})
+	cases, err := policytest.Load(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, wasm := policytest.Native(e), wasmTarget(vm)
+	for i := range cases {
+		c := &cases[i]
+		t.Run(c.Name, func(t *testing.T) {
+			h, err := c.Headers(res.Config, fixedNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := native(c.Request.Method, c.Request.Host, c.Request.Path, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, err := wasm(c.Request.Method, c.Request.Host, c.Request.Path, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Status != w.Status || (n.Status != 200 && n.Reason != w.Reason) || !sameHeaders(n.Headers, w.Headers) {
+				t.Errorf("native %d %s %v, wasm %d %s %v", n.Status, n.Reason, n.Headers, w.Status, w.Reason, w.Headers)
+			}
+			if !c.Check(n) {
+				t.Errorf("native outcome %v does not meet the case", n)
+			}
+		})
+	}
+}
+
+func sameHeaders(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestAttacksThroughWasm(t *testing.T) {
+	res := example(t)
+	vm := newVM(t, wasmhost.Options{}, configJSON(t, res))
+	for _, a := range policytest.Attacks(res.Config, fixedNow) {
+		t.Run(a.Name, func(t *testing.T) {
+			r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: a.Headers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := outcome(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Status != a.Status || (a.Status != 200 && o.Reason != a.Reason) {
+				t.Errorf("got %d %s, want %d %s", o.Status, o.Reason, a.Status, a.Reason)
+			}
+			if r.Response != nil && r.Response.Status == 401 {
+				want := `Bearer error="invalid_token"`
+				if a.Reason == filter.ReasonNoToken {
+					want = "Bearer"
+				}
+				if got := header(r.Response.Headers, "www-authenticate"); got != want {
+					t.Errorf("WWW-Authenticate %q, want %q", got, want)
+				}
+			}
+			for _, kv := range r.Headers {
+				if strings.ContainsAny(kv[1], "\r\n") {
+					t.Errorf("forwarded %s carries a line break", kv[0])
+				}
+			}
+		})
+	}
+}
+
+func header(h [][2]string, name string) string {
+	for _, kv := range h {
+		if kv[0] == name {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// TestPaths is the path table of docs/policy.md, through the module, for
+// a level-1 caller on service_a (where /admin needs level 2).
+func TestPaths(t *testing.T) {
+	res := example(t)
+	vm := newVM(t, wasmhost.Options{}, configJSON(t, res))
+	attacks := policytest.Attacks(res.Config, fixedNow)
+	level1 := attacks[0].Headers
+	tests := []struct {
+		path   string
+		status int
+		reason string
+	}{
+		{"/a/auth", 200, ""},
+		{"/a/public/../admin", 403, "insufficient_level"},
+		{"/a//admin", 403, "insufficient_level"},
+		{"/a/%61dmin", 403, "insufficient_level"},
+		{"/a/admin%2F..", 400, "bad_request"},
+		{"/a/admin;x=1", 400, "bad_request"},
+		{"/a/admin#x", 403, "insufficient_level"},
+		{"/a/admin?x=/../auth", 403, "insufficient_level"},
+		{"/a/ADMIN", 403, "no_route"},
+		{"/a/admin/", 403, "insufficient_level"},
+		{"/a/auth/", 200, ""},
+		{"/a/admin%00", 400, "bad_request"},
+		{"/a\\admin", 400, "bad_request"},
+		{"/a/%5cadmin", 400, "bad_request"},
+		{"/a/%2561dmin", 400, "bad_request"},
+		{"/a/%252e%252e/admin", 400, "bad_request"},
+		{"/a/%2e%2e/a/admin", 403, "insufficient_level"},
+		{"/a/../../a/admin", 403, "insufficient_level"},
+		{"a/admin", 400, "bad_request"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "api.shop.example", Path: tc.path, Headers: level1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := outcome(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Status != tc.status || (tc.status != 200 && o.Reason != tc.reason) {
+				t.Errorf("got %d %s, want %d %s", o.Status, o.Reason, tc.status, tc.reason)
+			}
+		})
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	res := example(t)
+	good := configJSON(t, res)
+	ctx := context.Background()
+	h, err := wasmhost.Compile(ctx, module(t), wasmhost.Options{Now: func() time.Time { return fixedNow }, Cache: compileCache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	if _, err := h.NewVM(ctx, []byte(`{"version":1}`)); err == nil || !strings.Contains(err.Error(), "keycard: bad configuration: config: table: table: bad magic") {
+		t.Errorf("bad first configuration: %v", err)
+	}
+	vm, err := h.NewVM(ctx, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bad new configuration is refused and the old one keeps working.
+	bad := strings.Replace(string(good), `"algorithms":["HS256"]`, `"algorithms":["none"]`, 1)
+	if err := vm.Configure(ctx, []byte(bad)); err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth"})
+	if err != nil || r.Response == nil || r.Response.Status != 401 {
+		t.Fatalf("after a refused configuration: %v %+v", err, r)
+	}
+	if n, ok := vm.Metric("keycard.requests.denied.no_token"); !ok || n != 1 {
+		t.Errorf("denied.no_token = %d, %v", n, ok)
+	}
+}
+
+// TestSoak sends 200k requests with a mix of tokens through one VM and
+// checks that the module's memory stops growing and that the Go runtime
+// never needed poll_oneoff.
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak")
+	}
+	res := example(t)
+	vm := newVM(t, wasmhost.Options{}, configJSON(t, res))
+	attacks := policytest.Attacks(res.Config, fixedNow)
+	var mix [][][2]string
+	for _, a := range attacks {
+		if len(a.Headers) > 0 && len(a.Headers[0][1]) < 4096 {
+			mix = append(mix, a.Headers)
+		}
+	}
+	paths := []string{"/auth", "/admin/x", "/", "/tickets/1", "/nope", "/a/%2e%2e/auth"}
+	ctx := context.Background()
+	run := func(n int) {
+		for i := range n {
+			_, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: paths[i%len(paths)], Headers: mix[i%len(mix)]})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(50_000)
+	warm := vm.MemoryPages()
+	run(150_000)
+	after := vm.MemoryPages()
+	t.Logf("memory: %d pages after 50k requests, %d pages after 200k", warm, after)
+	if after > warm {
+		t.Errorf("memory grew from %d to %d pages between 50k and 200k requests", warm, after)
+	}
+	if vm.PollCalls() != 0 {
+		t.Errorf("poll_oneoff called %d times", vm.PollCalls())
+	}
+}

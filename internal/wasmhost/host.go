@@ -1,0 +1,161 @@
+package wasmhost
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// Flavor says whose rules the host follows where Envoy and Kong differ.
+type Flavor int
+
+const (
+	// Envoy: proxy_http_call takes a cluster name; a failed call-out
+	// arrives with zero headers.
+	Envoy Flavor = iota
+	// Kong: proxy_http_call takes host:port; a failed call-out arrives
+	// with a :dispatch_status pseudo-header.
+	Kong
+)
+
+// Options configure a Host.
+type Options struct {
+	Flavor Flavor
+	// Now is the clock the module sees (clock_time_get realtime); nil
+	// means time.Now.
+	Now func() time.Time
+	// Caller answers the module's proxy_http_call. nil: every call-out
+	// fails as if the upstream were unreachable.
+	Caller Caller
+	// Cache, when set, keeps compiled code across Hosts (tests compile
+	// the same module many times).
+	Cache wazero.CompilationCache
+}
+
+// Caller answers a call-out. A non-nil error means the call failed (no
+// response): the module then sees the host's failure form.
+type Caller func(ctx context.Context, c *Callout) (*CalloutResponse, error)
+
+// Callout is a call-out the module made.
+type Callout struct {
+	Upstream string
+	Headers  [][2]string
+	Body     []byte
+	Timeout  time.Duration
+}
+
+// CalloutResponse is what the upstream answered.
+type CalloutResponse struct {
+	Headers [][2]string // including :status
+	Body    []byte
+}
+
+// Host holds a compiled module; it makes VMs.
+type Host struct {
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	opts     Options
+	started  time.Time
+}
+
+// Compile checks the module's imports against what the target hosts
+// provide and compiles it.
+func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	if opts.Cache != nil {
+		cfg = cfg.WithCompilationCache(opts.Cache)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	h := &Host{rt: rt, opts: opts, started: time.Now()}
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("wasmhost: compile: %w", err)
+	}
+	if err := CheckImports(compiled); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	if err := instantiateHostModule(ctx, rt, wasiModule, wasiFuncs()); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	if err := instantiateHostModule(ctx, rt, "env", proxyFuncs()); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	h.compiled = compiled
+	return h, nil
+}
+
+// Close releases the runtime and every VM.
+func (h *Host) Close(ctx context.Context) error { return h.rt.Close(ctx) }
+
+func (h *Host) now() time.Time {
+	if h.opts.Now != nil {
+		return h.opts.Now()
+	}
+	return time.Now()
+}
+
+// WASIFunctions lists the WASI functions this host offers.
+func WASIFunctions() []string {
+	var out []string
+	for _, f := range wasiFuncs() {
+		out = append(out, f.name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ProxyFunctions lists the proxy-wasm host calls this host offers.
+func ProxyFunctions() []string {
+	var out []string
+	for _, f := range proxyFuncs() {
+		out = append(out, f.name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// CheckImports refuses a module that imports anything this host (and so
+// Envoy and Kong) does not provide.
+func CheckImports(m wazero.CompiledModule) error {
+	wasi := WASIFunctions()
+	proxy := ProxyFunctions()
+	var bad []string
+	for _, f := range m.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch {
+		case mod == wasiModule && slices.Contains(wasi, name):
+		case mod == "env" && slices.Contains(proxy, name):
+		default:
+			bad = append(bad, mod+"."+name)
+		}
+	}
+	if len(m.ImportedMemories()) > 0 {
+		bad = append(bad, "an imported memory")
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("wasmhost: the module imports what Envoy or Kong do not provide: %s", strings.Join(bad, ", "))
+	}
+	return nil
+}
+
+// Imports lists the module's imports as module.name, sorted.
+func Imports(m wazero.CompiledModule) []string {
+	var out []string
+	for _, f := range m.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		out = append(out, mod+"."+name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Compiled is the compiled module.
+func (h *Host) Compiled() wazero.CompiledModule { return h.compiled }

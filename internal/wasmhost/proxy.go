@@ -1,0 +1,498 @@
+package wasmhost
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// proxy-wasm statuses.
+const (
+	statusOK          = 0
+	statusNotFound    = 1
+	statusBadArgument = 2
+	statusParse       = 4
+	statusInvalidMem  = 6
+)
+
+// Map and buffer types the filter may ask for.
+const (
+	mapRequestHeaders  = 0
+	mapCallRespHeaders = 6
+
+	bufCallRespBody = 4
+	bufVMConfig     = 6
+	bufPluginConfig = 7
+)
+
+// proxyFuncs are the proxy-wasm host calls the filter uses, with their
+// ABI 0.2.1 signatures.
+func proxyFuncs() []hostFunc {
+	return []hostFunc{
+		{"proxy_log", i32s(3), i32s(1), proxyLog},
+		{"proxy_get_buffer_bytes", i32s(5), i32s(1), getBufferBytes},
+		{"proxy_get_header_map_pairs", i32s(3), i32s(1), getHeaderMapPairs},
+		{"proxy_replace_header_map_value", i32s(5), i32s(1), replaceHeader},
+		{"proxy_remove_header_map_value", i32s(3), i32s(1), removeHeader},
+		{"proxy_send_local_response", i32s(8), i32s(1), sendLocalResponse},
+		{"proxy_continue_stream", i32s(1), i32s(1), continueStream},
+		{"proxy_http_call", i32s(10), i32s(1), httpCall},
+		{"proxy_set_effective_context", i32s(1), i32s(1), setEffectiveContext},
+		{"proxy_define_metric", i32s(4), i32s(1), defineMetric},
+		{"proxy_increment_metric", []api.ValueType{i32, i64}, i32s(1), incrementMetric},
+		{"proxy_get_property", i32s(4), i32s(1), getProperty},
+		{"proxy_get_header_map_value", i32s(5), i32s(1), getHeaderMapValue},
+	}
+}
+
+// read copies module memory, recording a fault when it is out of bounds.
+func (vm *VM) read(mod api.Module, ptr, size uint32, what string) ([]byte, bool) {
+	if size == 0 {
+		return nil, true
+	}
+	b, ok := mod.Memory().Read(ptr, size)
+	if !ok {
+		vm.faultf("%s: %d bytes at %#x are outside memory", what, size, ptr)
+		return nil, false
+	}
+	return append([]byte(nil), b...), true
+}
+
+func (vm *VM) write32(mod api.Module, ptr, v uint32) bool {
+	if !mod.Memory().WriteUint32Le(ptr, v) {
+		vm.faultf("result pointer %#x outside memory", ptr)
+		return false
+	}
+	return true
+}
+
+// give copies data into memory the module allocates and stores its
+// address and size at the result pointers.
+func (vm *VM) give(ctx context.Context, mod api.Module, data []byte, retPtr, retSize uint32) uint64 {
+	var ptr uint32
+	if len(data) > 0 {
+		stack := []uint64{uint64(len(data))}
+		if err := vm.exports["proxy_on_memory_allocate"].CallWithStack(ctx, stack); err != nil {
+			vm.faultf("proxy_on_memory_allocate: %v", err)
+			return statusInvalidMem
+		}
+		ptr = uint32(stack[0])
+		if ptr == 0 || !mod.Memory().Write(ptr, data) {
+			vm.faultf("proxy_on_memory_allocate(%d) returned %#x, not writable", len(data), ptr)
+			return statusInvalidMem
+		}
+	}
+	if !vm.write32(mod, retPtr, ptr) || !vm.write32(mod, retSize, uint32(len(data))) {
+		return statusInvalidMem
+	}
+	return statusOK
+}
+
+func proxyLog(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	level := uint32(stack[0])
+	msg, ok := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_log")
+	if !ok {
+		stack[0] = statusInvalidMem
+		return
+	}
+	if level > 5 {
+		vm.faultf("proxy_log: level %d is not 0..5", level)
+		stack[0] = statusBadArgument
+		return
+	}
+	vm.addLog(LogEntry{Level: level, Message: string(msg)})
+	stack[0] = statusOK
+}
+
+func getBufferBytes(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	typ, start, max := uint32(stack[0]), uint32(stack[1]), uint32(stack[2])
+	var data []byte
+	switch {
+	case typ == bufPluginConfig && vm.inCallback == "proxy_on_configure":
+		data = vm.pluginConfig
+	case typ == bufVMConfig:
+		data = nil
+	case typ == bufCallRespBody && vm.callResp != nil:
+		data = vm.callResp.body
+	case typ > 7:
+		vm.faultf("proxy_get_buffer_bytes: buffer type %d does not exist", typ)
+		stack[0] = statusBadArgument
+		return
+	default:
+		stack[0] = statusNotFound
+		return
+	}
+	if int(start) > len(data) {
+		vm.faultf("proxy_get_buffer_bytes: start %d past the buffer's %d bytes", start, len(data))
+		stack[0] = statusBadArgument
+		return
+	}
+	end := min(len(data), int(start)+int(max))
+	stack[0] = vm.give(ctx, mod, data[start:end], uint32(stack[3]), uint32(stack[4]))
+}
+
+// streamFor returns the stream the current callback acts on.
+func (vm *VM) streamFor(call string) *stream {
+	s, ok := vm.streams[vm.effective]
+	if !ok {
+		vm.faultf("%s: context %d is not an HTTP stream", call, vm.effective)
+		return nil
+	}
+	return s
+}
+
+func serializeMap(pairs [][2]string) []byte {
+	size := 4
+	for _, kv := range pairs {
+		size += 8 + len(kv[0]) + len(kv[1]) + 2
+	}
+	b := make([]byte, 4, size)
+	binary.LittleEndian.PutUint32(b, uint32(len(pairs)))
+	for _, kv := range pairs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[0])))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[1])))
+	}
+	for _, kv := range pairs {
+		b = append(append(append(append(b, kv[0]...), 0), kv[1]...), 0)
+	}
+	return b
+}
+
+// parseMap decodes a serialized map, refusing anything malformed.
+func parseMap(b []byte) ([][2]string, bool) {
+	if len(b) == 0 {
+		return nil, true
+	}
+	if len(b) < 4 {
+		return nil, false
+	}
+	n := int(binary.LittleEndian.Uint32(b))
+	if n > len(b)/8 {
+		return nil, false
+	}
+	p := 4 + 8*n
+	out := make([][2]string, 0, n)
+	for i := range n {
+		kl := int(binary.LittleEndian.Uint32(b[4+8*i:]))
+		vl := int(binary.LittleEndian.Uint32(b[8+8*i:]))
+		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(b) || b[p+kl] != 0 || b[p+kl+1+vl] != 0 {
+			return nil, false
+		}
+		out = append(out, [2]string{string(b[p : p+kl]), string(b[p+kl+1 : p+kl+1+vl])})
+		p += kl + vl + 2
+	}
+	return out, p == len(b)
+}
+
+func getHeaderMapPairs(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	var pairs [][2]string
+	switch typ := uint32(stack[0]); {
+	case typ == mapRequestHeaders:
+		s := vm.streamFor("proxy_get_header_map_pairs")
+		if s == nil {
+			stack[0] = statusBadArgument
+			return
+		}
+		pairs = s.headers
+	case typ == mapCallRespHeaders && vm.callResp != nil:
+		pairs = vm.callResp.headers
+	case typ > 7:
+		vm.faultf("proxy_get_header_map_pairs: map type %d does not exist", typ)
+		stack[0] = statusBadArgument
+		return
+	default:
+		stack[0] = statusNotFound
+		return
+	}
+	stack[0] = vm.give(ctx, mod, serializeMap(pairs), uint32(stack[1]), uint32(stack[2]))
+}
+
+// mutableRequest returns the stream whose request headers may still change.
+func (vm *VM) mutableRequest(call string, mapType uint32) *stream {
+	if mapType != mapRequestHeaders {
+		vm.faultf("%s: map type %d cannot be changed here", call, mapType)
+		return nil
+	}
+	s := vm.streamFor(call)
+	if s == nil {
+		return nil
+	}
+	if s.response != nil || s.resumed {
+		vm.faultf("%s: the request has already been answered or forwarded", call)
+		return nil
+	}
+	return s
+}
+
+func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	s := vm.mutableRequest("proxy_replace_header_map_value", uint32(stack[0]))
+	key, ok1 := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_replace_header_map_value key")
+	val, ok2 := vm.read(mod, uint32(stack[3]), uint32(stack[4]), "proxy_replace_header_map_value value")
+	if s == nil || !ok1 || !ok2 {
+		stack[0] = statusBadArgument
+		return
+	}
+	if len(key) == 0 || strings.ContainsAny(string(val), "\r\n\x00") {
+		vm.faultf("proxy_replace_header_map_value: bad header %q: %q", key, val)
+		stack[0] = statusBadArgument
+		return
+	}
+	name := strings.ToLower(string(key))
+	kept := s.headers[:0]
+	done := false
+	for _, kv := range s.headers {
+		if kv[0] == name {
+			if !done {
+				kept = append(kept, [2]string{name, string(val)})
+				done = true
+			}
+			continue
+		}
+		kept = append(kept, kv)
+	}
+	if !done {
+		kept = append(kept, [2]string{name, string(val)})
+	}
+	s.headers = kept
+	stack[0] = statusOK
+}
+
+func removeHeader(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	s := vm.mutableRequest("proxy_remove_header_map_value", uint32(stack[0]))
+	key, ok := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_remove_header_map_value key")
+	if s == nil || !ok {
+		stack[0] = statusBadArgument
+		return
+	}
+	name := strings.ToLower(string(key))
+	kept := s.headers[:0]
+	for _, kv := range s.headers {
+		if kv[0] != name {
+			kept = append(kept, kv)
+		}
+	}
+	s.headers = kept
+	stack[0] = statusOK
+}
+
+func sendLocalResponse(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	s := vm.streamFor("proxy_send_local_response")
+	status := uint32(stack[0])
+	details, ok1 := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_send_local_response details")
+	body, ok2 := vm.read(mod, uint32(stack[3]), uint32(stack[4]), "proxy_send_local_response body")
+	rawHeaders, ok3 := vm.read(mod, uint32(stack[5]), uint32(stack[6]), "proxy_send_local_response headers")
+	if s == nil || !ok1 || !ok2 || !ok3 {
+		stack[0] = statusBadArgument
+		return
+	}
+	if s.response != nil || s.resumed {
+		vm.faultf("proxy_send_local_response: the request has already been answered or forwarded")
+		stack[0] = statusBadArgument
+		return
+	}
+	if status < 200 || status > 599 {
+		vm.faultf("proxy_send_local_response: status %d", status)
+		stack[0] = statusBadArgument
+		return
+	}
+	headers, ok := parseMap(rawHeaders)
+	if !ok {
+		vm.faultf("proxy_send_local_response: malformed header map")
+		stack[0] = statusParse
+		return
+	}
+	s.response = &LocalResponse{Status: int(status), Headers: headers, Body: body, Details: string(details)}
+	stack[0] = statusOK
+}
+
+func continueStream(ctx context.Context, _ api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	s := vm.streamFor("proxy_continue_stream")
+	if s == nil {
+		stack[0] = statusBadArgument
+		return
+	}
+	if uint32(stack[0]) != 0 {
+		vm.faultf("proxy_continue_stream: stream type %d: only the request (0) is ever paused", uint32(stack[0]))
+		stack[0] = statusBadArgument
+		return
+	}
+	if !s.paused || s.response != nil || s.resumed {
+		vm.faultf("proxy_continue_stream: the request is not paused")
+		stack[0] = statusBadArgument
+		return
+	}
+	s.resumed = true
+	stack[0] = statusOK
+}
+
+func httpCall(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	up, ok1 := vm.read(mod, uint32(stack[0]), uint32(stack[1]), "proxy_http_call upstream")
+	rawHeaders, ok2 := vm.read(mod, uint32(stack[2]), uint32(stack[3]), "proxy_http_call headers")
+	body, ok3 := vm.read(mod, uint32(stack[4]), uint32(stack[5]), "proxy_http_call body")
+	rawTrailers, ok4 := vm.read(mod, uint32(stack[6]), uint32(stack[7]), "proxy_http_call trailers")
+	timeout, retToken := uint32(stack[8]), uint32(stack[9])
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		stack[0] = statusBadArgument
+		return
+	}
+	s := vm.streamFor("proxy_http_call")
+	if s == nil || vm.inCallback != "proxy_on_request_headers" {
+		vm.faultf("proxy_http_call: only from a request's headers callback")
+		stack[0] = statusBadArgument
+		return
+	}
+	headers, ok := parseMap(rawHeaders)
+	if _, tok := parseMap(rawTrailers); !ok || !tok {
+		vm.faultf("proxy_http_call: malformed header map")
+		stack[0] = statusParse
+		return
+	}
+	need := map[string]bool{":method": false, ":path": false, ":authority": false}
+	for _, kv := range headers {
+		if _, ok := need[kv[0]]; ok && kv[1] != "" {
+			need[kv[0]] = true
+		}
+	}
+	for k, found := range need {
+		if !found {
+			vm.faultf("proxy_http_call: no %s header (Envoy refuses the call)", k)
+			stack[0] = statusBadArgument
+			return
+		}
+	}
+	upstream := string(up)
+	if upstream == "" {
+		vm.faultf("proxy_http_call: empty upstream")
+		stack[0] = statusBadArgument
+		return
+	}
+	if vm.host.opts.Flavor == Kong {
+		host, port, found := strings.Cut(upstream, ":")
+		if !found || host == "" || port == "" || strings.ContainsAny(port, ":/") {
+			vm.faultf("proxy_http_call: Kong needs host:port, not %q", upstream)
+			stack[0] = statusBadArgument
+			return
+		}
+	}
+	vm.nextToken++
+	tok := vm.nextToken
+	vm.calls[tok] = &pendingCall{stream: s.id, call: Callout{Upstream: upstream, Headers: headers, Body: body, Timeout: time.Duration(timeout) * time.Millisecond}}
+	if !vm.write32(mod, retToken, tok) {
+		stack[0] = statusInvalidMem
+		return
+	}
+	stack[0] = statusOK
+}
+
+func setEffectiveContext(ctx context.Context, _ api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	id := uint32(stack[0])
+	if _, ok := vm.streams[id]; !ok && id != rootID {
+		vm.faultf("proxy_set_effective_context: unknown context %d", id)
+		stack[0] = statusBadArgument
+		return
+	}
+	vm.effective = id
+	stack[0] = statusOK
+}
+
+func defineMetric(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	name, ok := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_define_metric name")
+	if !ok {
+		stack[0] = statusBadArgument
+		return
+	}
+	if uint32(stack[0]) > 2 || len(name) == 0 {
+		vm.faultf("proxy_define_metric: type %d name %q", uint32(stack[0]), name)
+		stack[0] = statusBadArgument
+		return
+	}
+	id := -1
+	for i, n := range vm.metricNames {
+		if n == string(name) {
+			id = i
+		}
+	}
+	if id < 0 {
+		id = len(vm.metricNames)
+		vm.metricNames = append(vm.metricNames, string(name))
+		vm.metricValues = append(vm.metricValues, 0)
+	}
+	if !vm.write32(mod, uint32(stack[3]), uint32(id)) {
+		stack[0] = statusInvalidMem
+		return
+	}
+	stack[0] = statusOK
+}
+
+func incrementMetric(ctx context.Context, _ api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	id := uint32(stack[0])
+	if int(id) >= len(vm.metricValues) {
+		vm.faultf("proxy_increment_metric: unknown metric %d", id)
+		stack[0] = statusNotFound
+		return
+	}
+	vm.metricValues[id] += int64(stack[1])
+	stack[0] = statusOK
+}
+
+func getProperty(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	if _, ok := vm.read(mod, uint32(stack[0]), uint32(stack[1]), "proxy_get_property path"); !ok {
+		stack[0] = statusBadArgument
+		return
+	}
+	stack[0] = statusNotFound
+}
+
+func getHeaderMapValue(ctx context.Context, mod api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	typ := uint32(stack[0])
+	if typ > 7 {
+		// What a stray path_filestat_get would pass (see wasmbuild).
+		vm.faultf("proxy_get_header_map_value: map type %d does not exist (a stray stat call?)", typ)
+		stack[0] = statusBadArgument
+		return
+	}
+	key, ok := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_get_header_map_value key")
+	if !ok {
+		stack[0] = statusBadArgument
+		return
+	}
+	var pairs [][2]string
+	switch {
+	case typ == mapRequestHeaders:
+		s := vm.streamFor("proxy_get_header_map_value")
+		if s == nil {
+			stack[0] = statusBadArgument
+			return
+		}
+		pairs = s.headers
+	case typ == mapCallRespHeaders && vm.callResp != nil:
+		pairs = vm.callResp.headers
+	default:
+		stack[0] = statusNotFound
+		return
+	}
+	name := strings.ToLower(string(key))
+	for _, kv := range pairs {
+		if kv[0] == name {
+			stack[0] = vm.give(ctx, mod, []byte(kv[1]), uint32(stack[3]), uint32(stack[4]))
+			return
+		}
+	}
+	stack[0] = statusNotFound
+}

@@ -1,0 +1,350 @@
+package wasmhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+const rootID = 1
+
+// LogEntry is one proxy_log (or fd_write) line.
+type LogEntry struct {
+	Level   uint32
+	Message string
+}
+
+// VM is one instance of the module with one root context (one plugin).
+// Its methods are safe for concurrent use; calls into the module are
+// serialised, as in a real host's worker thread.
+type VM struct {
+	mu      sync.Mutex
+	host    *Host
+	mod     api.Module
+	exports map[string]api.Function
+	stack   []uint64
+
+	pluginConfig []byte
+	nextID       uint32
+	streams      map[uint32]*stream
+	effective    uint32 // context the current callback acts on
+	inCallback   string
+	calls        map[uint32]*pendingCall
+	nextToken    uint32
+	callResp     *callResult // during proxy_on_http_call_response
+	metricNames  []string
+	metricValues []int64
+	logs         []LogEntry
+	maxLogs      int
+	fault        error
+	pollCalls    int
+}
+
+// stream is one request's state on the host side.
+type stream struct {
+	id       uint32
+	headers  [][2]string // current request headers, lower-case names
+	response *LocalResponse
+	paused   bool
+	resumed  bool
+}
+
+type pendingCall struct {
+	stream uint32
+	call   Callout
+}
+
+type callResult struct {
+	headers [][2]string
+	body    []byte
+}
+
+// LocalResponse is what the module answered itself.
+type LocalResponse struct {
+	Status  int
+	Headers [][2]string
+	Body    []byte
+	Details string
+}
+
+type vmKey struct{}
+
+func vmOf(ctx context.Context) *VM { return ctx.Value(vmKey{}).(*VM) }
+
+var exportNames = []string{
+	"proxy_on_memory_allocate", "proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure",
+	"proxy_on_request_headers", "proxy_on_http_call_response", "proxy_on_done", "proxy_on_log", "proxy_on_delete",
+}
+
+// NewVM instantiates the module (running _initialize), creates the root
+// context, starts the VM and configures the plugin. A configuration the
+// module refuses is an error.
+func (h *Host) NewVM(ctx context.Context, pluginConfig []byte) (*VM, error) {
+	vm := &VM{host: h, nextID: rootID + 1, streams: map[uint32]*stream{}, calls: map[uint32]*pendingCall{}, stack: make([]uint64, 8), maxLogs: 1000}
+	ctx = context.WithValue(ctx, vmKey{}, vm)
+	mod, err := h.rt.InstantiateModule(ctx, h.compiled, wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
+	if err != nil {
+		return nil, fmt.Errorf("wasmhost: instantiate: %w", err)
+	}
+	vm.mod = mod
+	vm.exports = map[string]api.Function{}
+	for _, name := range exportNames {
+		if f := mod.ExportedFunction(name); f != nil {
+			vm.exports[name] = f
+		}
+	}
+	if mod.ExportedFunction("proxy_abi_version_0_2_1") == nil {
+		return nil, errors.New("wasmhost: the module does not export proxy_abi_version_0_2_1")
+	}
+	for _, name := range []string{"proxy_on_memory_allocate", "proxy_on_context_create", "proxy_on_configure", "proxy_on_request_headers"} {
+		if vm.exports[name] == nil {
+			return nil, fmt.Errorf("wasmhost: the module does not export %s", name)
+		}
+	}
+	if _, err := vm.call(ctx, "proxy_on_context_create", rootID, 0); err != nil {
+		return nil, err
+	}
+	if r, err := vm.call(ctx, "proxy_on_vm_start", rootID, 0); err != nil {
+		return nil, err
+	} else if r == 0 {
+		return nil, errors.New("wasmhost: proxy_on_vm_start refused")
+	}
+	if err := vm.Configure(ctx, pluginConfig); err != nil {
+		return nil, err
+	}
+	return vm, nil
+}
+
+// Configure hands the plugin a (new) configuration.
+func (vm *VM) Configure(ctx context.Context, pluginConfig []byte) error {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	ctx = context.WithValue(ctx, vmKey{}, vm)
+	vm.pluginConfig = pluginConfig
+	vm.effective = rootID
+	vm.inCallback = "proxy_on_configure"
+	defer func() { vm.inCallback = "" }()
+	r, err := vm.call(ctx, "proxy_on_configure", rootID, uint64(len(pluginConfig)))
+	if err != nil {
+		return err
+	}
+	if r == 0 {
+		return fmt.Errorf("wasmhost: proxy_on_configure refused the configuration: %s", vm.lastLog())
+	}
+	return nil
+}
+
+// Close ends the VM.
+func (vm *VM) Close(ctx context.Context) error { return vm.mod.Close(ctx) }
+
+// call runs an export and returns its first result. A fault recorded by
+// a host function during the call is returned as the error.
+func (vm *VM) call(ctx context.Context, name string, args ...uint64) (uint64, error) {
+	f := vm.exports[name]
+	if f == nil {
+		return 0, nil // optional callback not exported: the host skips it
+	}
+	copy(vm.stack, args)
+	if err := f.CallWithStack(ctx, vm.stack); err != nil {
+		return 0, fmt.Errorf("wasmhost: %s: %w", name, err)
+	}
+	if vm.fault != nil {
+		err := vm.fault
+		vm.fault = nil
+		return 0, fmt.Errorf("wasmhost: during %s: %w", name, err)
+	}
+	return vm.stack[0], nil
+}
+
+func (vm *VM) faultf(format string, args ...any) {
+	if vm.fault == nil {
+		vm.fault = fmt.Errorf(format, args...)
+	}
+}
+
+func (vm *VM) addLog(e LogEntry) {
+	if len(vm.logs) >= vm.maxLogs {
+		copy(vm.logs, vm.logs[1:])
+		vm.logs = vm.logs[:len(vm.logs)-1]
+	}
+	vm.logs = append(vm.logs, e)
+}
+
+func (vm *VM) lastLog() string {
+	if len(vm.logs) == 0 {
+		return "(no log line)"
+	}
+	return vm.logs[len(vm.logs)-1].Message
+}
+
+// Logs returns and clears the log lines collected so far.
+func (vm *VM) Logs() []LogEntry {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	out := vm.logs
+	vm.logs = nil
+	return out
+}
+
+// Metric returns a counter's value by name, and whether it is defined.
+func (vm *VM) Metric(name string) (int64, bool) {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	for i, n := range vm.metricNames {
+		if n == name {
+			return vm.metricValues[i], true
+		}
+	}
+	return 0, false
+}
+
+// MemoryPages is the module's linear memory size in 64 KiB pages.
+func (vm *VM) MemoryPages() uint32 {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.mod.Memory().Size() / 65536
+}
+
+// PollCalls counts poll_oneoff calls (which Envoy does not implement).
+func (vm *VM) PollCalls() int { return vm.pollCalls }
+
+// Request is a request as the gateway hands it to the filter.
+type Request struct {
+	Method, Authority, Path string
+	Headers                 [][2]string // regular headers; names are lower-cased
+}
+
+// Result is what the filter did with a request.
+type Result struct {
+	// Response is set when the filter answered itself.
+	Response *LocalResponse
+	// Headers are the request headers after the filter's changes, when
+	// it let the request through.
+	Headers [][2]string
+	// Callouts the filter made.
+	Callouts []Callout
+}
+
+// Allowed reports whether the filter let the request through.
+func (r *Result) Allowed() bool { return r.Response == nil }
+
+// Header returns a forwarded request header's values.
+func (r *Result) Header(name string) []string {
+	var out []string
+	for _, kv := range r.Headers {
+		if kv[0] == name {
+			out = append(out, kv[1])
+		}
+	}
+	return out
+}
+
+// Do runs one request through the filter the way Envoy or Kong would:
+// context create, request headers, call-outs answered through the Caller,
+// then done, log and delete.
+func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	ctx = context.WithValue(ctx, vmKey{}, vm)
+	id := vm.nextID
+	vm.nextID++
+	s := &stream{id: id}
+	s.headers = append(s.headers, [2]string{":method", req.Method}, [2]string{":authority", req.Authority}, [2]string{":path", req.Path}, [2]string{":scheme", "https"})
+	for _, kv := range req.Headers {
+		s.headers = append(s.headers, [2]string{strings.ToLower(kv[0]), kv[1]})
+	}
+	vm.streams[id] = s
+	defer func() {
+		delete(vm.streams, id)
+		for tok, c := range vm.calls {
+			if c.stream == id {
+				delete(vm.calls, tok)
+			}
+		}
+	}()
+	if _, err := vm.call(ctx, "proxy_on_context_create", uint64(id), rootID); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	vm.effective, vm.inCallback = id, "proxy_on_request_headers"
+	action, err := vm.call(ctx, "proxy_on_request_headers", uint64(id), uint64(len(s.headers)), 1)
+	vm.inCallback = ""
+	if err != nil {
+		return nil, err
+	}
+	switch action {
+	case 0:
+		if s.response == nil {
+			s.resumed = true
+		}
+	case 1:
+		s.paused = true
+	default:
+		return nil, fmt.Errorf("wasmhost: proxy_on_request_headers returned action %d", action)
+	}
+	for s.paused && s.response == nil && !s.resumed {
+		tok, pc := vm.pendingFor(id)
+		if pc == nil {
+			return nil, errors.New("wasmhost: the filter paused the request with no local response and no call-out pending: the request would hang")
+		}
+		res.Callouts = append(res.Callouts, pc.call)
+		if err := vm.answer(ctx, tok, pc); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range []string{"proxy_on_done", "proxy_on_log", "proxy_on_delete"} {
+		vm.effective = id
+		if _, err := vm.call(ctx, name, uint64(id)); err != nil {
+			return nil, err
+		}
+	}
+	res.Response = s.response
+	if s.response == nil {
+		res.Headers = s.headers
+	}
+	return res, nil
+}
+
+func (vm *VM) pendingFor(id uint32) (uint32, *pendingCall) {
+	var best uint32
+	var found *pendingCall
+	for tok, c := range vm.calls {
+		if c.stream == id && (found == nil || tok < best) {
+			best, found = tok, c
+		}
+	}
+	return best, found
+}
+
+// answer runs the Caller for a call-out and delivers the result to the
+// root context as the flavor's host would.
+func (vm *VM) answer(ctx context.Context, tok uint32, pc *pendingCall) error {
+	delete(vm.calls, tok)
+	var resp *CalloutResponse
+	var err error
+	if vm.host.opts.Caller != nil {
+		vm.mu.Unlock() // the caller may take time; the VM is not in a callback
+		resp, err = vm.host.opts.Caller(ctx, &pc.call)
+		vm.mu.Lock()
+	} else {
+		err = errors.New("no upstream")
+	}
+	cr := &callResult{}
+	if err != nil {
+		if vm.host.opts.Flavor == Kong {
+			cr.headers = [][2]string{{":dispatch_status", "broken connection"}}
+		}
+	} else {
+		cr.headers, cr.body = resp.Headers, resp.Body
+	}
+	vm.callResp = cr
+	vm.effective, vm.inCallback = rootID, "proxy_on_http_call_response"
+	_, cerr := vm.call(ctx, "proxy_on_http_call_response", rootID, uint64(tok), uint64(len(cr.headers)), uint64(len(cr.body)), 0)
+	vm.callResp, vm.inCallback = nil, ""
+	return cerr
+}
