@@ -3,6 +3,8 @@
 package abi
 
 // The callbacks a host calls. Names and signatures: proxy-wasm ABI 0.2.1.
+// They are exported Go functions only so that linters see them used; Go
+// code never calls them.
 
 var (
 	newRoot func(contextID uint32) RootContext
@@ -17,13 +19,13 @@ var (
 func SetNewRootContext(f func(contextID uint32) RootContext) { newRoot = f }
 
 //go:wasmexport proxy_abi_version_0_2_1
-func abiVersion() {}
+func ProxyABIVersion() {}
 
 //go:wasmexport proxy_on_memory_allocate
-func onMemoryAllocate(size uint32) uint32 { return allocate(size) }
+func ProxyOnMemoryAllocate(size uint32) uint32 { return allocate(size) }
 
 //go:wasmexport proxy_on_context_create
-func onContextCreate(contextID, parentID uint32) {
+func ProxyOnContextCreate(contextID, parentID uint32) {
 	if parentID == 0 {
 		roots[contextID] = newRoot(contextID)
 		return
@@ -38,7 +40,7 @@ func onContextCreate(contextID, parentID uint32) {
 }
 
 //go:wasmexport proxy_on_vm_start
-func onVMStart(rootID, vmConfigurationSize uint32) uint32 {
+func ProxyOnVMStart(rootID, vmConfigurationSize uint32) uint32 {
 	root, ok := roots[rootID]
 	if !ok {
 		return 0
@@ -47,7 +49,7 @@ func onVMStart(rootID, vmConfigurationSize uint32) uint32 {
 }
 
 //go:wasmexport proxy_on_configure
-func onConfigure(rootID, pluginConfigurationSize uint32) uint32 {
+func ProxyOnConfigure(rootID, pluginConfigurationSize uint32) uint32 {
 	root, ok := roots[rootID]
 	if !ok {
 		return 0
@@ -56,14 +58,14 @@ func onConfigure(rootID, pluginConfigurationSize uint32) uint32 {
 }
 
 //go:wasmexport proxy_on_tick
-func onTick(rootID uint32) {
+func ProxyOnTick(rootID uint32) {
 	if root, ok := roots[rootID]; ok {
 		root.OnTick()
 	}
 }
 
 //go:wasmexport proxy_on_request_headers
-func onRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+func ProxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 	s, ok := streams[contextID]
 	if !ok {
 		logf(LogCritical, "keycard: request headers for unknown context ", itoa(contextID))
@@ -73,14 +75,14 @@ func onRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 }
 
 //go:wasmexport proxy_on_http_call_response
-func onHTTPCallResponse(rootID, token, numHeaders, bodySize, numTrailers uint32) {
+func ProxyOnHTTPCallResponse(rootID, token, numHeaders, bodySize, numTrailers uint32) {
 	if root, ok := roots[rootID]; ok {
 		root.OnHTTPCallResponse(token, int(numHeaders), int(bodySize), int(numTrailers))
 	}
 }
 
 //go:wasmexport proxy_on_done
-func onDone(contextID uint32) uint32 {
+func ProxyOnDone(contextID uint32) uint32 {
 	if root, ok := roots[contextID]; ok {
 		return boolU32(root.OnDone())
 	}
@@ -91,10 +93,10 @@ func onDone(contextID uint32) uint32 {
 }
 
 //go:wasmexport proxy_on_log
-func onLog(contextID uint32) {}
+func ProxyOnLog(contextID uint32) {}
 
 //go:wasmexport proxy_on_delete
-func onDelete(contextID uint32) {
+func ProxyOnDelete(contextID uint32) {
 	if root, ok := roots[contextID]; ok {
 		root.OnDelete()
 		delete(roots, contextID)
