@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -244,18 +243,22 @@ func validHeaderValue(v string) bool {
 	return true
 }
 
-// String renders a decision for logs and explain.
+// String renders a decision for logs and explain. It avoids fmt, which
+// is slow inside wasm, because the filter logs every denial.
 func (d Decision) String() string {
 	verdict := "allow"
 	if !d.Allow {
-		verdict = fmt.Sprintf("%d", d.Status)
+		verdict = strconv.Itoa(d.Status)
 	}
-	s := fmt.Sprintf("%s (%s)", verdict, d.Reason)
+	s := verdict + " (" + d.Reason + ")"
 	if d.Service != "" {
 		s += " service=" + d.Service
 	}
 	if d.RouteLine > 0 {
-		s += fmt.Sprintf(" route at line %d", d.RouteLine)
+		s += " route at line " + strconv.Itoa(d.RouteLine)
+	}
+	if d.Detail != "" {
+		s += ": " + d.Detail
 	}
 	return s
 }

@@ -1,6 +1,7 @@
 package filter_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,9 +15,7 @@ const demoSecret = "keycard-demo-secret-not-for-production"
 
 func example(t testing.TB) *compiler.Result {
 	t.Helper()
-	if tt, ok := t.(*testing.T); ok {
-		tt.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	}
+	os.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
 	res, err := compiler.CompileFiles([]string{filepath.Join("..", "policies")}, compiler.Settings{})
 	if err != nil {
 		t.Fatal(err)
@@ -102,5 +101,31 @@ func TestTokenCache(t *testing.T) {
 	now = now.Add(2 * time.Hour) // past exp + leeway: the cached entry must not serve
 	if d := e.Decide(req); d.Allow || d.Reason != filter.ReasonExpiredToken {
 		t.Fatalf("after expiry: %v", d)
+	}
+}
+
+// BenchmarkDecide runs natively and, with GOOS=wasip1 (make bench-wasm),
+// inside wazero: the decision without the host's share of the cost.
+func BenchmarkDecide(b *testing.B) {
+	res := example(b)
+	e := engine(b, res)
+	good := policytest.Attacks(res.Config, fixedNow)[0].Headers
+	for _, bc := range []struct {
+		name    string
+		path    string
+		headers policytest.HeaderList
+	}{
+		{"public", "/", nil},
+		{"cached-token", "/auth", good},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := &filter.Request{Method: "GET", Authority: "a.shop.example", Path: bc.path, Headers: bc.headers}
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := e.Decide(req); !d.Allow {
+					b.Fatal(d)
+				}
+			}
+		})
 	}
 }

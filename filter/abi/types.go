@@ -81,14 +81,12 @@ type RootContext interface {
 	NewHTTPContext(contextID uint32) HTTPContext
 	OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailers int)
 	OnTick()
-	OnDone() bool
 	OnDelete()
 }
 
 // HTTPContext receives one HTTP stream's callbacks.
 type HTTPContext interface {
 	OnHTTPRequestHeaders(numHeaders int, endOfStream bool) Action
-	OnHTTPStreamDone()
 }
 
 func itoa(v uint32) string {

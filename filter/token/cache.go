@@ -8,10 +8,21 @@ import "time"
 // request at a time per VM, so it needs no lock.
 type cache struct {
 	max     int
-	entries map[string]cacheEntry
+	entries map[string]cacheEntry // by cacheKey; the entry holds the whole token
+}
+
+// cacheKey is the token's last 32 bytes (signature bytes, which differ
+// between tokens): hashing a whole token costs microseconds inside wasm,
+// where memhash has no assembly. A hit still compares the whole token.
+func cacheKey(raw string) string {
+	if len(raw) > 32 {
+		return raw[len(raw)-32:]
+	}
+	return raw
 }
 
 type cacheEntry struct {
+	raw   string
 	id    *Identity
 	err   error // a verdict of refusal: ErrInvalid or ErrExpired
 	until time.Time
@@ -22,12 +33,13 @@ func newCache(max int) *cache {
 }
 
 func (c *cache) get(raw string, now time.Time) (*Identity, error, bool) {
-	e, ok := c.entries[raw]
-	if !ok {
+	k := cacheKey(raw)
+	e, ok := c.entries[k]
+	if !ok || e.raw != raw {
 		return nil, nil, false
 	}
 	if !now.Before(e.until) {
-		delete(c.entries, raw)
+		delete(c.entries, k)
 		return nil, nil, false
 	}
 	return e.id, e.err, true
@@ -43,7 +55,7 @@ func (c *cache) put(raw string, id *Identity, err error, until, now time.Time) {
 			break
 		}
 	}
-	c.entries[raw] = cacheEntry{id, err, until}
+	c.entries[cacheKey(raw)] = cacheEntry{raw, id, err, until}
 }
 
 // CacheLen is the number of cached verified tokens.

@@ -3,9 +3,9 @@ package token
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -43,19 +43,26 @@ func ID(raw string, id *Identity) string {
 }
 
 type issuer struct {
-	cfg    config.Issuer
-	parser *jwt.Parser
-	keys   []verificationKey
+	cfg       config.Issuer
+	methods   map[string]jwt.SigningMethod // the pinned algorithms
+	keys      []verificationKey
+	validator *jwt.Validator
 }
 
 type verificationKey struct {
-	kid string
-	key any
-	kty string
-	crv string
+	kid  string
+	key  any
+	spec config.Key
 }
 
 // Verifier checks tokens against the policy's issuers.
+//
+// golang-jwt does the cryptography (its signing methods) and the claim
+// checks (its Validator: exp, nbf, iat with leeway, iss, aud, required
+// exp). The token's three segments are split and read here, with strict
+// base64 and a small JSON reader, because golang-jwt's Parser decodes the
+// header into a map and the claims through a json.Decoder, which inside
+// wasm costs several times the signature check.
 type Verifier struct {
 	issuers  []issuer
 	opaque   string // name of the opaque issuer, if any
@@ -65,31 +72,38 @@ type Verifier struct {
 	maxBytes int
 	cache    *cache
 	refused  *cache // refused tokens, so a repeated bad token costs no crypto
+	segments *jwt.Parser
 }
 
 // New builds a verifier. now is the clock; maxBytes bounds the token size
 // worth looking at; cacheSize bounds the verified-token cache.
 func New(id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*Verifier, error) {
-	v := &Verifier{names: id.Claims, leeway: time.Duration(id.LeewaySeconds) * time.Second, now: now, maxBytes: maxBytes, cache: newCache(cacheSize), refused: newCache(max(cacheSize/4, 1))}
+	v := &Verifier{
+		names: id.Claims, leeway: time.Duration(id.LeewaySeconds) * time.Second, now: now, maxBytes: maxBytes,
+		cache: newCache(cacheSize), refused: newCache(max(cacheSize/4, 1)),
+		segments: jwt.NewParser(jwt.WithStrictDecoding()),
+	}
 	for _, ic := range id.Issuers {
 		if ic.Kind == config.KindOpaque {
 			v.opaque = ic.Name
 			continue
 		}
-		is := issuer{cfg: ic}
+		is := issuer{cfg: ic, methods: map[string]jwt.SigningMethod{}}
+		for _, alg := range ic.Algorithms {
+			m := jwt.GetSigningMethod(alg)
+			if m == nil || alg == "none" {
+				return nil, fmt.Errorf("issuer %s: algorithm %s is not available", ic.Name, alg)
+			}
+			is.methods[alg] = m
+		}
 		for _, k := range ic.Keys {
 			key, err := k.Parse()
 			if err != nil {
 				return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
 			}
-			is.keys = append(is.keys, verificationKey{kid: k.Kid, key: key, kty: k.Kty, crv: k.Crv})
+			is.keys = append(is.keys, verificationKey{kid: k.Kid, key: key, spec: k})
 		}
-		opts := []jwt.ParserOption{
-			jwt.WithValidMethods(ic.Algorithms),
-			jwt.WithLeeway(v.leeway),
-			jwt.WithTimeFunc(now),
-			jwt.WithIssuedAt(),
-		}
+		opts := []jwt.ParserOption{jwt.WithLeeway(v.leeway), jwt.WithTimeFunc(now), jwt.WithIssuedAt()}
 		if ic.Issuer != "" {
 			opts = append(opts, jwt.WithIssuer(ic.Issuer))
 		}
@@ -99,7 +113,7 @@ func New(id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*V
 		if ic.RequireExp {
 			opts = append(opts, jwt.WithExpirationRequired())
 		}
-		is.parser = jwt.NewParser(opts...)
+		is.validator = jwt.NewValidator(opts...)
 		v.issuers = append(v.issuers, is)
 	}
 	return v, nil
@@ -107,6 +121,9 @@ func New(id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*V
 
 // OpaqueIssuer names the policy's opaque issuer, or "".
 func (v *Verifier) OpaqueIssuer() string { return v.opaque }
+
+// refusalTTL bounds how long a refused token is remembered.
+const refusalTTL = time.Minute
 
 // Verify checks a raw token. A token that is not shaped like a JWT is
 // ErrOpaque when the policy has an opaque issuer, else ErrInvalid.
@@ -121,25 +138,69 @@ func (v *Verifier) Verify(raw string) (*Identity, error) {
 	if _, err, ok := v.refused.get(raw, now); ok {
 		return nil, err
 	}
-	if strings.Count(raw, ".") != 2 {
-		if v.opaque != "" && isOpaqueShape(raw) {
-			return nil, ErrOpaque
-		}
-		return nil, ErrInvalid
+	id, until, err := v.verify(raw, now)
+	switch {
+	case err == nil:
+		v.cache.put(raw, id, nil, until, now)
+	case err == ErrInvalid || err == ErrExpired:
+		v.refused.put(raw, nil, err, now.Add(refusalTTL), now)
+	case err == errNotYet:
+		err = ErrInvalid // it may become valid: not remembered
 	}
-	expired, timely := false, true
+	return id, err
+}
+
+var errNotYet = errors.New("token not valid yet")
+
+func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, error) {
+	h, rest, ok1 := strings.Cut(raw, ".")
+	p, s, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.IndexByte(s, '.') >= 0 {
+		if v.opaque != "" && isOpaqueShape(raw) {
+			return nil, time.Time{}, ErrOpaque
+		}
+		return nil, time.Time{}, ErrInvalid
+	}
+	alg, kid, hasKid, err := v.header(h)
+	if err != nil {
+		return nil, time.Time{}, ErrInvalid
+	}
+	signing := raw[:len(h)+1+len(p)]
+	var sig []byte
+	var c *claims
 	for i := range v.issuers {
 		is := &v.issuers[i]
-		c := &claims{names: &v.names}
-		_, err := is.parser.ParseWithClaims(raw, c, is.keyFunc)
-		if err != nil {
-			if errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-				expired = true
+		method, ok := is.methods[alg]
+		if !ok {
+			continue // the algorithm is pinned per issuer, never taken from the token
+		}
+		if sig == nil {
+			if sig, err = v.segments.DecodeSegment(s); err != nil || len(sig) == 0 {
+				return nil, time.Time{}, ErrInvalid
 			}
-			if errors.Is(err, jwt.ErrTokenNotValidYet) || errors.Is(err, jwt.ErrTokenUsedBeforeIssued) {
-				timely = false // it may become valid: do not remember the refusal
-			}
+		}
+		if !is.signedBy(method, alg, kid, hasKid, signing, sig) {
 			continue
+		}
+		// The issuer's key signed it: the token is this issuer's, and its
+		// claims decide.
+		if c == nil {
+			payload, err := v.segments.DecodeSegment(p)
+			if err != nil {
+				return nil, time.Time{}, ErrInvalid
+			}
+			if c, err = v.decodeClaims(payload); err != nil {
+				return nil, time.Time{}, ErrInvalid
+			}
+		}
+		if err := is.validator.Validate(c); err != nil {
+			switch {
+			case errors.Is(err, jwt.ErrTokenExpired):
+				return nil, time.Time{}, ErrExpired
+			case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+				return nil, time.Time{}, errNotYet
+			}
+			return nil, time.Time{}, ErrInvalid
 		}
 		id := &Identity{Issuer: is.cfg.Name, Subject: c.subject, Level: c.level, Roles: c.roles, JTI: c.jti}
 		until := now.Add(5 * time.Minute)
@@ -147,21 +208,61 @@ func (v *Verifier) Verify(raw string) (*Identity, error) {
 			id.Expires = c.exp.Time
 			until = c.exp.Add(v.leeway)
 		}
-		v.cache.put(raw, id, nil, until, now)
-		return id, nil
+		return id, until, nil
 	}
-	err := ErrInvalid
-	if expired {
-		err = ErrExpired
-	}
-	if timely {
-		v.refused.put(raw, nil, err, now.Add(refusalTTL), now)
-	}
-	return nil, err
+	return nil, time.Time{}, ErrInvalid
 }
 
-// refusalTTL bounds how long a refused token is remembered.
-const refusalTTL = time.Minute
+// header reads alg and kid. A token that asks for critical extensions
+// (crit) or an unencoded payload (b64) is refused (RFC 7515 4.1.11, RFC
+// 7797). Keys the token carries (jwk, jku, x5u, x5c) are never looked at.
+func (v *Verifier) header(seg string) (alg, kid string, hasKid bool, err error) {
+	data, err := v.segments.DecodeSegment(seg)
+	if err != nil {
+		return "", "", false, err
+	}
+	err = scanObject(data, func(key string, raw []byte) error {
+		switch key {
+		case "alg":
+			if alg != "" {
+				return errJSON
+			}
+			alg, err = jsonString(raw)
+			return err
+		case "kid":
+			if hasKid {
+				return errJSON
+			}
+			hasKid = true
+			kid, err = jsonString(raw)
+			return err
+		case "crit", "b64":
+			return errors.New("unsupported header " + key)
+		}
+		return nil
+	})
+	if err == nil && alg == "" {
+		err = errors.New("no alg")
+	}
+	return alg, kid, hasKid, err
+}
+
+// signedBy tries the issuer's keys: by kid when the token names one (a key
+// without kid is tried too), and only keys that fit the algorithm.
+func (is *issuer) signedBy(m jwt.SigningMethod, alg, kid string, hasKid bool, signing string, sig []byte) bool {
+	for _, k := range is.keys {
+		if hasKid && k.kid != "" && k.kid != kid {
+			continue
+		}
+		if !k.spec.Fits(alg) {
+			continue
+		}
+		if m.Verify(signing, sig, k.key) == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // isOpaqueShape accepts what seed 002's getToken hands out and similar
 // random tokens: 16 to 512 characters of [A-Za-z0-9_-].
@@ -178,39 +279,9 @@ func isOpaqueShape(s string) bool {
 	return true
 }
 
-// keyFunc picks the issuer's keys for the token: by kid when the token
-// names one, else every key that fits the (already pinned) algorithm. Keys
-// carried by the token itself (jwk, jku, x5u, x5c) are never looked at, and
-// a token that asks for critical extensions is refused (RFC 7515 4.1.11).
-func (is *issuer) keyFunc(t *jwt.Token) (any, error) {
-	if _, ok := t.Header["crit"]; ok {
-		return nil, errors.New("crit header not supported")
-	}
-	alg, _ := t.Header["alg"].(string)
-	kid, hasKid := t.Header["kid"].(string)
-	var set jwt.VerificationKeySet
-	for _, k := range is.keys {
-		if hasKid && k.kid != "" && k.kid != kid {
-			continue
-		}
-		if !(config.Key{Kty: k.kty, Crv: k.crv}).Fits(alg) {
-			continue
-		}
-		set.Keys = append(set.Keys, k.key)
-	}
-	if len(set.Keys) == 0 {
-		return nil, errors.New("no key")
-	}
-	if len(set.Keys) == 1 {
-		return set.Keys[0], nil
-	}
-	return set, nil
-}
-
-// claims decodes only what the filter needs: the registered claims and the
-// three the policy maps. It is much cheaper than MapClaims inside wasm.
+// claims is what the filter reads of a payload: the registered claims
+// golang-jwt's Validator checks, and the three the policy maps.
 type claims struct {
-	names         *config.Claims
 	exp, nbf, iat *jwt.NumericDate
 	iss, sub, jti string
 	aud           jwt.ClaimStrings
@@ -219,90 +290,139 @@ type claims struct {
 	roles         []string
 }
 
-func (c *claims) UnmarshalJSON(b []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	var err error
-	date := func(name string) *jwt.NumericDate {
-		raw, ok := m[name]
-		if !ok || err != nil {
-			return nil
-		}
-		var d jwt.NumericDate
-		if e := json.Unmarshal(raw, &d); e != nil {
-			err = fmt.Errorf("%s: %w", name, e)
-			return nil
-		}
-		return &d
-	}
-	str := func(name string) string {
-		raw, ok := m[name]
-		if !ok || err != nil {
-			return ""
-		}
-		var s string
-		if e := json.Unmarshal(raw, &s); e != nil {
-			err = fmt.Errorf("%s: not a string", name)
-		}
-		return s
-	}
-	c.exp, c.nbf, c.iat = date("exp"), date("nbf"), date("iat")
-	c.iss, c.sub, c.jti = str("iss"), str("sub"), str("jti")
-	if raw, ok := m["aud"]; ok && err == nil {
-		if e := json.Unmarshal(raw, &c.aud); e != nil {
-			err = errors.New("aud: not a string or list of strings")
-		}
-	}
-	if err != nil {
-		return err
-	}
-	if raw, ok := m[c.names.Subject]; ok {
-		if c.subject, err = scalar(raw); err != nil {
-			return fmt.Errorf("%s: %w", c.names.Subject, err)
-		}
-	}
-	if raw, ok := m[c.names.Level]; ok {
-		s, err := scalar(raw)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.names.Level, err)
-		}
-		if c.level, err = strconv.Atoi(s); err != nil || c.level < 0 || c.level > 255 {
-			return fmt.Errorf("%s: not a level from 0 to 255", c.names.Level)
-		}
-	}
-	if raw, ok := m[c.names.Roles]; ok {
-		var list []string
-		if json.Unmarshal(raw, &list) != nil {
-			s, err := scalar(raw)
-			if err != nil {
-				return fmt.Errorf("%s: not a list of strings", c.names.Roles)
-			}
-			list = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
-		}
-		c.roles = list
-	}
-	return nil
-}
-
-// scalar reads a JSON string or number as text (a phone number may come
-// either way).
-func scalar(raw json.RawMessage) (string, error) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, nil
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String(), nil
-	}
-	return "", errors.New("not a string or number")
-}
-
 func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.exp, nil }
 func (c *claims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.iat, nil }
 func (c *claims) GetNotBefore() (*jwt.NumericDate, error)      { return c.nbf, nil }
 func (c *claims) GetIssuer() (string, error)                   { return c.iss, nil }
 func (c *claims) GetSubject() (string, error)                  { return c.sub, nil }
 func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return c.aud, nil }
+
+// decodeClaims reads the payload in one pass. A claim given twice, or of
+// the wrong type, makes the token invalid.
+func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
+	c := &claims{}
+	var seen uint16 // one bit per claim read, to refuse duplicates
+	err := scanObject(payload, func(key string, raw []byte) error {
+		var bit uint16
+		switch key {
+		case "exp":
+			bit = 1 << 0
+		case "nbf":
+			bit = 1 << 1
+		case "iat":
+			bit = 1 << 2
+		case "iss":
+			bit = 1 << 3
+		case "sub":
+			bit = 1 << 4
+		case "jti":
+			bit = 1 << 5
+		case "aud":
+			bit = 1 << 6
+		}
+		if key == v.names.Subject {
+			bit |= 1 << 7
+		}
+		if key == v.names.Level {
+			bit |= 1 << 8
+		}
+		if key == v.names.Roles {
+			bit |= 1 << 9
+		}
+		if bit == 0 {
+			return nil
+		}
+		if seen&bit != 0 {
+			return errors.New("claim " + key + " given twice")
+		}
+		seen |= bit
+		var err error
+		switch key {
+		case "exp":
+			c.exp, err = numericDate(raw)
+		case "nbf":
+			c.nbf, err = numericDate(raw)
+		case "iat":
+			c.iat, err = numericDate(raw)
+		case "iss":
+			c.iss, err = jsonString(raw)
+		case "sub":
+			c.sub, err = jsonStringOrNumber(raw)
+		case "jti":
+			c.jti, err = jsonString(raw)
+		case "aud":
+			if raw[0] == '[' {
+				var list []string
+				list, err = jsonStrings(raw)
+				c.aud = list
+			} else {
+				var s string
+				s, err = jsonString(raw)
+				c.aud = jwt.ClaimStrings{s}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("claim %s: %w", key, err)
+		}
+		if key == v.names.Subject {
+			if c.subject, err = jsonStringOrNumber(raw); err != nil {
+				return fmt.Errorf("claim %s: %w", key, err)
+			}
+		}
+		if key == v.names.Level {
+			s, err := jsonStringOrNumber(raw)
+			if err != nil {
+				return fmt.Errorf("claim %s: %w", key, err)
+			}
+			if c.level, err = strconv.Atoi(s); err != nil || c.level < 0 || c.level > 255 {
+				return fmt.Errorf("claim %s: not a level from 0 to 255", key)
+			}
+		}
+		if key == v.names.Roles {
+			if raw[0] == '[' {
+				c.roles, err = jsonStrings(raw)
+			} else {
+				var s string
+				s, err = jsonString(raw)
+				c.roles = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+			}
+			if err != nil {
+				return fmt.Errorf("claim %s: not a list of strings", key)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// numericDate reads a NumericDate: seconds since the epoch, possibly
+// fractional (RFC 7519 2).
+func numericDate(raw []byte) (*jwt.NumericDate, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return nil, errors.New("not a number")
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(f, 0) || math.Abs(f) > 1<<40 {
+		return nil, errors.New("not a time")
+	}
+	sec, frac := math.Modf(f)
+	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
+}
+
+// jsonStringOrNumber reads a string, or a number as its text (a phone
+// number may come either way).
+func jsonStringOrNumber(raw []byte) (string, error) {
+	if raw[0] == '"' {
+		return jsonString(raw)
+	}
+	if raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9') {
+		return string(raw), nil
+	}
+	return "", errors.New("not a string or number")
+}

@@ -126,8 +126,13 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 		}
 		return abi.ActionPause
 	}
+	// Every client-sent identity header goes; one that gets a value is
+	// replaced (which drops every copy), and a remove costs a host call
+	// only when the request carries the header.
 	for _, name := range d.Remove {
-		_ = abi.RemoveHTTPRequestHeader(name)
+		if !setsHeader(d.Set, name) && hasHeader(h, name) {
+			_ = abi.RemoveHTTPRequestHeader(name)
+		}
 	}
 	for _, kv := range d.Set {
 		if err := abi.ReplaceHTTPRequestHeader(kv[0], kv[1]); err != nil {
@@ -139,7 +144,20 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 	return abi.ActionContinue
 }
 
-func (s *stream) OnHTTPStreamDone() {}
+func setsHeader(set [][2]string, name string) bool {
+	for _, kv := range set {
+		if kv[0] == name {
+			return true
+		}
+	}
+	return false
+}
+
+func hasHeader(h abi.Headers, name string) bool {
+	found := false
+	h.Each(func(k, _ string) { found = found || strings.EqualFold(k, name) })
+	return found
+}
 
 func (r *root) count(d *filter.Decision) {
 	if !r.metrics.on {

@@ -65,7 +65,7 @@ type Host struct {
 // Compile checks the module's imports against what the target hosts
 // provide and compiles it.
 func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
-	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	cfg := wazero.NewRuntimeConfig()
 	if opts.Cache != nil {
 		cfg = cfg.WithCompilationCache(opts.Cache)
 	}

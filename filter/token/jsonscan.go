@@ -1,0 +1,263 @@
+package token
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// A small, strict reader for the flat JSON objects of a JWT header and
+// payload. encoding/json costs tens of microseconds per token inside wasm
+// (reflection and a second pass through a decoder); this reads the object
+// once and decodes only the members the filter uses. It accepts exactly
+// what encoding/json accepts as one JSON object (FuzzScanObject checks it
+// against json.Valid), refuses duplicate member names, and falls back to
+// encoding/json for the rare string with escapes.
+
+var errJSON = errors.New("malformed JSON")
+
+const maxDepth = 32
+
+// scanObject calls fn for each member of the object that data holds, with
+// the member's value as raw JSON text.
+func scanObject(data []byte, fn func(key string, raw []byte) error) error {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return errJSON
+	}
+	end, err := skipObject(data, i, 0, fn)
+	if err != nil {
+		return err
+	}
+	if skipSpace(data, end) != len(data) {
+		return errJSON
+	}
+	return nil
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipObject reads the object at data[i] ('{') and returns the index after
+// it. fn, when set, receives every member.
+func skipObject(data []byte, i, depth int, fn func(string, []byte) error) (int, error) {
+	if depth > maxDepth {
+		return 0, errJSON
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(data) || data[i] != '"' {
+			return 0, errJSON
+		}
+		kend, err := skipString(data, i)
+		if err != nil {
+			return 0, err
+		}
+		key := data[i:kend]
+		i = skipSpace(data, kend)
+		if i >= len(data) || data[i] != ':' {
+			return 0, errJSON
+		}
+		vstart := skipSpace(data, i+1)
+		vend, err := skipValue(data, vstart, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		if fn != nil {
+			k, err := jsonString(key)
+			if err != nil {
+				return 0, err
+			}
+			if err := fn(k, data[vstart:vend]); err != nil {
+				return 0, err
+			}
+		}
+		i = skipSpace(data, vend)
+		if i >= len(data) {
+			return 0, errJSON
+		}
+		if data[i] == '}' {
+			return i + 1, nil
+		}
+		if data[i] != ',' {
+			return 0, errJSON
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+func skipValue(data []byte, i, depth int) (int, error) {
+	if i >= len(data) {
+		return 0, errJSON
+	}
+	switch c := data[i]; {
+	case c == '{':
+		return skipObject(data, i, depth, nil)
+	case c == '[':
+		return skipArray(data, i, depth, nil)
+	case c == '"':
+		return skipString(data, i)
+	case c == '-' || ('0' <= c && c <= '9'):
+		return skipNumber(data, i)
+	case c == 't':
+		return skipLiteral(data, i, "true")
+	case c == 'f':
+		return skipLiteral(data, i, "false")
+	case c == 'n':
+		return skipLiteral(data, i, "null")
+	}
+	return 0, errJSON
+}
+
+// skipArray reads the array at data[i] ('['); fn, when set, receives
+// every element as raw JSON text.
+func skipArray(data []byte, i, depth int, fn func([]byte) error) (int, error) {
+	if depth > maxDepth {
+		return 0, errJSON
+	}
+	i = skipSpace(data, i+1)
+	if i < len(data) && data[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		end, err := skipValue(data, i, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		if fn != nil {
+			if err := fn(data[i:end]); err != nil {
+				return 0, err
+			}
+		}
+		i = skipSpace(data, end)
+		if i >= len(data) {
+			return 0, errJSON
+		}
+		if data[i] == ']' {
+			return i + 1, nil
+		}
+		if data[i] != ',' {
+			return 0, errJSON
+		}
+		i = skipSpace(data, i+1)
+	}
+}
+
+func skipLiteral(data []byte, i int, lit string) (int, error) {
+	if len(data)-i < len(lit) || string(data[i:i+len(lit)]) != lit {
+		return 0, errJSON
+	}
+	return i + len(lit), nil
+}
+
+// skipString reads the string at data[i] ('"'), checking its escapes.
+func skipString(data []byte, i int) (int, error) {
+	for i++; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			return i + 1, nil
+		case c < 0x20:
+			return 0, errJSON
+		case c == '\\':
+			i++
+			if i >= len(data) {
+				return 0, errJSON
+			}
+			switch data[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(data)-i < 5 {
+					return 0, errJSON
+				}
+				for _, h := range data[i+1 : i+5] {
+					if !isHex(h) {
+						return 0, errJSON
+					}
+				}
+				i += 4
+			default:
+				return 0, errJSON
+			}
+		}
+	}
+	return 0, errJSON
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// skipNumber reads a number with JSON's grammar.
+func skipNumber(data []byte, i int) (int, error) {
+	if data[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(data) && data[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return 0, errJSON
+	}
+	if i < len(data) && data[i] == '.' {
+		i++
+		if digits() == 0 {
+			return 0, errJSON
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return 0, errJSON
+		}
+	}
+	return i, nil
+}
+
+// jsonString decodes a raw JSON string (already checked by skipString).
+func jsonString(raw []byte) (string, error) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", errJSON
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c >= 0x80 {
+			var s string // escapes or non-ASCII: let encoding/json decide
+			err := json.Unmarshal(raw, &s)
+			return s, err
+		}
+	}
+	return string(inner), nil
+}
+
+// jsonStrings decodes a raw JSON array of strings.
+func jsonStrings(raw []byte) ([]string, error) {
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, errJSON
+	}
+	out := []string{}
+	_, err := skipArray(raw, 0, 0, func(el []byte) error {
+		s, err := jsonString(el)
+		if err != nil {
+			return err
+		}
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}

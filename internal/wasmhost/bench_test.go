@@ -1,0 +1,104 @@
+package wasmhost_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/wasmhost"
+)
+
+// benchCase is one kind of request: its headers, cycled from a pool so
+// that "first-seen" requests really are first seen.
+type benchCase struct {
+	name      string
+	pool      [][][2]string
+	cacheSize int // token cache size for the run; 1 defeats it
+	allow     bool
+}
+
+func benchCases(b *testing.B, cfg func(int) *compiler.Result) []benchCase {
+	res := cfg(0)
+	keys := map[string]string{
+		"rsa":     filepath.Join("..", "..", "testdata", "keys", "bench-rs256.key.pem"),
+		"partner": filepath.Join("..", "..", "testdata", "keys", "partner-es256.key.pem"),
+	}
+	pool := func(issuer string, n int) [][][2]string {
+		var out [][][2]string
+		for i := range n {
+			tok, err := mint.Token(res.Config, issuer, keys[issuer], mint.Claims{Subject: "u1", Level: 1, JTI: fmt.Sprint(i)}, fixedNow)
+			if err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, [][2]string{{"authorization", "Bearer " + tok}})
+		}
+		return out
+	}
+	hs := pool("login", 64)
+	return []benchCase{
+		{"public", [][][2]string{nil}, 0, true},
+		{"cached-token", hs[:1], 0, true},
+		{"first-HS256", hs, 1, true},
+		{"first-RS256", pool("rsa", 16), 1, true},
+		{"first-ES256", pool("partner", 16), 1, true},
+		{"invalid-token", [][][2]string{{{"authorization", "Bearer " + string(hs[0][0][1][7:len(hs[0][0][1])-3]) + "AAA"}}}, 1, false},
+	}
+}
+
+func benchPolicy(b *testing.B, cacheSize int) *compiler.Result {
+	b.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "testdata", "bench", "policy.yaml")}, compiler.Settings{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.Config.Options.TokenCacheSize = cacheSize
+	return res
+}
+
+// BenchmarkRequest measures one request's cost through the module in
+// wazero (context create, headers, decision, done, delete) and the same
+// decision natively, in the same run.
+func BenchmarkRequest(b *testing.B) {
+	for _, bc := range benchCases(b, func(n int) *compiler.Result { return benchPolicy(b, n) }) {
+		res := benchPolicy(b, bc.cacheSize)
+		path := "/v1/items/7"
+		if bc.name == "public" {
+			path = "/"
+		}
+		b.Run("wasm/"+bc.name, func(b *testing.B) {
+			conf, _ := json.Marshal(res.Config)
+			vm := newVM(b, wasmhost.Options{}, conf)
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: bc.pool[i%len(bc.pool)]})
+				if err != nil || r.Allowed() != bc.allow {
+					b.Fatalf("%v %+v", err, r.Response)
+				}
+				i++
+			}
+		})
+		b.Run("native/"+bc.name, func(b *testing.B) {
+			e, err := filter.New(res.Config, res.Table, func() time.Time { return fixedNow })
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: policytest.HeaderList(bc.pool[i%len(bc.pool)])})
+				if d.Allow != bc.allow {
+					b.Fatal(d)
+				}
+				i++
+			}
+		})
+	}
+}
