@@ -11,7 +11,7 @@ export KEYCARD_DEMO_SECRET ?= keycard-demo-secret-not-for-production
 
 WASM_PKGS := ./table/... ./config/... ./filter/...
 
-.PHONY: all build wasm test check bench demo fuzz clean
+.PHONY: all build wasm test redis-server check bench bench-wasm demo fuzz clean
 
 all: build wasm
 
@@ -22,8 +22,15 @@ wasm:
 	@mkdir -p build
 	$(GO) run ./internal/wasmbuild/wasmbuild -o build/keycard.wasm
 
-test:
+# Tests need redis-server (the sidecar's are run against a real one).
+test: redis-server
 	$(GO) test -count=1 ./...
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; }
 
 check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -34,8 +41,20 @@ check:
 	GOOS=wasip1 GOARCH=wasm build/tools/staticcheck $(WASM_PKGS)
 	$(GO) mod tidy -diff
 
+# Benchmarks: the table, the compiler, the decision natively, and whole
+# requests through the real module in wazero next to the same decision
+# natively (BENCHMARKS.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./table ./compiler ./filter/... | tee build/bench.txt
+	@mkdir -p build
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./table ./compiler ./filter/... ./internal/wasmhost | tee build/bench.txt
+
+# The filter's own benchmarks compiled for wasip1 and run inside wazero
+# (its CLI is installed into build/tools): what each piece costs in wasm.
+bench-wasm:
+	@mkdir -p build/tools
+	GOBIN=$(CURDIR)/build/tools $(GO) install github.com/tetratelabs/wazero/cmd/wazero@v1.12.0
+	PATH=$(CURDIR)/build/tools:$$PATH GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
+		$(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_wasip1_wasm_exec" -run '^$$' -bench . -count 5 ./filter ./filter/token | tee build/bench-wasm.txt
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./table

@@ -22,6 +22,7 @@ func commands() []command {
 		{"check", "POLICY...", "check a policy and print its errors and warnings", cmdCheck},
 		{"explain", "POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token]", "show which service and rule a request matches, and the decision", cmdExplain},
 		{"test", "PATH...", "run the policy's test cases (*.cases.yaml)", cmdTest},
+		{"sidecar", "--redis-url URL | --redis-addrs A,B (--sentinel-master M | --cluster) --admin-key KEY [--listen ADDR]", "serve token state from Redis to the filter, and the business API", cmdSidecar},
 		{"version", "", "print the version", cmdVersion},
 	}
 }

@@ -1,8 +1,6 @@
 package token
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/state"
 )
 
 // Verification outcomes besides success. Their text never says more than
@@ -32,14 +31,14 @@ type Identity struct {
 	Expires time.Time // zero when the token has no exp
 }
 
-// ID identifies a token to the sidecar: its jti, else the SHA-256 of the
-// raw token, so raw tokens never leave the filter.
+// ID names a token to the sidecar (state.TokenID's rule): its verified
+// jti, else the SHA-256 of the raw token, so raw tokens never leave the
+// filter.
 func ID(raw string, id *Identity) string {
 	if id != nil && id.JTI != "" {
-		return id.JTI
+		return state.JTIID(id.JTI)
 	}
-	sum := sha256.Sum256([]byte(raw))
-	return hex.EncodeToString(sum[:])
+	return state.HashID(raw)
 }
 
 type issuer struct {

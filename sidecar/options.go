@@ -1,0 +1,131 @@
+package sidecar
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Options are the sidecar's settings. Every flag also reads an environment
+// variable (KEYCARD_ + the flag name in upper case, - as _), so secrets
+// need not appear on a command line.
+type Options struct {
+	Listen         string
+	RedisURL       string // standalone: redis://[:password@]host:port/db
+	RedisAddrs     string // comma-separated: Sentinel addresses (with MasterName) or Cluster nodes
+	MasterName     string
+	Cluster        bool
+	Password       string
+	DB             int
+	DialTimeout    time.Duration
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	Retries        int
+	AdminKey       string
+	Prefix         string
+	DefaultService string
+	UserTTL        time.Duration
+	TokenTTL       time.Duration
+	MaxBody        int64
+}
+
+// Register declares the flags.
+func (o *Options) Register(fs *flag.FlagSet) {
+	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, envOr(name, def), usage) }
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		d := def
+		if v, ok := env(name); ok {
+			if parsed, err := time.ParseDuration(v); err == nil {
+				d = parsed
+			}
+		}
+		fs.DurationVar(p, name, d, usage)
+	}
+	num := func(p *int, name string, def int, usage string) {
+		n := def
+		if v, ok := env(name); ok {
+			if parsed, err := strconv.Atoi(v); err == nil {
+				n = parsed
+			}
+		}
+		fs.IntVar(p, name, n, usage)
+	}
+	str(&o.Listen, "listen", "127.0.0.1:8181", "address to serve on")
+	str(&o.RedisURL, "redis-url", "", "standalone Redis, redis://[:password@]host:port/db")
+	str(&o.RedisAddrs, "redis-addrs", "", "Sentinel (with --sentinel-master) or Cluster (with --cluster) addresses, comma-separated")
+	str(&o.MasterName, "sentinel-master", "", "Sentinel master name")
+	fs.BoolVar(&o.Cluster, "cluster", envOr("cluster", "") == "true", "the addresses are Redis Cluster nodes")
+	str(&o.Password, "redis-password", "", "Redis password")
+	num(&o.DB, "redis-db", 0, "Redis database index (not in Cluster)")
+	dur(&o.DialTimeout, "dial-timeout", time.Second, "Redis connect timeout")
+	dur(&o.ReadTimeout, "read-timeout", 500*time.Millisecond, "Redis read timeout")
+	dur(&o.WriteTimeout, "write-timeout", 500*time.Millisecond, "Redis write timeout")
+	num(&o.Retries, "retries", 2, "Redis retries")
+	str(&o.AdminKey, "admin-key", "", "key the business endpoints require (X-Admin-Key); required")
+	str(&o.Prefix, "prefix", "keycard:", "Redis key prefix")
+	str(&o.DefaultService, "default-service", "default", "service id when a request gives none")
+	dur(&o.UserTTL, "user-ttl", 30*24*time.Hour, "how long user and role records live without a write")
+	dur(&o.TokenTTL, "token-ttl", 2*time.Hour, "lifetime of an issued token when the request gives none")
+}
+
+func env(name string) (string, bool) {
+	return os.LookupEnv("KEYCARD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
+}
+
+func envOr(name, def string) string {
+	if v, ok := env(name); ok {
+		return v
+	}
+	return def
+}
+
+// Client builds the Redis client the options describe.
+func (o *Options) Client() (redis.UniversalClient, error) {
+	if o.AdminKey == "" {
+		return nil, errors.New("sidecar: --admin-key (or KEYCARD_ADMIN_KEY) is required")
+	}
+	if len(o.AdminKey) < 16 {
+		return nil, errors.New("sidecar: the admin key must be at least 16 bytes")
+	}
+	if (o.RedisURL == "") == (o.RedisAddrs == "") {
+		return nil, errors.New("sidecar: give --redis-url (standalone) or --redis-addrs (Sentinel or Cluster)")
+	}
+	if o.RedisURL != "" {
+		opt, err := redis.ParseURL(o.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("sidecar: --redis-url: %w", err)
+		}
+		if o.Password != "" {
+			opt.Password = o.Password
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.MaxRetries = o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.Retries
+		return redis.NewClient(opt), nil
+	}
+	addrs := strings.Split(o.RedisAddrs, ",")
+	for i := range addrs {
+		addrs[i] = strings.TrimSpace(addrs[i])
+		if addrs[i] == "" {
+			return nil, errors.New("sidecar: --redis-addrs has an empty address")
+		}
+	}
+	if o.Cluster && o.MasterName != "" {
+		return nil, errors.New("sidecar: --cluster and --sentinel-master exclude each other")
+	}
+	if !o.Cluster && o.MasterName == "" {
+		return nil, errors.New("sidecar: --redis-addrs needs --sentinel-master or --cluster")
+	}
+	if o.Cluster && o.DB != 0 {
+		return nil, errors.New("sidecar: Redis Cluster has only database 0")
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: addrs, MasterName: o.MasterName, IsClusterMode: o.Cluster,
+		Password: o.Password, DB: o.DB,
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout, MaxRetries: o.Retries,
+	}), nil
+}

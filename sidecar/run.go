@@ -1,0 +1,53 @@
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Run serves until ctx ends, then shuts down gracefully: in-flight
+// requests get up to ten seconds.
+func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr string)) error {
+	rdb, err := opts.Client()
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	srv := &http.Server{
+		Handler:           NewServer(NewStore(rdb, opts.Prefix, opts.UserTTL), opts, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("sidecar listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("sidecar stopped")
+	return nil
+}

@@ -1,0 +1,439 @@
+package sidecar
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keycard-gw/keycard/state"
+)
+
+// Server is the sidecar's HTTP side.
+type Server struct {
+	store   *Store
+	opts    Options
+	log     *slog.Logger
+	metrics metrics
+	mux     *http.ServeMux
+}
+
+// NewServer builds the handler.
+func NewServer(store *Store, opts Options, log *slog.Logger) *Server {
+	if opts.MaxBody == 0 {
+		opts.MaxBody = 64 << 10
+	}
+	s := &Server{store: store, opts: opts, log: log, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/state", s.count("state", s.handleState))
+	s.mux.HandleFunc("POST /auth/getToken", s.count("getToken", s.admin(s.handleGetToken)))
+	s.mux.HandleFunc("POST /auth/delToken", s.count("delToken", s.admin(s.handleDelToken)))
+	s.mux.HandleFunc("POST /auth/clearToken", s.count("clearToken", s.admin(s.handleClearToken)))
+	s.mux.HandleFunc("POST /auth/login", s.count("login", s.admin(s.handleLogin)))
+	s.mux.HandleFunc("POST /user/roles", s.count("userRoles", s.admin(s.handleUserRoles)))
+	s.mux.HandleFunc("POST /role/roles", s.count("roleRoles", s.admin(s.handleRoleRoles)))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.HandleFunc("GET /metrics", s.metrics.serve)
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// envelope is seed 002's response shape.
+type envelope struct {
+	Code int    `json:"code"` // 0 success, 1 failure
+	Msg  string `json:"msg"`
+	Data any    `json:"data"`
+}
+
+// httpError is a failure with its status.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func bad(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+type handler func(w http.ResponseWriter, r *http.Request) (any, error)
+
+func (s *Server) reply(w http.ResponseWriter, data any, err error) string {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err == nil {
+		json.NewEncoder(w).Encode(envelope{Code: 0, Msg: "success", Data: data})
+		return "ok"
+	}
+	status, outcome := http.StatusInternalServerError, "error"
+	msg := err.Error()
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		status, msg, outcome = he.status, he.msg, "rejected"
+	case errors.Is(err, ErrBadID):
+		status, outcome = http.StatusBadRequest, "rejected"
+	default:
+		s.log.Error("request failed", "path", "", "err", err)
+		status, msg = http.StatusServiceUnavailable, "token store unavailable"
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(envelope{Code: 1, Msg: msg, Data: ""})
+	return outcome
+}
+
+// count wraps a handler with metrics and the envelope.
+func (s *Server) count(endpoint string, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		data, err := h(w, r)
+		if endpoint == "state" && err == nil {
+			// The filter reads the bare answer, not the envelope.
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			json.NewEncoder(w).Encode(data)
+			s.metrics.observe(endpoint, "ok", time.Since(start))
+			return
+		}
+		s.metrics.observe(endpoint, s.reply(w, data, err), time.Since(start))
+	}
+}
+
+// admin refuses requests without the admin key, before reading the body.
+func (s *Server) admin(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		key := r.Header.Get("X-Admin-Key")
+		if key == "" {
+			key, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		if subtle.ConstantTimeCompare([]byte(key), []byte(s.opts.AdminKey)) != 1 || s.opts.AdminKey == "" {
+			return nil, &httpError{http.StatusUnauthorized, "admin key required"}
+		}
+		return h(w, r)
+	}
+}
+
+// decode reads a JSON body of at most MaxBody bytes into v.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return &httpError{http.StatusUnsupportedMediaType, "body must be application/json"}
+	}
+	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.opts.MaxBody)}
+		}
+		return bad("malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return bad("data after the JSON body")
+	}
+	return nil
+}
+
+func (s *Server) service(svc string) string {
+	if svc == "" {
+		return s.opts.DefaultService
+	}
+	return svc
+}
+
+func (s *Server) handleState(_ http.ResponseWriter, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	id := q.Get("token")
+	if id == "" {
+		return nil, bad("token is required")
+	}
+	a, err := s.store.Answer(r.Context(), s.service(q.Get("service")), q.Get("user"), id)
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// timeout reads seed 002's param.timeout: seconds as a number or string.
+type timeout struct {
+	Timeout json.RawMessage `json:"timeout"`
+}
+
+func (t *timeout) duration(def time.Duration) (time.Duration, error) {
+	raw := strings.Trim(string(t.Timeout), `"`)
+	if raw == "" || raw == "null" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n <= 0 || n > 366*24*3600 {
+		return 0, bad("param.timeout must be seconds from 1 to one year")
+	}
+	return time.Duration(n) * time.Second, nil
+}
+
+func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req struct {
+		ServiceID string  `json:"serviceId"`
+		UserID    string  `json:"userId"`
+		Param     timeout `json:"param"`
+	}
+	if err := s.decode(w, r, &req); err != nil {
+		return nil, err
+	}
+	if req.UserID == "" {
+		return nil, bad("userId is required")
+	}
+	ttl, err := req.Param.duration(s.opts.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	tok := hex.EncodeToString(b[:])
+	if err := s.store.Issue(r.Context(), s.service(req.ServiceID), req.UserID, state.TokenID(tok), "opaque", ttl, false); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// jwtExpiry reads a JWT's exp without verifying it (only to size a TTL).
+func jwtExpiry(tok string) (time.Time, bool) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, false
+	}
+	var c struct {
+		Exp float64 `json:"exp"`
+	}
+	if json.Unmarshal(payload, &c) != nil || c.Exp <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(c.Exp), 0), true
+}
+
+func (s *Server) ttlFor(tok string, def time.Duration) time.Duration {
+	if exp, ok := jwtExpiry(tok); ok {
+		if d := time.Until(exp); d > 0 {
+			return d + time.Minute // outlive the filter's leeway
+		}
+		return time.Minute
+	}
+	return def
+}
+
+func (s *Server) handleDelToken(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req struct {
+		Token     string `json:"token"`
+		UserID    string `json:"userId"`
+		ServiceID string `json:"serviceId"`
+	}
+	if err := s.decode(w, r, &req); err != nil {
+		return nil, err
+	}
+	if req.Token == "" {
+		return nil, bad("token is required")
+	}
+	id := state.TokenID(req.Token)
+	svc, user, found, err := s.store.Owner(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		if req.UserID == "" {
+			return nil, bad("userId is required for a token the sidecar has not seen")
+		}
+		svc, user = s.service(req.ServiceID), req.UserID
+	}
+	return "", s.store.Revoke(r.Context(), svc, user, id, s.ttlFor(req.Token, s.opts.TokenTTL))
+}
+
+func (s *Server) handleClearToken(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req struct {
+		UserID    string `json:"userId"`
+		ServiceID string `json:"serviceId"`
+	}
+	if err := s.decode(w, r, &req); err != nil {
+		return nil, err
+	}
+	if req.UserID == "" {
+		return nil, bad("userId is required")
+	}
+	n, err := s.store.Clear(r.Context(), s.service(req.ServiceID), req.UserID)
+	return n, err
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req struct {
+		ServiceID string  `json:"serviceId"`
+		UserID    string  `json:"userId"`
+		Token     string  `json:"token"`
+		Single    bool    `json:"single"`
+		Param     timeout `json:"param"`
+	}
+	if err := s.decode(w, r, &req); err != nil {
+		return nil, err
+	}
+	if req.UserID == "" || req.Token == "" {
+		return nil, bad("userId and token are required")
+	}
+	def, err := req.Param.duration(s.opts.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	ttl := s.ttlFor(req.Token, def)
+	return "", s.store.Issue(r.Context(), s.service(req.ServiceID), req.UserID, state.TokenID(req.Token), "jwt", ttl, req.Single)
+}
+
+// checkPerms refuses patterns the filter could not compile (RE2).
+func checkPerms(perms []string) error {
+	for _, p := range perms {
+		if p == "" || len(p) > 1024 {
+			return bad("permission patterns must be 1 to 1024 bytes")
+		}
+		if _, err := regexp.Compile(p); err != nil {
+			return bad("permission %q is not a valid RE2 expression: %v", p, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleUserRoles(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req struct {
+		UserID    string `json:"userId"`
+		ServiceID string `json:"serviceId"`
+		UserDoc
+	}
+	if err := s.decode(w, r, &req); err != nil {
+		return nil, err
+	}
+	if req.UserID == "" {
+		return nil, bad("userId is required")
+	}
+	if req.Type != "" && req.Type != "1" && req.Type != "2" {
+		return nil, bad(`type must be "1" (black list) or "2" (white list)`)
+	}
+	if req.Status != "" && req.Status != "0" && req.Status != "1" {
+		return nil, bad(`status must be "1" (enabled) or "0" (disabled)`)
+	}
+	if req.Level < 0 || req.Level > 255 {
+		return nil, bad("level must be 0 to 255")
+	}
+	for _, role := range req.Roles {
+		if err := checkID(role.RoleID); err != nil {
+			return nil, bad("roleId: %v", err)
+		}
+		if err := checkPerms(role.Perms); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkPerms(req.Excludes); err != nil {
+		return nil, err
+	}
+	return map[string]any{}, s.store.SetUser(r.Context(), s.service(req.ServiceID), req.UserID, &req.UserDoc)
+}
+
+func (s *Server) handleRoleRoles(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req struct {
+		ServiceID string    `json:"serviceId"`
+		Roles     []RoleDoc `json:"roles"`
+	}
+	if err := s.decode(w, r, &req); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, role := range req.Roles {
+		if err := checkID(role.RoleID); err != nil {
+			return nil, bad("roleId: %v", err)
+		}
+		if seen[role.RoleID] {
+			return nil, bad("roleId %q given twice", role.RoleID)
+		}
+		seen[role.RoleID] = true
+		if err := checkPerms(role.Perms); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]any{}, s.store.SetRoles(r.Context(), s.service(req.ServiceID), req.Roles)
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ready\n")
+}
+
+// metrics is a small Prometheus text exposition: requests by endpoint
+// and outcome, and request latency.
+type metrics struct {
+	mu       sync.Mutex
+	requests map[[2]string]uint64
+	buckets  [len(latencyBounds) + 1]uint64
+	sum      float64
+	count    uint64
+}
+
+var latencyBounds = [...]float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1}
+
+func (m *metrics) observe(endpoint, outcome string, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.requests == nil {
+		m.requests = map[[2]string]uint64{}
+	}
+	m.requests[[2]string{endpoint, outcome}]++
+	sec := d.Seconds()
+	i := sort.SearchFloat64s(latencyBounds[:], sec)
+	m.buckets[i]++
+	m.sum += sec
+	m.count++
+}
+
+func (m *metrics) serve(w http.ResponseWriter, _ *http.Request) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	fmt.Fprintln(w, "# HELP keycard_sidecar_requests_total Requests by endpoint and outcome.")
+	fmt.Fprintln(w, "# TYPE keycard_sidecar_requests_total counter")
+	keys := make([][2]string, 0, len(m.requests))
+	for k := range m.requests {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	for _, k := range keys {
+		fmt.Fprintf(w, "keycard_sidecar_requests_total{endpoint=%q,outcome=%q} %d\n", k[0], k[1], m.requests[k])
+	}
+	fmt.Fprintln(w, "# HELP keycard_sidecar_request_seconds Request latency, Redis included.")
+	fmt.Fprintln(w, "# TYPE keycard_sidecar_request_seconds histogram")
+	var cum uint64
+	for i, b := range latencyBounds {
+		cum += m.buckets[i]
+		fmt.Fprintf(w, "keycard_sidecar_request_seconds_bucket{le=\"%g\"} %d\n", b, cum)
+	}
+	fmt.Fprintf(w, "keycard_sidecar_request_seconds_bucket{le=\"+Inf\"} %d\n", m.count)
+	fmt.Fprintf(w, "keycard_sidecar_request_seconds_sum %g\n", m.sum)
+	fmt.Fprintf(w, "keycard_sidecar_request_seconds_count %d\n", m.count)
+}

@@ -1,0 +1,294 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/internal/redistest"
+	"github.com/keycard-gw/keycard/state"
+	"github.com/redis/go-redis/v9"
+)
+
+const adminKey = "test-admin-key-0123456789"
+
+type fixture struct {
+	srv   *httptest.Server
+	rdb   *redis.Client
+	redis *redistest.Server
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	rs := redistest.Start(t)
+	opts := Options{RedisURL: rs.URL(), AdminKey: adminKey, Prefix: "kc:", DefaultService: "shop", UserTTL: time.Hour, TokenTTL: time.Hour, ReadTimeout: time.Second, WriteTimeout: time.Second, DialTimeout: time.Second}
+	client, err := opts.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	srv := httptest.NewServer(NewServer(NewStore(client, opts.Prefix, opts.UserTTL), opts, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	t.Cleanup(srv.Close)
+	return &fixture{srv: srv, rdb: redis.NewClient(&redis.Options{Addr: rs.Addr}), redis: rs}
+}
+
+func (f *fixture) post(t *testing.T, path, body string, key string) (int, envelope) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("X-Admin-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env envelope
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		t.Fatalf("%s: body is not an envelope: %v", path, err)
+	}
+	return resp.StatusCode, env
+}
+
+func (f *fixture) answer(t *testing.T, id, user string) *state.Answer {
+	t.Helper()
+	resp, err := http.Get(f.srv.URL + "/v1/state?service=shop&token=" + id + "&user=" + user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("state: %d %s", resp.StatusCode, data)
+	}
+	a, err := state.Decode(data)
+	if err != nil {
+		t.Fatalf("state answer %s: %v", data, err)
+	}
+	return a
+}
+
+func (f *fixture) keys(t *testing.T) []string {
+	keys, err := f.rdb.Keys(context.Background(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func TestOpaqueTokenLifecycle(t *testing.T) {
+	f := newFixture(t)
+	status, env := f.post(t, "/auth/getToken", `{"serviceId":"shop","userId":"u1","param":{"timeout":"600"}}`, adminKey)
+	tok, _ := env.Data.(string)
+	if status != 200 || env.Code != 0 || len(tok) != 32 {
+		t.Fatalf("getToken: %d %+v", status, env)
+	}
+	id := state.TokenID(tok)
+	if a := f.answer(t, id, ""); a.Token != state.Active || a.User != "u1" || a.Status != state.Enabled {
+		t.Fatalf("after getToken: %+v", a)
+	}
+	for _, k := range f.keys(t) {
+		if strings.Contains(k, tok) {
+			t.Errorf("key %s holds the raw token", k)
+		}
+		if ttl := f.rdb.TTL(context.Background(), k).Val(); ttl <= 0 || ttl > 601*time.Second {
+			t.Errorf("key %s has TTL %v", k, ttl)
+		}
+	}
+	if status, env := f.post(t, "/auth/delToken", `{"token":"`+tok+`"}`, adminKey); status != 200 || env.Code != 0 {
+		t.Fatalf("delToken: %d %+v", status, env)
+	}
+	if a := f.answer(t, id, ""); a.Token != state.Revoked {
+		t.Fatalf("after delToken: %+v", a)
+	}
+}
+
+func TestClearTokenKillsEveryDevice(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for range 3 {
+		_, env := f.post(t, "/auth/getToken", `{"serviceId":"shop","userId":"u2"}`, adminKey)
+		ids = append(ids, state.TokenID(env.Data.(string)))
+	}
+	_, other := f.post(t, "/auth/getToken", `{"serviceId":"shop","userId":"u3"}`, adminKey)
+	status, env := f.post(t, "/auth/clearToken", `{"userId":"u2","serviceId":"shop"}`, adminKey)
+	if status != 200 || env.Data != float64(3) {
+		t.Fatalf("clearToken: %d %+v", status, env)
+	}
+	for _, id := range ids {
+		if a := f.answer(t, id, ""); a.Token != state.Revoked {
+			t.Errorf("token of u2 after clear: %s", a.Token)
+		}
+	}
+	if a := f.answer(t, state.TokenID(other.Data.(string)), ""); a.Token != state.Active {
+		t.Errorf("u3's token after clearing u2: %s", a.Token)
+	}
+}
+
+func TestSingleSessionLogin(t *testing.T) {
+	f := newFixture(t)
+	exp := time.Now().Add(time.Hour).Unix()
+	jwt1 := fakeJWT("j1", exp)
+	jwt2 := fakeJWT("j2", exp)
+	if status, env := f.post(t, "/auth/login", `{"serviceId":"shop","userId":"13000000001","token":"`+jwt1+`","single":true}`, adminKey); status != 200 {
+		t.Fatalf("login 1: %d %+v", status, env)
+	}
+	if a := f.answer(t, "jti:j1", "13000000001"); a.Token != state.Active {
+		t.Fatalf("first login: %+v", a)
+	}
+	f.post(t, "/auth/login", `{"serviceId":"shop","userId":"13000000001","token":"`+jwt2+`","single":true}`, adminKey)
+	if a := f.answer(t, "jti:j1", "13000000001"); a.Token != state.Conflict {
+		t.Errorf("older token after a new single-session login: %s", a.Token)
+	}
+	if a := f.answer(t, "jti:j2", "13000000001"); a.Token != state.Active {
+		t.Errorf("newer token: %s", a.Token)
+	}
+	if a := f.answer(t, "jti:never", "13000000001"); a.Token != state.Unknown {
+		t.Errorf("unregistered token: %s", a.Token)
+	}
+}
+
+func fakeJWT(jti string, exp int64) string {
+	enc := func(v any) string {
+		b, _ := json.Marshal(v)
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	return enc(map[string]string{"alg": "HS256"}) + "." + enc(map[string]any{"jti": jti, "exp": exp}) + ".sig"
+}
+
+func TestUserAndRoles(t *testing.T) {
+	f := newFixture(t)
+	f.post(t, "/role/roles", `{"serviceId":"shop","roles":[{"roleId":"a-role","perms":["/a/x/.*"]}]}`, adminKey)
+	status, env := f.post(t, "/user/roles", `{"userId":"5533","serviceId":"shop","roles":[{"roleId":"a-role","perms":["/a/test/a"]},{"roleId":"b-role","perms":["/a/test/b"]}],"excludes":["/a/test/b"],"type":"2","status":"1","statusDesc":"ok"}`, adminKey)
+	if status != 200 || env.Code != 0 {
+		t.Fatalf("user/roles: %d %+v", status, env)
+	}
+	a := f.answer(t, "jti:x", "5533")
+	want := &state.Answer{Version: 1, Token: state.Unknown, User: "5533", Status: state.Enabled, Roles: []string{"a-role", "b-role"}, Allow: []string{"/a/test/a", "/a/x/.*", "/a/test/b"}, Deny: []string{"/a/test/b"}}
+	if !equalAnswer(a, want) {
+		t.Errorf("got %+v\nwant %+v", a, want)
+	}
+	f.post(t, "/user/roles", `{"userId":"5533","serviceId":"shop","roles":[{"roleId":"a-role","perms":["/a/test/a"]}],"excludes":["/a/ok"],"type":"1","status":"0"}`, adminKey)
+	a = f.answer(t, "jti:x", "5533")
+	if a.Status != state.Disabled || len(a.Deny) != 2 || len(a.Allow) != 1 || a.Allow[0] != "/a/ok" {
+		t.Errorf("black list, disabled: %+v", a)
+	}
+}
+
+func equalAnswer(a, b *state.Answer) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// TestBadInput: every refusal answers with the envelope and writes
+// nothing.
+func TestBadInput(t *testing.T) {
+	f := newFixture(t)
+	huge := `{"userId":"u","param":{"timeout":"` + strings.Repeat("9", 70<<10) + `"}}`
+	tests := []struct {
+		name, path, body, key string
+		status                int
+		msg                   string
+	}{
+		{"no key", "/auth/getToken", `{"userId":"u"}`, "", 401, "admin key required"},
+		{"wrong key", "/auth/getToken", `{"userId":"u"}`, "wrong-key-0123456789", 401, "admin key required"},
+		{"malformed JSON", "/auth/getToken", `{"userId":`, adminKey, 400, "malformed JSON body: unexpected EOF"},
+		{"wrong type", "/auth/getToken", `{"userId":5}`, adminKey, 400, "malformed JSON body: json: cannot unmarshal number into Go struct field .userId of type string"},
+		{"missing user", "/auth/getToken", `{}`, adminKey, 400, "userId is required"},
+		{"bad timeout", "/auth/getToken", `{"userId":"u","param":{"timeout":"-1"}}`, adminKey, 400, "param.timeout must be seconds from 1 to one year"},
+		{"huge body", "/auth/getToken", huge, adminKey, 413, "body larger than 65536 bytes"},
+		{"trailing data", "/auth/clearToken", `{"userId":"u"} {}`, adminKey, 400, "data after the JSON body"},
+		{"brace in id", "/auth/getToken", `{"userId":"u{x}"}`, adminKey, 400, "ids must be 1 to 256 bytes without braces, newlines or NUL"},
+		{"unseen token without user", "/auth/delToken", `{"token":"abc"}`, adminKey, 400, "userId is required for a token the sidecar has not seen"},
+		{"bad regex", "/user/roles", `{"userId":"u","roles":[{"roleId":"r","perms":["(["]}]}`, adminKey, 400, "permission \"([\" is not a valid RE2 expression: error parsing regexp: missing closing ]: `[`"},
+		{"bad type", "/user/roles", `{"userId":"u","type":"3"}`, adminKey, 400, `type must be "1" (black list) or "2" (white list)`},
+		{"duplicate role", "/role/roles", `{"roles":[{"roleId":"r","perms":[]},{"roleId":"r","perms":[]}]}`, adminKey, 400, `roleId "r" given twice`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, env := f.post(t, tc.path, tc.body, tc.key)
+			if status != tc.status || env.Code != 1 || env.Msg != tc.msg {
+				t.Errorf("got %d %+v, want %d %q", status, env, tc.status, tc.msg)
+			}
+			if keys := f.keys(t); len(keys) != 0 {
+				t.Errorf("keys written: %v", keys)
+			}
+		})
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(f.srv.URL + p)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", p, err, resp)
+		}
+		resp.Body.Close()
+	}
+	f.post(t, "/auth/getToken", `{"userId":"u"}`, adminKey)
+	resp, _ := http.Get(f.srv.URL + "/metrics")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`keycard_sidecar_requests_total{endpoint="getToken",outcome="ok"} 1`, `keycard_sidecar_request_seconds_count 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s:\n%s", want, body)
+		}
+	}
+	f.redis.Stop()
+	resp, err := http.Get(f.srv.URL + "/readyz")
+	if err != nil || resp.StatusCode != 503 {
+		t.Errorf("readyz with Redis down: %v %v", err, resp)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"no admin key", Options{RedisURL: "redis://x"}, "sidecar: --admin-key (or KEYCARD_ADMIN_KEY) is required"},
+		{"short admin key", Options{RedisURL: "redis://x", AdminKey: "short"}, "sidecar: the admin key must be at least 16 bytes"},
+		{"no redis", Options{AdminKey: adminKey}, "sidecar: give --redis-url (standalone) or --redis-addrs (Sentinel or Cluster)"},
+		{"bad url", Options{AdminKey: adminKey, RedisURL: "http://x"}, "sidecar: --redis-url: redis: invalid URL scheme: http"},
+		{"addrs without mode", Options{AdminKey: adminKey, RedisAddrs: "a:1,b:2"}, "sidecar: --redis-addrs needs --sentinel-master or --cluster"},
+		{"cluster db", Options{AdminKey: adminKey, RedisAddrs: "a:1", Cluster: true, DB: 2}, "sidecar: Redis Cluster has only database 0"},
+		{"both modes", Options{AdminKey: adminKey, RedisAddrs: "a:1", Cluster: true, MasterName: "m"}, "sidecar: --cluster and --sentinel-master exclude each other"},
+		{"sentinel", Options{AdminKey: adminKey, RedisAddrs: "a:26379, b:26379", MasterName: "mymaster", DB: 3}, ""},
+		{"cluster", Options{AdminKey: adminKey, RedisAddrs: "a:7000,b:7001", Cluster: true}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := tc.o.Client()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			} else {
+				defer c.Close()
+				switch {
+				case tc.o.MasterName != "":
+					if _, ok := c.(*redis.Client); !ok {
+						t.Errorf("sentinel: got %T", c)
+					}
+				case tc.o.Cluster:
+					if _, ok := c.(*redis.ClusterClient); !ok {
+						t.Errorf("cluster: got %T", c)
+					}
+				}
+			}
+			if got != tc.want {
+				t.Errorf("err %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
