@@ -42,7 +42,7 @@ func TestDecode(t *testing.T) {
 		{"bad algorithm", `"algorithms":["HS256"]`, `"algorithms":["none"]`, `config: identity.issuers[0] (login): algorithm "none" is not supported`},
 		{"algorithm without key", `"algorithms":["HS256"]`, `"algorithms":["HS256","RS256"]`, "config: identity.issuers[0] (login): algorithm RS256 has no key that fits it"},
 		{"bad key", `"crv":"P-256"`, `"crv":"P-999"`, `config: identity.issuers[1] (partner): algorithm ES256 has no key that fits it`},
-		{"bad state", `"state":"none"`, `"state":"maybe"`, `config: sessions.state "maybe" is not none or sidecar`},
+		{"bad state", `"state":"sidecar"`, `"state":"maybe"`, `config: sessions.state "maybe" is not none or sidecar`},
 		{"bad forward", `"field":"subject"`, `"field":"password"`, `config: identity.forward[1]: unknown field "password"`},
 		{"leeway", `"leeway_seconds":30`, `"leeway_seconds":-1`, "config: identity.leeway_seconds -1 not in 0..3600"},
 	}

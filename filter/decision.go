@@ -24,12 +24,19 @@ const (
 	ReasonAmbiguousToken = "ambiguous_token" // two different tokens in one request
 	ReasonLevel          = "insufficient_level"
 	ReasonRole           = "missing_role"
+	ReasonRevoked        = "token_revoked"  // the sidecar says revoked
+	ReasonConflict       = "token_conflict" // superseded by a newer login
+	ReasonDisabled       = "user_disabled"  // the sidecar says the user is disabled
+	ReasonUserDenied     = "user_denied"    // a per-user deny pattern matches
+	ReasonUserGranted    = "user_granted"   // a per-user allow pattern matches
+	ReasonSidecar        = "sidecar_unavailable"
 )
 
 // Reasons lists every reason, for metrics that are defined up front.
 var Reasons = []string{ReasonOK, ReasonGranted, ReasonPublic, ReasonDefaultAllow, ReasonPreflight,
 	ReasonBadRequest, ReasonNoService, ReasonNoRoute, ReasonNoToken, ReasonInvalidToken,
-	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole}
+	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole,
+	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar}
 
 // Decision is the answer for one request.
 type Decision struct {
@@ -46,6 +53,10 @@ type Decision struct {
 	Identity *token.Identity // verified identity, when there is one
 	Remove   []string        // request headers to remove (lower case)
 	Set      [][2]string     // request headers to set, in order
+
+	// Pending, when set, means no verdict yet: the sidecar must be asked
+	// (Pending.StateQuery) and Engine.Finish called with its answer.
+	Pending *Pending
 }
 
 // Body is the seeds' response envelope with the reason added.
@@ -79,8 +90,13 @@ var statusMsg = map[int]string{400: "Bad Request", 401: "UnAuthorized", 403: "Fo
 
 func deny(status int, reason string) Decision {
 	msg := statusMsg[status]
-	if reason == ReasonExpiredToken {
-		msg = "Token Expired" // seed 000's message
+	switch reason { // the seeds' messages
+	case ReasonExpiredToken:
+		msg = "Token Expired"
+	case ReasonConflict:
+		msg = "Token Conflict"
+	case ReasonRevoked:
+		msg = "Token Revoked"
 	}
 	return Decision{Status: status, Reason: reason, Msg: msg, Route: -1}
 }

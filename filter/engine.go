@@ -1,6 +1,8 @@
 package filter
 
 import (
+	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter/httppath"
 	"github.com/keycard-gw/keycard/filter/token"
+	"github.com/keycard-gw/keycard/state"
 	"github.com/keycard-gw/keycard/table"
 )
 
@@ -20,6 +23,9 @@ type Engine struct {
 	verifier *token.Verifier
 	remove   []string
 	pathOpts httppath.Options
+	now      func() time.Time
+	states   stateCache
+	patterns patternCache
 }
 
 // New builds an engine from a decoded, validated configuration.
@@ -36,7 +42,8 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, tb: tb, verifier: v, pathOpts: httppath.Options{AllowEncodedSlash: cfg.Options.AllowEncodedPath}}
+	e := &Engine{cfg: cfg, tb: tb, verifier: v, pathOpts: httppath.Options{AllowEncodedSlash: cfg.Options.AllowEncodedPath}, now: now,
+		states: stateCache{max: size, entries: map[string]stateEntry{}}, patterns: patternCache{compiled: map[string]*regexp.Regexp{}}}
 	for _, f := range cfg.Identity.Forward {
 		e.remove = append(e.remove, strings.ToLower(f.Header))
 	}
@@ -69,40 +76,55 @@ type Request struct {
 	Headers   token.Headers
 }
 
-// Decide decides a request, reading its token from the headers.
+// Decide decides a request, reading its token from the headers. When the
+// decision needs the sidecar, it comes back with Pending set: ask the
+// sidecar, then call Finish.
 func (e *Engine) Decide(r *Request) Decision {
-	return e.decide(r, func() (*token.Identity, string, bool) {
+	return e.decide(r, func() credential {
 		raw, err := token.Extract(e.cfg.Identity.Token, r.Headers)
 		if err != nil {
-			return nil, ReasonAmbiguousToken, true
+			return credential{failure: ReasonAmbiguousToken, present: true}
 		}
 		if raw == "" {
-			return nil, "", false
+			return credential{}
 		}
 		id, err := e.verifier.Verify(raw)
 		switch err {
 		case nil:
-			return id, "", true
+			return credential{id: id, raw: raw, present: true}
+		case token.ErrOpaque:
+			return credential{raw: raw, present: true, opaque: true}
 		case token.ErrExpired:
-			return nil, ReasonExpiredToken, true
+			return credential{failure: ReasonExpiredToken, present: true}
 		default:
-			return nil, ReasonInvalidToken, true
+			return credential{failure: ReasonInvalidToken, present: true}
 		}
-	})
+	}, true)
 }
 
 // DecideAs decides a request as if its token had been verified to id, or
-// as if it carried none when id is nil (keycard explain).
+// as if it carried none when id is nil (keycard explain). It never asks
+// the sidecar.
 func (e *Engine) DecideAs(r *Request, id *token.Identity) Decision {
-	return e.decide(r, func() (*token.Identity, string, bool) { return id, "", id != nil })
+	return e.decide(r, func() credential { return credential{id: id, present: id != nil} }, false)
 }
 
-// identityFunc returns the verified identity, or the reason the token
-// failed, and whether a token was sent at all.
-type identityFunc func() (id *token.Identity, failure string, present bool)
+// credential is what the request's token turned out to be.
+type credential struct {
+	id      *token.Identity // verified JWT identity
+	raw     string
+	failure string // why the token was refused
+	present bool   // a token was sent
+	opaque  bool   // a token only the sidecar knows
+}
 
-func (e *Engine) decide(r *Request, identify identityFunc) Decision {
-	d := e.match(r, identify)
+func (e *Engine) decide(r *Request, identify func() credential, stateful bool) Decision {
+	d := e.match(r, identify, stateful)
+	return e.finalize(d)
+}
+
+// finalize adds the header changes to a verdict.
+func (e *Engine) finalize(d Decision) Decision {
 	d.Remove = e.remove
 	if d.Allow && d.Identity != nil {
 		d.Set = e.forward(d.Identity)
@@ -110,7 +132,7 @@ func (e *Engine) decide(r *Request, identify identityFunc) Decision {
 	return d
 }
 
-func (e *Engine) match(r *Request, identify identityFunc) Decision {
+func (e *Engine) match(r *Request, identify func() credential, stateful bool) Decision {
 	if err := httppath.Method(r.Method); err != nil {
 		return withDetail(deny(400, ReasonBadRequest), err)
 	}
@@ -149,19 +171,106 @@ func (e *Engine) match(r *Request, identify identityFunc) Decision {
 		d.Allow, d.Reason = true, ReasonPublic
 		return d
 	}
-	id, failure, present := identify()
+	c := identify()
 	switch {
-	case failure != "":
-		return into(d, deny(401, failure))
-	case !present && m.Rule < 0:
+	case c.failure != "":
+		return into(d, deny(401, c.failure))
+	case !c.present && m.Rule < 0:
 		return into(d, deny(403, ReasonNoRoute))
-	case !present && rule.Flags&table.FlagPublic != 0:
+	case !c.present && rule.Flags&table.FlagPublic != 0:
 		d.Allow, d.Reason = true, ReasonPublic
 		return d
-	case !present:
+	case !c.present:
 		return into(d, deny(401, ReasonNoToken))
 	}
+	p := &Pending{d: d, rule: rule, ruleMatched: m.Rule >= 0, method: r.Method, path: path, id: c.id, opaque: c.opaque}
+	if stateful && e.cfg.NeedsSidecar() && (c.opaque || e.cfg.Sessions.State == config.StateSidecar) {
+		p.TokenID = token.ID(c.raw, c.id)
+		p.Service = e.cfg.Policy
+		if c.id != nil {
+			p.Subject = c.id.Subject
+		}
+		if a, ok := e.states.get(p.TokenID, e.now()); ok {
+			return e.authorize(p, a)
+		}
+		return Decision{Pending: p, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
+	}
+	if c.opaque {
+		return into(d, deny(401, ReasonInvalidToken)) // no sidecar to ask
+	}
+	return e.authorize(p, nil)
+}
+
+// Pending is a request waiting for the sidecar's answer about its token.
+type Pending struct {
+	TokenID string // as state.TokenID names it
+	Subject string // the verified subject; "" for an opaque token
+	Service string // the service id the sidecar keeps state under
+
+	d           Decision
+	rule        table.Rule
+	ruleMatched bool
+	method      string
+	path        string
+	id          *token.Identity
+	opaque      bool
+}
+
+// StateQuery is the sidecar path that answers p.
+func (p *Pending) StateQuery() string {
+	q := "/v1/state?token=" + url.QueryEscape(p.TokenID) + "&service=" + url.QueryEscape(p.Service)
+	if p.Subject != "" {
+		q += "&user=" + url.QueryEscape(p.Subject)
+	}
+	return q
+}
+
+// Finish completes a pending decision with the sidecar's answer, or with
+// the error that kept it from answering (on_error decides).
+func (e *Engine) Finish(p *Pending, a *state.Answer, err error) Decision {
+	if err != nil {
+		if !e.cfg.Sessions.OnErrorAllow || p.opaque {
+			return e.finalize(into(p.d, withDetail(deny(503, ReasonSidecar), err)))
+		}
+		return e.finalize(e.authorize(p, nil))
+	}
+	e.states.put(p.TokenID, a, e.now(), time.Duration(e.cfg.Sessions.CacheMillis)*time.Millisecond)
+	return e.finalize(e.authorize(p, a))
+}
+
+// authorize decides with the identity and, when there is one, the
+// sidecar's answer.
+func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
+	d := p.d
+	id := p.id
+	if a != nil {
+		switch a.Token {
+		case state.Revoked:
+			return into(d, deny(401, ReasonRevoked))
+		case state.Conflict:
+			return into(d, deny(401, ReasonConflict))
+		case state.Unknown:
+			if p.opaque {
+				return into(d, deny(401, ReasonInvalidToken))
+			}
+		}
+		if p.opaque {
+			id = &token.Identity{Issuer: e.verifier.OpaqueIssuer(), Subject: a.User, Level: a.Level, Roles: a.Roles}
+		} else if len(a.Roles) > 0 {
+			merged := *id
+			merged.Roles = append(append([]string(nil), id.Roles...), a.Roles...)
+			id = &merged
+		}
+		d.Identity = id
+		if a.Status == state.Disabled {
+			return into(d, deny(403, ReasonDisabled))
+		}
+		if e.patterns.any(a.Deny, p.path, true) {
+			return into(d, deny(403, ReasonUserDenied))
+		}
+	}
 	d.Identity = id
+	rule := p.rule
 	if rule.Flags&table.FlagPublic != 0 {
 		d.Allow, d.Reason = true, ReasonPublic
 		return d
@@ -174,12 +283,16 @@ func (e *Engine) match(r *Request, identify identityFunc) Decision {
 		d.Allow, d.Reason = true, ReasonOK
 		return d
 	}
-	if e.tb.Granted(r.Method, path, roles) {
+	if e.tb.Granted(p.method, p.path, roles) {
 		d.Allow, d.Reason = true, ReasonGranted
 		return d
 	}
+	if a != nil && e.patterns.any(a.Allow, p.path, false) {
+		d.Allow, d.Reason = true, ReasonUserGranted
+		return d
+	}
 	switch {
-	case m.Rule < 0:
+	case !p.ruleMatched:
 		return into(d, deny(403, ReasonNoRoute))
 	case !levelOK:
 		return into(d, deny(403, ReasonLevel))
@@ -192,6 +305,79 @@ func (e *Engine) match(r *Request, identify identityFunc) Decision {
 func into(d, v Decision) Decision {
 	v.Service, v.Route, v.RouteLine, v.Identity = d.Service, d.Route, d.RouteLine, d.Identity
 	return v
+}
+
+// stateCache keeps sidecar answers per token id for sessions.cache.
+type stateCache struct {
+	max     int
+	entries map[string]stateEntry
+}
+
+type stateEntry struct {
+	a     *state.Answer
+	until time.Time
+}
+
+func (c *stateCache) get(id string, now time.Time) (*state.Answer, bool) {
+	e, ok := c.entries[id]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.until) {
+		delete(c.entries, id)
+		return nil, false
+	}
+	return e.a, true
+}
+
+func (c *stateCache) put(id string, a *state.Answer, now time.Time, ttl time.Duration) {
+	if ttl <= 0 || c.max <= 0 {
+		return
+	}
+	if len(c.entries) >= c.max {
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[id] = stateEntry{a, now.Add(ttl)}
+}
+
+// patternCache compiles per-user patterns once. Patterns match the whole
+// normalised path (they are anchored).
+type patternCache struct {
+	compiled map[string]*regexp.Regexp
+}
+
+const maxPatterns = 1024
+
+// any reports whether one pattern matches path. A pattern that does not
+// compile matches when failClosed (deny lists) and not otherwise.
+func (c *patternCache) any(patterns []string, path string, failClosed bool) bool {
+	for _, p := range patterns {
+		re, ok := c.compiled[p]
+		if !ok {
+			var err error
+			re, err = regexp.Compile(`^(?:` + p + `)$`)
+			if err != nil {
+				re = nil
+			}
+			if len(c.compiled) >= maxPatterns {
+				clear(c.compiled)
+			}
+			c.compiled[p] = re
+		}
+		if re == nil {
+			if failClosed {
+				return true
+			}
+			continue
+		}
+		if re.MatchString(path) {
+			return true
+		}
+	}
+	return false
 }
 
 func withDetail(d Decision, err error) Decision {

@@ -3,15 +3,19 @@ package sidecar
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Run serves until ctx ends, then shuts down gracefully: in-flight
 // requests get up to ten seconds.
 func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr string)) error {
+	SetRedisLogger(log)
 	rdb, err := opts.Client()
 	if err != nil {
 		return err
@@ -50,4 +54,16 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr st
 	}
 	log.Info("sidecar stopped")
 	return nil
+}
+
+// SetRedisLogger sends go-redis's own messages (connection pool
+// failures) to log at debug level instead of the standard logger: while
+// Redis is down they would flood stderr, and /metrics and the error
+// answers already say so.
+func SetRedisLogger(log *slog.Logger) { redis.SetLogger(redisLogger{log}) }
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

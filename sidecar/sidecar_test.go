@@ -28,6 +28,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	rs := redistest.Start(t)
+	SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	opts := Options{RedisURL: rs.URL(), AdminKey: adminKey, Prefix: "kc:", DefaultService: "shop", UserTTL: time.Hour, TokenTTL: time.Hour, ReadTimeout: time.Second, WriteTimeout: time.Second, DialTimeout: time.Second}
 	client, err := opts.Client()
 	if err != nil {

@@ -266,7 +266,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	fails := policytest.Run(cases, res.Config, policytest.Native(e), time.Now())
+	fails := policytest.Run(cases, res.Config, policytest.Native(e, policytest.Static), time.Now())
 	failed := map[*policytest.Case]bool{}
 	for _, f := range fails {
 		fmt.Fprintln(stdout, "FAIL", f)

@@ -6,12 +6,15 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/abi"
+	"github.com/keycard-gw/keycard/state"
 )
 
 // main is not run in a reactor; the host calls _initialize, then the
@@ -22,11 +25,25 @@ func init() {
 	abi.SetNewRootContext(func(id uint32) abi.RootContext { return &root{id: id} })
 }
 
-// root is one plugin instance: its configuration and its engine.
+// root is one plugin instance: its configuration, its engine, and the
+// sidecar calls in flight.
 type root struct {
 	id      uint32
 	engine  *filter.Engine
 	metrics metrics
+	calls   map[uint32]*inflight // by call-out token
+	byToken map[string]*inflight // by token id: requests for one token share a call
+}
+
+// inflight is one sidecar call and the requests waiting for it.
+type inflight struct {
+	tokenID string
+	waiters []waiter
+}
+
+type waiter struct {
+	stream  uint32
+	pending *filter.Pending
 }
 
 type metrics struct {
@@ -63,15 +80,101 @@ func (r *root) OnPluginStart(size int) bool {
 		}
 	}
 	r.engine, r.metrics = e, m
+	r.calls, r.byToken = map[uint32]*inflight{}, map[string]*inflight{}
 	abi.Log(abi.LogInfo, "keycard: configured policy "+e.Config().Policy+" ("+strconv.Itoa(len(data))+" bytes)")
 	return true
 }
 
-func (r *root) NewHTTPContext(id uint32) abi.HTTPContext                               { return &stream{id: id, root: r} }
-func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailers int) {}
-func (r *root) OnTick()                                                                {}
-func (r *root) OnDone() bool                                                           { return true }
-func (r *root) OnDelete()                                                              {}
+func (r *root) NewHTTPContext(id uint32) abi.HTTPContext { return &stream{id: id, root: r} }
+
+// OnHTTPCallResponse finishes every request waiting for this answer. A
+// failed call arrives here too (Envoy: no headers; Kong: a
+// :dispatch_status header): both end in the on_error decision.
+func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailers int) {
+	call, ok := r.calls[token]
+	if !ok {
+		abi.Log(abi.LogWarn, "keycard: answer for an unknown sidecar call")
+		return
+	}
+	delete(r.calls, token)
+	delete(r.byToken, call.tokenID)
+	a, err := r.readAnswer(numHeaders, bodySize)
+	if err != nil {
+		abi.Log(abi.LogWarn, "keycard: sidecar: "+err.Error())
+	}
+	for _, w := range call.waiters {
+		if abi.SetEffectiveContext(w.stream) != nil {
+			continue // the request is gone
+		}
+		d := r.engine.Finish(w.pending, a, err)
+		if r.apply(&d, nil) {
+			_ = abi.ResumeHTTPRequest()
+		}
+	}
+}
+
+func (r *root) readAnswer(numHeaders, bodySize int) (*state.Answer, error) {
+	if numHeaders == 0 {
+		return nil, errors.New("call failed")
+	}
+	h, err := abi.GetHTTPCallResponseHeaders()
+	if err != nil {
+		return nil, errors.New("no response headers: " + err.Error())
+	}
+	status := ""
+	h.Each(func(k, v string) {
+		switch k {
+		case ":status":
+			status = v
+		case ":dispatch_status":
+			if status == "" {
+				status = "dispatch " + v
+			}
+		}
+	})
+	if status != "200" {
+		return nil, errors.New("status " + status)
+	}
+	if bodySize <= 0 || bodySize > state.MaxAnswer {
+		return nil, errors.New("answer of " + strconv.Itoa(bodySize) + " bytes")
+	}
+	body, err := abi.GetHTTPCallResponseBody(bodySize)
+	if err != nil {
+		return nil, errors.New("no response body: " + err.Error())
+	}
+	return state.Decode(body)
+}
+
+// ask sends (or joins) the sidecar call for a pending request.
+func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
+	if call, ok := r.byToken[p.TokenID]; ok {
+		call.waiters = append(call.waiters, waiter{stream, p})
+		return false
+	}
+	sc := r.engine.Config().Sidecar
+	authority := sc.Authority
+	if authority == "" {
+		authority = "keycard-sidecar"
+	}
+	timeout := sc.TimeoutMillis
+	if timeout <= 0 {
+		timeout = config.DefaultTimeoutMillis
+	}
+	headers := [][2]string{{":method", "GET"}, {":path", p.StateQuery()}, {":authority", authority}, {"accept", "application/json"}}
+	token, err := abi.DispatchHTTPCall(sc.Upstream, headers, nil, uint32(timeout))
+	if err != nil {
+		abi.Log(abi.LogWarn, "keycard: cannot call the sidecar: "+err.Error())
+		d := r.engine.Finish(p, nil, errors.New("dispatch: "+err.Error()))
+		return r.apply(&d, nil)
+	}
+	call := &inflight{tokenID: p.TokenID, waiters: []waiter{{stream, p}}}
+	r.calls[token] = call
+	r.byToken[p.TokenID] = call
+	return false
+}
+
+func (r *root) OnTick()   {}
+func (r *root) OnDelete() {}
 
 // stream is one HTTP request.
 type stream struct {
@@ -118,19 +221,39 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 		}
 	})
 	d := e.Decide(&req)
-	s.root.count(&d)
+	if d.Pending != nil {
+		if s.root.ask(s.id, d.Pending) {
+			return abi.ActionContinue
+		}
+		return abi.ActionPause
+	}
+	if s.root.apply(&d, &h) {
+		return abi.ActionContinue
+	}
+	return abi.ActionPause
+}
+
+// apply carries a verdict out on the current request: a local response
+// (false) or the identity headers (true: let it through).
+// h is the request's headers when the caller has them.
+func (r *root) apply(d *filter.Decision, h *abi.Headers) bool {
+	r.count(d)
 	if !d.Allow {
 		abi.Log(abi.LogDebug, "keycard: deny "+d.String())
 		if err := abi.SendHTTPResponse(uint32(d.Status), d.ResponseHeaders(), d.Body(), "keycard_"+d.Reason); err != nil {
 			abi.Log(abi.LogError, "keycard: cannot send the local response: "+err.Error())
 		}
-		return abi.ActionPause
+		return false
+	}
+	if h == nil && len(d.Remove) > 0 {
+		got, _ := abi.GetHTTPRequestHeaders()
+		h = &got
 	}
 	// Every client-sent identity header goes; one that gets a value is
 	// replaced (which drops every copy), and a remove costs a host call
 	// only when the request carries the header.
 	for _, name := range d.Remove {
-		if !setsHeader(d.Set, name) && hasHeader(h, name) {
+		if !setsHeader(d.Set, name) && hasHeader(*h, name) {
 			_ = abi.RemoveHTTPRequestHeader(name)
 		}
 	}
@@ -138,10 +261,10 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 		if err := abi.ReplaceHTTPRequestHeader(kv[0], kv[1]); err != nil {
 			abi.Log(abi.LogError, "keycard: cannot set "+kv[0]+": "+err.Error())
 			_ = abi.SendHTTPResponse(500, nil, nil, "keycard_headers")
-			return abi.ActionPause
+			return false
 		}
 	}
-	return abi.ActionContinue
+	return true
 }
 
 func setsHeader(set [][2]string, name string) bool {

@@ -1,7 +1,12 @@
 package policytest
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+
 	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/state"
 )
 
 // HeaderList is request headers as lower-case name/value pairs.
@@ -18,11 +23,45 @@ func (h HeaderList) Values(name string) []string {
 	return out
 }
 
-// Native runs cases through the decision code in this process.
-func Native(e *filter.Engine) Target {
+// Asker answers a pending decision's question to the sidecar.
+type Asker func(p *filter.Pending) (*state.Answer, error)
+
+// Static is the Asker of `keycard test`: policy tests evaluate the static
+// policy, so the sidecar knows nothing about the token (unknown) and the
+// user is enabled. Runtime state is tested against a real sidecar.
+func Static(*filter.Pending) (*state.Answer, error) {
+	return &state.Answer{Version: state.Version, Token: state.Unknown, Status: state.Enabled}, nil
+}
+
+// Native runs cases through the decision code in this process, asking
+// ask when a decision needs the sidecar.
+func Native(e *filter.Engine, ask Asker) Target {
 	return func(method, host, path string, headers [][2]string) (Outcome, error) {
 		d := e.Decide(&filter.Request{Method: method, Authority: host, Path: path, Headers: HeaderList(headers)})
+		if d.Pending != nil {
+			a, err := ask(d.Pending)
+			d = e.Finish(d.Pending, a, err)
+		}
 		return OutcomeOf(&d), nil
+	}
+}
+
+// SidecarAsker asks a running sidecar at base (http://host:port).
+func SidecarAsker(client *http.Client, base string) Asker {
+	return func(p *filter.Pending) (*state.Answer, error) {
+		resp, err := client.Get(base + p.StateQuery())
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(io.LimitReader(resp.Body, state.MaxAnswer+1))
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("sidecar: status %d", resp.StatusCode)
+		}
+		return state.Decode(data)
 	}
 }
 

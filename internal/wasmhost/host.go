@@ -70,7 +70,8 @@ func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		cfg = cfg.WithCompilationCache(opts.Cache)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	h := &Host{rt: rt, opts: opts, started: time.Now()}
+	h := &Host{rt: rt, opts: opts}
+	h.started = h.now()
 	compiled, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
 		rt.Close(ctx)

@@ -24,6 +24,7 @@ type LogEntry struct {
 // serialised, as in a real host's worker thread.
 type VM struct {
 	mu      sync.Mutex
+	changed *sync.Cond // a call-out was answered
 	host    *Host
 	mod     api.Module
 	exports map[string]api.Function
@@ -43,6 +44,7 @@ type VM struct {
 	maxLogs      int
 	fault        error
 	pollCalls    int
+	inFlight     int // call-outs being answered
 }
 
 // stream is one request's state on the host side.
@@ -86,6 +88,7 @@ var exportNames = []string{
 // module refuses is an error.
 func (h *Host) NewVM(ctx context.Context, pluginConfig []byte) (*VM, error) {
 	vm := &VM{host: h, nextID: rootID + 1, streams: map[uint32]*stream{}, calls: map[uint32]*pendingCall{}, stack: make([]uint64, 8), maxLogs: 1000}
+	vm.changed = sync.NewCond(&vm.mu)
 	ctx = context.WithValue(ctx, vmKey{}, vm)
 	mod, err := h.rt.InstantiateModule(ctx, h.compiled, wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
 	if err != nil {
@@ -290,7 +293,11 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	for s.paused && s.response == nil && !s.resumed {
 		tok, pc := vm.pendingFor(id)
 		if pc == nil {
-			return nil, errors.New("wasmhost: the filter paused the request with no local response and no call-out pending: the request would hang")
+			if vm.inFlight == 0 {
+				return nil, errors.New("wasmhost: the filter paused the request with no local response and no call-out pending: the request would hang")
+			}
+			vm.changed.Wait() // another request's call-out may resume this one
+			continue
 		}
 		res.Callouts = append(res.Callouts, pc.call)
 		if err := vm.answer(ctx, tok, pc); err != nil {
@@ -325,6 +332,8 @@ func (vm *VM) pendingFor(id uint32) (uint32, *pendingCall) {
 // root context as the flavor's host would.
 func (vm *VM) answer(ctx context.Context, tok uint32, pc *pendingCall) error {
 	delete(vm.calls, tok)
+	vm.inFlight++
+	defer func() { vm.inFlight--; vm.changed.Broadcast() }()
 	var resp *CalloutResponse
 	var err error
 	if vm.host.opts.Caller != nil {

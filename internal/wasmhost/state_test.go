@@ -1,0 +1,206 @@
+package wasmhost_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/wasmhost"
+	"github.com/keycard-gw/keycard/sidecar/sidecartest"
+)
+
+// clock is a host clock a test moves.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// stateStack is the module, a real sidecar and Redis, and a clock.
+type stateStack struct {
+	res   *compiler.Result
+	vm    *wasmhost.VM
+	sc    *sidecartest.Sidecar
+	clock *clock
+	calls atomic.Int64
+}
+
+func newStateStack(t *testing.T, slow time.Duration) *stateStack {
+	t.Helper()
+	st := &stateStack{res: example(t), clock: &clock{now: time.Now()}}
+	st.sc = sidecartest.Start(t, st.res.Config.Policy)
+	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{st.res.Config.Sidecar.Upstream: st.sc.URL})
+	counted := func(ctx context.Context, c *wasmhost.Callout) (*wasmhost.CalloutResponse, error) {
+		st.calls.Add(1)
+		time.Sleep(slow)
+		return caller(ctx, c)
+	}
+	st.vm = newVM(t, wasmhost.Options{Caller: counted, Now: st.clock.Now}, configJSON(t, st.res))
+	return st
+}
+
+// token mints a login token for subject at the stack's time.
+func (st *stateStack) token(t *testing.T, subject, jti string, level int) string {
+	t.Helper()
+	tok, err := mint.Token(st.res.Config, "login", "", mint.Claims{Subject: subject, Level: level, JTI: jti}, st.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// get sends GET a.shop.example PATH with the token and returns the
+// status (200 when allowed) and the decision's reason.
+func (st *stateStack) get(t *testing.T, path, tok string) (int, string) {
+	t.Helper()
+	r, err := st.vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: path, Headers: [][2]string{{"authorization", "Bearer " + tok}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := outcome(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Status, o.Reason
+}
+
+func (st *stateStack) expect(t *testing.T, what, path, tok string, status int, reason string) {
+	t.Helper()
+	got, why := st.get(t, path, tok)
+	if got != status || (status != 200 && why != reason) {
+		t.Errorf("%s: got %d %s, want %d %s", what, got, why, status, reason)
+	}
+}
+
+func TestRevokeAfterCache(t *testing.T) {
+	st := newStateStack(t, 0)
+	tok := st.token(t, "13000000001", "r1", 1)
+	st.sc.Post(t, "/auth/login", `{"userId":"13000000001","token":"`+tok+`"}`)
+	st.expect(t, "before revoke", "/auth", tok, 200, "")
+	st.sc.Post(t, "/auth/delToken", `{"token":"`+tok+`"}`)
+	st.expect(t, "within the cache", "/auth", tok, 200, "")
+	st.clock.Add(1100 * time.Millisecond) // sessions.cache is 1s
+	st.expect(t, "after the cache", "/auth", tok, 401, "token_revoked")
+}
+
+func TestClearTokenEveryDevice(t *testing.T) {
+	st := newStateStack(t, 0)
+	phone, laptop := st.token(t, "13000000007", "phone", 1), st.token(t, "13000000007", "laptop", 1)
+	for _, tok := range []string{phone, laptop} {
+		st.sc.Post(t, "/auth/login", `{"userId":"13000000007","token":"`+tok+`"}`)
+		st.expect(t, "logged in", "/auth", tok, 200, "")
+	}
+	st.sc.Post(t, "/auth/clearToken", `{"userId":"13000000007"}`)
+	st.clock.Add(2 * time.Second)
+	st.expect(t, "phone after clear", "/auth", phone, 401, "token_revoked")
+	st.expect(t, "laptop after clear", "/auth", laptop, 401, "token_revoked")
+}
+
+func TestTokenConflict(t *testing.T) {
+	st := newStateStack(t, 0)
+	old := st.token(t, "13000000002", "old", 2)
+	st.sc.Post(t, "/auth/login", `{"userId":"13000000002","token":"`+old+`","single":true}`)
+	st.expect(t, "first login", "/admin/x", old, 200, "")
+	newer := st.token(t, "13000000002", "new", 2)
+	st.sc.Post(t, "/auth/login", `{"userId":"13000000002","token":"`+newer+`","single":true}`)
+	st.clock.Add(2 * time.Second)
+	st.expect(t, "old token", "/admin/x", old, 401, "token_conflict")
+	st.expect(t, "new token", "/admin/x", newer, 200, "")
+	r, _ := st.vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: [][2]string{{"authorization", "Bearer " + old}}})
+	if r.Response == nil || string(r.Response.Body) != `{"code":401,"success":false,"data":"","msg":"Token Conflict","reason":"token_conflict"}` {
+		t.Errorf("conflict body: %+v", r.Response)
+	}
+}
+
+func TestOpaqueToken(t *testing.T) {
+	st := newStateStack(t, 0)
+	st.sc.Post(t, "/user/roles", `{"userId":"u-legacy","roles":[{"roleId":"support","perms":[]}],"type":"2","status":"1","level":1}`)
+	tok := st.sc.PostData(t, "/auth/getToken", `{"userId":"u-legacy","param":{"timeout":"600"}}`)
+	r, err := st.vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/tickets/5", Headers: [][2]string{{"x-auth-token", tok}}})
+	if err != nil || !r.Allowed() {
+		t.Fatalf("opaque token: %v %+v", err, r.Response)
+	}
+	if got := r.Header("x-auth-phone"); len(got) != 1 || got[0] != "u-legacy" {
+		t.Errorf("x-auth-phone = %v", got)
+	}
+	st.expect(t, "opaque level 1 on /auth", "/auth", tok, 200, "")
+	st.expect(t, "opaque level 1 on /admin", "/admin/x", tok, 403, "insufficient_level")
+	st.expect(t, "unknown opaque token", "/auth", "0123456789abcdef0123456789abcdef", 401, "invalid_token")
+	st.sc.Post(t, "/auth/delToken", `{"token":"`+tok+`"}`)
+	st.clock.Add(2 * time.Second)
+	st.expect(t, "revoked opaque token", "/auth", tok, 401, "token_revoked")
+}
+
+func TestDisabledAndPatterns(t *testing.T) {
+	st := newStateStack(t, 0)
+	tok := st.token(t, "13000000009", "d1", 1)
+	st.sc.Post(t, "/user/roles", `{"userId":"13000000009","roles":[{"roleId":"x","perms":["/admin/reports/[0-9]+"]}],"excludes":["/auth"],"type":"2","status":"1"}`)
+	st.expect(t, "deny pattern", "/auth", tok, 403, "user_denied")
+	st.expect(t, "allow pattern over level", "/admin/reports/7", tok, 200, "")
+	st.expect(t, "allow pattern is anchored", "/admin/reports/7/x", tok, 403, "insufficient_level")
+	st.sc.Post(t, "/user/roles", `{"userId":"13000000009","status":"0","statusDesc":"locked"}`)
+	st.clock.Add(2 * time.Second)
+	st.expect(t, "disabled user", "/", tok, 200, "")
+	st.expect(t, "disabled user", "/health", tok, 403, "user_disabled")
+}
+
+func TestConcurrentRequestsShareOneCall(t *testing.T) {
+	st := newStateStack(t, 50*time.Millisecond)
+	tok := st.token(t, "13000000011", "c1", 1)
+	var wg sync.WaitGroup
+	var allowed atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s, _ := st.get(t, "/auth", tok); s == 200 {
+				allowed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed.Load() != 8 || st.calls.Load() != 1 {
+		t.Errorf("%d allowed, %d sidecar calls; want 8 and 1", allowed.Load(), st.calls.Load())
+	}
+}
+
+// TestFaults stops Redis, then the sidecar, while requests flow: under
+// on_error deny nothing is allowed that should not be, requests get 503
+// while state is unknown, and everything recovers without restarting the
+// sidecar or the filter.
+func TestFaults(t *testing.T) {
+	st := newStateStack(t, 0)
+	good := st.token(t, "13000000021", "f-good", 1)
+	revoked := st.token(t, "13000000021", "f-revoked", 1)
+	st.sc.Post(t, "/auth/delToken", `{"token":"`+revoked+`","userId":"13000000021"}`)
+	check := func(phase string, wantGood int, wantGoodReason string) {
+		t.Helper()
+		st.clock.Add(2 * time.Second) // past sessions.cache: every request asks again
+		for range 10 {
+			st.expect(t, phase+": good token", "/auth", good, wantGood, wantGoodReason)
+			if s, why := st.get(t, "/auth", revoked); s == 200 {
+				t.Fatalf("%s: revoked token allowed", phase)
+			} else if s != 401 && s != 503 {
+				t.Errorf("%s: revoked token got %d %s", phase, s, why)
+			}
+		}
+	}
+	check("healthy", 200, "")
+	st.sc.Redis.Stop()
+	check("redis down", 503, "sidecar_unavailable")
+	st.sc.Redis.Restart() // empty: the revocation is gone with the data
+	t.Logf("the sidecar reached Redis again %v after the restart", st.sc.WaitReady(t))
+	st.sc.Post(t, "/auth/delToken", `{"token":"`+revoked+`","userId":"13000000021"}`)
+	check("redis back", 200, "")
+	st.sc.Stop()
+	check("sidecar down", 503, "sidecar_unavailable")
+	st.sc.Restart(t)
+	check("sidecar back", 200, "")
+}

@@ -1,0 +1,126 @@
+// Package sidecartest runs a real sidecar over a real redis-server for
+// tests in other packages.
+package sidecartest
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/internal/redistest"
+	"github.com/keycard-gw/keycard/sidecar"
+)
+
+// AdminKey is the test sidecar's admin key.
+const AdminKey = "sidecartest-admin-key-0123456789"
+
+// Sidecar is a running sidecar.
+type Sidecar struct {
+	URL     string
+	Redis   *redistest.Server
+	server  *httptest.Server
+	handler http.Handler
+	addr    string
+}
+
+// Start starts Redis and a sidecar in front of it, keeping state for
+// service (the policy name).
+func Start(t testing.TB, service string) *Sidecar {
+	t.Helper()
+	rs := redistest.Start(t)
+	opts := sidecar.Options{RedisURL: rs.URL(), AdminKey: AdminKey, Prefix: "kc:", DefaultService: service,
+		UserTTL: time.Hour, TokenTTL: time.Hour, DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, Retries: 2}
+	sidecar.SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	client, err := opts.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	h := sidecar.NewServer(sidecar.NewStore(client, opts.Prefix, opts.UserTTL), opts, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := httptest.NewServer(h)
+	s := &Sidecar{URL: srv.URL, Redis: rs, server: srv, handler: h, addr: srv.Listener.Addr().String()}
+	t.Cleanup(func() { s.server.Close() })
+	return s
+}
+
+// Post calls a business endpoint with the admin key and fails the test
+// unless it succeeds.
+func (s *Sidecar) Post(t testing.TB, path, body string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Admin-Key", AdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d %s", path, resp.StatusCode, data)
+	}
+}
+
+// PostData is Post returning the envelope's data string (getToken).
+func (s *Sidecar) PostData(t testing.TB, path, body string) string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Admin-Key", AdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Code int    `json:"code"`
+		Data string `json:"data"`
+	}
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || decode(data, &env) != nil || env.Code != 0 {
+		t.Fatalf("%s: %d %s", path, resp.StatusCode, data)
+	}
+	return env.Data
+}
+
+// Stop stops the sidecar (in-flight calls fail).
+func (s *Sidecar) Stop() { s.server.Close() }
+
+// Restart serves again on the same address, as a restarted process would.
+func (s *Sidecar) Restart(t testing.TB) {
+	t.Helper()
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(s.handler)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	s.server = srv
+}
+
+// WaitReady waits (up to ten seconds) until the sidecar reaches Redis
+// again, as a load balancer's readiness probe would.
+func (s *Sidecar) WaitReady(t testing.TB) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for range 200 {
+		resp, err := http.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the sidecar did not reach Redis again within 10s")
+	return 0
+}
