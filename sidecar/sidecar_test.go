@@ -293,3 +293,37 @@ func TestOptions(t *testing.T) {
 		})
 	}
 }
+
+// TestSentinel runs the store through a live Sentinel.
+func TestSentinel(t *testing.T) {
+	SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master)
+	opts := Options{RedisAddrs: sentinel, MasterName: "mymaster", AdminKey: adminKey, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, Retries: 2}
+	client, err := opts.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	store := NewStore(client, "kc:", time.Hour)
+	ctx := context.Background()
+	var lastErr error
+	for range 50 { // the sentinel needs a moment to learn the master
+		if lastErr = store.Issue(ctx, "shop", "u1", "jti:s1", "jwt", time.Minute, false); lastErr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if lastErr != nil {
+		t.Fatal(lastErr)
+	}
+	a, err := store.Answer(ctx, "shop", "u1", "jti:s1")
+	if err != nil || a.Token != state.Active {
+		t.Fatalf("through the sentinel: %+v %v", a, err)
+	}
+	direct := redis.NewClient(&redis.Options{Addr: master.Addr})
+	defer direct.Close()
+	if n := direct.Exists(ctx, "kc:{shop:u1}:tok:jti:s1").Val(); n != 1 {
+		t.Errorf("the master does not hold the token key")
+	}
+}

@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
+	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
 // benchCase is one kind of request: its headers, cycled from a pool so
@@ -98,6 +101,40 @@ func BenchmarkRequest(b *testing.B) {
 					b.Fatal(d)
 				}
 				i++
+			}
+		})
+	}
+}
+
+// BenchmarkCachedState compares, in one run, a cached token without
+// session state and a cached token whose (cached) sidecar answer the
+// decision also uses.
+func BenchmarkCachedState(b *testing.B) {
+	res := benchPolicy(b, 0)
+	tok, err := mint.Token(res.Config, "login", "", mint.Claims{Subject: "u1", Level: 1, JTI: "s1"}, fixedNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	headers := [][2]string{{"authorization", "Bearer " + tok}}
+	for _, stateful := range []bool{false, true} {
+		name := "no-sidecar"
+		opts := wasmhost.Options{}
+		cfg := *res.Config
+		if stateful {
+			name = "cached-sidecar-answer"
+			sc := sidecartest.Start(b, cfg.Policy)
+			cfg.Sessions = config.Sessions{State: config.StateSidecar, CacheMillis: 60_000}
+			opts.Caller = wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
+		}
+		conf, _ := json.Marshal(&cfg)
+		vm := newVM(b, opts, conf)
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			for b.Loop() {
+				r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: "/v1/items/7", Headers: headers})
+				if err != nil || !r.Allowed() {
+					b.Fatalf("%v %+v", err, r)
+				}
 			}
 		})
 	}
