@@ -22,6 +22,8 @@ func commands() []command {
 		{"check", "POLICY...", "check a policy and print its errors and warnings", cmdCheck},
 		{"explain", "POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token]", "show which service and rule a request matches, and the decision", cmdExplain},
 		{"test", "PATH...", "run the policy's test cases (*.cases.yaml)", cmdTest},
+		{"render", "kong|envoy POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...", "write the gateway configuration, the filter configuration and the module", cmdRender},
+		{"token", "POLICY [--sub S] [--level N] [--roles a,b] [--ttl D] [--issuer NAME] [--key FILE]", "mint a test token for one of the policy's issuers", cmdToken},
 		{"sidecar", "--redis-url URL | --redis-addrs A,B (--sentinel-master M | --cluster) --admin-key KEY [--listen ADDR]", "serve token state from Redis to the filter, and the business API", cmdSidecar},
 		{"version", "", "print the version", cmdVersion},
 	}

@@ -5,8 +5,10 @@ package mint
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -139,4 +141,11 @@ func PrivateKey(file string) (crypto.Signer, error) {
 		return k, nil
 	}
 	return nil, errors.New(file + ": not a PKCS#8, EC or RSA private key")
+}
+
+// RandomID is a fresh jti: 96 random bits, hex.
+func RandomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/render"
+	"github.com/keycard-gw/keycard/internal/wasmbuild"
+)
+
+// upstreams collects repeated --upstream SERVICE=VALUE flags.
+type upstreams map[string]string
+
+func (u upstreams) String() string { return fmt.Sprint(map[string]string(u)) }
+func (u upstreams) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" || val == "" {
+		return fmt.Errorf("want SERVICE=ADDRESS, not %q", v)
+	}
+	u[k] = val
+	return nil
+}
+
+func cmdRender(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "kong" && args[0] != "envoy") {
+		fmt.Fprintln(stderr, "usage: keycard render kong|envoy POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...")
+		return 2
+	}
+	target := args[0]
+	fs := flag.NewFlagSet("render "+target, flag.ContinueOnError)
+	out := fs.String("o", filepath.Join("build", "render-"+target), "output directory")
+	sc := fs.String("sidecar", "", "host:port of keycard sidecar, as the gateway reaches it")
+	wasmPath := fs.String("wasm-path", "", "where the gateway finds keycard.wasm (Kong: the directory; Envoy: the file)")
+	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
+	ups := upstreams{}
+	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
+	paths, ok := parseArgs(fs, args[1:], stderr)
+	if !ok {
+		return 2
+	}
+	if len(paths) == 0 || *sc == "" {
+		fmt.Fprintf(stderr, "keycard render %s: give the policy and --sidecar HOST:PORT\n", target)
+		return 2
+	}
+	res := compilePolicy(paths, (&compileFlags{}).settings(), stderr)
+	if res == nil {
+		return 1
+	}
+	opts := render.Options{Sidecar: *sc, Upstreams: ups, WasmPath: *wasmPath, KongVersion: *kongVersion}
+	var files render.Files
+	var err error
+	if target == "kong" {
+		files, err = render.Kong(res, opts)
+	} else {
+		files, err = render.Envoy(res, opts)
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fail(stderr, err)
+	}
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := writeFileAtomic(filepath.Join(*out, name), files[name]); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	wasm := filepath.Join(*out, "keycard.wasm")
+	if err := ensureWasm(wasm); err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintf(stdout, "wrote %s/{%s,keycard.wasm}\n", *out, strings.Join(names, ","))
+	return 0
+}
+
+// ensureWasm puts the filter module at dst: a copy of build/keycard.wasm,
+// built first when it is missing.
+func ensureWasm(dst string) error {
+	src := filepath.Join("build", "keycard.wasm")
+	if _, err := os.Stat(src); err != nil {
+		if err := os.MkdirAll("build", 0o755); err != nil {
+			return err
+		}
+		if err := wasmbuild.Build(".", "./filter/wasm", src); err != nil {
+			return fmt.Errorf("building the filter (run from the Keycard checkout): %w", err)
+		}
+	}
+	if dst == src {
+		return nil
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(dst, data)
+}
+
+func cmdToken(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	sub := fs.String("sub", "13000000001", "subject (the policy's subject claim)")
+	level := fs.Int("level", 1, "level claim")
+	roles := fs.String("roles", "", "roles, comma-separated")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime (negative: already expired)")
+	issuer := fs.String("issuer", "", "issuer name in the policy (default: the first JWT issuer)")
+	key := fs.String("key", "", "private key (PKCS#8 PEM) of an asymmetric issuer")
+	jti := fs.String("jti", "", "jti claim (default: random)")
+	paths, ok := parseArgs(fs, args, stderr)
+	if !ok {
+		return 2
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(stderr, "usage: keycard token POLICY [--sub S] [--level N] [--roles a,b] [--ttl 1h] [--issuer NAME] [--key FILE]")
+		return 2
+	}
+	res := compilePolicy(paths, (&compileFlags{}).settings(), stderr)
+	if res == nil {
+		return 1
+	}
+	c := mint.Claims{Subject: *sub, Level: *level, TTL: *ttl, JTI: *jti}
+	if c.JTI == "" {
+		c.JTI = mint.RandomID()
+	}
+	if *roles != "" {
+		c.Roles = strings.Split(*roles, ",")
+	}
+	tok, err := mint.Token(res.Config, *issuer, *key, c, time.Now())
+	if err != nil {
+		return fail(stderr, err)
+	}
+	fmt.Fprintln(stdout, tok)
+	return 0
+}

@@ -1,0 +1,310 @@
+// Package render writes what an operator needs to run a compiled policy
+// in Kong (3.4-3.10) or Envoy (1.33+): the filter module, its
+// configuration, the gateway's configuration, and for Kong the filter's
+// configuration schema.
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
+	"gopkg.in/yaml.v3"
+)
+
+// Options are the deployment facts the policy does not hold.
+type Options struct {
+	Sidecar   string            // host:port of keycard sidecar
+	Upstreams map[string]string // service name -> host:port (default: the service name, port 80)
+	WasmPath  string            // where the gateway finds keycard.wasm
+	Listen    int               // Envoy listener port (default 8000)
+	// KongVersion is "3.4" .. "3.10": 3.4 takes the configuration as a
+	// string, and metrics need 3.8.
+	KongVersion string
+}
+
+// Files is what a renderer writes: file name -> content.
+type Files map[string][]byte
+
+func splitHostPort(hp string) (string, int, error) {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port: %v", hp, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 || host == "" {
+		return "", 0, fmt.Errorf("%q is not host:port", hp)
+	}
+	return host, p, nil
+}
+
+func (o *Options) upstream(svc string) (string, int, error) {
+	if hp, ok := o.Upstreams[svc]; ok {
+		return splitHostPort(hp)
+	}
+	return strings.ReplaceAll(svc, "_", "-"), 80, nil
+}
+
+// mounts lists a compiled policy's services with their hosts and
+// prefixes, in policy order.
+type mount struct{ host, prefix string }
+
+func mounts(res *compiler.Result) map[string][]mount {
+	out := map[string][]mount{}
+	for _, s := range res.Policy.Services {
+		for _, h := range s.Hosts {
+			host, prefix, _ := strings.Cut(h.Value, "/")
+			prefix = "/" + prefix
+			if prefix == "/" {
+				prefix = s.Prefix
+			}
+			out[s.Name] = append(out[s.Name], mount{strings.ToLower(host), prefix})
+		}
+	}
+	return out
+}
+
+func configJSON(cfg *config.Config) ([]byte, error) { return json.Marshal(cfg) }
+
+// ---- Kong ----
+
+func kongVersion(v string) (minor int, err error) {
+	if v == "" {
+		v = "3.10"
+	}
+	major, m, ok := strings.Cut(v, ".")
+	minor, err = strconv.Atoi(m)
+	if !ok || major != "3" || err != nil || minor < 4 || minor > 10 {
+		return 0, fmt.Errorf("Kong %s: Wasm filters exist in Kong 3.4 to 3.10", v)
+	}
+	return minor, nil
+}
+
+// Kong renders keycard.meta.json, kong.conf lines and a declarative
+// configuration attaching the filter to every service of the policy.
+func Kong(res *compiler.Result, o Options) (Files, error) {
+	minor, err := kongVersion(o.KongVersion)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := splitHostPort(o.Sidecar); err != nil {
+		return nil, fmt.Errorf("--sidecar: %v", err)
+	}
+	cfg := *res.Config
+	cfg.Sidecar.Upstream = o.Sidecar // Kong's dispatch_http_call takes host:port
+	cfg.Sidecar.Authority = o.Sidecar
+	cfg.Options.Metrics = minor >= 8
+	conf, err := configJSON(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := json.MarshalIndent(map[string]any{"config_schema": json.RawMessage(ConfigSchema)}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	wasmDir := o.WasmPath
+	if wasmDir == "" {
+		wasmDir = "/usr/local/kong/wasm"
+	}
+	kongConf := fmt.Sprintf(`# kong.conf lines for Keycard (Kong 3.%d)
+wasm = on
+wasm_filters_path = %s
+# the filter's call-out to the sidecar (%s)
+nginx_http_wasm_socket_connect_timeout = 1s
+nginx_http_wasm_socket_read_timeout = 1s
+nginx_http_wasm_socket_send_timeout = 1s
+nginx_wasm_resolver = 127.0.0.53 ipv6=off
+`, minor, wasmDir, o.Sidecar)
+
+	var filterConfig any
+	if err := json.Unmarshal(conf, &filterConfig); err != nil {
+		return nil, err
+	}
+	if minor < 5 {
+		filterConfig = string(conf) // 3.4 takes the configuration as a string
+	}
+	ms := mounts(res)
+	var services []map[string]any
+	var chains []map[string]any
+	for _, s := range res.Policy.Services {
+		host, port, err := o.upstream(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("upstream of %s: %v", s.Name, err)
+		}
+		var routes []map[string]any
+		for i, m := range ms[s.Name] {
+			r := map[string]any{
+				"name":       fmt.Sprintf("%s-%d", s.Name, i),
+				"hosts":      []string{m.host},
+				"strip_path": false,
+			}
+			if m.prefix != "/" {
+				r["paths"] = []string{m.prefix}
+			}
+			routes = append(routes, r)
+		}
+		services = append(services, map[string]any{
+			"name": s.Name, "protocol": "http", "host": host, "port": port, "routes": routes,
+		})
+		chains = append(chains, map[string]any{
+			"name":    "keycard-" + s.Name,
+			"service": s.Name,
+			"filters": []map[string]any{{"name": "keycard", "enabled": true, "config": filterConfig}},
+		})
+	}
+	decl := map[string]any{
+		"_format_version": "3.0",
+		"services":        services,
+		"filter_chains":   chains,
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "# Kong declarative configuration for policy %s, rendered by keycard.\n", res.Config.Policy)
+	buf.WriteString("# Kong 3.4-3.10 attach Wasm filters through filter_chains (one per service here).\n")
+	buf.WriteString("# From 3.9 the same filter can also be attached through /plugins (name: keycard).\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(decl); err != nil {
+		return nil, err
+	}
+	return Files{"keycard.meta.json": append(meta, '\n'), "kong.conf": []byte(kongConf), "kong.yaml": buf.Bytes(), "keycard.json": conf}, nil
+}
+
+// ---- Envoy ----
+
+// Envoy renders an Envoy bootstrap: a listener whose HTTP connection
+// manager runs the Keycard Wasm filter (fail-closed) then the router, a
+// cluster for the sidecar and one per service.
+func Envoy(res *compiler.Result, o Options) (Files, error) {
+	shost, sport, err := splitHostPort(o.Sidecar)
+	if err != nil {
+		return nil, fmt.Errorf("--sidecar: %v", err)
+	}
+	cfg := *res.Config
+	cfg.Sidecar.Upstream = "keycard_sidecar"
+	cfg.Sidecar.Authority = o.Sidecar
+	cfg.Options.Metrics = true
+	conf, err := configJSON(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	wasm := o.WasmPath
+	if wasm == "" {
+		wasm = "/etc/envoy/keycard.wasm"
+	}
+	listen := o.Listen
+	if listen == 0 {
+		listen = 8000
+	}
+	// One virtual host per host name; its routes are the services'
+	// prefixes, longest first, as the filter matches them.
+	type route struct{ prefix, cluster string }
+	byHost := map[string][]route{}
+	ms := mounts(res)
+	for _, s := range res.Policy.Services {
+		for _, m := range ms[s.Name] {
+			byHost[m.host] = append(byHost[m.host], route{m.prefix, s.Name})
+		}
+	}
+	hosts := make([]string, 0, len(byHost))
+	for h := range byHost {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	var vhosts []any
+	for i, h := range hosts {
+		rs := byHost[h]
+		sort.SliceStable(rs, func(a, b int) bool { return len(rs[a].prefix) > len(rs[b].prefix) })
+		var routes []any
+		for _, r := range rs {
+			routes = append(routes, map[string]any{
+				"match": map[string]any{"prefix": r.prefix},
+				"route": map[string]any{"cluster": r.cluster, "timeout": "15s"},
+			})
+		}
+		vhosts = append(vhosts, map[string]any{"name": fmt.Sprintf("vhost_%d", i), "domains": []string{h, h + ":*"}, "routes": routes})
+	}
+	cluster := func(name, host string, port int, timeout string) map[string]any {
+		return map[string]any{
+			"name":            name,
+			"type":            "STRICT_DNS",
+			"connect_timeout": timeout,
+			"load_assignment": map[string]any{
+				"cluster_name": name,
+				"endpoints": []any{map[string]any{"lb_endpoints": []any{map[string]any{"endpoint": map[string]any{
+					"address": map[string]any{"socket_address": map[string]any{"address": host, "port_value": port}},
+				}}}}},
+			},
+			"circuit_breakers": map[string]any{"thresholds": []any{map[string]any{
+				"max_connections": 1024, "max_pending_requests": 1024, "max_requests": 4096, "max_retries": 3,
+			}}},
+		}
+	}
+	clusters := []any{cluster("keycard_sidecar", shost, sport, "0.25s")}
+	for _, s := range res.Policy.Services {
+		h, p, err := o.upstream(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("upstream of %s: %v", s.Name, err)
+		}
+		clusters = append(clusters, cluster(s.Name, h, p, "1s"))
+	}
+	bootstrap := map[string]any{
+		"static_resources": map[string]any{
+			"listeners": []any{map[string]any{
+				"name":    "keycard_ingress",
+				"address": map[string]any{"socket_address": map[string]any{"address": "0.0.0.0", "port_value": listen}},
+				"filter_chains": []any{map[string]any{"filters": []any{map[string]any{
+					"name": "envoy.filters.network.http_connection_manager",
+					"typed_config": map[string]any{
+						"@type":       "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+						"stat_prefix": "keycard_ingress",
+						"route_config": map[string]any{
+							"name":          "keycard_routes",
+							"virtual_hosts": vhosts,
+						},
+						"http_filters": []any{
+							map[string]any{
+								"name": "envoy.filters.http.wasm",
+								"typed_config": map[string]any{
+									"@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+									"config": map[string]any{
+										"name":    "keycard",
+										"root_id": "keycard",
+										"vm_config": map[string]any{
+											"vm_id":   "keycard",
+											"runtime": "envoy.wasm.runtime.v8",
+											"code":    map[string]any{"local": map[string]any{"filename": wasm}},
+										},
+										"configuration": map[string]any{
+											"@type": "type.googleapis.com/google.protobuf.StringValue",
+											"value": string(conf),
+										},
+										"fail_open": false,
+									},
+								},
+							},
+							map[string]any{
+								"name":         "envoy.filters.http.router",
+								"typed_config": map[string]any{"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+							},
+						},
+					},
+				}}}},
+			}},
+			"clusters": clusters,
+		},
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "# Envoy (1.33+) bootstrap for policy %s, rendered by keycard.\n", res.Config.Policy)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(bootstrap); err != nil {
+		return nil, err
+	}
+	return Files{"envoy.yaml": buf.Bytes(), "keycard.json": conf}, nil
+}
