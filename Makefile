@@ -61,12 +61,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzPath -fuzztime 30s ./filter/httppath
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./compiler
 
-demo: build
+# The local gateway on the example policy: the real filter in wazero, the
+# sidecar and an embedded Redis; prints curl lines with fresh tokens.
+demo: build wasm
 	./build/keycard check policies/
 	./build/keycard test policies/
-	./build/keycard explain policies/ GET a.shop.example /
-	./build/keycard explain policies/ GET a.shop.example /auth --no-token
-	./build/keycard explain policies/ GET api.shop.example /a/admin/users --level user
+	./build/keycard dev policies/ --demo
 
 clean:
 	rm -rf build

@@ -23,6 +23,7 @@ func commands() []command {
 		{"explain", "POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token]", "show which service and rule a request matches, and the decision", cmdExplain},
 		{"test", "PATH...", "run the policy's test cases (*.cases.yaml)", cmdTest},
 		{"render", "kong|envoy POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...", "write the gateway configuration, the filter configuration and the module", cmdRender},
+		{"dev", "POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]", "a local gateway running the real filter in wazero, with the sidecar and an embedded Redis", cmdDev},
 		{"token", "POLICY [--sub S] [--level N] [--roles a,b] [--ttl D] [--issuer NAME] [--key FILE]", "mint a test token for one of the policy's issuers", cmdToken},
 		{"sidecar", "--redis-url URL | --redis-addrs A,B (--sentinel-master M | --cluster) --admin-key KEY [--listen ADDR]", "serve token state from Redis to the filter, and the business API", cmdSidecar},
 		{"version", "", "print the version", cmdVersion},

@@ -1,0 +1,90 @@
+package devgw
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/sidecar"
+	"github.com/keycard-gw/keycard/state"
+)
+
+// Scenario is one demo request and what the gateway answers.
+type Scenario struct {
+	Name    string
+	Method  string
+	Host    string
+	Path    string
+	Headers [][2]string
+	Status  int
+	Reason  string // "" for allowed requests
+}
+
+// Curl renders the scenario as a ready-to-paste curl line.
+func (s Scenario) Curl(gateway string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "curl -s -o /dev/null -w '%%{http_code}\\n' -H 'Host: %s'", s.Host)
+	for _, h := range s.Headers {
+		fmt.Fprintf(&b, " -H '%s: %s'", h[0], h[1])
+	}
+	if s.Method != "GET" {
+		fmt.Fprintf(&b, " -X %s", s.Method)
+	}
+	fmt.Fprintf(&b, " http://%s%s", gateway, s.Path)
+	return b.String()
+}
+
+// Demo prepares the example policy's demo: fresh tokens, one revoked, one
+// superseded by a newer single-session login, an opaque token, and the
+// requests that show 200, 401 and 403. It needs the example policy (the
+// HS256 issuer "login", levels 0/1/2, service_a on a.shop.example).
+func (g *Gateway) Demo(ctx context.Context) ([]Scenario, error) {
+	cfg := g.Result.Config
+	svc := cfg.Policy
+	now := time.Now()
+	token := func(sub string, level int) (string, error) {
+		return mint.Token(cfg, "login", "", mint.Claims{Subject: sub, Level: level, JTI: mint.RandomID(), TTL: 2 * time.Hour}, now)
+	}
+	login := func(sub, tok string, single bool) error {
+		return g.Store.Issue(ctx, svc, sub, state.TokenID(tok), "jwt", 2*time.Hour, single)
+	}
+	user, err := token("13000000001", 1)
+	if err != nil {
+		return nil, err
+	}
+	admin, _ := token("13000000002", 2)
+	revoked, _ := token("13000000003", 1)
+	older, _ := token("13000000004", 1)
+	newer, _ := token("13000000004", 1)
+	for _, step := range []error{
+		login("13000000001", user, false),
+		login("13000000002", admin, false),
+		login("13000000003", revoked, false),
+		g.Store.Revoke(ctx, svc, "13000000003", state.TokenID(revoked), 2*time.Hour),
+		login("13000000004", older, true),
+		login("13000000004", newer, true), // the older token is now "Token Conflict"
+		g.Store.SetUser(ctx, svc, "legacy-user", &sidecar.UserDoc{Roles: []sidecar.RoleDoc{{RoleID: "support"}}, Type: "2", Status: "1", Level: 1}),
+		g.Store.Issue(ctx, svc, "legacy-user", state.TokenID("0123456789abcdef0123456789abcdef"), "opaque", 2*time.Hour, false),
+	} {
+		if step != nil {
+			return nil, step
+		}
+	}
+	bearer := func(tok string) [][2]string { return [][2]string{{"Authorization", "Bearer " + tok}} }
+	return []Scenario{
+		{"level 0, no token", "GET", "a.shop.example", "/", nil, 200, ""},
+		{"level 1 with a user token", "GET", "a.shop.example", "/auth", bearer(user), 200, ""},
+		{"same service by path prefix", "GET", "api.shop.example", "/a/auth", bearer(user), 200, ""},
+		{"level 2 with an admin token", "GET", "b.shop.example", "/admin/stats", bearer(admin), 200, ""},
+		{"seed 002 opaque token", "GET", "a.shop.example", "/auth", [][2]string{{"X-Auth-Token", "0123456789abcdef0123456789abcdef"}}, 200, ""},
+		{"no token", "GET", "a.shop.example", "/auth", nil, 401, "no_token"},
+		{"bad token", "GET", "a.shop.example", "/auth", bearer(user[:len(user)-4] + "AAAA"), 401, "invalid_token"},
+		{"revoked token", "GET", "a.shop.example", "/auth", bearer(revoked), 401, "token_revoked"},
+		{"Token Conflict: superseded by a newer login", "GET", "a.shop.example", "/auth", bearer(older), 401, "token_conflict"},
+		{"the newer login", "GET", "a.shop.example", "/auth", bearer(newer), 200, ""},
+		{"level 1 on /admin", "GET", "a.shop.example", "/admin/users", bearer(user), 403, "insufficient_level"},
+		{"ambiguous path", "GET", "a.shop.example", "/admin%2F..", bearer(admin), 400, "bad_request"},
+	}, nil
+}

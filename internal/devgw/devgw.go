@@ -1,0 +1,281 @@
+// Package devgw is `keycard dev`: a local gateway that runs the real
+// filter module in the wasmhost in front of upstreams, the way Kong or
+// Envoy would, with the sidecar in-process and Redis embedded unless one
+// is given. It is a development tool; production runs in Kong or Envoy.
+//
+// Concurrency: a proxy-wasm VM runs one callback at a time, so the
+// gateway keeps a pool of VMs (one per worker, default two) and each
+// request takes one for its filter callbacks; a request waiting for the
+// sidecar gives its VM's lock back while the call is in flight.
+package devgw
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/internal/wasmhost"
+	"github.com/keycard-gw/keycard/sidecar"
+)
+
+// Options configure the gateway.
+type Options struct {
+	Policy    []string          // policy files or directory
+	Wasm      []byte            // the filter module
+	Upstreams map[string]string // service -> base URL; missing ones get a demo upstream
+	RedisURL  string            // empty: embedded Redis
+	Listen    string            // gateway address, default 127.0.0.1:8000
+	Workers   int               // VMs, default 2
+	AdminKey  string            // sidecar admin key; default generated
+	Log       *slog.Logger
+	AccessLog io.Writer
+}
+
+// Gateway is a running local gateway.
+type Gateway struct {
+	Addr       string // gateway address
+	SidecarURL string // in-process sidecar (business API)
+	AdminKey   string
+	Result     *compiler.Result
+	Store      *sidecar.Store
+
+	closers  []func()
+	vms      chan *wasmhost.VM
+	upstream map[string]*httputil.ReverseProxy
+	access   io.Writer
+	log      *slog.Logger
+}
+
+// Start builds and starts everything; Close stops it.
+func Start(ctx context.Context, o Options) (g *Gateway, err error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8000"
+	}
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	if o.AdminKey == "" {
+		o.AdminKey = "dev-admin-key-" + randomHex(8)
+	}
+	g = &Gateway{AdminKey: o.AdminKey, access: o.AccessLog, log: o.Log, upstream: map[string]*httputil.ReverseProxy{}}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	res, err := compiler.CompileFiles(o.Policy, compiler.Settings{SidecarUp: "keycard_sidecar"})
+	if err != nil {
+		return nil, err
+	}
+	g.Result = res
+
+	// Redis: the given one, or an embedded one.
+	redisURL := o.RedisURL
+	if redisURL == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		g.closers = append(g.closers, mr.Close)
+		redisURL = "redis://" + mr.Addr() + "/0"
+	}
+	sopts := sidecar.Options{RedisURL: redisURL, AdminKey: o.AdminKey, Prefix: "keycard:", DefaultService: res.Config.Policy,
+		UserTTL: 30 * 24 * time.Hour, TokenTTL: 2 * time.Hour, DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, Retries: 2}
+	sidecar.SetRedisLogger(o.Log)
+	rdb, err := sopts.Client()
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, func() { rdb.Close() })
+	g.Store = sidecar.NewStore(rdb, sopts.Prefix, sopts.UserTTL)
+	scURL, err := g.serve("127.0.0.1:0", sidecar.NewServer(g.Store, sopts, o.Log))
+	if err != nil {
+		return nil, err
+	}
+	g.SidecarURL = scURL
+
+	// Upstreams: the given ones, demo echo services for the rest.
+	for _, s := range res.Policy.Services {
+		raw, ok := o.Upstreams[s.Name]
+		if !ok {
+			if raw, err = g.serve("127.0.0.1:0", demoUpstream(s.Name)); err != nil {
+				return nil, err
+			}
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return nil, fmt.Errorf("upstream of %s: %q is not a URL", s.Name, raw)
+		}
+		g.upstream[s.Name] = &httputil.ReverseProxy{
+			Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(u); r.Out.Host = r.In.Host },
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				g.log.Warn("upstream failed", "service", s.Name, "err", err)
+				http.Error(w, `{"code":502,"success":false,"data":"","msg":"Bad Gateway"}`, http.StatusBadGateway)
+			},
+		}
+	}
+	for name := range o.Upstreams {
+		if _, ok := g.upstream[name]; !ok {
+			return nil, fmt.Errorf("--upstream %s: the policy has no such service", name)
+		}
+	}
+
+	// The filter: one compiled module, a pool of VMs.
+	conf, err := json.Marshal(res.Config)
+	if err != nil {
+		return nil, err
+	}
+	caller := wasmhost.HTTPCaller(&http.Client{Timeout: 5 * time.Second}, map[string]string{res.Config.Sidecar.Upstream: scURL})
+	host, err := wasmhost.Compile(ctx, o.Wasm, wasmhost.Options{Flavor: wasmhost.Envoy, Caller: caller})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, func() { host.Close(context.Background()) })
+	g.vms = make(chan *wasmhost.VM, o.Workers)
+	for range o.Workers {
+		vm, err := host.NewVM(ctx, conf)
+		if err != nil {
+			return nil, err
+		}
+		g.vms <- vm
+	}
+	g.Addr, err = g.serve(o.Listen, http.HandlerFunc(g.handle))
+	if err != nil {
+		return nil, err
+	}
+	g.Addr = strings.TrimPrefix(g.Addr, "http://")
+	return g, nil
+}
+
+// serve starts an HTTP server on addr and returns its base URL.
+func (g *Gateway) serve(addr string, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 64 << 10}
+	go srv.Serve(ln)
+	g.closers = append(g.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Close stops the gateway, the sidecar, the upstreams and Redis, most
+// recent first, letting in-flight requests finish.
+func (g *Gateway) Close() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		g.closers[i]()
+	}
+	g.closers = nil
+}
+
+// handle runs one request through the filter, then answers it or
+// forwards it to its service's upstream.
+func (g *Gateway) handle(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	req := wasmhost.Request{Method: r.Method, Authority: r.Host, Path: r.RequestURI}
+	names := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range r.Header[k] {
+			req.Headers = append(req.Headers, [2]string{strings.ToLower(k), v})
+		}
+	}
+	vm := <-g.vms
+	res, err := vm.Do(r.Context(), req)
+	g.vms <- vm
+	status, decision := 0, "allow"
+	defer func() {
+		if g.access != nil {
+			fmt.Fprintf(g.access, "%s %s %s %s %d %s %s\n", start.Format(time.RFC3339), r.Method, r.Host, r.RequestURI, status, decision, time.Since(start).Round(time.Microsecond))
+		}
+	}()
+	if err != nil {
+		g.log.Error("filter fault", "err", err)
+		status, decision = 500, "filter_fault"
+		http.Error(w, `{"code":500,"success":false,"data":"","msg":"Internal Server Error"}`, 500)
+		return
+	}
+	if lr := res.Response; lr != nil {
+		for _, kv := range lr.Headers {
+			w.Header().Add(kv[0], kv[1])
+		}
+		status, decision = lr.Status, strings.TrimPrefix(lr.Details, "keycard_")
+		w.WriteHeader(lr.Status)
+		w.Write(lr.Body)
+		return
+	}
+	// The filter changed the request headers: forward exactly those.
+	r.Header = http.Header{}
+	for _, kv := range res.Headers {
+		if !strings.HasPrefix(kv[0], ":") {
+			r.Header.Add(kv[0], kv[1])
+		}
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	m := g.Result.Table.Lookup(strings.TrimSuffix(strings.ToLower(host), "."), r.Method, r.URL.Path)
+	if m.Service < 0 {
+		status, decision = 404, "no_upstream"
+		http.Error(w, `{"code":404,"success":false,"data":"","msg":"Not Found"}`, 404)
+		return
+	}
+	rec := &statusRecorder{ResponseWriter: w, status: 200}
+	g.upstream[g.Result.Table.ServiceName(m.Service)].ServeHTTP(rec, r)
+	status = rec.status
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// demoUpstream answers like seed 000's Flask services: which service
+// answered and the headers it received (so the identity headers show).
+func demoUpstream(service string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers := map[string]string{}
+		for k, v := range r.Header {
+			headers[k] = strings.Join(v, ", ")
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"success": true,
+			"msg":     service + " " + r.Method + " " + r.URL.Path,
+			"data":    map[string]any{"header": headers},
+		})
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,198 @@
+package devgw
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/wasmbuild"
+)
+
+// start builds the module and starts keycard dev on the example policy,
+// as `make demo` does, on a free port.
+func start(t *testing.T) *Gateway {
+	t.Helper()
+	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
+	out := filepath.Join(t.TempDir(), "keycard.wasm")
+	if err := wasmbuild.Build(filepath.Join("..", ".."), "./filter/wasm", out); err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var access strings.Builder
+	var mu sync.Mutex
+	g, err := Start(context.Background(), Options{
+		Policy: []string{filepath.Join("..", "..", "policies")}, Wasm: wasm, Listen: "127.0.0.1:0",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), AccessLog: lockedWriter{&mu, &access},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	return g
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.w.Write(p) }
+
+type answer struct {
+	status int
+	reason string
+	body   map[string]any
+}
+
+func do(t *testing.T, g *Gateway, method, host, path string, headers [][2]string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+g.Addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for _, h := range headers {
+		req.Header.Add(h[0], h[1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	a := answer{status: resp.StatusCode}
+	data, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(data, &a.body)
+	if r, ok := a.body["reason"].(string); ok {
+		a.reason = r
+	}
+	return a
+}
+
+// TestDemo is the README's curl scenarios as assertions.
+func TestDemo(t *testing.T) {
+	g := start(t)
+	scenarios, err := g.Demo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scenarios {
+		t.Run(s.Name, func(t *testing.T) {
+			a := do(t, g, s.Method, s.Host, s.Path, s.Headers)
+			if a.status != s.Status || a.reason != s.Reason {
+				t.Errorf("got %d %q, want %d %q", a.status, a.reason, s.Status, s.Reason)
+			}
+		})
+	}
+	// An allowed request reaches the demo upstream with the identity
+	// headers, and a client-sent copy is gone.
+	a := do(t, g, "GET", "a.shop.example", "/auth", append(scenarios[1].Headers, [2]string{"X-Auth-Level", "9"}))
+	headers, _ := a.body["data"].(map[string]any)["header"].(map[string]any)
+	if headers["X-Auth-Phone"] != "13000000001" || headers["X-Auth-Level"] != "1" {
+		t.Errorf("upstream saw %v", headers)
+	}
+}
+
+func post(t *testing.T, g *Gateway, path, body string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", g.SidecarURL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Admin-Key", g.AdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env map[string]any
+	json.NewDecoder(resp.Body).Decode(&env)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d %v", path, resp.StatusCode, env)
+	}
+	return env
+}
+
+// TestRevokeAndConflictFlows drives the business endpoints over HTTP the
+// way a login service would, and the gateway over HTTP as a client.
+func TestRevokeAndConflictFlows(t *testing.T) {
+	g := start(t)
+	cache := time.Duration(g.Result.Config.Sessions.CacheMillis)*time.Millisecond + 100*time.Millisecond
+	mintFor := func(sub string, level int) string {
+		tok, err := mint.Token(g.Result.Config, "login", "", mint.Claims{Subject: sub, Level: level, JTI: mint.RandomID()}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	bearer := func(tok string) [][2]string { return [][2]string{{"Authorization", "Bearer " + tok}} }
+
+	// Opaque token: issued, used, revoked.
+	opaque := post(t, g, "/auth/getToken", `{"userId":"u-e2e","param":{"timeout":"600"}}`)["data"].(string)
+	if a := do(t, g, "GET", "a.shop.example", "/", [][2]string{{"X-Auth-Token", opaque}}); a.status != 200 {
+		t.Errorf("public route with an opaque token: %d", a.status)
+	}
+	if a := do(t, g, "GET", "a.shop.example", "/health", [][2]string{{"X-Auth-Token", opaque}}); a.status != 200 {
+		t.Errorf("opaque token on an optional route: %d %s", a.status, a.reason)
+	}
+	post(t, g, "/auth/delToken", `{"token":"`+opaque+`"}`)
+	time.Sleep(cache)
+	if a := do(t, g, "GET", "a.shop.example", "/health", [][2]string{{"X-Auth-Token", opaque}}); a.status != 401 || a.reason != "token_revoked" {
+		t.Errorf("revoked opaque token: %d %s", a.status, a.reason)
+	}
+
+	// Single-session login: the second login supersedes the first.
+	first := mintFor("13000000042", 1)
+	post(t, g, "/auth/login", `{"userId":"13000000042","token":"`+first+`","single":true}`)
+	if a := do(t, g, "GET", "a.shop.example", "/auth", bearer(first)); a.status != 200 {
+		t.Fatalf("first login: %d %s", a.status, a.reason)
+	}
+	second := mintFor("13000000042", 1)
+	post(t, g, "/auth/login", `{"userId":"13000000042","token":"`+second+`","single":true}`)
+	time.Sleep(cache)
+	if a := do(t, g, "GET", "a.shop.example", "/auth", bearer(first)); a.status != 401 || a.body["msg"] != "Token Conflict" {
+		t.Errorf("first token after the second login: %d %v", a.status, a.body)
+	}
+	if a := do(t, g, "GET", "a.shop.example", "/auth", bearer(second)); a.status != 200 {
+		t.Errorf("second token: %d %s", a.status, a.reason)
+	}
+
+	// clearToken: every device of the user.
+	post(t, g, "/auth/clearToken", `{"userId":"13000000042"}`)
+	time.Sleep(cache)
+	if a := do(t, g, "GET", "a.shop.example", "/auth", bearer(second)); a.status != 401 || a.reason != "token_revoked" {
+		t.Errorf("after clearToken: %d %s", a.status, a.reason)
+	}
+
+	// Concurrent clients over the VM pool.
+	tok := mintFor("13000000043", 2)
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path, want := "/admin/x", 200
+			if i%2 == 1 {
+				path, want = "/nope", 403
+			}
+			if a := do(t, g, "GET", "a.shop.example", path, bearer(tok)); a.status != want {
+				errs <- path
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for p := range errs {
+		t.Errorf("concurrent request to %s got the wrong status", p)
+	}
+}
