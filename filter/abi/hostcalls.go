@@ -5,6 +5,8 @@ package abi
 import (
 	"encoding/binary"
 	"unsafe"
+
+	"github.com/keycard-gw/keycard/internal/headermap"
 )
 
 // Map, buffer, metric and stream types used by the filter.
@@ -161,30 +163,9 @@ func RemoveHTTPRequestHeader(name string) error {
 	return asError(Status(proxyRemoveHeaderMapValue(mapRequestHeaders, strPtr(name), uint32(len(name)))))
 }
 
-// SerializeMap encodes header pairs the way the ABI wants them.
-func SerializeMap(pairs [][2]string) []byte {
-	size := 4
-	for _, kv := range pairs {
-		size += 8 + len(kv[0]) + len(kv[1]) + 2
-	}
-	b := make([]byte, 4, size)
-	binary.LittleEndian.PutUint32(b, uint32(len(pairs)))
-	for _, kv := range pairs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[0])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[1])))
-	}
-	for _, kv := range pairs {
-		b = append(b, kv[0]...)
-		b = append(b, 0)
-		b = append(b, kv[1]...)
-		b = append(b, 0)
-	}
-	return b
-}
-
 // SendHTTPResponse answers the request from the filter.
 func SendHTTPResponse(status uint32, headers [][2]string, body []byte, details string) error {
-	h := SerializeMap(headers)
+	h := headermap.Encode(headers)
 	return asError(Status(proxySendLocalResponse(status, strPtr(details), uint32(len(details)), ptrOf(body), uint32(len(body)), ptrOf(h), uint32(len(h)), -1)))
 }
 
@@ -194,8 +175,8 @@ func ResumeHTTPRequest() error { return asError(Status(proxyContinueStream(strea
 // DispatchHTTPCall sends a call-out; the answer arrives in the root
 // context's OnHTTPCallResponse with the returned token.
 func DispatchHTTPCall(upstream string, headers [][2]string, body []byte, timeoutMillis uint32) (uint32, error) {
-	h := SerializeMap(headers)
-	t := SerializeMap(nil)
+	h := headermap.Encode(headers)
+	t := headermap.Encode(nil)
 	var token uint32
 	st := Status(proxyHTTPCall(strPtr(upstream), uint32(len(upstream)), ptrOf(h), uint32(len(h)), ptrOf(body), uint32(len(body)), ptrOf(t), uint32(len(t)), timeoutMillis, &token))
 	return token, asError(st)

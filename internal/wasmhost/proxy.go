@@ -2,10 +2,10 @@ package wasmhost
 
 import (
 	"context"
-	"encoding/binary"
 	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/internal/headermap"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -146,71 +146,35 @@ func (vm *VM) streamFor(call string) *stream {
 	return s
 }
 
-func serializeMap(pairs [][2]string) []byte {
-	size := 4
-	for _, kv := range pairs {
-		size += 8 + len(kv[0]) + len(kv[1]) + 2
-	}
-	b := make([]byte, 4, size)
-	binary.LittleEndian.PutUint32(b, uint32(len(pairs)))
-	for _, kv := range pairs {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[0])))
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[1])))
-	}
-	for _, kv := range pairs {
-		b = append(append(append(append(b, kv[0]...), 0), kv[1]...), 0)
-	}
-	return b
-}
-
-// parseMap decodes a serialized map, refusing anything malformed.
-func parseMap(b []byte) ([][2]string, bool) {
-	if len(b) == 0 {
-		return nil, true
-	}
-	if len(b) < 4 {
-		return nil, false
-	}
-	n := int(binary.LittleEndian.Uint32(b))
-	if n > len(b)/8 {
-		return nil, false
-	}
-	p := 4 + 8*n
-	out := make([][2]string, 0, n)
-	for i := range n {
-		kl := int(binary.LittleEndian.Uint32(b[4+8*i:]))
-		vl := int(binary.LittleEndian.Uint32(b[8+8*i:]))
-		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(b) || b[p+kl] != 0 || b[p+kl+1+vl] != 0 {
-			return nil, false
-		}
-		out = append(out, [2]string{string(b[p : p+kl]), string(b[p+kl+1 : p+kl+1+vl])})
-		p += kl + vl + 2
-	}
-	return out, p == len(b)
-}
-
 func getHeaderMapPairs(ctx context.Context, mod api.Module, stack []uint64) {
 	vm := vmOf(ctx)
-	var pairs [][2]string
-	switch typ := uint32(stack[0]); {
-	case typ == mapRequestHeaders:
-		s := vm.streamFor("proxy_get_header_map_pairs")
-		if s == nil {
-			stack[0] = statusBadArgument
-			return
-		}
-		pairs = s.headers
-	case typ == mapCallRespHeaders && vm.callResp != nil:
-		pairs = vm.callResp.headers
-	case typ > 7:
-		vm.faultf("proxy_get_header_map_pairs: map type %d does not exist", typ)
-		stack[0] = statusBadArgument
-		return
-	default:
-		stack[0] = statusNotFound
+	pairs, status := vm.headerMap("proxy_get_header_map_pairs", uint32(stack[0]))
+	if status != statusOK {
+		stack[0] = status
 		return
 	}
-	stack[0] = vm.give(ctx, mod, serializeMap(pairs), uint32(stack[1]), uint32(stack[2]))
+	stack[0] = vm.give(ctx, mod, headermap.Encode(pairs), uint32(stack[1]), uint32(stack[2]))
+}
+
+// headerMap is the map a getter may read now: the current stream's
+// request headers, or a call-out's response headers while it is being
+// delivered. A map type past 7 does not exist (a fault); others are not
+// found.
+func (vm *VM) headerMap(call string, typ uint32) ([][2]string, uint64) {
+	switch {
+	case typ == mapRequestHeaders:
+		s := vm.streamFor(call)
+		if s == nil {
+			return nil, statusBadArgument
+		}
+		return s.headers, statusOK
+	case typ == mapCallRespHeaders && vm.callResp != nil:
+		return vm.callResp.headers, statusOK
+	case typ > 7:
+		vm.faultf("%s: map type %d does not exist (a stray stat call?)", call, typ)
+		return nil, statusBadArgument
+	}
+	return nil, statusNotFound
 }
 
 // mutableRequest returns the stream whose request headers may still change.
@@ -304,7 +268,7 @@ func sendLocalResponse(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = statusBadArgument
 		return
 	}
-	headers, ok := parseMap(rawHeaders)
+	headers, ok := headermap.Decode(rawHeaders)
 	if !ok {
 		vm.faultf("proxy_send_local_response: malformed header map")
 		stack[0] = statusParse
@@ -352,8 +316,8 @@ func httpCall(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = statusBadArgument
 		return
 	}
-	headers, ok := parseMap(rawHeaders)
-	if _, tok := parseMap(rawTrailers); !ok || !tok {
+	headers, ok := headermap.Decode(rawHeaders)
+	if _, tok := headermap.Decode(rawTrailers); !ok || !tok {
 		vm.faultf("proxy_http_call: malformed header map")
 		stack[0] = statusParse
 		return
@@ -460,31 +424,16 @@ func getProperty(ctx context.Context, mod api.Module, stack []uint64) {
 
 func getHeaderMapValue(ctx context.Context, mod api.Module, stack []uint64) {
 	vm := vmOf(ctx)
-	typ := uint32(stack[0])
-	if typ > 7 {
-		// What a stray path_filestat_get would pass (see wasmbuild).
-		vm.faultf("proxy_get_header_map_value: map type %d does not exist (a stray stat call?)", typ)
-		stack[0] = statusBadArgument
-		return
-	}
+	// A map type past 7 is what a stray path_filestat_get would pass (see
+	// wasmbuild): headerMap faults on it.
+	pairs, status := vm.headerMap("proxy_get_header_map_value", uint32(stack[0]))
 	key, ok := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_get_header_map_value key")
 	if !ok {
 		stack[0] = statusBadArgument
 		return
 	}
-	var pairs [][2]string
-	switch {
-	case typ == mapRequestHeaders:
-		s := vm.streamFor("proxy_get_header_map_value")
-		if s == nil {
-			stack[0] = statusBadArgument
-			return
-		}
-		pairs = s.headers
-	case typ == mapCallRespHeaders && vm.callResp != nil:
-		pairs = vm.callResp.headers
-	default:
-		stack[0] = statusNotFound
+	if status != statusOK {
+		stack[0] = status
 		return
 	}
 	name := strings.ToLower(string(key))

@@ -53,18 +53,7 @@ func Start(t testing.TB, service string) *Sidecar {
 // unless it succeeds.
 func (s *Sidecar) Post(t testing.TB, path, body string) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Admin-Key", AdminKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("%s: %d %s", path, resp.StatusCode, data)
-	}
+	s.PostData(t, path, body)
 }
 
 // PostData is Post returning the envelope's data string (getToken).
@@ -79,14 +68,15 @@ func (s *Sidecar) PostData(t testing.TB, path, body string) string {
 	}
 	defer resp.Body.Close()
 	var env struct {
-		Code int    `json:"code"`
-		Data string `json:"data"`
+		Code int `json:"code"`
+		Data any `json:"data"`
 	}
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || decode(data, &env) != nil || env.Code != 0 {
 		t.Fatalf("%s: %d %s", path, resp.StatusCode, data)
 	}
-	return env.Data
+	str, _ := env.Data.(string)
+	return str
 }
 
 // Stop stops the sidecar (in-flight calls fail).
