@@ -33,6 +33,13 @@ type Options struct {
 	UserTTL        time.Duration
 	TokenTTL       time.Duration
 	MaxBody        int64
+
+	// With a JWT secret, getToken issues HS256 JWTs instead of opaque
+	// tokens (the policy's issuer must hold the same secret).
+	JWTSecret       string
+	JWTIssuer       string
+	JWTAudience     string
+	JWTSubjectClaim string
 }
 
 // Register declares the flags.
@@ -72,6 +79,10 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	str(&o.DefaultService, "default-service", "default", "service id when a request gives none")
 	dur(&o.UserTTL, "user-ttl", 30*24*time.Hour, "how long user and role records live without a write")
 	dur(&o.TokenTTL, "token-ttl", 2*time.Hour, "lifetime of an issued token when the request gives none")
+	str(&o.JWTSecret, "jwt-secret", "", "HS256 secret (at least 32 bytes): getToken then issues JWTs, not opaque tokens")
+	str(&o.JWTIssuer, "jwt-issuer", "", "iss of issued JWTs")
+	str(&o.JWTAudience, "jwt-audience", "", "aud of issued JWTs")
+	str(&o.JWTSubjectClaim, "jwt-subject-claim", "sub", "claim that carries the user id in issued JWTs (the policy's claims.subject)")
 }
 
 func env(name string) (string, bool) {
@@ -92,6 +103,9 @@ func (o *Options) Client() (redis.UniversalClient, error) {
 	}
 	if len(o.AdminKey) < 16 {
 		return nil, errors.New("sidecar: the admin key must be at least 16 bytes")
+	}
+	if o.JWTSecret != "" && len(o.JWTSecret) < 32 {
+		return nil, errors.New("sidecar: --jwt-secret must be at least 32 bytes for HS256")
 	}
 	if (o.RedisURL == "") == (o.RedisAddrs == "") {
 		return nil, errors.New("sidecar: give --redis-url (standalone) or --redis-addrs (Sentinel or Cluster)")

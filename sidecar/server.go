@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/state"
 )
 
@@ -205,11 +206,43 @@ func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) (any, er
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	tok := hex.EncodeToString(b[:])
-	if err := s.store.Issue(r.Context(), s.service(req.ServiceID), req.UserID, state.TokenID(tok), "opaque", ttl, false); err != nil {
+	tok, kind := hex.EncodeToString(b[:]), "opaque"
+	if s.opts.JWTSecret != "" {
+		if tok, err = s.signJWT(r.Context(), s.service(req.ServiceID), req.UserID, tok, ttl); err != nil {
+			return nil, err
+		}
+		kind = "jwt"
+	}
+	if err := s.store.Issue(r.Context(), s.service(req.ServiceID), req.UserID, state.TokenID(tok), kind, ttl, false); err != nil {
 		return nil, err
 	}
 	return tok, nil
+}
+
+// signJWT issues an HS256 JWT for a user: jti from fresh random bits, the
+// user id in the configured subject claim, and the level and roles the
+// user's /user/roles record holds.
+func (s *Server) signJWT(ctx context.Context, svc, user, jti string, ttl time.Duration) (string, error) {
+	now := time.Now()
+	claims := jwt.MapClaims{"jti": jti, "sub": user, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	claims[s.opts.JWTSubjectClaim] = user
+	if s.opts.JWTIssuer != "" {
+		claims["iss"] = s.opts.JWTIssuer
+	}
+	if s.opts.JWTAudience != "" {
+		claims["aud"] = []string{s.opts.JWTAudience}
+	}
+	if doc, err := s.store.User(ctx, svc, user); err != nil {
+		return "", err
+	} else if doc != nil {
+		claims["level"] = doc.Level
+		var roles []string
+		for _, r := range doc.Roles {
+			roles = append(roles, r.RoleID)
+		}
+		claims["roles"] = roles
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.opts.JWTSecret))
 }
 
 // jwtExpiry reads a JWT's exp without verifying it (only to size a TTL).

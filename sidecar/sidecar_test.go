@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/internal/redistest"
 	"github.com/keycard-gw/keycard/state"
 	"github.com/redis/go-redis/v9"
@@ -325,5 +326,43 @@ func TestSentinel(t *testing.T) {
 	defer direct.Close()
 	if n := direct.Exists(ctx, "kc:{shop:u1}:tok:jti:s1").Val(); n != 1 {
 		t.Errorf("the master does not hold the token key")
+	}
+}
+
+// TestGetTokenJWT: with a JWT secret, getToken issues an HS256 JWT the
+// policy's issuer can verify, registered so that delToken revokes it.
+func TestGetTokenJWT(t *testing.T) {
+	f := newFixture(t)
+	rs := redistest.Start(t)
+	secret := "jwt-secret-0123456789abcdef0123456789"
+	opts := Options{RedisURL: rs.URL(), AdminKey: adminKey, Prefix: "kc:", DefaultService: "shop", UserTTL: time.Hour, TokenTTL: time.Hour,
+		JWTSecret: secret, JWTIssuer: "https://login.shop.example", JWTAudience: "shop-api", JWTSubjectClaim: "phone"}
+	client, err := opts.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	srv := httptest.NewServer(NewServer(NewStore(client, opts.Prefix, opts.UserTTL), opts, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer srv.Close()
+	f.srv = srv
+	f.post(t, "/user/roles", `{"userId":"13000000001","roles":[{"roleId":"support","perms":[]}],"level":2,"status":"1"}`, adminKey)
+	_, env := f.post(t, "/auth/getToken", `{"userId":"13000000001"}`, adminKey)
+	tok, _ := env.Data.(string)
+	parsed, err := jwt.Parse(tok, func(*jwt.Token) (any, error) { return []byte(secret), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer("https://login.shop.example"), jwt.WithAudience("shop-api"))
+	if err != nil {
+		t.Fatalf("issued token does not verify: %v", err)
+	}
+	c := parsed.Claims.(jwt.MapClaims)
+	if c["phone"] != "13000000001" || c["level"] != float64(2) {
+		t.Errorf("claims %v", c)
+	}
+	id := state.TokenID(tok)
+	if a := f.answer(t, id, "13000000001"); a.Token != state.Active {
+		t.Errorf("issued JWT state %s", a.Token)
+	}
+	f.post(t, "/auth/delToken", `{"token":"`+tok+`"}`, adminKey)
+	if a := f.answer(t, id, "13000000001"); a.Token != state.Revoked {
+		t.Errorf("after delToken: %s", a.Token)
 	}
 }

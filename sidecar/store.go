@@ -160,6 +160,25 @@ type UserDoc struct {
 	Level      int       `json:"level,omitempty"`
 }
 
+// User returns a user's stored record, or nil.
+func (s *Store) User(ctx context.Context, svc, user string) (*UserDoc, error) {
+	if err := checkID(svc, user); err != nil {
+		return nil, err
+	}
+	raw, err := s.rdb.Get(ctx, s.userKey(svc, user)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var u UserDoc
+	if err := json.Unmarshal([]byte(raw), &u); err != nil {
+		return nil, fmt.Errorf("sidecar: user %s: %w", user, err)
+	}
+	return &u, nil
+}
+
 // RoleDoc is a role with its permission patterns.
 type RoleDoc struct {
 	RoleID string   `json:"roleId"`

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
 // Flavor says whose rules the host follows where Envoy and Kong differ.
@@ -85,7 +86,7 @@ func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	if err := instantiateHostModule(ctx, rt, "env", proxyFuncs()); err != nil {
+	if err := instantiateHostModule(ctx, rt, "env", guarded(proxyFuncs())); err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}
@@ -160,3 +161,23 @@ func Imports(m wazero.CompiledModule) []string {
 
 // Compiled is the compiled module.
 func (h *Host) Compiled() wazero.CompiledModule { return h.compiled }
+
+// guarded refuses proxy-wasm host calls while the module initialises
+// (_initialize) or allocates for the host (proxy_on_memory_allocate):
+// Envoy allows next to nothing then, so the filter's init functions must
+// be pure computation.
+func guarded(funcs []hostFunc) []hostFunc {
+	for i := range funcs {
+		name, fn := funcs[i].name, funcs[i].fn
+		funcs[i].fn = func(ctx context.Context, mod api.Module, stack []uint64) {
+			vm := vmOf(ctx)
+			if vm.phase != "" {
+				vm.faultf("%s called during %s: Envoy does not allow host calls there", name, vm.phase)
+				stack[0] = statusBadArgument
+				return
+			}
+			fn(ctx, mod, stack)
+		}
+	}
+	return funcs
+}

@@ -75,7 +75,10 @@ func (vm *VM) give(ctx context.Context, mod api.Module, data []byte, retPtr, ret
 	var ptr uint32
 	if len(data) > 0 {
 		stack := []uint64{uint64(len(data))}
-		if err := vm.exports["proxy_on_memory_allocate"].CallWithStack(ctx, stack); err != nil {
+		vm.phase = "proxy_on_memory_allocate"
+		err := vm.exports["proxy_on_memory_allocate"].CallWithStack(ctx, stack)
+		vm.phase = ""
+		if err != nil {
 			vm.faultf("proxy_on_memory_allocate: %v", err)
 			return statusInvalidMem
 		}

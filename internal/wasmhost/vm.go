@@ -44,7 +44,8 @@ type VM struct {
 	maxLogs      int
 	fault        error
 	pollCalls    int
-	inFlight     int // call-outs being answered
+	inFlight     int    // call-outs being answered
+	phase        string // "_initialize" or "proxy_on_memory_allocate" while they run
 }
 
 // stream is one request's state on the host side.
@@ -90,9 +91,14 @@ func (h *Host) NewVM(ctx context.Context, pluginConfig []byte) (*VM, error) {
 	vm := &VM{host: h, nextID: rootID + 1, streams: map[uint32]*stream{}, calls: map[uint32]*pendingCall{}, stack: make([]uint64, 8), maxLogs: 1000}
 	vm.changed = sync.NewCond(&vm.mu)
 	ctx = context.WithValue(ctx, vmKey{}, vm)
+	vm.phase = "_initialize"
 	mod, err := h.rt.InstantiateModule(ctx, h.compiled, wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
+	vm.phase = ""
 	if err != nil {
 		return nil, fmt.Errorf("wasmhost: instantiate: %w", err)
+	}
+	if vm.fault != nil {
+		return nil, fmt.Errorf("wasmhost: during _initialize: %w", vm.fault)
 	}
 	vm.mod = mod
 	vm.exports = map[string]api.Function{}
