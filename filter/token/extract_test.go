@@ -1,0 +1,79 @@
+package token
+
+import (
+	"testing"
+
+	"github.com/keycard-gw/keycard/config"
+)
+
+type headerList [][2]string
+
+func (h headerList) Values(name string) []string {
+	var out []string
+	for _, kv := range h {
+		if kv[0] == name {
+			out = append(out, kv[1])
+		}
+	}
+	return out
+}
+
+var sources = []config.TokenSource{{Header: "Authorization", Scheme: "Bearer"}, {Header: "X-Auth-Token"}, {Cookie: "session"}}
+
+func TestExtract(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers headerList
+		want    string
+		err     error
+	}{
+		{"none", nil, "", nil},
+		{"bearer", headerList{{"authorization", "Bearer abc"}}, "abc", nil},
+		{"scheme case", headerList{{"authorization", "bearer abc"}}, "abc", nil},
+		{"other scheme", headerList{{"authorization", "Basic abc"}}, "", nil},
+		{"scheme only", headerList{{"authorization", "Bearer"}}, "", nil},
+		{"second source", headerList{{"x-auth-token", "t1"}}, "t1", nil},
+		{"cookie", headerList{{"cookie", "a=1; session=s1; b=2"}}, "s1", nil},
+		{"quoted cookie", headerList{{"cookie", `session="s1"`}}, "s1", nil},
+		{"same token twice", headerList{{"authorization", "Bearer t"}, {"x-auth-token", "t"}}, "t", nil},
+		{"two tokens", headerList{{"authorization", "Bearer t"}, {"x-auth-token", "u"}}, "", ErrAmbiguous},
+		{"two cookies", headerList{{"cookie", "session=a"}, {"cookie", "session=b"}}, "", ErrAmbiguous},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Extract(sources, tc.headers)
+			if got != tc.want || err != tc.err {
+				t.Errorf("got %q %v, want %q %v", got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+// FuzzExtract: any header values give a token or ErrAmbiguous, and a
+// token found is one of the values sent (never a mix of two).
+func FuzzExtract(f *testing.F) {
+	f.Add("Bearer abc", "abc", "session=abc")
+	f.Add("bearer x", "y", "a=b;session=\"z\"")
+	f.Fuzz(func(t *testing.T, auth, xauth, cookie string) {
+		h := headerList{{"authorization", auth}, {"x-auth-token", xauth}, {"cookie", cookie}}
+		tok, err := Extract(sources, h)
+		if err != nil {
+			if err != ErrAmbiguous {
+				t.Fatalf("error %v", err)
+			}
+			return
+		}
+		if tok != "" && !contains(auth, tok) && !contains(xauth, tok) && !contains(cookie, tok) {
+			t.Fatalf("token %q is in no header", tok)
+		}
+	})
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
