@@ -22,6 +22,7 @@ type Engine struct {
 	tb       *table.Table
 	verifier *token.Verifier
 	remove   []string
+	sources  []config.TokenSource // lower-case header names
 	pathOpts httppath.Options
 	now      func() time.Time
 	states   stateCache
@@ -47,6 +48,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	for _, f := range cfg.Identity.Forward {
 		e.remove = append(e.remove, strings.ToLower(f.Header))
 	}
+	e.sources = token.LowerSources(cfg.Identity.Token)
 	return e, nil
 }
 
@@ -81,7 +83,7 @@ type Request struct {
 // sidecar, then call Finish.
 func (e *Engine) Decide(r *Request) Decision {
 	return e.decide(r, func() credential {
-		raw, err := token.Extract(e.cfg.Identity.Token, r.Headers)
+		raw, err := token.Extract(e.sources, r.Headers)
 		if err != nil {
 			return credential{failure: ReasonAmbiguousToken, present: true}
 		}
@@ -407,7 +409,11 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 		case "level":
 			v = strconv.Itoa(id.Level)
 		case "roles":
-			v = strings.Join(id.Roles, ",")
+			if len(id.Roles) == 1 {
+				v = id.Roles[0]
+			} else {
+				v = strings.Join(id.Roles, ",")
+			}
 		case "issuer":
 			v = id.Issuer
 		}

@@ -4,6 +4,7 @@ package abi
 
 import (
 	"encoding/binary"
+	"strings"
 	"unsafe"
 
 	"github.com/keycard-gw/keycard/internal/headermap"
@@ -131,6 +132,29 @@ func (h Headers) Each(fn func(name, value string)) {
 		fn(h.data[p:p+kl], h.data[p+kl+1:p+kl+1+vl])
 		p += kl + 1 + vl + 1
 	}
+}
+
+// Values returns every value of a header; name is lower case, the host's
+// names are compared without regard to case.
+func (h Headers) Values(name string) []string {
+	var out []string
+	n := h.Len()
+	if n == 0 || 4+8*n > len(h.data) {
+		return nil
+	}
+	p := 4 + 8*n
+	for i := range n {
+		kl := int(le32(h.data[4+8*i:]))
+		vl := int(le32(h.data[8+8*i:]))
+		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(h.data) {
+			return out
+		}
+		if k := h.data[p : p+kl]; kl == len(name) && (k == name || strings.EqualFold(k, name)) {
+			out = append(out, h.data[p+kl+1:p+kl+1+vl])
+		}
+		p += kl + 1 + vl + 1
+	}
+	return out
 }
 
 func le32(s string) uint32 {

@@ -17,7 +17,8 @@ type Headers interface {
 
 // Extract reads the token from the sources in order. The first source that
 // has one wins, but a different token in any other source is an error:
-// which one the upstream would believe is not ours to guess.
+// which one the upstream would believe is not ours to guess. Header names
+// are matched lower case (LowerSources prepares them once).
 func Extract(sources []config.TokenSource, h Headers) (string, error) {
 	found := ""
 	for _, s := range sources {
@@ -25,7 +26,7 @@ func Extract(sources []config.TokenSource, h Headers) (string, error) {
 		if s.Cookie != "" {
 			vals = cookies(h.Values("cookie"), s.Cookie)
 		} else {
-			for _, v := range h.Values(strings.ToLower(s.Header)) {
+			for _, v := range h.Values(s.Header) {
 				if t, ok := fromHeader(v, s.Scheme); ok {
 					vals = append(vals, t)
 				}
@@ -65,6 +66,17 @@ func cookies(headers []string, name string) []string {
 				out = append(out, strings.Trim(v, `"`))
 			}
 		}
+	}
+	return out
+}
+
+// LowerSources returns the sources with lower-case header names, as
+// Extract wants them.
+func LowerSources(sources []config.TokenSource) []config.TokenSource {
+	out := make([]config.TokenSource, len(sources))
+	for i, s := range sources {
+		s.Header = strings.ToLower(s.Header)
+		out[i] = s
 	}
 	return out
 }

@@ -18,7 +18,7 @@ func (h headerList) Values(name string) []string {
 	return out
 }
 
-var sources = []config.TokenSource{{Header: "Authorization", Scheme: "Bearer"}, {Header: "X-Auth-Token"}, {Cookie: "session"}}
+var sources = LowerSources([]config.TokenSource{{Header: "Authorization", Scheme: "Bearer"}, {Header: "X-Auth-Token"}, {Cookie: "session"}})
 
 func TestExtract(t *testing.T) {
 	tests := []struct {

@@ -8,7 +8,6 @@ package main
 import (
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keycard-gw/keycard/config"
@@ -182,19 +181,6 @@ type stream struct {
 	root *root
 }
 
-// requestHeaders reads the host's header map in place.
-type requestHeaders struct{ h abi.Headers }
-
-func (rh requestHeaders) Values(name string) []string {
-	var out []string
-	rh.h.Each(func(k, v string) {
-		if k == name || (len(k) == len(name) && strings.EqualFold(k, name)) {
-			out = append(out, v)
-		}
-	})
-	return out
-}
-
 func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Action {
 	e := s.root.engine
 	if e == nil {
@@ -209,7 +195,7 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 		_ = abi.SendHTTPResponse(500, nil, nil, "keycard_headers")
 		return abi.ActionPause
 	}
-	req := filter.Request{Headers: requestHeaders{h}}
+	req := filter.Request{Headers: h}
 	h.Each(func(k, v string) {
 		switch k {
 		case ":method":
@@ -276,11 +262,7 @@ func setsHeader(set [][2]string, name string) bool {
 	return false
 }
 
-func hasHeader(h abi.Headers, name string) bool {
-	found := false
-	h.Each(func(k, _ string) { found = found || strings.EqualFold(k, name) })
-	return found
-}
+func hasHeader(h abi.Headers, name string) bool { return len(h.Values(name)) > 0 }
 
 func (r *root) count(d *filter.Decision) {
 	if !r.metrics.on {
