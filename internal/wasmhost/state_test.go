@@ -2,7 +2,9 @@ package wasmhost_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,4 +205,38 @@ func TestFaults(t *testing.T) {
 	check("sidecar down", 503, "sidecar_unavailable")
 	st.sc.Restart(t)
 	check("sidecar back", 200, "")
+}
+
+// TestKongFlavor: Kong addresses the sidecar as host:port and reports a
+// failed call-out with a :dispatch_status header; both hosts must end in
+// the on_error decision.
+func TestKongFlavor(t *testing.T) {
+	res := example(t)
+	sc := sidecartest.Start(t, res.Config.Policy)
+	cfg := *res.Config
+	cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
+	conf, _ := json.Marshal(&cfg)
+	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
+	vm := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong, Caller: caller}, conf)
+	tok, err := mint.Token(res.Config, "login", "", mint.Claims{Subject: "13000000031", Level: 1, JTI: "k1"}, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: [][2]string{{"authorization", "Bearer " + tok}}}
+	r, err := vm.Do(context.Background(), req)
+	if err != nil || !r.Allowed() || len(r.Callouts) != 1 || r.Callouts[0].Upstream != cfg.Sidecar.Upstream {
+		t.Fatalf("through Kong's call-out: %v %+v", err, r)
+	}
+	// A failed call-out (Kong: :dispatch_status) ends in 503 under deny.
+	failing := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, conf)
+	r, err = failing.Do(context.Background(), req)
+	if err != nil || r.Response == nil || r.Response.Status != 503 {
+		t.Fatalf("failed call-out: %v %+v", err, r)
+	}
+	// An Envoy cluster name is not host:port: Kong's host refuses it.
+	envoyConf, _ := json.Marshal(res.Config)
+	bad := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, envoyConf)
+	if _, err := bad.Do(context.Background(), req); err == nil || !strings.Contains(err.Error(), `Kong needs host:port, not "keycard_sidecar"`) {
+		t.Errorf("cluster name on Kong: %v", err)
+	}
 }
