@@ -10,7 +10,6 @@ var (
 	newRoot func(contextID uint32) RootContext
 	roots   = map[uint32]RootContext{}
 	streams = map[uint32]HTTPContext{}
-	rootOf  = map[uint32]uint32{}
 )
 
 // SetNewRootContext registers how root contexts are made. Call it from an
@@ -36,7 +35,6 @@ func ProxyOnContextCreate(contextID, parentID uint32) {
 		return
 	}
 	streams[contextID] = root.NewHTTPContext(contextID)
-	rootOf[contextID] = parentID
 }
 
 //go:wasmexport proxy_on_vm_start
@@ -93,7 +91,6 @@ func ProxyOnDelete(contextID uint32) {
 		return
 	}
 	delete(streams, contextID)
-	delete(rootOf, contextID)
 }
 
 func boolU32(b bool) uint32 {

@@ -134,6 +134,28 @@ func (h Headers) Each(fn func(name, value string)) {
 	}
 }
 
+// Get returns the first value of a header (lower-case name) and whether
+// there is one. It does not allocate.
+func (h Headers) Get(name string) (string, bool) {
+	n := h.Len()
+	if n == 0 || 4+8*n > len(h.data) {
+		return "", false
+	}
+	p := 4 + 8*n
+	for i := range n {
+		kl := int(le32(h.data[4+8*i:]))
+		vl := int(le32(h.data[8+8*i:]))
+		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(h.data) {
+			return "", false
+		}
+		if k := h.data[p : p+kl]; kl == len(name) && (k == name || strings.EqualFold(k, name)) {
+			return h.data[p+kl+1 : p+kl+1+vl], true
+		}
+		p += kl + 1 + vl + 1
+	}
+	return "", false
+}
+
 // Values returns every value of a header; name is lower case, the host's
 // names are compared without regard to case.
 func (h Headers) Values(name string) []string {

@@ -196,16 +196,9 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 		return abi.ActionPause
 	}
 	req := filter.Request{Headers: h}
-	h.Each(func(k, v string) {
-		switch k {
-		case ":method":
-			req.Method = v
-		case ":authority":
-			req.Authority = v
-		case ":path":
-			req.Path = v
-		}
-	})
+	req.Method, _ = h.Get(":method")
+	req.Authority, _ = h.Get(":authority")
+	req.Path, _ = h.Get(":path")
 	d := e.Decide(&req)
 	if d.Pending != nil {
 		if s.root.ask(s.id, d.Pending) {
@@ -262,7 +255,7 @@ func setsHeader(set [][2]string, name string) bool {
 	return false
 }
 
-func hasHeader(h abi.Headers, name string) bool { return len(h.Values(name)) > 0 }
+func hasHeader(h abi.Headers, name string) bool { _, ok := h.Get(name); return ok }
 
 func (r *root) count(d *filter.Decision) {
 	if !r.metrics.on {
