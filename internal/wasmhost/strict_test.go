@@ -1,0 +1,201 @@
+package wasmhost_test
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/keycard-gw/keycard/internal/wasmhost"
+)
+
+// A tiny hand-assembled proxy-wasm module, so the tests can make a module
+// misbehave in exactly one way and check that the host refuses it.
+
+type wfunc struct {
+	params, results int // all i32
+	body            []byte
+}
+
+// leb is an unsigned LEB128.
+func leb(v uint32) []byte { return binary.AppendUvarint(nil, uint64(v)) }
+
+// sleb is a signed LEB128 for i32.const.
+func sleb(v int32) []byte {
+	var out []byte
+	for {
+		b := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && b&0x40 == 0) || (v == -1 && b&0x40 != 0) {
+			return append(out, b)
+		}
+		out = append(out, b|0x80)
+	}
+}
+
+func vec(items ...[]byte) []byte {
+	out := leb(uint32(len(items)))
+	for _, it := range items {
+		out = append(out, it...)
+	}
+	return out
+}
+
+func name(s string) []byte { return append(leb(uint32(len(s))), s...) }
+
+func section(id byte, body []byte) []byte {
+	return append(append([]byte{id}, leb(uint32(len(body)))...), body...)
+}
+
+func functype(params, results int) []byte {
+	b := []byte{0x60}
+	b = append(b, leb(uint32(params))...)
+	for range params {
+		b = append(b, 0x7f)
+	}
+	b = append(b, leb(uint32(results))...)
+	for range results {
+		b = append(b, 0x7f)
+	}
+	return b
+}
+
+// imported host calls, in import order (function indices 0..).
+var imports = []struct {
+	name            string
+	params, results int
+}{
+	{"proxy_log", 3, 1},
+	{"proxy_send_local_response", 8, 1},
+	{"proxy_set_effective_context", 1, 1},
+}
+
+const (
+	fnLog = iota
+	fnSendLocal
+	fnSetContext
+)
+
+// assemble builds a module: the imports above, one page of memory, and
+// the given exports (name -> function).
+func assemble(exports map[string]wfunc) []byte {
+	var types [][]byte
+	typeOf := map[[2]int]uint32{}
+	tidx := func(p, r int) uint32 {
+		k := [2]int{p, r}
+		if i, ok := typeOf[k]; ok {
+			return i
+		}
+		typeOf[k] = uint32(len(types))
+		types = append(types, functype(p, r))
+		return typeOf[k]
+	}
+	var imps [][]byte
+	for _, im := range imports {
+		imps = append(imps, append(append(name("env"), name(im.name)...), append([]byte{0x00}, leb(tidx(im.params, im.results))...)...))
+	}
+	var funcs, codes, exps [][]byte
+	names := make([]string, 0, len(exports))
+	for n := range exports {
+		names = append(names, n)
+	}
+	for i, n := range names {
+		f := exports[n]
+		funcs = append(funcs, leb(tidx(f.params, f.results)))
+		body := append([]byte{0x00}, f.body...) // no locals
+		body = append(body, 0x0b)
+		codes = append(codes, append(leb(uint32(len(body))), body...))
+		exps = append(exps, append(name(n), append([]byte{0x00}, leb(uint32(len(imports)+i))...)...))
+	}
+	exps = append(exps, append(name("memory"), 0x02, 0x00))
+	out := []byte("\x00asm\x01\x00\x00\x00")
+	out = append(out, section(1, vec(types...))...)
+	out = append(out, section(2, vec(imps...))...)
+	out = append(out, section(3, vec(funcs...))...)
+	out = append(out, section(5, vec([]byte{0x00, 0x01}))...) // one page
+	out = append(out, section(7, vec(exps...))...)
+	out = append(out, section(10, vec(codes...))...)
+	return out
+}
+
+func i32(v int32) []byte { return append([]byte{0x41}, sleb(v)...) }
+func call(f int) []byte  { return append([]byte{0x10}, leb(uint32(f))...) }
+func drop() []byte       { return []byte{0x1a} }
+func cat(parts ...[]byte) (b []byte) {
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// base is a module that does nothing wrong: it continues every request.
+func base() map[string]wfunc {
+	return map[string]wfunc{
+		"_initialize":              {0, 0, nil},
+		"proxy_abi_version_0_2_1":  {0, 0, nil},
+		"proxy_on_memory_allocate": {1, 1, i32(1024)},
+		"proxy_on_context_create":  {2, 0, nil},
+		"proxy_on_vm_start":        {2, 1, i32(1)},
+		"proxy_on_configure":       {2, 1, i32(1)},
+		"proxy_on_request_headers": {3, 1, i32(0)},
+	}
+}
+
+func run(t *testing.T, exports map[string]wfunc) error {
+	t.Helper()
+	ctx := context.Background()
+	h, err := wasmhost.Compile(ctx, assemble(exports), wasmhost.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	vm, err := h.NewVM(ctx, []byte("{}"))
+	if err != nil {
+		return err
+	}
+	_, err = vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "a.example", Path: "/"})
+	return err
+}
+
+// TestStrictHost: each row makes the module misbehave once; the host
+// must turn it into an error naming the fault, never ignore it.
+func TestStrictHost(t *testing.T) {
+	if err := run(t, base()); err != nil {
+		t.Fatalf("a well-behaved module: %v", err)
+	}
+	sendLocal := cat(i32(403), i32(0), i32(0), i32(0), i32(0), i32(0), i32(0), i32(-1), call(fnSendLocal), drop())
+	tests := []struct {
+		name  string
+		patch map[string]wfunc
+		want  string
+	}{
+		{"host call during _initialize", map[string]wfunc{"_initialize": {0, 0, cat(i32(2), i32(0), i32(4), call(fnLog), drop())}},
+			"proxy_log called during _initialize: Envoy does not allow host calls there"},
+		{"pointer outside memory", map[string]wfunc{"proxy_on_request_headers": {3, 1, cat(i32(2), i32(70000), i32(10), call(fnLog), drop(), i32(0))}},
+			"proxy_log: 10 bytes at 0x11170 are outside memory"},
+		{"bad log level", map[string]wfunc{"proxy_on_request_headers": {3, 1, cat(i32(9), i32(0), i32(4), call(fnLog), drop(), i32(0))}},
+			"proxy_log: level 9 is not 0..5"},
+		{"pause with nothing pending", map[string]wfunc{"proxy_on_request_headers": {3, 1, i32(1)}},
+			"the filter paused the request with no local response and no call-out pending: the request would hang"},
+		{"local response twice", map[string]wfunc{"proxy_on_request_headers": {3, 1, cat(sendLocal, sendLocal, i32(1))}},
+			"proxy_send_local_response: the request has already been answered or forwarded"},
+		{"unknown context", map[string]wfunc{"proxy_on_request_headers": {3, 1, cat(i32(77), call(fnSetContext), drop(), i32(0))}},
+			"proxy_set_effective_context: unknown context 77"},
+		{"unknown action", map[string]wfunc{"proxy_on_request_headers": {3, 1, i32(7)}},
+			"proxy_on_request_headers returned action 7"},
+		{"configuration refused", map[string]wfunc{"proxy_on_configure": {2, 1, i32(0)}},
+			"proxy_on_configure refused the configuration"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := base()
+			for k, v := range tc.patch {
+				m[k] = v
+			}
+			err := run(t, m)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
