@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -364,5 +365,42 @@ func TestGetTokenJWT(t *testing.T) {
 	f.post(t, "/auth/delToken", `{"token":"`+tok+`"}`, adminKey)
 	if a := f.answer(t, id, "13000000001"); a.Token != state.Revoked {
 		t.Errorf("after delToken: %s", a.Token)
+	}
+}
+
+// TestCluster runs the store on a live three-node Redis Cluster: the
+// per-user hash tags keep every script's keys in one slot, including the
+// single-session conflict marking, which touches the user's other tokens.
+func TestCluster(t *testing.T) {
+	SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	addrs := redistest.StartCluster(t)
+	opts := Options{RedisAddrs: strings.Join(addrs, ","), Cluster: true, AdminKey: adminKey, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, Retries: 3}
+	client, err := opts.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	store := NewStore(client, "kc:", time.Hour)
+	ctx := context.Background()
+	for i := range 20 { // users spread over the slots
+		user := fmt.Sprintf("u%d", i)
+		if err := store.Issue(ctx, "shop", user, "jti:old-"+user, "jwt", time.Minute, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.Issue(ctx, "shop", user, "jti:new-"+user, "jwt", time.Minute, true); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]string{"jti:old-" + user: state.Conflict, "jti:new-" + user: state.Active} {
+			a, err := store.Answer(ctx, "shop", user, id)
+			if err != nil || a.Token != want {
+				t.Fatalf("%s %s: %+v %v, want %s", user, id, a, err, want)
+			}
+		}
+		if n, err := store.Clear(ctx, "shop", user); err != nil || n != 2 {
+			t.Fatalf("clear %s: %d %v", user, n, err)
+		}
+		if a, _ := store.Answer(ctx, "shop", "", "jti:new-"+user); a.Token != state.Revoked {
+			t.Fatalf("%s after clear (owner from the index): %+v", user, a)
+		}
 	}
 }
