@@ -60,6 +60,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./table
 	$(GO) test -run '^$$' -fuzz FuzzPath -fuzztime 30s ./filter/httppath
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./compiler
+	$(GO) test -run '^$$' -fuzz FuzzScanObject -fuzztime 30s ./filter/token
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 15s ./filter/token
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 15s ./internal/headermap
 
 # The local gateway on the example policy: the real filter in wazero, the
 # sidecar and an embedded Redis; prints curl lines with fresh tokens.

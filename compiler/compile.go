@@ -331,12 +331,6 @@ type mountAt struct {
 	n   *yaml.Node
 }
 
-type placed struct {
-	route *Route
-	svc   *Service
-	canon string
-}
-
 func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 	levelNames := make([]string, 0, len(levels))
 	for n := range levels {
@@ -388,7 +382,7 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 				spec.Mounts = append(spec.Mounts, m)
 			}
 		}
-		seen := map[string][]placed{}
+		seen := map[string][]*Route{} // by canonical pattern
 		for ri := range s.Routes {
 			r := &s.Routes[ri]
 			segs, msg := parsePattern(r.Path.Value)
@@ -444,16 +438,16 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 			canon := canonical(segs)
 			tied := false
 			for _, o := range seen[canon] {
-				om := methodsOf(o.route)
+				om := methodsOf(o)
 				if om&rs.Methods != 0 || (om == 0 && rs.Methods == 0) {
-					d.errorf(r.Path.Node, "route %q ties with route %q at %s: both match the same paths and methods", r.Path.Value, o.route.Path.Value, d.pos(o.route.Path.Node))
+					d.errorf(r.Path.Node, "route %q ties with route %q at %s: both match the same paths and methods", r.Path.Value, o.Path.Value, d.pos(o.Path.Node))
 					tied = true
 				}
 			}
 			if tied {
 				continue
 			}
-			seen[canon] = append(seen[canon], placed{r, s, canon})
+			seen[canon] = append(seen[canon], r)
 			spec.Routes = append(spec.Routes, rs)
 		}
 		c.spec.Services = append(c.spec.Services, spec)
