@@ -74,7 +74,7 @@ func bad(format string, args ...any) error {
 
 type handler func(w http.ResponseWriter, r *http.Request) (any, error)
 
-func (s *Server) reply(w http.ResponseWriter, data any, err error) string {
+func (s *Server) reply(w http.ResponseWriter, endpoint string, data any, err error) string {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if err == nil {
@@ -90,7 +90,7 @@ func (s *Server) reply(w http.ResponseWriter, data any, err error) string {
 	case errors.Is(err, ErrBadID):
 		status, outcome = http.StatusBadRequest, "rejected"
 	default:
-		s.log.Error("request failed", "path", "", "err", err)
+		s.log.Error("request failed", "endpoint", endpoint, "err", err)
 		status, msg = http.StatusServiceUnavailable, "token store unavailable"
 	}
 	w.WriteHeader(status)
@@ -111,7 +111,7 @@ func (s *Server) count(endpoint string, h handler) http.HandlerFunc {
 			s.metrics.observe(endpoint, "ok", time.Since(start))
 			return
 		}
-		s.metrics.observe(endpoint, s.reply(w, data, err), time.Since(start))
+		s.metrics.observe(endpoint, s.reply(w, endpoint, data, err), time.Since(start))
 	}
 }
 

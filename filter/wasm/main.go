@@ -79,7 +79,11 @@ func (r *root) OnPluginStart(size int) bool {
 		}
 	}
 	r.engine, r.metrics = e, m
-	r.calls, r.byToken = map[uint32]*inflight{}, map[string]*inflight{}
+	if r.calls == nil {
+		// Calls in flight survive a reconfiguration: their requests are
+		// finished by the new engine instead of hanging.
+		r.calls, r.byToken = map[uint32]*inflight{}, map[string]*inflight{}
+	}
 	abi.Log(abi.LogInfo, "keycard: configured policy "+e.Config().Policy+" ("+strconv.Itoa(len(data))+" bytes)")
 	return true
 }
