@@ -185,22 +185,24 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	case !c.present:
 		return into(d, deny(401, ReasonNoToken))
 	}
-	p := &Pending{d: d, rule: rule, ruleMatched: m.Rule >= 0, method: r.Method, path: path, id: c.id, opaque: c.opaque}
+	p := Pending{d: d, rule: rule, ruleMatched: m.Rule >= 0, method: r.Method, path: path, id: c.id, opaque: c.opaque}
 	if stateful && e.cfg.NeedsSidecar() && (c.opaque || e.cfg.Sessions.State == config.StateSidecar) {
-		p.TokenID = token.ID(c.raw, c.id)
-		p.Service = e.cfg.Policy
 		if c.id != nil {
-			p.Subject = c.id.Subject
+			p.TokenID, p.Subject = c.id.ID(c.raw), c.id.Subject
+		} else {
+			p.TokenID = token.ID(c.raw, nil)
 		}
+		p.Service = e.cfg.Policy
 		if a, ok := e.states.get(p.TokenID, e.now()); ok {
-			return e.authorize(p, a)
+			return e.authorize(&p, a)
 		}
-		return Decision{Pending: p, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
+		pending := p // only a request that waits needs it on the heap
+		return Decision{Pending: &pending, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
 	}
 	if c.opaque {
 		return into(d, deny(401, ReasonInvalidToken)) // no sidecar to ask
 	}
-	return e.authorize(p, nil)
+	return e.authorize(&p, nil)
 }
 
 // Pending is a request waiting for the sidecar's answer about its token.

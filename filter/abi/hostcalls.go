@@ -156,6 +156,30 @@ func (h Headers) Get(name string) (string, bool) {
 	return "", false
 }
 
+// Nth returns the i-th value (from 0) of a header, without allocating.
+func (h Headers) Nth(name string, i int) (string, bool) {
+	n := h.Len()
+	if n == 0 || 4+8*n > len(h.data) {
+		return "", false
+	}
+	p := 4 + 8*n
+	for j := range n {
+		kl := int(le32(h.data[4+8*j:]))
+		vl := int(le32(h.data[8+8*j:]))
+		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(h.data) {
+			return "", false
+		}
+		if k := h.data[p : p+kl]; kl == len(name) && (k == name || strings.EqualFold(k, name)) {
+			if i == 0 {
+				return h.data[p+kl+1 : p+kl+1+vl], true
+			}
+			i--
+		}
+		p += kl + 1 + vl + 1
+	}
+	return "", false
+}
+
 // Values returns every value of a header; name is lower case, the host's
 // names are compared without regard to case.
 func (h Headers) Values(name string) []string {
@@ -190,7 +214,13 @@ func getMap(mapType uint32) (Headers, error) {
 		release()
 		return Headers{}, st
 	}
-	return Headers{data: string(take(ptr, n))}, nil
+	b := take(ptr, n)
+	if len(b) == 0 {
+		return Headers{}, nil
+	}
+	// The buffer is ours (allocate made it) and nothing writes it again:
+	// read it as a string without a copy. The string keeps it alive.
+	return Headers{data: unsafe.String(&b[0], len(b))}, nil
 }
 
 // GetHTTPRequestHeaders returns the request headers with one host call.

@@ -13,6 +13,9 @@ var ErrAmbiguous = errors.New("two different tokens in one request")
 // Headers gives the values of a request header; names are lower case.
 type Headers interface {
 	Values(name string) []string
+	// Nth returns the i-th value (from 0), so that reading headers on
+	// the request path need not allocate.
+	Nth(name string, i int) (string, bool)
 }
 
 // Extract reads the token from the sources in order. The first source that
@@ -26,9 +29,16 @@ func Extract(sources []config.TokenSource, h Headers) (string, error) {
 		if s.Cookie != "" {
 			vals = cookies(h.Values("cookie"), s.Cookie)
 		} else {
-			for _, v := range h.Values(s.Header) {
-				if t, ok := fromHeader(v, s.Scheme); ok {
-					vals = append(vals, t)
+			for i := 0; ; i++ {
+				v, ok := h.Nth(s.Header, i)
+				if !ok {
+					break
+				}
+				if t, ok := fromHeader(v, s.Scheme); ok && t != "" {
+					if found != "" && t != found {
+						return "", ErrAmbiguous
+					}
+					found = t
 				}
 			}
 		}

@@ -8,6 +8,18 @@ import (
 
 type headerList [][2]string
 
+func (h headerList) Nth(name string, i int) (string, bool) {
+	for _, kv := range h {
+		if kv[0] == name {
+			if i == 0 {
+				return kv[1], true
+			}
+			i--
+		}
+	}
+	return "", false
+}
+
 func (h headerList) Values(name string) []string {
 	var out []string
 	for _, kv := range h {

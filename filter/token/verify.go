@@ -29,6 +29,17 @@ type Identity struct {
 	Roles   []string
 	JTI     string
 	Expires time.Time // zero when the token has no exp
+
+	id string // the token's name for the sidecar, computed once
+}
+
+// ID names the verified token to the sidecar (see ID), computing it once
+// per cached identity.
+func (i *Identity) ID(raw string) string {
+	if i.id == "" {
+		i.id = ID(raw, i)
+	}
+	return i.id
 }
 
 // ID names a token to the sidecar (state.TokenID's rule): its verified

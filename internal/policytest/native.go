@@ -33,6 +33,19 @@ func Static(*filter.Pending) (*state.Answer, error) {
 	return &state.Answer{Version: state.Version, Token: state.Unknown, Status: state.Enabled}, nil
 }
 
+// Nth returns the i-th value of a header.
+func (h HeaderList) Nth(name string, i int) (string, bool) {
+	for _, kv := range h {
+		if kv[0] == name {
+			if i == 0 {
+				return kv[1], true
+			}
+			i--
+		}
+	}
+	return "", false
+}
+
 // Native runs cases through the decision code in this process, asking
 // ask when a decision needs the sidecar.
 func Native(e *filter.Engine, ask Asker) Target {
