@@ -52,7 +52,7 @@ type Decision struct {
 
 	Identity *token.Identity // verified identity, when there is one
 	Remove   []string        // request headers to remove (lower case)
-	Set      [][2]string     // request headers to set, in order
+	Set      [][2]string     // request headers to set, in order; valid until the engine's next decision
 
 	// Pending, when set, means no verdict yet: the sidecar must be asked
 	// (Pending.StateQuery) and Engine.Finish called with its answer.

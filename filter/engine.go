@@ -25,6 +25,7 @@ type Engine struct {
 	sources  []config.TokenSource // lower-case header names
 	pathOpts httppath.Options
 	now      func() time.Time
+	setBuf   [][2]string
 	states   stateCache
 	patterns patternCache
 }
@@ -401,8 +402,10 @@ func (e *Engine) roleBits(roles []string) table.RoleBits {
 	return b
 }
 
+// forward lists the identity headers to set. It reuses the engine's
+// buffer: a decision's Set is valid until the engine's next decision.
 func (e *Engine) forward(id *token.Identity) [][2]string {
-	var out [][2]string
+	out := e.setBuf[:0]
 	for i, f := range e.cfg.Identity.Forward {
 		var v string
 		switch f.Field {
@@ -423,6 +426,7 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 			out = append(out, [2]string{e.remove[i], v})
 		}
 	}
+	e.setBuf = out
 	return out
 }
 

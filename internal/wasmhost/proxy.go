@@ -48,6 +48,20 @@ func proxyFuncs() []hostFunc {
 	}
 }
 
+// readString copies module memory into a string (one allocation),
+// recording a fault when it is out of bounds.
+func (vm *VM) readString(mod api.Module, ptr, size uint32, what string) (string, bool) {
+	if size == 0 {
+		return "", true
+	}
+	b, ok := mod.Memory().Read(ptr, size)
+	if !ok {
+		vm.faultf("%s: %d bytes at %#x are outside memory", what, size, ptr)
+		return "", false
+	}
+	return string(b), true
+}
+
 // read copies module memory, recording a fault when it is out of bounds.
 func (vm *VM) read(mod api.Module, ptr, size uint32, what string) ([]byte, bool) {
 	if size == 0 {
@@ -74,15 +88,15 @@ func (vm *VM) write32(mod api.Module, ptr, v uint32) bool {
 func (vm *VM) give(ctx context.Context, mod api.Module, data []byte, retPtr, retSize uint32) uint64 {
 	var ptr uint32
 	if len(data) > 0 {
-		stack := []uint64{uint64(len(data))}
+		vm.mstack[0] = uint64(len(data))
 		vm.phase = "proxy_on_memory_allocate"
-		err := vm.exports["proxy_on_memory_allocate"].CallWithStack(ctx, stack)
+		err := vm.malloc.CallWithStack(ctx, vm.mstack)
 		vm.phase = ""
 		if err != nil {
 			vm.faultf("proxy_on_memory_allocate: %v", err)
 			return statusInvalidMem
 		}
-		ptr = uint32(stack[0])
+		ptr = uint32(vm.mstack[0])
 		if ptr == 0 || !mod.Memory().Write(ptr, data) {
 			vm.faultf("proxy_on_memory_allocate(%d) returned %#x, not writable", len(data), ptr)
 			return statusInvalidMem
@@ -200,24 +214,24 @@ func (vm *VM) mutableRequest(call string, mapType uint32) *stream {
 func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 	vm := vmOf(ctx)
 	s := vm.mutableRequest("proxy_replace_header_map_value", uint32(stack[0]))
-	key, ok1 := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_replace_header_map_value key")
-	val, ok2 := vm.read(mod, uint32(stack[3]), uint32(stack[4]), "proxy_replace_header_map_value value")
+	key, ok1 := vm.readString(mod, uint32(stack[1]), uint32(stack[2]), "proxy_replace_header_map_value key")
+	val, ok2 := vm.readString(mod, uint32(stack[3]), uint32(stack[4]), "proxy_replace_header_map_value value")
 	if s == nil || !ok1 || !ok2 {
 		stack[0] = statusBadArgument
 		return
 	}
-	if len(key) == 0 || strings.ContainsAny(string(val), "\r\n\x00") {
+	if len(key) == 0 || strings.ContainsAny(val, "\r\n\x00") {
 		vm.faultf("proxy_replace_header_map_value: bad header %q: %q", key, val)
 		stack[0] = statusBadArgument
 		return
 	}
-	name := strings.ToLower(string(key))
+	name := strings.ToLower(key)
 	kept := s.headers[:0]
 	done := false
 	for _, kv := range s.headers {
 		if kv[0] == name {
 			if !done {
-				kept = append(kept, [2]string{name, string(val)})
+				kept = append(kept, [2]string{name, val})
 				done = true
 			}
 			continue
@@ -225,7 +239,7 @@ func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 		kept = append(kept, kv)
 	}
 	if !done {
-		kept = append(kept, [2]string{name, string(val)})
+		kept = append(kept, [2]string{name, val})
 	}
 	s.headers = kept
 	stack[0] = statusOK

@@ -28,7 +28,9 @@ type VM struct {
 	host    *Host
 	mod     api.Module
 	exports map[string]api.Function
+	malloc  api.Function // proxy_on_memory_allocate, called from host functions
 	stack   []uint64
+	mstack  []uint64 // malloc's stack: give runs while stack is in use
 
 	pluginConfig []byte
 	nextID       uint32
@@ -88,7 +90,7 @@ var exportNames = []string{
 // context, starts the VM and configures the plugin. A configuration the
 // module refuses is an error.
 func (h *Host) NewVM(ctx context.Context, pluginConfig []byte) (*VM, error) {
-	vm := &VM{host: h, nextID: rootID + 1, streams: map[uint32]*stream{}, calls: map[uint32]*pendingCall{}, stack: make([]uint64, 8), maxLogs: 1000}
+	vm := &VM{host: h, nextID: rootID + 1, streams: map[uint32]*stream{}, calls: map[uint32]*pendingCall{}, stack: make([]uint64, 8), mstack: make([]uint64, 1), maxLogs: 1000}
 	vm.changed = sync.NewCond(&vm.mu)
 	ctx = context.WithValue(ctx, vmKey{}, vm)
 	vm.phase = "_initialize"
@@ -107,6 +109,7 @@ func (h *Host) NewVM(ctx context.Context, pluginConfig []byte) (*VM, error) {
 			vm.exports[name] = f
 		}
 	}
+	vm.malloc = vm.exports["proxy_on_memory_allocate"]
 	if mod.ExportedFunction("proxy_abi_version_0_2_1") == nil {
 		return nil, errors.New("wasmhost: the module does not export proxy_abi_version_0_2_1")
 	}
@@ -262,7 +265,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	ctx = context.WithValue(ctx, vmKey{}, vm)
 	id := vm.nextID
 	vm.nextID++
-	s := &stream{id: id}
+	s := &stream{id: id, headers: make([][2]string, 0, 4+len(req.Headers))}
 	s.headers = append(s.headers, [2]string{":method", req.Method}, [2]string{":authority", req.Authority}, [2]string{":path", req.Path}, [2]string{":scheme", "https"})
 	for _, kv := range req.Headers {
 		s.headers = append(s.headers, [2]string{strings.ToLower(kv[0]), kv[1]})
