@@ -8,9 +8,52 @@ package abi
 
 var (
 	newRoot func(contextID uint32) RootContext
-	roots   = map[uint32]RootContext{}
-	streams = map[uint32]HTTPContext{}
+	roots   contexts[RootContext]
+	streams contexts[HTTPContext]
 )
+
+// contexts is a small id -> context table. A VM holds a handful of roots
+// and the streams in flight on one worker, so a linear scan of a slice
+// beats a map inside wasm (no hashing, no allocation once grown).
+type contexts[T any] struct {
+	ids  []uint32
+	ctxs []T
+}
+
+func (c *contexts[T]) get(id uint32) (T, bool) {
+	for i, v := range c.ids {
+		if v == id {
+			return c.ctxs[i], true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+func (c *contexts[T]) put(id uint32, ctx T) {
+	for i, v := range c.ids {
+		if v == id {
+			c.ctxs[i] = ctx
+			return
+		}
+	}
+	c.ids = append(c.ids, id)
+	c.ctxs = append(c.ctxs, ctx)
+}
+
+func (c *contexts[T]) remove(id uint32) bool {
+	for i, v := range c.ids {
+		if v == id {
+			last := len(c.ids) - 1
+			c.ids[i], c.ctxs[i] = c.ids[last], c.ctxs[last]
+			var zero T
+			c.ctxs[last] = zero
+			c.ids, c.ctxs = c.ids[:last], c.ctxs[:last]
+			return true
+		}
+	}
+	return false
+}
 
 // SetNewRootContext registers how root contexts are made. Call it from an
 // init function: it is pure computation, which is all Envoy allows during
@@ -26,20 +69,20 @@ func ProxyOnMemoryAllocate(size uint32) uint32 { return allocate(size) }
 //go:wasmexport proxy_on_context_create
 func ProxyOnContextCreate(contextID, parentID uint32) {
 	if parentID == 0 {
-		roots[contextID] = newRoot(contextID)
+		roots.put(contextID, newRoot(contextID))
 		return
 	}
-	root, ok := roots[parentID]
+	root, ok := roots.get(parentID)
 	if !ok {
 		logf(LogCritical, "keycard: context ", itoa(contextID), " created under unknown root ", itoa(parentID))
 		return
 	}
-	streams[contextID] = root.NewHTTPContext(contextID)
+	streams.put(contextID, root.NewHTTPContext(contextID))
 }
 
 //go:wasmexport proxy_on_vm_start
 func ProxyOnVMStart(rootID, vmConfigurationSize uint32) uint32 {
-	root, ok := roots[rootID]
+	root, ok := roots.get(rootID)
 	if !ok {
 		return 0
 	}
@@ -48,7 +91,7 @@ func ProxyOnVMStart(rootID, vmConfigurationSize uint32) uint32 {
 
 //go:wasmexport proxy_on_configure
 func ProxyOnConfigure(rootID, pluginConfigurationSize uint32) uint32 {
-	root, ok := roots[rootID]
+	root, ok := roots.get(rootID)
 	if !ok {
 		return 0
 	}
@@ -57,14 +100,14 @@ func ProxyOnConfigure(rootID, pluginConfigurationSize uint32) uint32 {
 
 //go:wasmexport proxy_on_tick
 func ProxyOnTick(rootID uint32) {
-	if root, ok := roots[rootID]; ok {
+	if root, ok := roots.get(rootID); ok {
 		root.OnTick()
 	}
 }
 
 //go:wasmexport proxy_on_request_headers
 func ProxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
-	s, ok := streams[contextID]
+	s, ok := streams.get(contextID)
 	if !ok {
 		logf(LogCritical, "keycard: request headers for unknown context ", itoa(contextID))
 		return uint32(ActionContinue)
@@ -74,7 +117,7 @@ func ProxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 
 //go:wasmexport proxy_on_http_call_response
 func ProxyOnHTTPCallResponse(rootID, token, numHeaders, bodySize, numTrailers uint32) {
-	if root, ok := roots[rootID]; ok {
+	if root, ok := roots.get(rootID); ok {
 		root.OnHTTPCallResponse(token, int(numHeaders), int(bodySize), int(numTrailers))
 	}
 }
@@ -85,12 +128,12 @@ func ProxyOnHTTPCallResponse(rootID, token, numHeaders, bodySize, numTrailers ui
 
 //go:wasmexport proxy_on_delete
 func ProxyOnDelete(contextID uint32) {
-	if root, ok := roots[contextID]; ok {
+	if root, ok := roots.get(contextID); ok {
 		root.OnDelete()
-		delete(roots, contextID)
+		roots.remove(contextID)
 		return
 	}
-	delete(streams, contextID)
+	streams.remove(contextID)
 }
 
 func boolU32(b bool) uint32 {
