@@ -20,6 +20,10 @@ type Settings struct {
 	SidecarUp      string        // Envoy cluster name or host:port; default "keycard_sidecar"
 	SidecarTimeout time.Duration // default 200ms
 	NoMetrics      bool          // leave proxy-wasm metrics off (hosts that lack them)
+	// Gateway is the proxy-wasm host the configuration is for
+	// (config.GatewayKong or config.GatewayEnvoy). The filter refuses a
+	// configuration without one; native decisions do not need it.
+	Gateway string
 }
 
 // Result is a compiled policy.
@@ -181,7 +185,7 @@ func (c *compilation) check(files []string) {
 		first.errorf(top, "policy: needs services")
 		return
 	}
-	c.cfg = config.Config{Version: config.Version, Policy: p.Name}
+	c.cfg = config.Config{Version: config.Version, Policy: p.Name, Gateway: c.settings.Gateway}
 	c.identity()
 	levels := c.levels()
 	roleIdx := c.roles()

@@ -17,6 +17,7 @@ const Version = 1
 type Config struct {
 	Version  int      `json:"version"`
 	Policy   string   `json:"policy"`
+	Gateway  string   `json:"gateway"` // GatewayKong or GatewayEnvoy: where the request's host and path are read
 	Table    []byte   `json:"table"` // encoded decision table, base64 in JSON
 	Identity Identity `json:"identity"`
 	Levels   []Level  `json:"levels,omitempty"`
@@ -42,6 +43,22 @@ type TokenSource struct {
 	Scheme string `json:"scheme,omitempty"`
 	Cookie string `json:"cookie,omitempty"`
 }
+
+// Gateways. The proxy-wasm hosts present a request differently, and the
+// filter must not guess which one it runs in (nothing a client sends may
+// choose the rule):
+//
+//   - Kong (ngx_wasm_module): ":authority" is nginx's server_name and
+//     port, not the client's; the client's host is the Host header.
+//     ":path" is nginx's decoded, normalised URI; the request target as
+//     the client sent it (and as proxy_pass forwards it) is the property
+//     request.path ($request_uri).
+//   - Envoy: ":authority" is the client's host; ":path" is the request
+//     target as received (normalised only if the operator configured it).
+const (
+	GatewayKong  = "kong"
+	GatewayEnvoy = "envoy"
+)
 
 // Issuer kinds.
 const (
@@ -150,10 +167,17 @@ func Decode(data []byte) (*Config, *table.Table, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Only a deployed filter needs to know its gateway (native decisions
+	// are told the host directly), and it must not guess it.
+	if c.Gateway != GatewayKong && c.Gateway != GatewayEnvoy {
+		return nil, nil, fmt.Errorf("config: gateway %q is not kong or envoy (keycard render sets it; keycard compile takes --gateway)", c.Gateway)
+	}
 	return &c, tb, nil
 }
 
-// Validate checks the configuration completely and decodes its table.
+// Validate checks the configuration and decodes its table. It accepts an
+// empty Gateway (a compiled policy not yet meant for a gateway); Decode,
+// the filter's entry point, does not.
 func (c *Config) Validate() (*table.Table, error) {
 	if c.Version != Version {
 		return nil, fmt.Errorf("config: version %d, this build reads %d", c.Version, Version)

@@ -13,7 +13,7 @@ import (
 func exampleJSON(t *testing.T) []byte {
 	t.Helper()
 	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
-	res, err := compiler.CompileFiles([]string{filepath.Join("..", "policies")}, compiler.Settings{})
+	res, err := compiler.CompileFiles([]string{filepath.Join("..", "policies")}, compiler.Settings{Gateway: config.GatewayEnvoy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,8 @@ func TestDecode(t *testing.T) {
 		{"trailing data", good, good + "{}", "config: data after the JSON object"},
 		{"unknown field", `"version":1`, `"version":1,"verison":1`, `config: json: unknown field "verison"`},
 		{"version", `"version":1`, `"version":2`, "config: version 2, this build reads 1"},
+		{"no gateway", `"gateway":"envoy",`, ``, `config: gateway "" is not kong or envoy (keycard render sets it; keycard compile takes --gateway)`},
+		{"other gateway", `"gateway":"envoy"`, `"gateway":"nginx"`, `config: gateway "nginx" is not kong or envoy (keycard render sets it; keycard compile takes --gateway)`},
 		{"table", `"table":"`, `"table":"AAAA`, "config: table: table: bad magic"},
 		{"no source", `"token":[{"header":"Authorization","scheme":"Bearer"},{"header":"X-Auth-Token"}]`, `"token":[]`, "config: identity.token: no token source"},
 		{"bad header", `{"header":"X-Auth-Token"}`, `{"header":"X Auth"}`, `config: identity.token[1]: bad header name "X Auth"`},

@@ -24,6 +24,7 @@ type Engine struct {
 	remove   []string
 	sources  []config.TokenSource // lower-case header names
 	pathOpts httppath.Options
+	kong     bool // the client's host is the Host header, not :authority
 	now      func() time.Time
 	setBuf   [][2]string
 	states   stateCache
@@ -50,6 +51,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.remove = append(e.remove, strings.ToLower(f.Header))
 	}
 	e.sources = token.LowerSources(cfg.Identity.Token)
+	e.kong = cfg.Gateway == config.GatewayKong
 	return e, nil
 }
 
@@ -72,11 +74,43 @@ func (e *Engine) Table() *table.Table { return e.tb }
 func (e *Engine) Verifier() *token.Verifier { return e.verifier }
 
 // Request is what the gateway hands over. Header names are lower case.
+//
+// Authority is the client's host as Envoy presents it (":authority"); in
+// Kong (configuration gateway "kong") it is ignored, because Kong's
+// ":authority" is nginx's own server name, and the host is read from the
+// Host header instead. Path is the request target as the client sent it:
+// Envoy's ":path", Kong's request.path property.
 type Request struct {
 	Method    string
 	Authority string
 	Path      string
 	Headers   token.Headers
+}
+
+// host is the client's host as the configured gateway presents it. On
+// Kong it is the Host header, which must be there once (nginx refuses a
+// request with two; an HTTP/2 request may still carry one besides its
+// :authority, and then both are in the header list): two different
+// values are ambiguous and refused, so the client cannot choose which
+// one the rule uses.
+func (e *Engine) host(r *Request) (string, error) {
+	if !e.kong {
+		return httppath.Host(r.Authority)
+	}
+	first, ok := r.Headers.Nth("host", 0)
+	if !ok {
+		return "", httppath.ErrNoHost
+	}
+	for i := 1; ; i++ {
+		v, more := r.Headers.Nth("host", i)
+		if !more {
+			break
+		}
+		if !strings.EqualFold(v, first) {
+			return "", httppath.ErrAmbiguousHost
+		}
+	}
+	return httppath.Host(first)
 }
 
 // Decide decides a request, reading its token from the headers. When the
@@ -139,7 +173,7 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	if err := httppath.Method(r.Method); err != nil {
 		return withDetail(deny(400, ReasonBadRequest), err)
 	}
-	host, err := httppath.Host(r.Authority)
+	host, err := e.host(r)
 	if err != nil {
 		return withDetail(deny(400, ReasonBadRequest), err)
 	}

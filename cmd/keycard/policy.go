@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/token"
 	"github.com/keycard-gw/keycard/internal/policytest"
@@ -21,15 +22,17 @@ import (
 type compileFlags struct {
 	sidecar string
 	timeout time.Duration
+	gateway string
 }
 
 func (c *compileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.sidecar, "sidecar", "", "sidecar upstream: an Envoy cluster name or host:port for Kong (default keycard_sidecar)")
 	fs.DurationVar(&c.timeout, "sidecar-timeout", 200*time.Millisecond, "timeout of the filter's call to the sidecar")
+	fs.StringVar(&c.gateway, "gateway", "", "the gateway the filter configuration is for: kong or envoy (they present a request's host and path differently)")
 }
 
 func (c *compileFlags) settings() compiler.Settings {
-	return compiler.Settings{SidecarUp: c.sidecar, SidecarTimeout: c.timeout}
+	return compiler.Settings{SidecarUp: c.sidecar, SidecarTimeout: c.timeout, Gateway: c.gateway}
 }
 
 // compilePolicy compiles and prints findings (with source line and caret)
@@ -92,6 +95,14 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "keycard compile: give the policy's files or directory")
+		return 2
+	}
+	switch {
+	case cf.gateway != "" && cf.gateway != config.GatewayKong && cf.gateway != config.GatewayEnvoy:
+		fmt.Fprintf(stderr, "keycard compile: --gateway %q: kong or envoy\n", cf.gateway)
+		return 2
+	case *format == "json" && cf.gateway == "":
+		fmt.Fprintln(stderr, "keycard compile: --format json needs --gateway kong or envoy: the filter reads the request's host and path where that gateway puts them")
 		return 2
 	}
 	res := compilePolicy(paths, cf.settings(), stderr)

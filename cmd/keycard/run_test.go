@@ -31,9 +31,23 @@ func TestCompileDeterministic(t *testing.T) {
 	if len(da) == 0 || !bytes.Equal(da, db) {
 		t.Fatal("two compilations differ")
 	}
-	code, out, _ := runCLI(t, "compile", "../../policies", "--format", "json")
-	if code != 0 || !strings.Contains(out, `"table": "KCDT`) && !strings.Contains(out, `"table": "S0NEV`) {
+	code, out, _ := runCLI(t, "compile", "../../policies", "--format", "json", "--gateway", "kong")
+	if code != 0 || !strings.Contains(out, `"gateway": "kong"`) || !strings.Contains(out, `"table": "KCDT`) && !strings.Contains(out, `"table": "S0NEV`) {
 		t.Fatalf("json: %d %s", code, out[:min(200, len(out))])
+	}
+	// The filter refuses a configuration that does not say which gateway
+	// it is for, so compile refuses to write one.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--format", "json"}, "keycard compile: --format json needs --gateway kong or envoy: the filter reads the request's host and path where that gateway puts them\n"},
+		{[]string{"--format", "json", "--gateway", "nginx"}, "keycard compile: --gateway \"nginx\": kong or envoy\n"},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"compile", "../../policies"}, tc.args...)...)
+		if code != 2 || stderr != tc.want {
+			t.Errorf("compile %v: %d %q, want 2 %q", tc.args, code, stderr, tc.want)
+		}
 	}
 }
 

@@ -2,10 +2,12 @@
 // built with upstream Go for GOOS=wasip1 as a WASI reactor. It is the only
 // package that touches //go:wasmimport and //go:wasmexport.
 //
-// It exports exactly the callbacks the filter needs and wraps exactly the
-// host calls it makes, shaped like github.com/proxy-wasm/proxy-wasm-go-sdk
-// (root and HTTP contexts, Action, typed host calls) so that moving to
-// that SDK, once it can be used here, is mechanical.
+// It exports every callback of ABI 0.2.1 (no-ops where the filter has
+// nothing to do: Kong's host calls them without checking that they exist)
+// and wraps exactly the host calls the filter makes, shaped like
+// github.com/proxy-wasm/proxy-wasm-go-sdk (root and HTTP contexts,
+// Action, typed host calls) so that moving to that SDK, once it can be
+// used here, is mechanical.
 //
 // Memory the host hands back (headers, buffers, properties) is allocated
 // by proxy_on_memory_allocate into Go slices that a package-level list

@@ -2,9 +2,10 @@
 
 package abi
 
-// The callbacks a host calls. Names and signatures: proxy-wasm ABI 0.2.1.
-// They are exported Go functions only so that linters see them used; Go
-// code never calls them.
+// The callbacks a host calls: every callback of proxy-wasm ABI 0.2.1
+// (spec: proxy-wasm/spec, abi-versions/v0.2.1), with its signature. They
+// are exported Go functions only so that linters see them used; Go code
+// never calls them.
 
 var (
 	newRoot func(contextID uint32) RootContext
@@ -122,9 +123,96 @@ func ProxyOnHTTPCallResponse(rootID, token, numHeaders, bodySize, numTrailers ui
 	}
 }
 
-// proxy_on_done and proxy_on_log are not exported: the filter has nothing
-// to do then, and both hosts skip a callback a module does not export,
-// which saves two calls into the module per request.
+// The remaining callbacks of ABI 0.2.1 are exported although the filter
+// has nothing to do in them. Kong's host (ngx_wasm_module,
+// src/common/proxy_wasm/ngx_proxy_wasm.c, ngx_proxy_wasm_on_log and
+// ngx_proxy_wasm_on_done; src/http/proxy_wasm/ngx_http_proxy_wasm.c)
+// calls proxy_on_request_body, proxy_on_response_headers,
+// proxy_on_response_body, proxy_on_response_trailers, proxy_on_done and
+// proxy_on_log on every request without checking that the module exports
+// them: a missing one is a call through a NULL function reference and
+// the nginx worker dies with SIGSEGV. Envoy (proxy-wasm-cpp-host,
+// src/context.cc) skips what is missing. Exporting every callback is
+// what keeps the module loadable in any host; the filter's test checks
+// the export list against the ABI's.
+
+//go:wasmexport proxy_on_request_body
+func ProxyOnRequestBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return uint32(ActionContinue)
+}
+
+//go:wasmexport proxy_on_request_trailers
+func ProxyOnRequestTrailers(contextID, numTrailers uint32) uint32 {
+	return uint32(ActionContinue)
+}
+
+//go:wasmexport proxy_on_response_headers
+func ProxyOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	return uint32(ActionContinue)
+}
+
+//go:wasmexport proxy_on_response_body
+func ProxyOnResponseBody(contextID, bodySize, endOfStream uint32) uint32 {
+	return uint32(ActionContinue)
+}
+
+//go:wasmexport proxy_on_response_trailers
+func ProxyOnResponseTrailers(contextID, numTrailers uint32) uint32 {
+	return uint32(ActionContinue)
+}
+
+// ProxyOnDone says the filter is done with the context at once: it never
+// holds a finished stream open (returning 0 would make Envoy wait for
+// proxy_done).
+//
+//go:wasmexport proxy_on_done
+func ProxyOnDone(contextID uint32) uint32 { return 1 }
+
+//go:wasmexport proxy_on_log
+func ProxyOnLog(contextID uint32) {}
+
+// A TCP (network) filter's callbacks: Keycard is an HTTP filter, and a
+// connection it is wrongly attached to passes untouched.
+
+//go:wasmexport proxy_on_new_connection
+func ProxyOnNewConnection(contextID uint32) uint32 { return uint32(ActionContinue) }
+
+//go:wasmexport proxy_on_downstream_data
+func ProxyOnDownstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	return uint32(ActionContinue)
+}
+
+//go:wasmexport proxy_on_upstream_data
+func ProxyOnUpstreamData(contextID, dataSize, endOfStream uint32) uint32 {
+	return uint32(ActionContinue)
+}
+
+//go:wasmexport proxy_on_downstream_connection_close
+func ProxyOnDownstreamConnectionClose(contextID, peerType uint32) {}
+
+//go:wasmexport proxy_on_upstream_connection_close
+func ProxyOnUpstreamConnectionClose(contextID, peerType uint32) {}
+
+// Call-outs the filter never makes (gRPC), queues it never registers and
+// foreign functions it never calls.
+
+//go:wasmexport proxy_on_grpc_receive_initial_metadata
+func ProxyOnGRPCReceiveInitialMetadata(contextID, callID, numElements uint32) {}
+
+//go:wasmexport proxy_on_grpc_receive
+func ProxyOnGRPCReceive(contextID, callID, messageSize uint32) {}
+
+//go:wasmexport proxy_on_grpc_receive_trailing_metadata
+func ProxyOnGRPCReceiveTrailingMetadata(contextID, callID, numElements uint32) {}
+
+//go:wasmexport proxy_on_grpc_close
+func ProxyOnGRPCClose(contextID, callID, statusCode uint32) {}
+
+//go:wasmexport proxy_on_queue_ready
+func ProxyOnQueueReady(contextID, queueID uint32) {}
+
+//go:wasmexport proxy_on_foreign_function
+func ProxyOnForeignFunction(contextID, functionID, dataSize uint32) {}
 
 //go:wasmexport proxy_on_delete
 func ProxyOnDelete(contextID uint32) {

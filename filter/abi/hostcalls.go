@@ -276,20 +276,21 @@ func IncrementCounter(id uint32, by int64) error {
 	return asError(Status(proxyIncrementMetric(id, by)))
 }
 
-// GetProperty reads a host property; path parts are joined with NUL.
-func GetProperty(path ...string) ([]byte, error) {
-	var p []byte
-	for i, s := range path {
-		if i > 0 {
-			p = append(p, 0)
-		}
-		p = append(p, s...)
-	}
+// GetPropertyString reads a host property (path parts are joined with
+// NUL; the filter reads two-part ones) as a string, without copying it:
+// the buffer is ours and nothing writes it again.
+func GetPropertyString(scope, name string) (string, error) {
+	var buf [64]byte
+	p := append(append(append(buf[:0], scope...), 0), name...)
 	var ptr, n uint32
 	st := Status(proxyGetProperty(ptrOf(p), uint32(len(p)), &ptr, &n))
 	if st != StatusOK {
 		release()
-		return nil, st
+		return "", st
 	}
-	return take(ptr, n), nil
+	b := take(ptr, n)
+	if len(b) == 0 {
+		return "", nil
+	}
+	return unsafe.String(&b[0], len(b)), nil
 }

@@ -18,6 +18,8 @@ var (
 	ErrSemicolon      = errors.New("path holds a ; parameter")
 	ErrTooLong        = errors.New("path is longer than 8192 bytes")
 	ErrBadHost        = errors.New("host is malformed")
+	ErrNoHost         = errors.New("request has no Host header")
+	ErrAmbiguousHost  = errors.New("request has Host headers that differ")
 	ErrBadMethod      = errors.New("method is not an upper-case token")
 )
 

@@ -201,8 +201,24 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 	}
 	req := filter.Request{Headers: h}
 	req.Method, _ = h.Get(":method")
-	req.Authority, _ = h.Get(":authority")
-	req.Path, _ = h.Get(":path")
+	if e.Config().Gateway == config.GatewayKong {
+		// Kong's :path is nginx's decoded, normalised URI: decoding it
+		// again would misread %25, and it is not what proxy_pass sends
+		// upstream. The request target as the client sent it is
+		// $request_uri, which ngx_wasm_module serves as request.path
+		// (src/common/proxy_wasm/ngx_proxy_wasm_properties.c). The host
+		// comes from the Host header (the engine reads it).
+		target, err := abi.GetPropertyString("request", "path")
+		if err != nil {
+			abi.Log(abi.LogError, "keycard: cannot read request.path: "+err.Error())
+			_ = abi.SendHTTPResponse(500, nil, nil, "keycard_request_path")
+			return abi.ActionPause
+		}
+		req.Path = target
+	} else {
+		req.Authority, _ = h.Get(":authority")
+		req.Path, _ = h.Get(":path")
+	}
 	d := e.Decide(&req)
 	if d.Pending != nil {
 		if s.root.ask(s.id, d.Pending) {

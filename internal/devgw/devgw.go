@@ -28,6 +28,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/keycard-gw/keycard/sidecar"
 )
@@ -138,7 +139,9 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 	}
 
 	// The filter: one compiled module, a pool of VMs.
-	conf, err := json.Marshal(res.Config)
+	cfg := *res.Config
+	cfg.Gateway = config.GatewayEnvoy // the wasmhost runs in its Envoy flavour here
+	conf, err := json.Marshal(&cfg)
 	if err != nil {
 		return nil, err
 	}

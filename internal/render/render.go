@@ -97,6 +97,7 @@ func Kong(res *compiler.Result, o Options) (Files, error) {
 		return nil, fmt.Errorf("--sidecar: %v", err)
 	}
 	cfg := *res.Config
+	cfg.Gateway = config.GatewayKong
 	cfg.Sidecar.Upstream = o.Sidecar // Kong's dispatch_http_call takes host:port
 	cfg.Sidecar.Authority = o.Sidecar
 	cfg.Options.Metrics = minor >= 8
@@ -186,6 +187,7 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 		return nil, fmt.Errorf("--sidecar: %v", err)
 	}
 	cfg := *res.Config
+	cfg.Gateway = config.GatewayEnvoy
 	cfg.Sidecar.Upstream = "keycard_sidecar"
 	cfg.Sidecar.Authority = o.Sidecar
 	cfg.Options.Metrics = true

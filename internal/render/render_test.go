@@ -22,7 +22,7 @@ import (
 func example(t *testing.T) *compiler.Result {
 	t.Helper()
 	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
-	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "policies")}, compiler.Settings{})
+	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "policies")}, compiler.Settings{Gateway: config.GatewayKong})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestConfigSchema(t *testing.T) {
 	res := example(t)
 	var configs []*config.Config
 	configs = append(configs, res.Config)
-	bench, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "testdata", "bench", "policy.yaml")}, compiler.Settings{SidecarUp: "10.0.0.1:8181"})
+	bench, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "testdata", "bench", "policy.yaml")}, compiler.Settings{SidecarUp: "10.0.0.1:8181", Gateway: config.GatewayEnvoy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +185,8 @@ func TestConfigSchema(t *testing.T) {
 		"not a table":     strings.Replace(string(good), `"table":"S0NEV`, `"table":"AAAA`, 1),
 		"missing claims":  strings.Replace(string(good), `"claims":`, `"claimz":`, 1),
 		"negative leeway": strings.Replace(string(good), `"leeway_seconds":30`, `"leeway_seconds":-3`, 1),
+		"no gateway":      strings.Replace(string(good), `"gateway":"kong",`, ``, 1),
+		"other gateway":   strings.Replace(string(good), `"gateway":"kong"`, `"gateway":"nginx"`, 1),
 	} {
 		v, err := jsonschema.UnmarshalJSON(strings.NewReader(broken))
 		if err != nil {

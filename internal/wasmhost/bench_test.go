@@ -76,7 +76,7 @@ func BenchmarkRequest(b *testing.B) {
 			path = "/"
 		}
 		b.Run("wasm/"+bc.name, func(b *testing.B) {
-			conf, _ := json.Marshal(res.Config)
+			conf := configJSON(b, res)
 			vm := newVM(b, wasmhost.Options{}, conf)
 			ctx := context.Background()
 			i := 0

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
@@ -66,8 +67,15 @@ func example(t testing.TB) *compiler.Result {
 	return res
 }
 
+// configJSON is the example's configuration for the Envoy flavour.
 func configJSON(t testing.TB, res *compiler.Result) []byte {
-	data, err := json.Marshal(res.Config)
+	return gatewayJSON(t, res, config.GatewayEnvoy)
+}
+
+func gatewayJSON(t testing.TB, res *compiler.Result, gateway string) []byte {
+	cfg := *res.Config
+	cfg.Gateway = gateway
+	data, err := json.Marshal(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,10 +16,13 @@ type Flavor int
 
 const (
 	// Envoy: proxy_http_call takes a cluster name; a failed call-out
-	// arrives with zero headers.
+	// arrives with zero headers; callbacks the module lacks are skipped;
+	// ":authority" is the client's host and ":path" the raw target.
 	Envoy Flavor = iota
 	// Kong: proxy_http_call takes host:port; a failed call-out arrives
-	// with a :dispatch_status pseudo-header.
+	// with a :dispatch_status pseudo-header; every stream callback is
+	// called whether the module exports it or not; ":authority" is the
+	// server's name and port and ":path" nginx's decoded URI (flavor.go).
 	Kong
 )
 
@@ -35,6 +38,11 @@ type Options struct {
 	// Cache, when set, keeps compiled code across Hosts (tests compile
 	// the same module many times).
 	Cache wazero.CompilationCache
+	// ServerName and Port make Kong's ":authority" (nginx's server_name
+	// and the listening port); the defaults are Kong's proxy server,
+	// "kong" and 8000.
+	ServerName string
+	Port       int
 }
 
 // Caller answers a call-out. A non-nil error means the call failed (no

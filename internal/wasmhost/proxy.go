@@ -225,11 +225,14 @@ func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = statusBadArgument
 		return
 	}
-	name := strings.ToLower(key)
+	name := key
+	if vm.host.opts.Flavor != Kong {
+		name = strings.ToLower(key) // Envoy's header maps are lower case
+	}
 	kept := s.headers[:0]
 	done := false
 	for _, kv := range s.headers {
-		if kv[0] == name {
+		if strings.EqualFold(kv[0], name) {
 			if !done {
 				kept = append(kept, [2]string{name, val})
 				done = true
@@ -253,10 +256,9 @@ func removeHeader(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = statusBadArgument
 		return
 	}
-	name := strings.ToLower(string(key))
 	kept := s.headers[:0]
 	for _, kv := range s.headers {
-		if kv[0] != name {
+		if !strings.EqualFold(kv[0], string(key)) {
 			kept = append(kept, kv)
 		}
 	}
@@ -430,13 +432,26 @@ func incrementMetric(ctx context.Context, _ api.Module, stack []uint64) {
 	stack[0] = statusOK
 }
 
+// getProperty serves the request properties of flavor.go while a stream
+// is current; anything else is not found.
 func getProperty(ctx context.Context, mod api.Module, stack []uint64) {
 	vm := vmOf(ctx)
-	if _, ok := vm.read(mod, uint32(stack[0]), uint32(stack[1]), "proxy_get_property path"); !ok {
+	path, ok := vm.readString(mod, uint32(stack[0]), uint32(stack[1]), "proxy_get_property path")
+	if !ok {
 		stack[0] = statusBadArgument
 		return
 	}
-	stack[0] = statusNotFound
+	s, isStream := vm.streams[vm.effective]
+	if !isStream {
+		stack[0] = statusNotFound
+		return
+	}
+	v, found := s.property(path)
+	if !found {
+		stack[0] = statusNotFound
+		return
+	}
+	stack[0] = vm.give(ctx, mod, []byte(v), uint32(stack[2]), uint32(stack[3]))
 }
 
 func getHeaderMapValue(ctx context.Context, mod api.Module, stack []uint64) {
@@ -453,9 +468,8 @@ func getHeaderMapValue(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = status
 		return
 	}
-	name := strings.ToLower(string(key))
 	for _, kv := range pairs {
-		if kv[0] == name {
+		if strings.EqualFold(kv[0], string(key)) {
 			stack[0] = vm.give(ctx, mod, []byte(kv[1]), uint32(stack[3]), uint32(stack[4]))
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
@@ -214,6 +215,7 @@ func TestKongFlavor(t *testing.T) {
 	res := example(t)
 	sc := sidecartest.Start(t, res.Config.Policy)
 	cfg := *res.Config
+	cfg.Gateway = config.GatewayKong
 	cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
 	conf, _ := json.Marshal(&cfg)
 	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
@@ -234,8 +236,10 @@ func TestKongFlavor(t *testing.T) {
 		t.Fatalf("failed call-out: %v %+v", err, r)
 	}
 	// An Envoy cluster name is not host:port: Kong's host refuses it.
-	envoyConf, _ := json.Marshal(res.Config)
-	bad := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, envoyConf)
+	cluster := cfg
+	cluster.Sidecar.Upstream = res.Config.Sidecar.Upstream
+	clusterConf, _ := json.Marshal(&cluster)
+	bad := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, clusterConf)
 	if _, err := bad.Do(context.Background(), req); err == nil || !strings.Contains(err.Error(), `Kong needs host:port, not "keycard_sidecar"`) {
 		t.Errorf("cluster name on Kong: %v", err)
 	}

@@ -53,7 +53,8 @@ type VM struct {
 // stream is one request's state on the host side.
 type stream struct {
 	id       uint32
-	headers  [][2]string // current request headers, lower-case names
+	headers  [][2]string // current request headers (Envoy: lower-case names; Kong: the client's case)
+	target   string      // the request target as the client sent it
 	response *LocalResponse
 	paused   bool
 	resumed  bool
@@ -83,7 +84,8 @@ func vmOf(ctx context.Context) *VM { return ctx.Value(vmKey{}).(*VM) }
 
 var exportNames = []string{
 	"proxy_on_memory_allocate", "proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure",
-	"proxy_on_request_headers", "proxy_on_http_call_response", "proxy_on_done", "proxy_on_log", "proxy_on_delete",
+	"proxy_on_request_headers", "proxy_on_http_call_response",
+	cbRequestBody, cbResponseHeaders, cbResponseBody, cbResponseTrailers, cbDone, cbLog, cbDelete,
 }
 
 // NewVM instantiates the module (running _initialize), creates the root
@@ -159,7 +161,10 @@ func (vm *VM) Close(ctx context.Context) error { return vm.mod.Close(ctx) }
 func (vm *VM) call(ctx context.Context, name string, args ...uint64) (uint64, error) {
 	f := vm.exports[name]
 	if f == nil {
-		return 0, nil // optional callback not exported: the host skips it
+		if vm.host.opts.Flavor.mandatory(name) {
+			return 0, fmt.Errorf("wasmhost: the module does not export %s, which Kong's host calls without checking: the nginx worker would crash (SIGSEGV)", name)
+		}
+		return 0, nil // optional callback not exported: Envoy skips it
 	}
 	copy(vm.stack, args)
 	if err := f.CallWithStack(ctx, vm.stack); err != nil {
@@ -225,10 +230,13 @@ func (vm *VM) MemoryPages() uint32 {
 // PollCalls counts poll_oneoff calls (which Envoy does not implement).
 func (vm *VM) PollCalls() int { return vm.pollCalls }
 
-// Request is a request as the gateway hands it to the filter.
+// Request is a request as a client sends it: Authority is the client's
+// host (its Host header), Path the request target as sent. The flavour
+// turns it into what the module sees (flavor.go).
 type Request struct {
 	Method, Authority, Path string
-	Headers                 [][2]string // regular headers; names are lower-cased
+	Headers                 [][2]string // regular headers; Envoy lower-cases the names, Kong keeps them
+	Body                    []byte
 }
 
 // Result is what the filter did with a request.
@@ -245,11 +253,12 @@ type Result struct {
 // Allowed reports whether the filter let the request through.
 func (r *Result) Allowed() bool { return r.Response == nil }
 
-// Header returns a forwarded request header's values.
+// Header returns a forwarded request header's values; names compare
+// without regard to case.
 func (r *Result) Header(name string) []string {
 	var out []string
 	for _, kv := range r.Headers {
-		if kv[0] == name {
+		if strings.EqualFold(kv[0], name) {
 			out = append(out, kv[1])
 		}
 	}
@@ -263,13 +272,14 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	ctx = context.WithValue(ctx, vmKey{}, vm)
+	headers, err := vm.host.requestHeaders(req)
+	if err != nil {
+		// nginx answers itself; no filter runs.
+		return &Result{Response: &LocalResponse{Status: 400, Details: HostRefused}}, nil
+	}
 	id := vm.nextID
 	vm.nextID++
-	s := &stream{id: id, headers: make([][2]string, 0, 4+len(req.Headers))}
-	s.headers = append(s.headers, [2]string{":method", req.Method}, [2]string{":authority", req.Authority}, [2]string{":path", req.Path}, [2]string{":scheme", "https"})
-	for _, kv := range req.Headers {
-		s.headers = append(s.headers, [2]string{strings.ToLower(kv[0]), kv[1]})
-	}
+	s := &stream{id: id, headers: headers, target: req.Path}
 	vm.streams[id] = s
 	defer func() {
 		delete(vm.streams, id)
@@ -283,8 +293,14 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
+	// Kong always passes end_of_stream 0 (ngx_http_proxy_wasm_on_request_headers);
+	// Envoy passes 1 when no body follows.
+	eos := uint64(0)
+	if vm.host.opts.Flavor != Kong && len(req.Body) == 0 {
+		eos = 1
+	}
 	vm.effective, vm.inCallback = id, "proxy_on_request_headers"
-	action, err := vm.call(ctx, "proxy_on_request_headers", uint64(id), uint64(len(s.headers)), 1)
+	action, err := vm.call(ctx, "proxy_on_request_headers", uint64(id), uint64(len(s.headers)), eos)
 	vm.inCallback = ""
 	if err != nil {
 		return nil, err
@@ -313,17 +329,68 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 			return nil, err
 		}
 	}
-	for _, name := range []string{"proxy_on_done", "proxy_on_log", "proxy_on_delete"} {
-		vm.effective = id
-		if _, err := vm.call(ctx, name, uint64(id)); err != nil {
-			return nil, err
-		}
+	if err := vm.finishStream(ctx, s, len(req.Body)); err != nil {
+		return nil, err
 	}
 	res.Response = s.response
 	if s.response == nil {
 		res.Headers = s.headers
 	}
 	return res, nil
+}
+
+// HostRefused is the Details of a response the host itself gave before
+// any filter ran (nginx's 400 for a target it cannot parse).
+const HostRefused = "host_refused"
+
+// upstreamResponse is what the model's upstream answers a request the
+// filter let through.
+var upstreamResponse = struct {
+	headers [][2]string
+	body    []byte
+}{[][2]string{{":status", "200"}, {"content-type", "text/plain"}, {"content-length", "2"}}, []byte("ok")}
+
+// finishStream runs a stream's callbacks after its request headers, in
+// the flavour's order (flavor.go): the request body when there is one and
+// the request went on, the response (the filter's own or the upstream's)
+// headers, body and trailers, then done, log and delete.
+func (vm *VM) finishStream(ctx context.Context, s *stream, bodySize int) error {
+	id := uint64(s.id)
+	vm.effective = s.id
+	if bodySize > 0 && s.response == nil {
+		if _, err := vm.call(ctx, cbRequestBody, id, uint64(bodySize), 1); err != nil {
+			return err
+		}
+	}
+	respHeaders, respBody := len(upstreamResponse.headers), len(upstreamResponse.body)
+	if s.response != nil {
+		respHeaders, respBody = len(s.response.Headers)+1, len(s.response.Body)
+	}
+	steps := []struct {
+		name string
+		args []uint64
+	}{
+		{cbResponseHeaders, []uint64{id, uint64(respHeaders), 0}},
+		{cbResponseBody, []uint64{id, uint64(respBody), 1}},
+		{cbResponseTrailers, []uint64{id, 0}},
+		{cbDone, []uint64{id}},
+		{cbLog, []uint64{id}},
+		{cbDelete, []uint64{id}},
+	}
+	for _, st := range steps {
+		if st.name == cbResponseTrailers && vm.host.opts.Flavor != Kong {
+			continue // Envoy calls it only when the response has trailers
+		}
+		vm.effective = s.id
+		r, err := vm.call(ctx, st.name, st.args...)
+		if err != nil {
+			return err
+		}
+		if (st.name == cbResponseHeaders || st.name == cbResponseBody) && r != 0 && vm.exports[st.name] != nil {
+			return fmt.Errorf("wasmhost: %s returned action %d: the filter has nothing to pause the response for", st.name, r)
+		}
+	}
+	return nil
 }
 
 func (vm *VM) pendingFor(id uint32) (uint32, *pendingCall) {

@@ -1,0 +1,189 @@
+package wasmhost
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// What each flavour does differently, taken from the hosts' sources:
+//
+//   - Kong: Kong/ngx_wasm_module at a376e67 (the commit Kong 3.10 pins),
+//     src/common/proxy_wasm/ngx_proxy_wasm.c (callback lookup and
+//     ngx_proxy_wasm_on_log/on_done), src/http/proxy_wasm/
+//     ngx_http_proxy_wasm.c (the per-stream steps),
+//     src/common/proxy_wasm/ngx_proxy_wasm_maps.c (pseudo-headers) and
+//     ngx_proxy_wasm_properties.c (properties).
+//   - Envoy: proxy-wasm/proxy-wasm-cpp-host src/context.cc (every
+//     callback is skipped when the module lacks it) and Envoy's
+//     source/extensions/common/wasm/context.cc (pseudo-headers are
+//     Envoy's own request headers; request.path is ":path").
+//
+// The real Kong host runs in the tests too (internal/kongtest): where it
+// and this model disagree, the model is wrong.
+
+// streamCallbacks are a stream's callbacks after proxy_on_request_headers,
+// in the order the hosts call them.
+//
+// Kong calls proxy_on_request_body when the request has a body (eof 1,
+// the whole body read), then proxy_on_response_headers,
+// proxy_on_response_body (once per chunk; the last with eof 1) and
+// proxy_on_response_trailers for every response, its own local responses
+// included; then ngx_proxy_wasm_on_log calls proxy_on_done and
+// proxy_on_log, and the context's finalisation calls proxy_on_delete. It
+// looks each one up once and calls it without a NULL check: a missing
+// export is a crash of the nginx worker (SIGSEGV), which this model turns
+// into an error.
+//
+// Envoy calls the same callbacks when there is something to call them
+// for, and skips any the module does not export.
+const (
+	cbRequestBody      = "proxy_on_request_body"
+	cbResponseHeaders  = "proxy_on_response_headers"
+	cbResponseBody     = "proxy_on_response_body"
+	cbResponseTrailers = "proxy_on_response_trailers"
+	cbDone             = "proxy_on_done"
+	cbLog              = "proxy_on_log"
+	cbDelete           = "proxy_on_delete"
+)
+
+// mandatory reports whether the flavour calls a callback without checking
+// that the module exports it.
+func (f Flavor) mandatory(callback string) bool {
+	if f != Kong {
+		return false
+	}
+	switch callback {
+	case cbRequestBody, cbResponseHeaders, cbResponseBody, cbResponseTrailers, cbDone, cbLog, cbDelete:
+		return true
+	}
+	return false
+}
+
+// requestHeaders builds the request header map the module sees.
+//
+// Envoy: ":authority" is the client's host (HTTP/1's Host becomes it) and
+// ":path" the request target as received; header names are lower case.
+//
+// Kong: ":path" is nginx's URI (r->uri: percent-decoded once, dot
+// segments resolved, slashes merged) plus "?" and the raw arguments
+// (ngx_proxy_wasm_maps_get_path); ":authority" is the server block's
+// server_name, or the machine's host name when it has none, plus ":" and
+// the local port (ngx_proxy_wasm_maps_get_authority) — never the client's
+// host, which is only in the Host header. Pseudo-headers come first
+// (ngx_proxy_wasm_maps_get_all's "extras"), then nginx's header list as
+// the client sent it, names in the client's case.
+func (h *Host) requestHeaders(req Request) ([][2]string, error) {
+	out := make([][2]string, 0, 5+len(req.Headers))
+	if h.opts.Flavor != Kong {
+		out = append(out, [2]string{":method", req.Method}, [2]string{":authority", req.Authority}, [2]string{":path", req.Path}, [2]string{":scheme", "https"})
+		for _, kv := range req.Headers {
+			out = append(out, [2]string{strings.ToLower(kv[0]), kv[1]})
+		}
+		return out, nil
+	}
+	uri, err := NginxURI(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	name := h.opts.ServerName
+	if name == "" {
+		name = "kong"
+	}
+	port := h.opts.Port
+	if port == 0 {
+		port = 8000
+	}
+	out = append(out, [2]string{":path", uri}, [2]string{":method", req.Method}, [2]string{":scheme", "http"}, [2]string{":authority", name + ":" + strconv.Itoa(port)})
+	if req.Authority != "" {
+		out = append(out, [2]string{"Host", req.Authority})
+	}
+	out = append(out, req.Headers...)
+	return out, nil
+}
+
+// ErrNginxRefuses is a request target nginx answers 400 itself, before
+// any filter runs.
+var ErrNginxRefuses = errors.New("nginx refuses the request target (400)")
+
+// NginxURI is what nginx (1.27, merge_slashes on) makes of a request
+// target for r->uri, plus "?" and the arguments: the path is cut at the
+// first "?" (the arguments stay raw) or "#", percent-escapes are decoded
+// once, "." and ".." segments are resolved (".." above the root is
+// refused) and repeated slashes are merged. A malformed escape or an
+// encoded NUL is refused. This is ngx_http_parse_complex_uri's effect as
+// the real host shows it; the real-host tests compare it with nginx's
+// $uri.
+func NginxURI(target string) (string, error) {
+	path, args, hasArgs := strings.Cut(target, "?")
+	if i := strings.IndexByte(path, '#'); i >= 0 {
+		path, args, hasArgs = path[:i], "", false
+	}
+	if path == "" || path[0] != '/' {
+		return "", ErrNginxRefuses
+	}
+	var dec strings.Builder
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if c == '%' {
+			if i+2 >= len(path) || unhex(path[i+1]) < 0 || unhex(path[i+2]) < 0 {
+				return "", ErrNginxRefuses
+			}
+			c = byte(unhex(path[i+1])<<4 | unhex(path[i+2]))
+			if c == 0 {
+				return "", ErrNginxRefuses
+			}
+			i += 2
+		}
+		dec.WriteByte(c)
+	}
+	var segs []string
+	parts := strings.Split(dec.String()[1:], "/")
+	for i, s := range parts {
+		last := i == len(parts)-1
+		switch s {
+		case "", ".":
+			if last {
+				segs = append(segs, "")
+			}
+		case "..":
+			if len(segs) == 0 {
+				return "", ErrNginxRefuses
+			}
+			segs = segs[:len(segs)-1]
+			if last {
+				segs = append(segs, "")
+			}
+		default:
+			segs = append(segs, s)
+		}
+	}
+	uri := "/" + strings.Join(segs, "/")
+	if hasArgs && args != "" {
+		uri += "?" + args
+	}
+	return uri, nil
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c - 'a' + 10)
+	case 'A' <= c && c <= 'F':
+		return int(c - 'A' + 10)
+	}
+	return -1
+}
+
+// property answers proxy_get_property for the paths the filter reads.
+// Both hosts serve request.path: Kong as nginx's $request_uri (the
+// target as the client sent it), Envoy as the ":path" header.
+func (s *stream) property(path string) (string, bool) {
+	switch path {
+	case "request\x00path", "request.path":
+		return s.target, true
+	}
+	return "", false
+}
