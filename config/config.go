@@ -18,7 +18,7 @@ type Config struct {
 	Version  int      `json:"version"`
 	Policy   string   `json:"policy"`
 	Gateway  string   `json:"gateway"` // GatewayKong or GatewayEnvoy: where the request's host and path are read
-	Table    []byte   `json:"table"` // encoded decision table, base64 in JSON
+	Table    []byte   `json:"table"`   // encoded decision table, base64 in JSON
 	Identity Identity `json:"identity"`
 	Levels   []Level  `json:"levels,omitempty"`
 	Sessions Sessions `json:"sessions"`

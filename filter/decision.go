@@ -30,13 +30,14 @@ const (
 	ReasonUserDenied     = "user_denied"    // a per-user deny pattern matches
 	ReasonUserGranted    = "user_granted"   // a per-user allow pattern matches
 	ReasonSidecar        = "sidecar_unavailable"
+	ReasonIdentityHeader = "identity_header" // Kong: the client sent a forwarded header the host cannot remove
 )
 
 // Reasons lists every reason, for metrics that are defined up front.
 var Reasons = []string{ReasonOK, ReasonGranted, ReasonPublic, ReasonDefaultAllow, ReasonPreflight,
 	ReasonBadRequest, ReasonNoService, ReasonNoRoute, ReasonNoToken, ReasonInvalidToken,
 	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole,
-	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar}
+	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonIdentityHeader}
 
 // Decision is the answer for one request.
 type Decision struct {

@@ -181,6 +181,11 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	if err != nil {
 		return withDetail(deny(400, ReasonBadRequest), err)
 	}
+	if e.kong {
+		if name, ok := e.sentForwarded(r.Headers); ok {
+			return withDetail(deny(400, ReasonIdentityHeader), errClientSent(name))
+		}
+	}
 	if e.cfg.Options.Preflight && r.Method == "OPTIONS" && has(r.Headers, "origin") && has(r.Headers, "access-control-request-method") {
 		return Decision{Allow: true, Reason: ReasonPreflight, Route: -1}
 	}
@@ -425,6 +430,81 @@ func withDetail(d Decision, err error) Decision {
 }
 
 func has(h token.Headers, name string) bool { return len(h.Values(name)) > 0 }
+
+// sentForwarded finds a forwarded identity header among the client's.
+//
+// Kong's host cannot take a request header away: ngx_wasm_module's
+// proxy_remove_header_map_value (and the duplicates that
+// proxy_replace_header_map_value drops) only zero the header's hash
+// (src/http/ngx_http_wasm_headers.c, ngx_http_wasm_set_header_helper),
+// and nginx's proxy module copies r->headers_in without looking at it
+// (ngx_http_proxy_create_request), so the upstream would still receive
+// the client's copy. On Kong such a request is refused instead.
+//
+// The comparison ignores case and takes "_" for "-": Kong's nginx runs
+// with underscores_in_headers on (kong/templates/nginx_kong.lua), and
+// CGI, WSGI, PHP and Rack read X_Auth_Level as HTTP_X_AUTH_LEVEL, the
+// same variable as X-Auth-Level.
+func (e *Engine) sentForwarded(h token.Headers) (string, bool) {
+	all, ok := h.(headerWalker)
+	if !ok {
+		for _, name := range e.remove {
+			if _, ok := h.Nth(name, 0); ok {
+				return name, true
+			}
+		}
+		return "", false
+	}
+	found := ""
+	all.Each(func(name, _ string) {
+		if found != "" || len(name) == 0 || name[0] == ':' {
+			return
+		}
+		for _, f := range e.remove {
+			if sameHeaderName(name, f) {
+				found = name
+				return
+			}
+		}
+	})
+	return found, found != ""
+}
+
+// headerWalker is a header list that can be walked whole (the module's
+// and the tests' lists can).
+type headerWalker interface {
+	Each(fn func(name, value string))
+}
+
+// sameHeaderName compares header names without regard to case, taking
+// "_" and "-" for one character. forwarded is lower case.
+func sameHeaderName(name, forwarded string) bool {
+	if len(name) != len(forwarded) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c, f := name[i], forwarded[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == '_' {
+			c = '-'
+		}
+		if f == '_' {
+			f = '-'
+		}
+		if c != f {
+			return false
+		}
+	}
+	return true
+}
+
+type errClientSent string
+
+func (e errClientSent) Error() string {
+	return "the client sent " + string(e) + ", which Kong's host cannot remove before the upstream"
+}
 
 func (e *Engine) roleBits(roles []string) table.RoleBits {
 	var b table.RoleBits

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/policytest"
 )
@@ -139,4 +140,45 @@ func decide(e *filter.Engine, r *filter.Request) filter.Decision {
 		d = e.Finish(d.Pending, a, err)
 	}
 	return d
+}
+
+// TestKongIdentityHeaders: on Kong a client copy of a forwarded header
+// (any case, "_" for "-") is refused, because the host cannot remove it
+// before the upstream; on Envoy it is removed and the request decided.
+func TestKongIdentityHeaders(t *testing.T) {
+	res := example(t)
+	envoy := engine(t, res)
+	kongCfg := *res.Config
+	kongCfg.Gateway = config.GatewayKong
+	kong, err := filter.New(&kongCfg, res.Table, func() time.Time { return fixedNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		header  string
+		refused bool
+	}{
+		{"canonical", "X-Auth-Level", true},
+		{"lower case", "x-auth-phone", true},
+		{"upper case", "X-AUTH-ROLES", true},
+		{"underscores", "X_Auth_Level", true},
+		{"mixed separators", "x_auth-phone", true},
+		{"a longer name", "X-Auth-Levels", false},
+		{"a shorter name", "X-Auth-Leve", false},
+		{"another header", "X-Request-Id", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := policytest.HeaderList{{"host", "a.shop.example"}, {tc.header, "2"}}
+			d := kong.Decide(&filter.Request{Method: "GET", Path: "/", Headers: h})
+			if got := d.Reason == filter.ReasonIdentityHeader && d.Status == 400; got != tc.refused {
+				t.Errorf("Kong: %d %s, refused = %v, want %v", d.Status, d.Reason, got, tc.refused)
+			}
+			d = envoy.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: h})
+			if !d.Allow {
+				t.Errorf("Envoy: %d %s, want the public route allowed", d.Status, d.Reason)
+			}
+		})
+	}
 }

@@ -100,7 +100,9 @@ func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailer
 		return
 	}
 	delete(r.calls, token)
-	delete(r.byToken, call.tokenID)
+	if r.byToken[call.tokenID] == call {
+		delete(r.byToken, call.tokenID)
+	}
 	a, err := r.readAnswer(numHeaders, bodySize)
 	if err != nil {
 		abi.Log(abi.LogWarn, "keycard: sidecar: "+err.Error())
@@ -149,8 +151,19 @@ func (r *root) readAnswer(numHeaders, bodySize int) (*state.Answer, error) {
 }
 
 // ask sends (or joins) the sidecar call for a pending request.
+//
+// On Envoy, requests for a token whose call is in flight wait for that
+// call: the answer reaches the root context, which resumes each of them
+// through proxy_set_effective_context. Kong's host delivers the answer
+// on the instance of the request that made the call and ignores
+// proxy_set_effective_context (ngx_wasm_module's
+// ngx_proxy_wasm_hfuncs_set_effective_context is a no-op), so a
+// request that joined another's call would never resume and the answer
+// would be applied twice to one request: there, every request makes
+// its own call.
 func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
-	if call, ok := r.byToken[p.TokenID]; ok {
+	kong := r.engine.Config().Gateway == config.GatewayKong
+	if call, ok := r.byToken[p.TokenID]; ok && !kong {
 		call.waiters = append(call.waiters, waiter{stream, p})
 		return false
 	}
@@ -172,7 +185,9 @@ func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
 	}
 	call := &inflight{tokenID: p.TokenID, waiters: []waiter{{stream, p}}}
 	r.calls[token] = call
-	r.byToken[p.TokenID] = call
+	if !kong {
+		r.byToken[p.TokenID] = call
+	}
 	return false
 }
 

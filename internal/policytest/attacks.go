@@ -26,6 +26,10 @@ type Attack struct {
 // "login" HS256 with secret, issuer "partner" ES256). now is the time the
 // target's clock reads.
 func Attacks(cfg *config.Config, now time.Time) []Attack {
+	// Claims hold whole seconds: from the next whole second, a row "by
+	// 1s" keeps at least a second of margin however late it is sent
+	// (within a second), instead of the fraction now happens to leave.
+	now = now.Truncate(time.Second).Add(time.Second)
 	login := issuerOf(cfg, "login")
 	secret, _ := base64.RawURLEncoding.DecodeString(login.Keys[0].K)
 	partner := issuerOf(cfg, "partner")

@@ -2,6 +2,7 @@ package policytest
 
 import (
 	"fmt"
+	"github.com/keycard-gw/keycard/config"
 	"io"
 	"net/http"
 
@@ -46,10 +47,21 @@ func (h HeaderList) Nth(name string, i int) (string, bool) {
 	return "", false
 }
 
+// Each calls fn for every header in order.
+func (h HeaderList) Each(fn func(name, value string)) {
+	for _, kv := range h {
+		fn(kv[0], kv[1])
+	}
+}
+
 // Native runs cases through the decision code in this process, asking
 // ask when a decision needs the sidecar.
 func Native(e *filter.Engine, ask Asker) Target {
+	kong := e.Config().Gateway == config.GatewayKong
 	return func(method, host, path string, headers [][2]string) (Outcome, error) {
+		if kong { // the client's host reaches the filter as the Host header
+			headers = append([][2]string{{"host", host}}, headers...)
+		}
 		d := e.Decide(&filter.Request{Method: method, Authority: host, Path: path, Headers: HeaderList(headers)})
 		if d.Pending != nil {
 			a, err := ask(d.Pending)

@@ -134,11 +134,11 @@ func outcome(r *wasmhost.Result) (policytest.Outcome, error) {
 		o.Status, o.Reason = r.Response.Status, body.Reason
 		return o, nil
 	}
-	o.Reason = "?" // the module does not say why it let a request through
-	for _, kv := range r.Headers {
-		switch kv[0] {
+	o.Reason = "?"                 // the module does not say why it let a request through
+	for _, kv := range r.Headers { // Kong keeps the client's case
+		switch name := strings.ToLower(kv[0]); name {
 		case "x-auth-phone", "x-auth-level", "x-auth-roles":
-			o.Headers[kv[0]] = kv[1]
+			o.Headers[name] = kv[1]
 		}
 	}
 	return o, nil
@@ -192,10 +192,33 @@ func TestCheckImportsRefuses(t *testing.T) {
 
 // TestDualRun runs every example case natively and through the module:
 // status, reason (for denials) and forwarded headers must agree.
+// TestDualRun runs every policy case natively and through the real
+// module, in each host's flavour with that gateway's configuration: the
+// outcomes must agree and meet the case's expectation for that gateway.
 func TestDualRun(t *testing.T) {
+	for _, fl := range []struct {
+		flavor  wasmhost.Flavor
+		gateway string
+	}{{wasmhost.Envoy, config.GatewayEnvoy}, {wasmhost.Kong, config.GatewayKong}} {
+		t.Run(fl.gateway, func(t *testing.T) { dualRun(t, fl.flavor, fl.gateway) })
+	}
+}
+
+func dualRun(t *testing.T, flavor wasmhost.Flavor, gateway string) {
 	res := example(t)
-	vm, sc := stackVM(t, res)
-	e, err := filter.New(res.Config, res.Table, func() time.Time { return fixedNow })
+	sc := sidecartest.Start(t, res.Config.Policy)
+	cfg := *res.Config
+	cfg.Gateway = gateway
+	if flavor == wasmhost.Kong { // Kong's call-out takes host:port
+		cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
+	}
+	conf, err := json.Marshal(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
+	vm := newVM(t, wasmhost.Options{Caller: caller, Flavor: flavor}, conf)
+	e, err := filter.New(&cfg, res.Table, func() time.Time { return fixedNow })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +231,7 @@ func TestDualRun(t *testing.T) {
 	for i := range cases {
 		c := &cases[i]
 		t.Run(c.Name, func(t *testing.T) {
-			h, err := c.Headers(res.Config, fixedNow)
+			h, err := c.Headers(&cfg, fixedNow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,7 +246,7 @@ func TestDualRun(t *testing.T) {
 			if n.Status != w.Status || (n.Status != 200 && n.Reason != w.Reason) || !sameHeaders(n.Headers, w.Headers) {
 				t.Errorf("native %d %s %v, wasm %d %s %v", n.Status, n.Reason, n.Headers, w.Status, w.Reason, w.Headers)
 			}
-			if !c.Check(n) {
+			if !c.CheckOn(gateway, n) {
 				t.Errorf("native outcome %v does not meet the case", n)
 			}
 		})
@@ -292,34 +315,9 @@ func TestPaths(t *testing.T) {
 	vm, _ := stackVM(t, res)
 	attacks := policytest.Attacks(res.Config, fixedNow)
 	level1 := attacks[0].Headers
-	tests := []struct {
-		path   string
-		status int
-		reason string
-	}{
-		{"/a/auth", 200, ""},
-		{"/a/public/../admin", 403, "insufficient_level"},
-		{"/a//admin", 403, "insufficient_level"},
-		{"/a/%61dmin", 403, "insufficient_level"},
-		{"/a/admin%2F..", 400, "bad_request"},
-		{"/a/admin;x=1", 400, "bad_request"},
-		{"/a/admin#x", 403, "insufficient_level"},
-		{"/a/admin?x=/../auth", 403, "insufficient_level"},
-		{"/a/ADMIN", 403, "no_route"},
-		{"/a/admin/", 403, "insufficient_level"},
-		{"/a/auth/", 200, ""},
-		{"/a/admin%00", 400, "bad_request"},
-		{"/a\\admin", 400, "bad_request"},
-		{"/a/%5cadmin", 400, "bad_request"},
-		{"/a/%2561dmin", 400, "bad_request"},
-		{"/a/%252e%252e/admin", 400, "bad_request"},
-		{"/a/%2e%2e/a/admin", 403, "insufficient_level"},
-		{"/a/../../a/admin", 403, "insufficient_level"},
-		{"a/admin", 400, "bad_request"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.path, func(t *testing.T) {
-			r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "api.shop.example", Path: tc.path, Headers: level1})
+	for _, tc := range policytest.Paths() {
+		t.Run(tc.Target, func(t *testing.T) {
+			r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "api.shop.example", Path: tc.Target, Headers: level1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -327,8 +325,8 @@ func TestPaths(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.Status != tc.status || (tc.status != 200 && o.Reason != tc.reason) {
-				t.Errorf("got %d %s, want %d %s", o.Status, o.Reason, tc.status, tc.reason)
+			if o.Status != tc.Status || (tc.Status != 200 && o.Reason != tc.Reason) {
+				t.Errorf("got %d %s, want %d %s", o.Status, o.Reason, tc.Status, tc.Reason)
 			}
 		})
 	}

@@ -236,6 +236,8 @@ func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 			if !done {
 				kept = append(kept, [2]string{name, val})
 				done = true
+			} else {
+				s.unremoved(vm.host.opts.Flavor, kv)
 			}
 			continue
 		}
@@ -260,10 +262,28 @@ func removeHeader(ctx context.Context, mod api.Module, stack []uint64) {
 	for _, kv := range s.headers {
 		if !strings.EqualFold(kv[0], string(key)) {
 			kept = append(kept, kv)
+		} else {
+			s.unremoved(vm.host.opts.Flavor, kv)
 		}
 	}
 	s.headers = kept
 	stack[0] = statusOK
+}
+
+// unremoved records a request header the module removed (or that a
+// replace dropped as a duplicate). The module no longer sees it in
+// either host, but on Kong the upstream still receives it:
+// ngx_wasm_module only zeroes the entry's hash
+// (src/http/ngx_http_wasm_headers.c, ngx_http_wasm_set_header_helper),
+// which its own header-map serialisation skips
+// (src/common/proxy_wasm/ngx_proxy_wasm_util.c), while nginx's proxy
+// module copies r->headers_in whatever the hash
+// (src/http/modules/ngx_http_proxy_module.c,
+// ngx_http_proxy_create_request). Envoy erases the header.
+func (s *stream) unremoved(f Flavor, kv [2]string) {
+	if f == Kong {
+		s.ghosts = append(s.ghosts, kv)
+	}
 }
 
 func sendLocalResponse(ctx context.Context, mod api.Module, stack []uint64) {
@@ -386,7 +406,13 @@ func setEffectiveContext(ctx context.Context, _ api.Module, stack []uint64) {
 		stack[0] = statusBadArgument
 		return
 	}
-	vm.effective = id
+	// Kong's host ignores it (ngx_proxy_wasm_hfuncs_set_effective_context
+	// in src/common/proxy_wasm/ngx_proxy_wasm_host.c only logs under
+	// DDEBUG): every host call acts on the stream the callback runs for.
+	// proxy-wasm-cpp-host switches the context (src/exports.cc).
+	if vm.host.opts.Flavor != Kong {
+		vm.effective = id
+	}
 	stack[0] = statusOK
 }
 

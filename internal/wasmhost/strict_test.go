@@ -143,8 +143,13 @@ func base() map[string]wfunc {
 
 func run(t *testing.T, exports map[string]wfunc) error {
 	t.Helper()
+	return runIn(t, wasmhost.Envoy, exports)
+}
+
+func runIn(t *testing.T, flavor wasmhost.Flavor, exports map[string]wfunc) error {
+	t.Helper()
 	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, assemble(exports), wasmhost.Options{})
+	h, err := wasmhost.Compile(ctx, assemble(exports), wasmhost.Options{Flavor: flavor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,4 +203,46 @@ func TestStrictHost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKongCallsEveryCallback: Kong's host calls the stream callbacks
+// without checking that the module exports them (a crashed worker in
+// the real host); Envoy skips what is missing.
+func TestKongCallsEveryCallback(t *testing.T) {
+	if err := runIn(t, wasmhost.Envoy, base()); err != nil {
+		t.Fatalf("Envoy skips missing callbacks: %v", err)
+	}
+	full := func() map[string]wfunc {
+		m := base()
+		for _, n := range []string{"proxy_on_response_headers", "proxy_on_response_body"} {
+			m[n] = wfunc{3, 1, i32(0)}
+		}
+		m["proxy_on_response_trailers"] = wfunc{2, 1, i32(0)}
+		m["proxy_on_done"] = wfunc{1, 1, i32(1)}
+		m["proxy_on_log"] = wfunc{1, 0, nil}
+		m["proxy_on_delete"] = wfunc{1, 0, nil}
+		return m
+	}
+	if err := runIn(t, wasmhost.Kong, full()); err != nil {
+		t.Fatalf("a module with every callback: %v", err)
+	}
+	for _, missing := range []string{"proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers", "proxy_on_done", "proxy_on_log", "proxy_on_delete"} {
+		t.Run(missing, func(t *testing.T) {
+			m := full()
+			delete(m, missing)
+			err := runIn(t, wasmhost.Kong, m)
+			want := "wasmhost: the module does not export " + missing + ", which Kong's host calls without checking: the nginx worker would crash (SIGSEGV)"
+			if err == nil || err.Error() != want {
+				t.Errorf("err = %v, want %s", err, want)
+			}
+		})
+	}
+	t.Run("response paused", func(t *testing.T) {
+		m := full()
+		m["proxy_on_response_headers"] = wfunc{3, 1, i32(1)}
+		err := runIn(t, wasmhost.Kong, m)
+		if err == nil || !strings.Contains(err.Error(), "proxy_on_response_headers returned action 1") {
+			t.Errorf("err = %v", err)
+		}
+	})
 }

@@ -54,6 +54,7 @@ type VM struct {
 type stream struct {
 	id       uint32
 	headers  [][2]string // current request headers (Envoy: lower-case names; Kong: the client's case)
+	ghosts   [][2]string // Kong: headers the module removed that nginx still forwards
 	target   string      // the request target as the client sent it
 	response *LocalResponse
 	paused   bool
@@ -244,7 +245,8 @@ type Result struct {
 	// Response is set when the filter answered itself.
 	Response *LocalResponse
 	// Headers are the request headers after the filter's changes, when
-	// it let the request through.
+	// it let the request through: what the upstream receives (on Kong,
+	// with the headers the module removed but nginx still forwards).
 	Headers [][2]string
 	// Callouts the filter made.
 	Callouts []Callout
@@ -334,7 +336,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	}
 	res.Response = s.response
 	if s.response == nil {
-		res.Headers = s.headers
+		res.Headers = append(s.headers, s.ghosts...)
 	}
 	return res, nil
 }
@@ -428,7 +430,17 @@ func (vm *VM) answer(ctx context.Context, tok uint32, pc *pendingCall) error {
 		cr.headers, cr.body = resp.Headers, resp.Body
 	}
 	vm.callResp = cr
-	vm.effective, vm.inCallback = rootID, "proxy_on_http_call_response"
+	// Envoy runs the callback in the root context, and the module picks
+	// the stream with proxy_set_effective_context. Kong runs it on the
+	// instance of the request that dispatched the call
+	// (ngx_http_proxy_wasm_on_dispatch_response in
+	// src/http/proxy_wasm/ngx_http_proxy_wasm.c): whatever the module
+	// does then acts on that request, and only that request resumes.
+	vm.effective = rootID
+	if vm.host.opts.Flavor == Kong {
+		vm.effective = pc.stream
+	}
+	vm.inCallback = "proxy_on_http_call_response"
 	_, cerr := vm.call(ctx, "proxy_on_http_call_response", rootID, uint64(tok), uint64(len(cr.headers)), uint64(len(cr.body)), 0)
 	vm.callResp, vm.inCallback = nil, ""
 	return cerr
