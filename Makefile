@@ -11,7 +11,7 @@ export KEYCARD_DEMO_SECRET ?= keycard-demo-secret-not-for-production
 
 WASM_PKGS := ./table/... ./config/... ./filter/...
 
-.PHONY: all build wasm test redis-server check bench bench-wasm demo fuzz clean
+.PHONY: all build wasm test redis-server check bench bench-kong bench-wasm demo fuzz clean
 
 all: build wasm
 
@@ -47,6 +47,13 @@ check:
 bench:
 	@mkdir -p build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./table ./compiler ./filter/... ./internal/wasmhost | tee build/bench.txt
+
+# The filter in the real Kong host (nginx + ngx_wasm_module; skipped when
+# none is found): worker time per request with the filter, with filters
+# that do nothing and with none, and latency at concurrency 1.
+bench-kong:
+	@mkdir -p build
+	$(GO) test -run '^$$' -bench Kong -benchtime 20000x -count 5 ./internal/kongtest | tee build/bench-kong.txt
 
 # The filter's own benchmarks compiled for wasip1 and run inside wazero
 # (its CLI is installed into build/tools): what each piece costs in wasm.

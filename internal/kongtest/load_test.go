@@ -209,4 +209,3 @@ func gone(old, now []int) bool {
 	}
 	return true
 }
-

@@ -25,6 +25,11 @@ import (
 // nginx (a binary or a wrapper script such as ../shared/ngxwasm/nginx).
 const EnvHost = "KEYCARD_NGX_WASM"
 
+// EnvWasmExtra holds directives added to the wasm{} block, for
+// profiling (e.g. "v8 { flag perf_basic_prof on; }" makes V8 write a
+// perf map of the module's compiled functions).
+const EnvWasmExtra = "KEYCARD_NGX_WASM_EXTRA"
+
 // EnvLogLevel sets nginx's error_log level for the tests (default info;
 // debug needs an nginx built --with-debug, as the shared one is).
 const EnvLogLevel = "KEYCARD_NGX_LOG"
@@ -55,8 +60,11 @@ func Find(root string) (string, error) {
 type Conf struct {
 	Files    render.Files
 	Module   string // keycard.wasm
-	Upstream string // host:port the proxy passes allowed requests to
+	Upstream string // host:port the proxy passes allowed requests to; "" for the gateway's own origin server
 	Workers  int    // nginx worker processes; default 1
+	// Baselines are other filter modules served beside keycard, each
+	// on its own port with the same proxying (benchmarks).
+	Baselines []Baseline
 }
 
 // directives turns kong.conf's properties into nginx directives the way
@@ -141,11 +149,19 @@ func quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
+// Baseline is a filter module to compare keycard with.
+type Baseline struct {
+	Name   string // the module's name in nginx's wasm{} block
+	Module string // its .wasm file
+}
+
 // Ports are the gateway's listeners on 127.0.0.1.
 type Ports struct {
-	Proxy int // server_name kong: the keycard filter, then the upstream
-	Plain int // the same proxying without the filter (benchmarks)
-	Probe int // answers nginx's $uri for the request (the model's check)
+	Proxy    int            // server_name kong: the keycard filter, then the upstream
+	Plain    int            // the same proxying without the filter (benchmarks)
+	Probe    int            // answers nginx's $uri for the request (the model's check)
+	Origin   int            // a trivial upstream in the same nginx (benchmarks)
+	Baseline map[string]int // a port per Conf.Baselines entry
 }
 
 // NginxConf writes the nginx configuration for c: Kong's proxy server
@@ -178,6 +194,12 @@ func NginxConf(c Conf, p Ports) (string, error) {
 	}
 	b.WriteString("events { worker_connections 1024; }\n")
 	fmt.Fprintf(&b, "wasm {\n    module keycard %s;\n", c.Module)
+	for _, bl := range c.Baselines {
+		fmt.Fprintf(&b, "    module %s %s;\n", bl.Name, bl.Module)
+	}
+	if extra := os.Getenv(EnvWasmExtra); extra != "" {
+		fmt.Fprintf(&b, "    %s\n", extra)
+	}
 	for _, d := range wasmBlock {
 		fmt.Fprintf(&b, "    %s\n", d)
 	}
@@ -189,7 +211,11 @@ func NginxConf(c Conf, p Ports) (string, error) {
 	for _, d := range httpBlock {
 		fmt.Fprintf(&b, "    %s\n", d)
 	}
-	fmt.Fprintf(&b, "    upstream backend { server %s; keepalive 64; }\n", c.Upstream)
+	upstream := c.Upstream
+	if upstream == "" {
+		upstream = fmt.Sprintf("127.0.0.1:%d", p.Origin)
+	}
+	fmt.Fprintf(&b, "    upstream backend { server %s; keepalive 64; }\n", upstream)
 	proxy := "proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host $host; proxy_pass http://backend;"
 	// Kong attaches its filter chains from access_by_lua
 	// (kong/runloop/wasm.lua, proxy_wasm.attach), which runs
@@ -198,7 +224,15 @@ func NginxConf(c Conf, p Ports) (string, error) {
 	// below does the same for the proxy_wasm directive.
 	fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        server_name kong;\n        location / {\n            proxy_wasm_request_headers_in_access on;\n            proxy_wasm keycard %s;\n            %s\n        }\n    }\n", p.Proxy, quote(fc), proxy)
 	fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        server_name kong;\n        location / { %s }\n    }\n", p.Plain, proxy)
+	for _, bl := range c.Baselines {
+		port, ok := p.Baseline[bl.Name]
+		if !ok {
+			return "", fmt.Errorf("no port for baseline %s", bl.Name)
+		}
+		fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        server_name kong;\n        location / { proxy_wasm_request_headers_in_access on; proxy_wasm %s; %s }\n    }\n", port, bl.Name, proxy)
+	}
 	fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        location / { default_type text/plain; return 200 $uri; }\n    }\n", p.Probe)
+	fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        location / { default_type text/plain; return 200 ok; }\n    }\n", p.Origin)
 	b.WriteString("}\n")
 	return b.String(), nil
 }
@@ -228,7 +262,10 @@ func freePort(t testing.TB) int {
 // when the test ends.
 func Start(t testing.TB, nginx string, c Conf) *Gateway {
 	t.Helper()
-	g := &Gateway{nginx: nginx, prefix: t.TempDir(), Ports: Ports{Proxy: freePort(t), Plain: freePort(t), Probe: freePort(t)}}
+	g := &Gateway{nginx: nginx, prefix: t.TempDir(), Ports: Ports{Proxy: freePort(t), Plain: freePort(t), Probe: freePort(t), Origin: freePort(t), Baseline: map[string]int{}}}
+	for _, bl := range c.Baselines {
+		g.Ports.Baseline[bl.Name] = freePort(t)
+	}
 	for _, d := range []string{"logs", "tmp", "conf"} {
 		if err := os.MkdirAll(filepath.Join(g.prefix, d), 0o755); err != nil {
 			t.Fatal(err)

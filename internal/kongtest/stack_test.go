@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/render"
+	"github.com/keycard-gw/keycard/internal/wasmasm"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
@@ -31,14 +33,16 @@ var root = filepath.Join("..", "..")
 // configured by `keycard render kong`, with a real sidecar and Redis
 // behind the call-out and an echoing upstream.
 type stack struct {
-	res    *compiler.Result
-	sc     *sidecartest.Sidecar
-	fwd    *Forwarder // the gateway reaches the sidecar through it
-	echo   string     // host:port
-	module string
-	nginx  string
-	gw     *Gateway
-	native *filter.Engine
+	res       *compiler.Result
+	sc        *sidecartest.Sidecar
+	fwd       *Forwarder // the gateway reaches the sidecar through it
+	origin    bool       // proxy to the gateway's own origin server
+	baselines []Baseline // filters served beside keycard (benchmarks)
+	echo      string     // host:port
+	module    string
+	nginx     string
+	gw        *Gateway
+	native    *filter.Engine
 }
 
 // host finds the Kong host or skips the test with one line.
@@ -57,6 +61,18 @@ func buildModule(t testing.TB) string {
 	out := filepath.Join(t.TempDir(), "keycard.wasm")
 	if err := wasmbuild.Build(root, "./filter/wasm", out); err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// buildNoop builds testdata/noop, the filter that does nothing.
+func buildNoop(t testing.TB) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "noop.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/noop")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the no-op filter: %v\n%s", err, msg)
 	}
 	return out
 }
@@ -81,9 +97,25 @@ func kongFiles(t testing.TB, res *compiler.Result, module, sidecar string) rende
 	return files
 }
 
-func startStack(t *testing.T) *stack {
+func startStack(t testing.TB) *stack {
 	t.Helper()
-	st := &stack{nginx: host(t)}
+	return startStackTo(t, false)
+}
+
+// startStackTo starts the stack; with origin the gateway proxies to its
+// own trivial origin server instead of the echoing upstream (benchmarks:
+// the upstream's cost is then the same small one with and without the
+// filter, and inside the measured worker).
+func startStackTo(t testing.TB, origin bool) *stack {
+	t.Helper()
+	st := &stack{nginx: host(t), origin: origin}
+	if origin {
+		host := filepath.Join(t.TempDir(), "noop-host.wasm")
+		if err := os.WriteFile(host, wasmasm.NoopFilter(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st.baselines = []Baseline{{"noophost", host}, {"noopgo", buildNoop(t)}}
+	}
 	st.res = compileExample(t, filepath.Join(root, "policies"))
 	st.module = buildModule(t)
 	st.sc = sidecartest.Start(t, st.res.Config.Policy)
@@ -101,7 +133,12 @@ func startStack(t *testing.T) *stack {
 }
 
 func (st *stack) conf(t testing.TB, res *compiler.Result) Conf {
-	return Conf{Files: kongFiles(t, res, st.module, st.fwd.Addr), Module: st.module, Upstream: st.echo}
+	c := Conf{Files: kongFiles(t, res, st.module, st.fwd.Addr), Module: st.module, Upstream: st.echo}
+	if st.origin {
+		c.Upstream = ""
+	}
+	c.Baselines = st.baselines
+	return c
 }
 
 // token mints a login token for subject, with its own jti so that no

@@ -88,6 +88,21 @@ func BenchmarkRequest(b *testing.B) {
 				i++
 			}
 		})
+		if bc.name == "public" || bc.name == "cached-token" {
+			// Kong's flavour: the host's extra callbacks (request body,
+			// response headers and body, log, done) and the request.path
+			// property read, in the module.
+			b.Run("wasm-kong/"+bc.name, func(b *testing.B) {
+				vm := newVM(b, wasmhost.Options{Flavor: wasmhost.Kong}, gatewayJSON(b, res, config.GatewayKong))
+				ctx := context.Background()
+				for b.Loop() {
+					r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: bc.pool[0]})
+					if err != nil || r.Allowed() != bc.allow {
+						b.Fatalf("%v %+v", err, r.Response)
+					}
+				}
+			})
+		}
 		b.Run("native/"+bc.name, func(b *testing.B) {
 			e, err := filter.New(res.Config, res.Table, func() time.Time { return fixedNow })
 			if err != nil {

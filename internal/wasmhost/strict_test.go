@@ -2,10 +2,10 @@ package wasmhost_test
 
 import (
 	"context"
-	"encoding/binary"
 	"strings"
 	"testing"
 
+	"github.com/keycard-gw/keycard/internal/wasmasm"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -17,57 +17,11 @@ type wfunc struct {
 	body            []byte
 }
 
-// leb is an unsigned LEB128.
-func leb(v uint32) []byte { return binary.AppendUvarint(nil, uint64(v)) }
-
-// sleb is a signed LEB128 for i32.const.
-func sleb(v int32) []byte {
-	var out []byte
-	for {
-		b := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && b&0x40 == 0) || (v == -1 && b&0x40 != 0) {
-			return append(out, b)
-		}
-		out = append(out, b|0x80)
-	}
-}
-
-func vec(items ...[]byte) []byte {
-	out := leb(uint32(len(items)))
-	for _, it := range items {
-		out = append(out, it...)
-	}
-	return out
-}
-
-func name(s string) []byte { return append(leb(uint32(len(s))), s...) }
-
-func section(id byte, body []byte) []byte {
-	return append(append([]byte{id}, leb(uint32(len(body)))...), body...)
-}
-
-func functype(params, results int) []byte {
-	b := []byte{0x60}
-	b = append(b, leb(uint32(params))...)
-	for range params {
-		b = append(b, 0x7f)
-	}
-	b = append(b, leb(uint32(results))...)
-	for range results {
-		b = append(b, 0x7f)
-	}
-	return b
-}
-
 // imported host calls, in import order (function indices 0..).
-var imports = []struct {
-	name            string
-	params, results int
-}{
-	{"proxy_log", 3, 1},
-	{"proxy_send_local_response", 8, 1},
-	{"proxy_set_effective_context", 1, 1},
+var imports = []wasmasm.Import{
+	{Name: "proxy_log", Params: 3, Results: 1},
+	{Name: "proxy_send_local_response", Params: 8, Results: 1},
+	{Name: "proxy_set_effective_context", Params: 1, Results: 1},
 }
 
 const (
@@ -76,57 +30,20 @@ const (
 	fnSetContext
 )
 
-// assemble builds a module: the imports above, one page of memory, and
-// the given exports (name -> function).
 func assemble(exports map[string]wfunc) []byte {
-	var types [][]byte
-	typeOf := map[[2]int]uint32{}
-	tidx := func(p, r int) uint32 {
-		k := [2]int{p, r}
-		if i, ok := typeOf[k]; ok {
-			return i
-		}
-		typeOf[k] = uint32(len(types))
-		types = append(types, functype(p, r))
-		return typeOf[k]
+	fs := make(map[string]wasmasm.Func, len(exports))
+	for n, f := range exports {
+		fs[n] = wasmasm.Func{Params: f.params, Results: f.results, Body: f.body}
 	}
-	var imps [][]byte
-	for _, im := range imports {
-		imps = append(imps, append(append(name("env"), name(im.name)...), append([]byte{0x00}, leb(tidx(im.params, im.results))...)...))
-	}
-	var funcs, codes, exps [][]byte
-	names := make([]string, 0, len(exports))
-	for n := range exports {
-		names = append(names, n)
-	}
-	for i, n := range names {
-		f := exports[n]
-		funcs = append(funcs, leb(tidx(f.params, f.results)))
-		body := append([]byte{0x00}, f.body...) // no locals
-		body = append(body, 0x0b)
-		codes = append(codes, append(leb(uint32(len(body))), body...))
-		exps = append(exps, append(name(n), append([]byte{0x00}, leb(uint32(len(imports)+i))...)...))
-	}
-	exps = append(exps, append(name("memory"), 0x02, 0x00))
-	out := []byte("\x00asm\x01\x00\x00\x00")
-	out = append(out, section(1, vec(types...))...)
-	out = append(out, section(2, vec(imps...))...)
-	out = append(out, section(3, vec(funcs...))...)
-	out = append(out, section(5, vec([]byte{0x00, 0x01}))...) // one page
-	out = append(out, section(7, vec(exps...))...)
-	out = append(out, section(10, vec(codes...))...)
-	return out
+	return wasmasm.Assemble(imports, fs)
 }
 
-func i32(v int32) []byte { return append([]byte{0x41}, sleb(v)...) }
-func call(f int) []byte  { return append([]byte{0x10}, leb(uint32(f))...) }
-func drop() []byte       { return []byte{0x1a} }
-func cat(parts ...[]byte) (b []byte) {
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
-}
+var (
+	i32  = wasmasm.I32
+	call = wasmasm.Call
+	drop = wasmasm.Drop
+	cat  = wasmasm.Cat
+)
 
 // base is a module that does nothing wrong: it continues every request.
 func base() map[string]wfunc {
