@@ -110,17 +110,36 @@ func ProxyOnTick(rootID uint32) {
 func ProxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
 	s, ok := streams.get(contextID)
 	if !ok {
-		logf(LogCritical, "keycard: request headers for unknown context ", itoa(contextID))
-		return uint32(ActionContinue)
+		// A stream the module never saw created (or created under an
+		// unknown root) has no decision to apply: refuse it rather than
+		// let it through with whatever identity headers the client sent.
+		logf(LogCritical, "keycard: request headers for unknown context ", itoa(contextID), ": refused")
+		_ = SendHTTPResponse(500, [][2]string{{"content-type", "application/json"}}, unknownContextBody, "keycard_unknown_context")
+		return uint32(ActionPause)
 	}
 	return uint32(s.OnHTTPRequestHeaders(int(numHeaders), endOfStream != 0))
 }
 
+var unknownContextBody = []byte(`{"code":500,"success":false,"data":"","msg":"Internal Server Error","reason":"unknown_context"}`)
+
+// ProxyOnHTTPCallResponse hands a call-out's answer to its root. Envoy
+// passes the root's id; Kong passes the plugin's root id as well
+// (ngx_http_proxy_wasm_on_dispatch_response), so an answer for any other
+// id is a host fault: it is logged and taken as a failed call, so the
+// requests waiting for it end in the on_error decision instead of
+// hanging.
+//
 //go:wasmexport proxy_on_http_call_response
 func ProxyOnHTTPCallResponse(rootID, token, numHeaders, bodySize, numTrailers uint32) {
-	if root, ok := roots.get(rootID); ok {
-		root.OnHTTPCallResponse(token, int(numHeaders), int(bodySize), int(numTrailers))
+	root, ok := roots.get(rootID)
+	if !ok {
+		logf(LogCritical, "keycard: call-out answer for context ", itoa(rootID), ", which is not a root: taken as a failed call")
+		for _, r := range roots.ctxs {
+			r.OnHTTPCallResponse(token, 0, 0, 0) // a root that did not make the call ignores it
+		}
+		return
 	}
+	root.OnHTTPCallResponse(token, int(numHeaders), int(bodySize), int(numTrailers))
 }
 
 // The remaining callbacks of ABI 0.2.1 are exported although the filter

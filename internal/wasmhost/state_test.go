@@ -271,3 +271,25 @@ func TestKongFlavor(t *testing.T) {
 		t.Errorf("cluster name on Kong: %v", err)
 	}
 }
+
+// TestFailClosed: the module's failure paths end in a refusal, never in
+// a request let through undecided or one that hangs.
+func TestFailClosed(t *testing.T) {
+	st := newStateStack(t, 0)
+	tok := st.token(t, "13000000071", "fc1", 1)
+	ctx := context.Background()
+	r, err := st.vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Parent: 99, Headers: [][2]string{{"x-auth-level", "2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Response == nil || r.Response.Status != 500 || !strings.Contains(string(r.Response.Body), `"reason":"unknown_context"`) {
+		t.Errorf("a stream under an unknown root: %+v", r)
+	}
+	r, err = st.vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", AnswerTo: 77, Headers: [][2]string{{"authorization", "Bearer " + tok}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Response == nil || r.Response.Status != 503 || !strings.Contains(string(r.Response.Body), `"reason":"sidecar_unavailable"`) {
+		t.Errorf("a call-out answer delivered to a context that is not a root: %+v", r)
+	}
+}

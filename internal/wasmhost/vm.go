@@ -55,6 +55,7 @@ type stream struct {
 	id       uint32
 	headers  [][2]string // current request headers (Envoy: lower-case names; Kong: the client's case)
 	ghosts   [][2]string // Kong: headers the module removed that nginx still forwards
+	answerTo uint32      // a host fault: where call-out answers go (0: the root)
 	target   string      // the request target as the client sent it
 	response *LocalResponse
 	paused   bool
@@ -238,6 +239,11 @@ type Request struct {
 	Method, Authority, Path string
 	Headers                 [][2]string // regular headers; Envoy lower-cases the names, Kong keeps them
 	Body                    []byte
+
+	// Host faults, for tests of the module's failure paths: the context
+	// the stream is created under, and the context its call-outs'
+	// answers are delivered to (0: the VM's root, as both hosts do).
+	Parent, AnswerTo uint32
 }
 
 // Result is what the filter did with a request.
@@ -281,7 +287,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	}
 	id := vm.nextID
 	vm.nextID++
-	s := &stream{id: id, headers: headers, target: req.Path}
+	s := &stream{id: id, headers: headers, target: req.Path, answerTo: req.AnswerTo}
 	vm.streams[id] = s
 	defer func() {
 		delete(vm.streams, id)
@@ -291,7 +297,11 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 			}
 		}
 	}()
-	if _, err := vm.call(ctx, "proxy_on_context_create", uint64(id), rootID); err != nil {
+	parent := uint64(rootID)
+	if req.Parent != 0 {
+		parent = uint64(req.Parent)
+	}
+	if _, err := vm.call(ctx, "proxy_on_context_create", uint64(id), parent); err != nil {
 		return nil, err
 	}
 	res := &Result{}
@@ -441,7 +451,11 @@ func (vm *VM) answer(ctx context.Context, tok uint32, pc *pendingCall) error {
 		vm.effective = pc.stream
 	}
 	vm.inCallback = "proxy_on_http_call_response"
-	_, cerr := vm.call(ctx, "proxy_on_http_call_response", rootID, uint64(tok), uint64(len(cr.headers)), uint64(len(cr.body)), 0)
+	to := uint64(rootID)
+	if s, ok := vm.streams[pc.stream]; ok && s.answerTo != 0 {
+		to = uint64(s.answerTo)
+	}
+	_, cerr := vm.call(ctx, "proxy_on_http_call_response", to, uint64(tok), uint64(len(cr.headers)), uint64(len(cr.body)), 0)
 	vm.callResp, vm.inCallback = nil, ""
 	return cerr
 }
