@@ -82,10 +82,10 @@ func Decode(data []byte) (*Answer, error) {
 }
 
 // TokenID names a token to the sidecar without revealing it: its jti
-// when it is a JWT that has one, else the hex SHA-256 of the whole token.
-// The filter names verified tokens the same way (jti from the verified
-// claims); the sidecar reads the jti without verifying, which only
-// chooses a name.
+// when it is a JWT that has one, else the hex SHA-256 of what was signed
+// (see SignedID). The filter names verified tokens the same way (jti
+// from the verified claims); the sidecar reads the jti without
+// verifying, which only chooses a name.
 func TokenID(raw string) string {
 	if parts := strings.Split(raw, "."); len(parts) == 3 {
 		if payload, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
@@ -96,6 +96,20 @@ func TokenID(raw string) string {
 				return "jti:" + c.JTI
 			}
 		}
+	}
+	return SignedID(raw)
+}
+
+// SignedID names a token by what its signature covers: for a JWT (three
+// segments) the SHA-256 of "header.payload", else of the whole token (an
+// opaque token). A JWT's signature segment can be rewritten without
+// changing what it proves — an ECDSA (r, s) verifies as (r, n−s) too,
+// and base64url's last character has spare bits that decoders ignore —
+// so a name taken from the whole string would let a revoked token come
+// back under a new name, unknown to the sidecar.
+func SignedID(raw string) string {
+	if i := strings.LastIndexByte(raw, '.'); i > 0 && strings.Count(raw, ".") == 2 {
+		return HashID(raw[:i])
 	}
 	return HashID(raw)
 }

@@ -43,13 +43,14 @@ func (i *Identity) ID(raw string) string {
 }
 
 // ID names a token to the sidecar (state.TokenID's rule): its verified
-// jti, else the SHA-256 of the raw token, so raw tokens never leave the
-// filter.
+// jti, else the SHA-256 of what was signed (state.SignedID), so raw
+// tokens never leave the filter and a rewritten signature does not make
+// a new name.
 func ID(raw string, id *Identity) string {
 	if id != nil && id.JTI != "" {
 		return state.JTIID(id.JTI)
 	}
-	return state.HashID(raw)
+	return state.SignedID(raw)
 }
 
 type issuer struct {

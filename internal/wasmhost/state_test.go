@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
@@ -291,5 +293,38 @@ func TestFailClosed(t *testing.T) {
 	}
 	if r.Response == nil || r.Response.Status != 503 || !strings.Contains(string(r.Response.Body), `"reason":"sidecar_unavailable"`) {
 		t.Errorf("a call-out answer delivered to a context that is not a root: %+v", r)
+	}
+}
+
+// TestRewrittenTokenStaysRevoked: a token without jti is named by what
+// was signed, so rewriting its ECDSA signature as (r, n−s), which still
+// verifies, does not give a revoked token a new, unknown name; a token
+// whose base64url has spare bits set (another string for the same bytes)
+// is refused in every segment.
+func TestRewrittenTokenStaysRevoked(t *testing.T) {
+	st := newStateStack(t, 0)
+	key := filepath.Join("..", "..", "testdata", "keys", "partner-es256.key.pem")
+	partner := func(subject string) string {
+		tok, err := mint.Token(st.res.Config, "partner", key, mint.Claims{Subject: subject, Level: 1}, st.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	fresh := partner("p-71")
+	st.expect(t, "a malleated signature verifies", "/auth", policytest.MalleateECDSA(fresh), 200, "")
+	if _, ok := policytest.SpareBits(fresh, 2); !ok {
+		t.Fatal("an ES256 signature segment has spare bits")
+	}
+	revoked := partner("p-72")
+	st.sc.Post(t, "/auth/delToken", `{"token":"`+revoked+`","userId":"p-72"}`)
+	st.expect(t, "the revoked token", "/auth", revoked, 401, "token_revoked")
+	st.expect(t, "its malleated signature", "/auth", policytest.MalleateECDSA(revoked), 401, "token_revoked")
+	for seg, name := range []string{"header", "payload", "signature"} {
+		for _, tok := range []string{fresh, revoked} {
+			if sb, ok := policytest.SpareBits(tok, seg); ok {
+				st.expect(t, "spare bits in the "+name, "/auth", sb, 401, "invalid_token")
+			}
+		}
 	}
 }
