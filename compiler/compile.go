@@ -198,6 +198,8 @@ func (c *compilation) check(files []string) {
 		c.cfg.Options.Preflight = true
 	}
 	c.cfg.Options.AllowEncodedPath = p.Options.AllowEncodedPath
+	c.cfg.Options.LenientPaths = p.Options.LenientPaths
+	c.cfg.Options.PassHeaders = p.Options.PassHeaders
 	c.cfg.Options.Metrics = !c.settings.NoMetrics
 	c.cfg.Options.MaxTokenBytes = config.DefaultMaxTokenBytes
 	c.cfg.Options.TokenCacheSize = config.DefaultTokenCacheSize

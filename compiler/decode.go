@@ -3,8 +3,10 @@ package compiler
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -157,4 +159,23 @@ func containsStr(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// passHeaders reads options.pass_headers: override headers (config.
+// OverrideHeaders) that an upstream legitimately needs, in any case.
+func (d *decoder) passHeaders(n *yaml.Node) []string {
+	var names []string
+	for i, r := range d.strList(n, "options.pass_headers") {
+		lower := strings.ToLower(r.Value)
+		if !config.IsOverrideHeader(lower) {
+			var known []string
+			for _, o := range config.OverrideHeaders {
+				known = append(known, o.Name)
+			}
+			d.errorf(r.Node, "options.pass_headers[%d]: %q is not a header the filter strips (%s)", i, r.Value, strings.Join(known, ", "))
+			continue
+		}
+		names = append(names, lower)
+	}
+	return names
 }

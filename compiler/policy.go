@@ -94,6 +94,8 @@ type Sessions struct {
 type Options struct {
 	Preflight        bool
 	AllowEncodedPath bool
+	LenientPaths     bool
+	PassHeaders      []string // lower case
 }
 
 // Service is one service as written.
@@ -128,7 +130,7 @@ var (
 	keyRefFields   = []string{"env", "file"}
 	claimFields    = []string{"subject", "level", "roles"}
 	sessionFields  = []string{"state", "cache", "on_error"}
-	optionFields   = []string{"preflight", "allow_encoded_path"}
+	optionFields   = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers"}
 	serviceFields  = []string{"name", "hosts", "prefix", "default", "routes"}
 	routeFields    = []string{"path", "access", "roles", "methods", "token"}
 )
@@ -187,12 +189,17 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 				}
 			})
 		case "options":
+			p.Options.Preflight = true // the default when the section leaves it out
 			d.fields(v, "options", optionFields, func(key string, _, ov *yaml.Node) {
 				switch key {
 				case "preflight":
 					p.Options.Preflight, _ = d.boolean(ov, "options.preflight")
 				case "allow_encoded_path":
 					p.Options.AllowEncodedPath, _ = d.boolean(ov, "options.allow_encoded_path")
+				case "lenient_paths":
+					p.Options.LenientPaths, _ = d.boolean(ov, "options.lenient_paths")
+				case "pass_headers":
+					p.Options.PassHeaders = d.passHeaders(ov)
 				}
 			})
 		case "services":

@@ -134,11 +134,36 @@ type Sidecar struct {
 
 // Options are deployment switches.
 type Options struct {
-	Preflight        bool `json:"preflight"`          // OPTIONS with Origin and Access-Control-Request-Method passes
-	AllowEncodedPath bool `json:"allow_encoded_path"` // accept %2F and %5C inside a segment
-	Metrics          bool `json:"metrics"`            // counters through proxy_define_metric (Kong before 3.8 traps on them)
-	MaxTokenBytes    int  `json:"max_token_bytes"`
-	TokenCacheSize   int  `json:"token_cache_size"`
+	Preflight        bool     `json:"preflight"`               // OPTIONS with Origin and Access-Control-Request-Method passes
+	AllowEncodedPath bool     `json:"allow_encoded_path"`      // accept %2F and %5C inside a segment
+	LenientPaths     bool     `json:"lenient_paths,omitempty"` // read ambiguous targets one way instead of refusing them
+	PassHeaders      []string `json:"pass_headers,omitempty"`  // override headers (OverrideHeaders) an upstream needs, lower case
+	Metrics          bool     `json:"metrics"`                 // counters through proxy_define_metric (Kong before 3.8 traps on them)
+	MaxTokenBytes    int      `json:"max_token_bytes"`
+	TokenCacheSize   int      `json:"token_cache_size"`
+}
+
+// OverrideHeaders are request headers that some frameworks take as the
+// request's real path, prefix or method (X-Original-URL in IIS and
+// Symfony, X-HTTP-Method-Override in many): a client could reach a
+// protected resource with a request the filter allowed for another.
+// The filter strips them unless options.pass_headers names them.
+// KongSets marks the ones Kong's proxy location sets itself
+// (proxy_set_header in kong/templates/nginx_kong.lua), so a client's
+// copy never reaches the upstream there.
+var OverrideHeaders = []struct {
+	Name     string
+	KongSets bool
+}{
+	{"x-original-url", false},
+	{"x-original-uri", false},
+	{"x-rewrite-url", false},
+	{"x-forwarded-uri", false},
+	{"x-forwarded-path", true},
+	{"x-forwarded-prefix", true},
+	{"x-http-method-override", false},
+	{"x-http-method", false},
+	{"x-method-override", false},
 }
 
 // Defaults for zero-valued options.
@@ -234,7 +259,23 @@ func (c *Config) Validate() (*table.Table, error) {
 	if c.Sidecar.TimeoutMillis < 0 || c.Options.MaxTokenBytes < 0 || c.Options.TokenCacheSize < 0 {
 		return nil, errors.New("config: negative timeout, token size or cache size")
 	}
+	for _, h := range c.Options.PassHeaders {
+		if !IsOverrideHeader(h) {
+			return nil, fmt.Errorf("config: options.pass_headers: %q is not a header the filter strips", h)
+		}
+	}
 	return tb, nil
+}
+
+// IsOverrideHeader reports whether name (lower case) is one of
+// OverrideHeaders.
+func IsOverrideHeader(name string) bool {
+	for _, o := range OverrideHeaders {
+		if o.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // NeedsSidecar reports whether any request may need the sidecar: session

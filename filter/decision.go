@@ -31,13 +31,14 @@ const (
 	ReasonUserGranted    = "user_granted"   // a per-user allow pattern matches
 	ReasonSidecar        = "sidecar_unavailable"
 	ReasonIdentityHeader = "identity_header" // Kong: the client sent a forwarded header the host cannot remove
+	ReasonOverrideHeader = "override_header" // Kong: the client sent a URL or method override header
 )
 
 // Reasons lists every reason, for metrics that are defined up front.
 var Reasons = []string{ReasonOK, ReasonGranted, ReasonPublic, ReasonDefaultAllow, ReasonPreflight,
 	ReasonBadRequest, ReasonNoService, ReasonNoRoute, ReasonNoToken, ReasonInvalidToken,
 	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole,
-	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonIdentityHeader}
+	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonIdentityHeader, ReasonOverrideHeader}
 
 // Decision is the answer for one request.
 type Decision struct {
@@ -52,7 +53,7 @@ type Decision struct {
 	RouteLine int    // its line in the policy, or 0
 
 	Identity *token.Identity // verified identity, when there is one
-	Remove   []string        // request headers to remove (lower case)
+	Remove   []string        // request headers to remove (lower case), and every name that SameHeaderName matches to one
 	Set      [][2]string     // request headers to set, in order; valid until the engine's next decision
 
 	// Pending, when set, means no verdict yet: the sidecar must be asked

@@ -3,6 +3,7 @@ package filter
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,8 @@ type Engine struct {
 	cfg      *config.Config
 	tb       *table.Table
 	verifier *token.Verifier
-	remove   []string
+	remove   []string             // forwarded identity headers and override headers the upstream must not get, lower case
+	refuse   []refusal            // Kong: client headers that refuse the request, since the host cannot remove them
 	sources  []config.TokenSource // lower-case header names
 	pathOpts httppath.Options
 	kong     bool // the client's host is the Host header, not :authority
@@ -45,10 +47,21 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, tb: tb, verifier: v, pathOpts: httppath.Options{AllowEncodedSlash: cfg.Options.AllowEncodedPath}, now: now,
+	e := &Engine{cfg: cfg, tb: tb, verifier: v, pathOpts: httppath.Options{AllowEncodedSlash: cfg.Options.AllowEncodedPath, Lenient: cfg.Options.LenientPaths}, now: now,
 		states: stateCache{max: size, entries: map[string]stateEntry{}}, patterns: patternCache{compiled: map[string]*regexp.Regexp{}}}
 	for _, f := range cfg.Identity.Forward {
-		e.remove = append(e.remove, strings.ToLower(f.Header))
+		name := strings.ToLower(f.Header)
+		e.remove = append(e.remove, name)
+		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader})
+	}
+	for _, o := range config.OverrideHeaders {
+		if slices.Contains(cfg.Options.PassHeaders, o.Name) {
+			continue
+		}
+		e.remove = append(e.remove, o.Name)
+		if !o.KongSets {
+			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader})
+		}
 	}
 	e.sources = token.LowerSources(cfg.Identity.Token)
 	e.kong = cfg.Gateway == config.GatewayKong
@@ -182,8 +195,8 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 		return withDetail(deny(400, ReasonBadRequest), err)
 	}
 	if e.kong {
-		if name, ok := e.sentForwarded(r.Headers); ok {
-			return withDetail(deny(400, ReasonIdentityHeader), errClientSent(name))
+		if name, reason, ok := e.sentRefused(r.Headers); ok {
+			return withDetail(deny(400, reason), errClientSent(name))
 		}
 	}
 	if e.cfg.Options.Preflight && r.Method == "OPTIONS" && has(r.Headers, "origin") && has(r.Headers, "access-control-request-method") {
@@ -431,7 +444,15 @@ func withDetail(d Decision, err error) Decision {
 
 func has(h token.Headers, name string) bool { return len(h.Values(name)) > 0 }
 
-// sentForwarded finds a forwarded identity header among the client's.
+// refusal is a header whose client copy refuses a request on Kong, and
+// the reason given.
+type refusal struct {
+	name, reason string
+}
+
+// sentRefused finds, on Kong, a client header that must not reach the
+// upstream: a forwarded identity header, or an override header the
+// policy does not pass.
 //
 // Kong's host cannot take a request header away: ngx_wasm_module's
 // proxy_remove_header_map_value (and the duplicates that
@@ -441,33 +462,30 @@ func has(h token.Headers, name string) bool { return len(h.Values(name)) > 0 }
 // (ngx_http_proxy_create_request), so the upstream would still receive
 // the client's copy. On Kong such a request is refused instead.
 //
-// The comparison ignores case and takes "_" for "-": Kong's nginx runs
-// with underscores_in_headers on (kong/templates/nginx_kong.lua), and
-// CGI, WSGI, PHP and Rack read X_Auth_Level as HTTP_X_AUTH_LEVEL, the
-// same variable as X-Auth-Level.
-func (e *Engine) sentForwarded(h token.Headers) (string, bool) {
+// Names compare as SameHeaderName does: Kong's nginx runs with
+// underscores_in_headers on (kong/templates/nginx_kong.lua).
+func (e *Engine) sentRefused(h token.Headers) (name, reason string, found bool) {
 	all, ok := h.(headerWalker)
 	if !ok {
-		for _, name := range e.remove {
-			if _, ok := h.Nth(name, 0); ok {
-				return name, true
+		for _, f := range e.refuse {
+			if _, ok := h.Nth(f.name, 0); ok {
+				return f.name, f.reason, true
 			}
 		}
-		return "", false
+		return "", "", false
 	}
-	found := ""
-	all.Each(func(name, _ string) {
-		if found != "" || len(name) == 0 || name[0] == ':' {
+	all.Each(func(n, _ string) {
+		if found || len(n) == 0 || n[0] == ':' {
 			return
 		}
-		for _, f := range e.remove {
-			if sameHeaderName(name, f) {
-				found = name
+		for _, f := range e.refuse {
+			if SameHeaderName(n, f.name) {
+				name, reason, found = n, f.reason, true
 				return
 			}
 		}
 	})
-	return found, found != ""
+	return name, reason, found
 }
 
 // headerWalker is a header list that can be walked whole (the module's
@@ -476,9 +494,11 @@ type headerWalker interface {
 	Each(fn func(name, value string))
 }
 
-// sameHeaderName compares header names without regard to case, taking
-// "_" and "-" for one character. forwarded is lower case.
-func sameHeaderName(name, forwarded string) bool {
+// SameHeaderName compares header names without regard to case, taking
+// "_" and "-" for one character: CGI, WSGI, PHP and Rack read
+// X_Auth_Level as HTTP_X_AUTH_LEVEL, the same variable as X-Auth-Level.
+// forwarded is lower case.
+func SameHeaderName(name, forwarded string) bool {
 	if len(name) != len(forwarded) {
 		return false
 	}
@@ -503,7 +523,7 @@ func sameHeaderName(name, forwarded string) bool {
 type errClientSent string
 
 func (e errClientSent) Error() string {
-	return "the client sent " + string(e) + ", which Kong's host cannot remove before the upstream"
+	return "the client sent " + string(e) + ", which Kong's host cannot keep from the upstream"
 }
 
 func (e *Engine) roleBits(roles []string) table.RoleBits {

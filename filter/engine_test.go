@@ -3,6 +3,7 @@ package filter_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -82,8 +83,9 @@ func TestResponse(t *testing.T) {
 	if h[len(h)-1] != [2]string{"www-authenticate", `Bearer error="invalid_token"`} {
 		t.Errorf("headers %v", h)
 	}
-	if d.Remove[0] != "x-auth-level" || len(d.Remove) != 3 {
-		t.Errorf("remove %v", d.Remove)
+	want := []string{"x-auth-level", "x-auth-phone", "x-auth-roles", "x-original-url", "x-original-uri", "x-rewrite-url", "x-forwarded-uri", "x-forwarded-path", "x-forwarded-prefix", "x-http-method-override", "x-http-method", "x-method-override"}
+	if !slices.Equal(d.Remove, want) {
+		t.Errorf("remove %v, want %v", d.Remove, want)
 	}
 }
 
@@ -167,12 +169,15 @@ func TestKongIdentityHeaders(t *testing.T) {
 		{"a longer name", "X-Auth-Levels", false},
 		{"a shorter name", "X-Auth-Leve", false},
 		{"another header", "X-Request-Id", false},
+		{"a URL override", "X-Original-URL", true},
+		{"a method override", "x_http_method_override", true},
+		{"a prefix Kong sets itself", "X-Forwarded-Prefix", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := policytest.HeaderList{{"host", "a.shop.example"}, {tc.header, "2"}}
 			d := kong.Decide(&filter.Request{Method: "GET", Path: "/", Headers: h})
-			if got := d.Reason == filter.ReasonIdentityHeader && d.Status == 400; got != tc.refused {
+			if got := (d.Reason == filter.ReasonIdentityHeader || d.Reason == filter.ReasonOverrideHeader) && d.Status == 400; got != tc.refused {
 				t.Errorf("Kong: %d %s, refused = %v, want %v", d.Status, d.Reason, got, tc.refused)
 			}
 			d = envoy.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: h})

@@ -17,6 +17,9 @@ var (
 	ErrDoubleEncoding = errors.New("path is percent-encoded twice")
 	ErrSemicolon      = errors.New("path holds a ; parameter")
 	ErrTooLong        = errors.New("path is longer than 8192 bytes")
+	ErrFragment       = errors.New("path holds a #: clients never send a fragment, and upstreams read one differently")
+	ErrEncodedDot     = errors.New("path holds a dot segment written with %2e: upstreams that do not decode dots see another path")
+	ErrAmbiguousDots  = errors.New("path holds .. after an empty segment: merging slashes first and RFC 3986 give different paths")
 	ErrBadHost        = errors.New("host is malformed")
 	ErrNoHost         = errors.New("request has no Host header")
 	ErrAmbiguousHost  = errors.New("request has Host headers that differ")
@@ -29,13 +32,22 @@ const MaxPath = 8192
 // Options relax the defaults where a policy opts in.
 type Options struct {
 	AllowEncodedSlash bool // %2F and %5C inside a segment stay part of it
+	// Lenient reads the targets that reasonable upstreams disagree about
+	// one way instead of refusing them: a fragment is dropped, %2e
+	// counts as a dot, and repeated slashes are merged before dot
+	// segments are resolved.
+	Lenient bool
 }
 
-// Path normalises a raw request target: query and fragment dropped,
-// percent-escapes decoded exactly once, dot segments resolved, repeated
-// slashes merged. A trailing slash is kept. It refuses NUL, control
-// characters, backslashes, ';' parameters, encoded slashes (unless
-// allowed) and anything still escaped after one decoding.
+// Path normalises a raw request target: query dropped, percent-escapes
+// decoded exactly once, dot segments resolved, repeated slashes merged. A
+// trailing slash is kept. It refuses NUL, control characters,
+// backslashes, ';' parameters, encoded slashes (unless allowed) and
+// anything still escaped after one decoding, and, unless lenient, the
+// targets whose meaning depends on the upstream: a '#', a dot segment
+// written with %2e, and a '..' after an empty segment (where merging
+// slashes first and RFC 3986's dot removal disagree: /a//.. is /
+// merged, /a/ by the RFC).
 //
 // It allocates only when the path needs rewriting.
 func Path(raw string, o Options) (string, error) {
@@ -43,6 +55,9 @@ func Path(raw string, o Options) (string, error) {
 		return "", ErrTooLong
 	}
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		if raw[i] == '#' && !o.Lenient {
+			return "", ErrFragment
+		}
 		raw = raw[:i]
 	}
 	if raw == "" || raw[0] != '/' {
@@ -70,12 +85,24 @@ func Path(raw string, o Options) (string, error) {
 	b.Grow(len(raw))
 	var stack []int // lengths of b before each kept segment, for ..
 	segs := strings.Split(raw[1:], "/")
+	empty := false // an empty segment came before this one
 	for i, seg := range segs {
 		dec, err := decode(seg, o)
 		if err != nil {
 			return "", err
 		}
 		last := i == len(segs)-1
+		if !o.Lenient && (dec == "." || dec == "..") {
+			if dec != seg {
+				return "", ErrEncodedDot
+			}
+			if dec == ".." && empty {
+				return "", ErrAmbiguousDots
+			}
+		}
+		if dec == "" && !last {
+			empty = true
+		}
 		switch dec {
 		case "":
 			if last && b.Len() > 0 {

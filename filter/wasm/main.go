@@ -8,6 +8,7 @@ package main
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keycard-gw/keycard/config"
@@ -263,14 +264,25 @@ func (r *root) apply(d *filter.Decision, h *abi.Headers) bool {
 		got, _ := abi.GetHTTPRequestHeaders()
 		h = &got
 	}
-	// Every client-sent identity header goes; one that gets a value is
-	// replaced (which drops every copy), and a remove costs a host call
-	// only when the request carries the header.
-	for _, name := range d.Remove {
-		if !setsHeader(d.Set, name) && hasHeader(*h, name) {
-			_ = abi.RemoveHTTPRequestHeader(name)
+	// Every client header that names a stripped one (forwarded identity
+	// headers, override headers) in any case or with "_" for "-" goes;
+	// the exact name of one that gets a value is replaced instead (which
+	// drops every copy). A remove costs a host call only when the
+	// request carries such a header.
+	h.Each(func(name, _ string) {
+		if len(name) == 0 || name[0] == ':' {
+			return
 		}
-	}
+		for _, strip := range d.Remove {
+			if !filter.SameHeaderName(name, strip) {
+				continue
+			}
+			if !(strings.EqualFold(name, strip) && setsHeader(d.Set, strip)) {
+				_ = abi.RemoveHTTPRequestHeader(name)
+			}
+			return
+		}
+	})
 	for _, kv := range d.Set {
 		if err := abi.ReplaceHTTPRequestHeader(kv[0], kv[1]); err != nil {
 			abi.Log(abi.LogError, "keycard: cannot set "+kv[0]+": "+err.Error())
@@ -289,8 +301,6 @@ func setsHeader(set [][2]string, name string) bool {
 	}
 	return false
 }
-
-func hasHeader(h abi.Headers, name string) bool { _, ok := h.Get(name); return ok }
 
 func (r *root) count(d *filter.Decision) {
 	if !r.metrics.on {

@@ -216,7 +216,11 @@ func NginxConf(c Conf, p Ports) (string, error) {
 		upstream = fmt.Sprintf("127.0.0.1:%d", p.Origin)
 	}
 	fmt.Fprintf(&b, "    upstream backend { server %s; keepalive 64; }\n", upstream)
-	proxy := "proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host $host; proxy_pass http://backend;"
+	// Kong's proxy location sets X-Forwarded-Path and -Prefix itself
+	// (nginx_kong.lua), so a client's copies never pass; here to the
+	// request's URI and to nothing (no prefix stripped).
+	proxy := "proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host $host; " +
+		"proxy_set_header X-Forwarded-Path $uri; proxy_set_header X-Forwarded-Prefix \"\"; proxy_pass http://backend;"
 	// Kong attaches its filter chains from access_by_lua
 	// (kong/runloop/wasm.lua, proxy_wasm.attach), which runs
 	// proxy_on_request_headers in nginx's access phase

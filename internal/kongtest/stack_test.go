@@ -169,9 +169,16 @@ const HostRefused = "host_refused"
 func (r *Response) Outcome() policytest.Outcome {
 	o := policytest.Outcome{Status: r.Status, Reason: r.Reason, Headers: map[string]string{}}
 	if r.Echo != nil {
-		for _, h := range []string{"x-auth-phone", "x-auth-level", "x-auth-roles"} {
-			if v, ok := r.Echo.Header(h); ok {
-				o.Headers[h] = v
+		var received [][2]string
+		for name, vs := range r.Echo.Headers {
+			for _, v := range vs {
+				received = append(received, [2]string{name, v})
+			}
+		}
+		o.Headers = policytest.Watched(received)
+		for _, oh := range config.OverrideHeaders {
+			if oh.KongSets { // the gateway's own values, not the client's
+				delete(o.Headers, oh.Name)
 			}
 		}
 	}

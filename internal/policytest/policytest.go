@@ -279,3 +279,20 @@ func Run(cases []Case, cfg *config.Config, target Target, now time.Time) []Failu
 	}
 	return fails
 }
+
+// Watched collects, from the headers an upstream received, the ones a
+// case may check: the example's forwarded identity headers and the
+// override headers the filter strips, under their lower-case names with
+// "_" read as "-" (so a look-alike that got through shows as the header
+// it imitates).
+func Watched(received [][2]string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range received {
+		name := strings.ReplaceAll(strings.ToLower(kv[0]), "_", "-")
+		switch {
+		case name == "x-auth-phone", name == "x-auth-level", name == "x-auth-roles", config.IsOverrideHeader(name):
+			out[name] = kv[1]
+		}
+	}
+	return out
+}

@@ -265,6 +265,15 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 					"typed_config": map[string]any{
 						"@type":       "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
 						"stat_prefix": "keycard_ingress",
+						// One path for Envoy, the filter and the upstream:
+						// RFC 3986 normalisation and merged slashes before
+						// any filter, encoded slashes refused as the filter
+						// refuses them, and header names with underscores
+						// (look-alikes of X-Auth-Level) refused at the edge.
+						"normalize_path":                   true,
+						"merge_slashes":                    true,
+						"path_with_escaped_slashes_action": escapedSlashes(res.Config.Options.AllowEncodedPath),
+						"common_http_protocol_options":     map[string]any{"headers_with_underscores_action": "REJECT_REQUEST"},
 						"route_config": map[string]any{
 							"name":          "keycard_routes",
 							"virtual_hosts": vhosts,
@@ -309,4 +318,13 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 		return nil, err
 	}
 	return Files{"envoy.yaml": buf.Bytes(), "keycard.json": conf}, nil
+}
+
+// escapedSlashes is Envoy's action for %2F and %5C in a path: refused,
+// as the filter refuses them, unless the policy allows encoded paths.
+func escapedSlashes(allowed bool) string {
+	if allowed {
+		return "KEEP_UNCHANGED"
+	}
+	return "REJECT_REQUEST"
 }

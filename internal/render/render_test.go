@@ -57,7 +57,8 @@ func TestEnvoyValidates(t *testing.T) {
 		t.Fatalf("ValidateAll: %v", err)
 	}
 	text := string(files["envoy.yaml"])
-	for _, want := range []string{"envoy.filters.http.wasm", "fail_open: false", "name: keycard_sidecar", "address: 10.0.0.5", "envoy.filters.http.router"} {
+	for _, want := range []string{"envoy.filters.http.wasm", "fail_open: false", "name: keycard_sidecar", "address: 10.0.0.5", "envoy.filters.http.router",
+		"normalize_path: true", "merge_slashes: true", "path_with_escaped_slashes_action: REJECT_REQUEST", "headers_with_underscores_action: REJECT_REQUEST"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("envoy.yaml lacks %q", want)
 		}

@@ -134,13 +134,8 @@ func outcome(r *wasmhost.Result) (policytest.Outcome, error) {
 		o.Status, o.Reason = r.Response.Status, body.Reason
 		return o, nil
 	}
-	o.Reason = "?"                 // the module does not say why it let a request through
-	for _, kv := range r.Headers { // Kong keeps the client's case
-		switch name := strings.ToLower(kv[0]); name {
-		case "x-auth-phone", "x-auth-level", "x-auth-roles":
-			o.Headers[name] = kv[1]
-		}
-	}
+	o.Reason = "?" // the module does not say why it let a request through
+	o.Headers = policytest.Watched(r.Headers)
 	return o, nil
 }
 
