@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -381,11 +382,8 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 			}
 		}
 		if key == v.names.Level {
-			s, err := jsonStringOrNumber(raw)
-			if err != nil {
-				return fmt.Errorf("claim %s: %w", key, err)
-			}
-			if c.level, err = strconv.Atoi(s); err != nil || c.level < 0 || c.level > 255 {
+			var ok bool
+			if c.level, ok = parseLevel(raw); !ok {
 				return fmt.Errorf("claim %s: not a level from 0 to 255", key)
 			}
 		}
@@ -428,6 +426,44 @@ func numericDate(raw []byte) (*jwt.NumericDate, error) {
 
 // jsonStringOrNumber reads a string, or a number as its text (a phone
 // number may come either way).
+// parseLevel reads a level claim one way: a JSON number that is exactly
+// an integer from 0 to 255 in any of JSON's forms (2, 2.0, 2e0, 20e-1),
+// or a string of decimal digits without sign or leading zeros ("2", not
+// "+2", "02" or " 2").
+func parseLevel(raw []byte) (int, bool) {
+	if raw[0] == '"' {
+		s, err := jsonString(raw)
+		if err != nil || s == "" || len(s) > 3 || (len(s) > 1 && s[0] == '0') {
+			return 0, false
+		}
+		n := 0
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return 0, false
+			}
+			n = n*10 + int(s[i]-'0')
+		}
+		return n, n <= 255
+	}
+	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(string(raw)); err == nil { // the usual form, without big numbers
+		return n, 0 <= n && n <= 255
+	}
+	// Other forms go through big.Rat, exactly, but only with a small
+	// exponent: 2e999999999 would make a huge exact value.
+	mant, exp, hasExp := strings.Cut(strings.ToLower(string(raw)), "e")
+	if len(raw) > 64 || hasExp && (len(exp) > 4 || strings.Trim(mant, "-0.") != "" && len(strings.TrimLeft(exp, "+-0")) > 2) {
+		return 0, strings.Trim(mant, "-0.") == "" && len(raw) <= 64 // zero in any form is 0
+	}
+	r, ok := new(big.Rat).SetString(string(raw))
+	if !ok || !r.IsInt() || r.Sign() < 0 || r.Num().Cmp(big.NewInt(255)) > 0 {
+		return 0, false
+	}
+	return int(r.Num().Int64()), true
+}
+
 func jsonStringOrNumber(raw []byte) (string, error) {
 	if raw[0] == '"' {
 		return jsonString(raw)
