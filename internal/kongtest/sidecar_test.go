@@ -2,8 +2,12 @@ package kongtest
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/policytest"
 )
 
 // testSidecar runs the token-state scenarios through Kong's call-out to
@@ -35,6 +39,22 @@ func (st *stack) testSidecar(t *testing.T) {
 		expect(t, "a token that was not revoked", "/auth", bearer(other), 200, "")
 		st.sc.Post(t, "/auth/delToken", `{"token":"`+tok+`"}`)
 		expect(t, "the revoked token", "/auth", bearer(tok), 401, "token_revoked")
+	})
+
+	t.Run("revoked, signature rewritten", func(t *testing.T) {
+		key := filepath.Join(root, "testdata", "keys", "partner-es256.key.pem")
+		tok, err := mint.Token(st.res.Config, "partner", key, mint.Claims{Subject: "p-kong-41", Level: 1}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.sc.Post(t, "/auth/delToken", `{"token":"`+tok+`","userId":"p-kong-41"}`)
+		expect(t, "the revoked partner token", "/auth", bearer(tok), 401, "token_revoked")
+		expect(t, "its ECDSA signature as (r, n-s)", "/auth", bearer(policytest.MalleateECDSA(tok)), 401, "token_revoked")
+		for seg := range 3 {
+			if sb, ok := policytest.SpareBits(tok, seg); ok {
+				expect(t, fmt.Sprintf("spare base64url bits in segment %d", seg), "/auth", bearer(sb), 401, "invalid_token")
+			}
+		}
 	})
 
 	t.Run("conflict", func(t *testing.T) {
