@@ -166,6 +166,10 @@ var OverrideHeaders = []struct {
 	{"x-method-override", false},
 }
 
+// MaxLevel is the highest access level: levels are 0 to 255 everywhere
+// (the policy's levels, the token's claim, the CLI's flags).
+const MaxLevel = 255
+
 // Defaults for zero-valued options.
 const (
 	DefaultMaxTokenBytes  = 8192

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/keycard-gw/keycard/config"
 	"io"
 	"os"
 	"path/filepath"
@@ -73,7 +74,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if err := writeFileAtomic(filepath.Join(*out, name), files[name]); err != nil {
+		if err := writeOutput(filepath.Join(*out, name), files[name], stdout); err != nil {
 			return fail(stderr, err)
 		}
 	}
@@ -81,7 +82,12 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	if err := ensureWasm(wasm); err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintf(stdout, "wrote %s/{%s,keycard.wasm}\n", *out, strings.Join(names, ","))
+	if err := writeStdout(stdout, []byte(fmt.Sprintf("wrote %s/{%s,keycard.wasm}\n", *out, strings.Join(names, ",")))); err != nil {
+		return fail(stderr, err)
+	}
+	if d := opts.Defaulted(res); len(d) > 0 {
+		fmt.Fprintf(stderr, "keycard render: no --upstream for %d service(s), rendered with a default address: %s\n", len(d), strings.Join(d, ", "))
+	}
 	return 0
 }
 
@@ -104,7 +110,7 @@ func ensureWasm(dst string) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(dst, data)
+	return writeAtomic(dst, data, 0o644)
 }
 
 func cmdToken(args []string, stdout, stderr io.Writer) int {
@@ -128,6 +134,10 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	if res == nil {
 		return 1
 	}
+	if *level < 0 || *level > config.MaxLevel {
+		fmt.Fprintf(stderr, "keycard token: --level %d: a level is 0 to %d (the filter refuses a token with any other)\n", *level, config.MaxLevel)
+		return 2
+	}
 	c := mint.Claims{Subject: *sub, Level: *level, TTL: *ttl, JTI: *jti}
 	if c.JTI == "" {
 		c.JTI = mint.RandomID()
@@ -139,6 +149,8 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	fmt.Fprintln(stdout, tok)
+	if err := writeStdout(stdout, []byte(tok+"\n")); err != nil {
+		return fail(stderr, err)
+	}
 	return 0
 }

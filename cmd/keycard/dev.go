@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/keycard-gw/keycard/internal/devgw"
@@ -31,8 +32,12 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: keycard dev POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]")
 		return 2
 	}
-	if err := ensureWasm(*wasmFile); err != nil {
-		return fail(stderr, err)
+	// A module the user names is loaded as it is; only the default one is
+	// built (from the checkout) when it is missing.
+	if !flagSet(fs, "wasm") {
+		if err := ensureWasm(*wasmFile); err != nil {
+			return fail(stderr, err)
+		}
 	}
 	wasm, err := os.ReadFile(*wasmFile)
 	if err != nil {
@@ -57,10 +62,32 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 		for _, s := range scenarios {
 			fmt.Fprintf(stdout, "\n# %s: %d %s\n%s\n", s.Name, s.Status, s.Reason, s.Curl(g.Addr))
 		}
-		fmt.Fprintf(stdout, "\n# revoke a token through the business API, then retry it (401 after sessions.cache):\ncurl -s -H 'Content-Type: application/json' -H 'X-Admin-Key: %s' %s/auth/delToken -d '{\"token\":\"TOKEN\"}'\n", g.AdminKey, g.SidecarURL)
+		if tok := demoToken(scenarios); tok != "" {
+			fmt.Fprintf(stdout, "\n# revoke the level-1 user token above through the business API, then retry its lines (401 token_revoked after sessions.cache):\ncurl -s -H 'Content-Type: application/json' -H 'X-Admin-Key: %s' %s/auth/delToken -d '{\"token\":\"%s\"}'\n", g.AdminKey, g.SidecarURL, tok)
+		}
 	}
 	fmt.Fprintln(stdout, "\nCtrl-C stops. Access log on stderr.")
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "keycard dev: stopping")
 	return 0
+}
+
+// flagSet reports whether the command line set a flag.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// demoToken is the bearer token of the first allowed demo request that
+// carries one.
+func demoToken(scenarios []devgw.Scenario) string {
+	for _, s := range scenarios {
+		for _, h := range s.Headers {
+			if tok, ok := strings.CutPrefix(h[1], "Bearer "); ok && h[0] == "Authorization" && s.Status == 200 {
+				return tok
+			}
+		}
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -130,23 +131,100 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *out == "" {
-		stdout.Write(data)
-		return 0
+		*out = "-"
 	}
-	if err := writeFileAtomic(*out, data); err != nil {
+	if err := writeOutput(*out, data, stdout); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
 }
 
-// writeFileAtomic writes through a temporary file and a rename, so a
-// failed write never leaves half a table where a deploy would pick it up.
-func writeFileAtomic(name string, data []byte) error {
-	tmp := name + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+// writeOutput writes data where -o points: "-" is standard output; a
+// regular file or a new path is written atomically (a temporary file in
+// the same directory, then a rename), so a reader never sees half a
+// table; a symlink is written through to its target the same way; any
+// other existing file (a device, a pipe) is written in place; a
+// directory is refused. Errors name the user's path.
+func writeOutput(name string, data []byte, stdout io.Writer) error {
+	if name == "-" {
+		return writeStdout(stdout, data)
+	}
+	target := name
+	if fi, err := os.Lstat(name); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		if target, err = filepath.EvalSymlinks(name); err != nil {
+			return fmt.Errorf("%s: a symlink to nothing", name)
+		}
+	}
+	fi, err := os.Stat(target)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("%s is a directory: give a file name", name)
+	case err == nil && !fi.Mode().IsRegular():
+		f, err := os.OpenFile(target, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			return fmt.Errorf("writing %s: %v", name, pathless(err))
+		}
+		_, werr := f.Write(data)
+		cerr := f.Close()
+		if werr != nil || cerr != nil {
+			return fmt.Errorf("writing %s: %v", name, pathless(errors.Join(werr, cerr)))
+		}
+		return nil
+	}
+	mode := os.FileMode(0o644)
+	if err == nil {
+		mode = fi.Mode().Perm() // keep an existing file's permissions
+	}
+	if err := writeAtomic(target, data, mode); err != nil {
+		return fmt.Errorf("writing %s: %v", name, pathless(err))
+	}
+	return nil
+}
+
+// writeAtomic writes a regular file through a temporary file beside it
+// and a rename.
+func writeAtomic(name string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.tmp")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, name)
+	tmp := f.Name()
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(tmp, mode)); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// pathless is an error without the path an *os.PathError or
+// *os.LinkError carries (the temporary file's, which means nothing to
+// the user).
+func pathless(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
+// writeStdout writes to standard output and reports a failed write (a
+// full disk, a closed pipe): a command whose output was lost must not
+// exit 0.
+func writeStdout(stdout io.Writer, data []byte) error {
+	if _, err := stdout.Write(data); err != nil {
+		return fmt.Errorf("writing standard output: %v", pathless(err))
+	}
+	return nil
 }
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
@@ -167,8 +245,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	for _, s := range res.Policy.Services {
 		routes += len(s.Routes)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d services, %d routes, %d roles, %d warnings, table %d bytes\n",
+	line := fmt.Sprintf("%s: ok: %d services, %d routes, %d roles, %d warnings, table %d bytes\n",
 		res.Policy.Name, len(res.Policy.Services), routes, len(res.Policy.Roles), len(res.Warnings), len(res.Config.Table))
+	if err := writeStdout(stdout, []byte(line)); err != nil {
+		return fail(stderr, err)
+	}
 	return 0
 }
 
@@ -197,6 +278,10 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	var id *token.Identity
 	if !*noToken {
 		lv, err := strconv.Atoi(*level)
+		if err == nil && (lv < 0 || lv > config.MaxLevel) {
+			fmt.Fprintf(stderr, "keycard explain: --level %d: a level is 0 to %d (the filter refuses a token with any other)\n", lv, config.MaxLevel)
+			return 2
+		}
 		if err != nil {
 			lv = -1
 			for _, l := range res.Config.Levels {

@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -75,10 +77,11 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 	if o.AdminKey == "" {
 		o.AdminKey = "dev-admin-key-" + randomHex(8)
 	}
-	g = &Gateway{AdminKey: o.AdminKey, access: o.AccessLog, log: o.Log, upstream: map[string]*httputil.ReverseProxy{}}
+	gw := &Gateway{AdminKey: o.AdminKey, access: o.AccessLog, log: o.Log, upstream: map[string]*httputil.ReverseProxy{}}
+	g = gw
 	defer func() {
 		if err != nil {
-			g.Close()
+			gw.Close() // g is nil by now: every failure returns nil, err
 		}
 	}()
 	res, err := compiler.CompileFiles(o.Policy, compiler.Settings{SidecarUp: "keycard_sidecar"})
@@ -161,7 +164,10 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 	}
 	g.Addr, err = g.serve(o.Listen, http.HandlerFunc(g.handle))
 	if err != nil {
-		return nil, err
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("the gateway cannot listen on %s: another program uses that port (choose another with --listen)", o.Listen)
+		}
+		return nil, fmt.Errorf("the gateway cannot listen on %s: %w", o.Listen, err)
 	}
 	g.Addr = strings.TrimPrefix(g.Addr, "http://")
 	return g, nil

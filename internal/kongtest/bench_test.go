@@ -18,8 +18,9 @@ import (
 // filter (the proxy server), with filters that do nothing (noophost:
 // hand-assembled, so what the host's proxy-wasm machinery costs by
 // itself; noopgo: testdata/noop, which adds Go's runtime on every
-// callback) and without any (the plain server), for a public route and a
-// request with a cached token.
+// callback), with the filter configured without metrics (its one
+// per-request proxy_increment_metric call) and without any filter (the
+// plain server), for a public route and a request with a cached token.
 //
 //   - throughput: requests at concurrency 8 over keep-alive connections;
 //     worker-ns/op is the worker's on-CPU time per request
@@ -45,7 +46,7 @@ func BenchmarkKong(b *testing.B) {
 	servers := []struct {
 		name string
 		port int
-	}{{"plain", st.gw.Ports.Plain}, {"noophost", st.gw.Ports.Baseline["noophost"]}, {"noopgo", st.gw.Ports.Baseline["noopgo"]}, {"filter", st.gw.Ports.Proxy}}
+	}{{"plain", st.gw.Ports.Plain}, {"noophost", st.gw.Ports.Baseline["noophost"]}, {"noopgo", st.gw.Ports.Baseline["noopgo"]}, {"nometrics", st.gw.Ports.Baseline["nometrics"]}, {"filter", st.gw.Ports.Proxy}}
 	for _, kd := range kinds {
 		for _, sv := range servers {
 			base := fmt.Sprintf("http://127.0.0.1:%d", sv.port)

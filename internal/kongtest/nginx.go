@@ -149,10 +149,12 @@ func quote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
-// Baseline is a filter module to compare keycard with.
+// Baseline is a filter to compare keycard with: another module, or the
+// keycard module with another configuration.
 type Baseline struct {
-	Name   string // the module's name in nginx's wasm{} block
-	Module string // its .wasm file
+	Name   string // the server's name, and the module's in nginx's wasm{} block
+	Module string // its .wasm file; "" runs the keycard module
+	Config string // the filter configuration, if any
 }
 
 // Ports are the gateway's listeners on 127.0.0.1.
@@ -195,7 +197,9 @@ func NginxConf(c Conf, p Ports) (string, error) {
 	b.WriteString("events { worker_connections 1024; }\n")
 	fmt.Fprintf(&b, "wasm {\n    module keycard %s;\n", c.Module)
 	for _, bl := range c.Baselines {
-		fmt.Fprintf(&b, "    module %s %s;\n", bl.Name, bl.Module)
+		if bl.Module != "" {
+			fmt.Fprintf(&b, "    module %s %s;\n", bl.Name, bl.Module)
+		}
 	}
 	if extra := os.Getenv(EnvWasmExtra); extra != "" {
 		fmt.Fprintf(&b, "    %s\n", extra)
@@ -233,7 +237,14 @@ func NginxConf(c Conf, p Ports) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("no port for baseline %s", bl.Name)
 		}
-		fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        server_name kong;\n        location / { proxy_wasm_request_headers_in_access on; proxy_wasm %s; %s }\n    }\n", port, bl.Name, proxy)
+		filter := bl.Name
+		if bl.Module == "" {
+			filter = "keycard"
+		}
+		if bl.Config != "" {
+			filter += " " + quote(bl.Config)
+		}
+		fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        server_name kong;\n        location / { proxy_wasm_request_headers_in_access on; proxy_wasm %s; %s }\n    }\n", port, filter, proxy)
 	}
 	fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        location / { default_type text/plain; return 200 $uri; }\n    }\n", p.Probe)
 	fmt.Fprintf(&b, "    server {\n        listen 127.0.0.1:%d;\n        location / { default_type text/plain; return 200 ok; }\n    }\n", p.Origin)

@@ -114,13 +114,25 @@ func startStackTo(t testing.TB, origin bool) *stack {
 		if err := os.WriteFile(host, wasmasm.NoopFilter(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		st.baselines = []Baseline{{"noophost", host}, {"noopgo", buildNoop(t)}}
+		st.baselines = []Baseline{{Name: "noophost", Module: host}, {Name: "noopgo", Module: buildNoop(t)}}
 	}
 	st.res = compileExample(t, filepath.Join(root, "policies"))
 	st.module = buildModule(t)
 	st.sc = sidecartest.Start(t, st.res.Config.Policy)
 	st.fwd = StartForwarder(t, strings.TrimPrefix(st.sc.URL, "http://"))
 	st.echo = strings.TrimPrefix(StartEcho(t).URL, "http://")
+	if origin {
+		// The same filter without its per-request metric call.
+		quiet := *st.res
+		cfg := *st.res.Config
+		cfg.Options.Metrics = false
+		quiet.Config = &cfg
+		fc, err := filterConfig(kongFiles(t, &quiet, st.module, st.fwd.Addr)["kong.yaml"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.baselines = append(st.baselines, Baseline{Name: "nometrics", Config: fc})
+	}
 	st.gw = Start(t, st.nginx, st.conf(t, st.res))
 	// The native decision with the configuration Kong was given.
 	cfg := *st.res.Config

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,35 @@ func splitHostPort(hp string) (string, int, error) {
 		return "", 0, fmt.Errorf("%q is not host:port", hp)
 	}
 	return host, p, nil
+}
+
+// checkUpstreams refuses an --upstream for a service the policy does
+// not have: a typo would otherwise leave the real service on its default
+// address without a word.
+func (o *Options) checkUpstreams(res *compiler.Result) error {
+	var names []string
+	for _, s := range res.Policy.Services {
+		names = append(names, s.Name)
+	}
+	for svc := range o.Upstreams {
+		if !slices.Contains(names, svc) {
+			return fmt.Errorf("--upstream %s: the policy has no such service (it has %s)", svc, strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// Defaulted lists the services that no --upstream names, with the
+// address they are rendered with, so the CLI can say so.
+func (o *Options) Defaulted(res *compiler.Result) []string {
+	var out []string
+	for _, s := range res.Policy.Services {
+		if _, ok := o.Upstreams[s.Name]; !ok {
+			h, p, _ := o.upstream(s.Name)
+			out = append(out, fmt.Sprintf("%s -> %s:%d", s.Name, h, p))
+		}
+	}
+	return out
 }
 
 func (o *Options) upstream(svc string) (string, int, error) {
@@ -91,6 +121,9 @@ func kongVersion(v string) (minor int, err error) {
 func Kong(res *compiler.Result, o Options) (Files, error) {
 	minor, err := kongVersion(o.KongVersion)
 	if err != nil {
+		return nil, err
+	}
+	if err := o.checkUpstreams(res); err != nil {
 		return nil, err
 	}
 	if _, _, err := splitHostPort(o.Sidecar); err != nil {
@@ -185,6 +218,9 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 	shost, sport, err := splitHostPort(o.Sidecar)
 	if err != nil {
 		return nil, fmt.Errorf("--sidecar: %v", err)
+	}
+	if err := o.checkUpstreams(res); err != nil {
+		return nil, err
 	}
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayEnvoy

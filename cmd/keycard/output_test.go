@@ -1,0 +1,119 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// failingWriter is a standard output whose writes fail, as /dev/full's
+// do.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, os.ErrClosed }
+
+// TestOutputs: -o writes atomically where that is right, refuses a
+// directory, treats - as standard output and names the user's path; a
+// failed write to standard output fails the command.
+func TestOutputs(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target.kct")
+	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.kct")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, stderr := runCLI(t, "compile", "../../policies", "-o", link)
+	if code != 0 {
+		t.Fatalf("through a symlink: %d %s", code, stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Error("the symlink was replaced")
+	}
+	if data, _ := os.ReadFile(target); !strings.HasPrefix(string(data), "KCDT") && len(data) < 10 {
+		t.Error("the symlink's target was not written")
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o600 {
+		t.Errorf("the target's mode became %v", fi.Mode().Perm())
+	}
+
+	code, _, stderr = runCLI(t, "compile", "../../policies", "-o", dir)
+	if want := "keycard: " + dir + " is a directory: give a file name\n"; code != 1 || stderr != want {
+		t.Errorf("into a directory: %d %q, want 1 %q", code, stderr, want)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, "*tmp*")); len(leftovers) > 0 {
+		t.Errorf("left behind %v", leftovers)
+	}
+
+	code, out, _ := runCLI(t, "compile", "../../policies", "--format", "dump", "-o", "-")
+	if code != 0 || !strings.Contains(out, "service") {
+		t.Errorf("-o -: %d %q", code, out[:min(len(out), 80)])
+	}
+	if _, err := os.Stat("-"); err == nil {
+		os.Remove("-")
+		t.Error("-o - created a file named -")
+	}
+
+	missing := filepath.Join(dir, "no-such-dir", "t.kct")
+	code, _, stderr = runCLI(t, "compile", "../../policies", "-o", missing)
+	if code != 1 || !strings.HasPrefix(stderr, "keycard: writing "+missing+": ") || strings.Contains(stderr, ".tmp") {
+		t.Errorf("into a missing directory: %d %q", code, stderr)
+	}
+
+	if _, err := os.Stat("/dev/full"); err == nil {
+		code, _, stderr = runCLI(t, "compile", "../../policies", "-o", "/dev/full")
+		if fi, err := os.Stat("/dev/full"); err != nil || fi.Mode().IsRegular() {
+			t.Fatal("/dev/full became a regular file")
+		}
+		if code != 1 || !strings.Contains(stderr, "writing /dev/full") {
+			t.Errorf("-o /dev/full: %d %q", code, stderr)
+		}
+	}
+
+	for _, args := range [][]string{
+		{"compile", "../../policies", "--format", "json", "--gateway", "envoy"},
+		{"compile", "../../policies", "--format", "dump"},
+		{"check", "../../policies"},
+		{"token", "../../policies"},
+	} {
+		var errb strings.Builder
+		code := run(args, failingWriter{}, &errb)
+		if code != 1 || !strings.Contains(errb.String(), "writing standard output") {
+			t.Errorf("%v into a failing stdout: %d %q", args, code, errb.String())
+		}
+	}
+}
+
+// TestLevelRange: the CLI takes the same level range the filter does.
+func TestLevelRange(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"explain", "../../policies", "GET", "a.shop.example", "/auth", "--level", "999"}, "keycard explain: --level 999: a level is 0 to 255 (the filter refuses a token with any other)\n"},
+		{[]string{"explain", "../../policies", "GET", "a.shop.example", "/auth", "--level", "-1"}, "keycard explain: --level -1: a level is 0 to 255 (the filter refuses a token with any other)\n"},
+		{[]string{"token", "../../policies", "--level", "999"}, "keycard token: --level 999: a level is 0 to 255 (the filter refuses a token with any other)\n"},
+	} {
+		code, _, stderr := runCLI(t, tc.args...)
+		if code != 2 || stderr != tc.want {
+			t.Errorf("%v: %d %q, want 2 %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// TestRenderUpstreams: an --upstream for a service the policy lacks is
+// refused; services left to a default are named.
+func TestRenderUpstreams(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	out := t.TempDir()
+	code, _, stderr := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "-o", out, "--upstream", "service_c=10.0.0.9:80")
+	if want := "keycard: --upstream service_c: the policy has no such service (it has service_a, service_b)\n"; code != 1 || stderr != want {
+		t.Errorf("unknown service: %d %q, want 1 %q", code, stderr, want)
+	}
+}
