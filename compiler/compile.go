@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/table"
@@ -101,9 +103,13 @@ func Compile(files []string, srcs map[string][]byte, s Settings) (*Result, error
 	}
 	for _, f := range files {
 		d := &decoder{file: f, errs: &c.errs}
+		if e := notText(f, srcs[f]); e != nil {
+			c.errs = append(c.errs, e)
+			continue
+		}
 		var root yaml.Node
 		if err := yaml.Unmarshal(srcs[f], &root); err != nil {
-			c.errs = append(c.errs, yamlError(f, err))
+			c.errs = append(c.errs, yamlError(f, srcs[f], err))
 			continue
 		}
 		c.p.parseFile(d, filepath.Dir(f), &root)
@@ -138,11 +144,36 @@ func Compile(files []string, srcs map[string][]byte, s Settings) (*Result, error
 	return &Result{Policy: c.p, Table: tb, Config: &c.cfg, Warnings: warns}, nil
 }
 
+// notText refuses a file that is empty or not UTF-8 text (a binary file
+// named .yaml), positioned at the first offending byte.
+func notText(file string, src []byte) *Error {
+	if len(bytes.TrimSpace(src)) == 0 {
+		return &Error{Pos: Pos{file, 1, 1}, Msg: "the file is empty: a policy file holds at least version: 1"}
+	}
+	line, col := 1, 1
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && size <= 1 || r == 0 || r < ' ' && r != '\t' && r != '\n' && r != '\r' {
+			return &Error{Pos: Pos{file, line, col}, Msg: "not a text file: a policy is UTF-8 YAML, and this byte is not text"}
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return nil
+}
+
 // yamlError turns a yaml.v3 syntax error ("yaml: line 3: ...") into a
-// positioned finding.
-func yamlError(file string, err error) *Error {
+// positioned finding. yaml.v3 gives a line and no column, and for an
+// unclosed flow collection the line of the token before the problem, so
+// the position is derived where the source shows it (the bracket that is
+// not closed), and said to be "near" otherwise.
+func yamlError(file string, src []byte, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 1
+	line := 0
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if i := strings.Index(rest, ": "); i > 0 {
 			if _, e := fmt.Sscanf(rest[:i], "%d", &line); e == nil {
@@ -150,7 +181,53 @@ func yamlError(file string, err error) *Error {
 			}
 		}
 	}
-	return &Error{Pos: Pos{file, line, 1}, Msg: "invalid YAML: " + msg}
+	if strings.Contains(msg, "did not find expected ',' or") || strings.Contains(msg, "did not find expected node content") {
+		if l, c, ok := unclosedBracket(src); ok {
+			return &Error{Pos: Pos{file, l, c}, Msg: "invalid YAML: this bracket is not closed (" + msg + ")"}
+		}
+	}
+	if line < 1 {
+		return &Error{Pos: Pos{file, 1, 1}, Msg: "invalid YAML: " + msg}
+	}
+	return &Error{Pos: Pos{file, line, 1}, Msg: fmt.Sprintf("invalid YAML near line %d: %s", line, msg)}
+}
+
+// unclosedBracket finds a flow collection ('[' or '{') that a later line
+// at its indentation or less abandons, or the file ends inside: the
+// bracket's line and column. Quoted scalars and comments are skipped.
+func unclosedBracket(src []byte) (line, col int, ok bool) {
+	type open struct{ line, col, indent int }
+	var stack []open
+	lines := strings.Split(string(src), "\n")
+	for n, text := range lines {
+		indent := len(text) - len(strings.TrimLeft(text, " "))
+		trimmed := strings.TrimSpace(text)
+		if len(stack) > 0 && trimmed != "" && !strings.HasPrefix(trimmed, "#") && indent <= stack[0].indent {
+			return stack[0].line, stack[0].col, true
+		}
+		quote := byte(0)
+		for i := 0; i < len(text); i++ {
+			c := text[i]
+			switch {
+			case quote != 0:
+				if c == quote {
+					quote = 0
+				}
+			case c == '"' || c == '\'':
+				quote = c
+			case c == '#' && (i == 0 || text[i-1] == ' '):
+				i = len(text)
+			case c == '[' || c == '{':
+				stack = append(stack, open{n + 1, i + 1, indent})
+			case (c == ']' || c == '}') && len(stack) > 0:
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	if len(stack) > 0 {
+		return stack[0].line, stack[0].col, true
+	}
+	return 0, 0, false
 }
 
 type compilation struct {

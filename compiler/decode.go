@@ -179,3 +179,43 @@ func (d *decoder) passHeaders(n *yaml.Node) []string {
 	}
 	return names
 }
+
+// MaxName is the longest identifier a policy may use: names become Redis
+// key parts, metric names and header values.
+const MaxName = 64
+
+// ident reads a name: 1 to MaxName letters, digits, '_', '-' or '.',
+// starting with a letter or digit. A refused value is shown shortened.
+func (d *decoder) ident(n *yaml.Node, what string) (string, bool) {
+	s, ok := d.str(n, what)
+	if !ok {
+		return "", false
+	}
+	return s, d.checkIdent(n, what, s)
+}
+
+func (d *decoder) checkIdent(n *yaml.Node, what, s string) bool {
+	if len(s) > MaxName {
+		d.errorf(n, "%s is %d bytes long (at most %d): %s", what, len(s), MaxName, shorten(s))
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case (c == '_' || c == '-' || c == '.') && i > 0:
+		default:
+			d.errorf(n, "%s %s: use letters, digits, '_', '-' and '.', starting with a letter or digit", what, shorten(s))
+			return false
+		}
+	}
+	return true
+}
+
+// shorten quotes s for a message, cut to its first 32 bytes.
+func shorten(s string) string {
+	if len(s) <= 32 {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(s[:32]) + "…"
+}

@@ -157,7 +157,7 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 				d.errorf(v, "version %d is not supported: this Keycard reads version 1", n)
 			}
 		case "name":
-			if s, ok := d.str(v, "name"); ok {
+			if s, ok := d.ident(v, "name"); ok {
 				if p.Name != "" && p.Name != s {
 					d.errorf(v, "name %q differs from %q given at %s", s, p.Name, p.defined["name"])
 				} else if p.Name == "" {
@@ -169,12 +169,18 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 			p.Identity = d.identity(v, dir)
 		case "levels":
 			d.fields(v, "levels", nil, func(name string, k, lv *yaml.Node) {
+				if !d.checkIdent(k, "level name", name) {
+					return
+				}
 				if n, ok := d.integer(lv, "level "+name, 0, 255); ok {
 					p.Levels = append(p.Levels, LevelDef{Name: name, Value: n, Node: k})
 				}
 			})
 		case "roles":
 			d.fields(v, "roles", nil, func(name string, k, rv *yaml.Node) {
+				if !d.checkIdent(k, "role name", name) {
+					return
+				}
 				p.Roles = append(p.Roles, RoleDef{Name: name, Node: k, Perms: d.strList(rv, "role "+name), dec: d})
 			})
 		case "sessions":
@@ -275,7 +281,7 @@ func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
 	d.fields(n, what, issuerFields, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "name":
-			is.Name, _ = d.str(v, what+".name")
+			is.Name, _ = d.ident(v, what+".name")
 		case "kind":
 			is.Kind, _ = d.oneOf(v, what+".kind", "jwt", "opaque")
 		case "issuer":
@@ -324,7 +330,7 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 	d.fields(n, what, serviceFields, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "name":
-			s.Name, _ = d.str(v, what+".name")
+			s.Name, _ = d.ident(v, what+".name")
 		case "hosts":
 			s.Hosts = d.strList(v, what+".hosts")
 		case "prefix":

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
@@ -73,6 +75,17 @@ func printFinding(w io.Writer, e *compiler.Error) {
 		return
 	}
 	line := strings.TrimRight(lines[e.Pos.Line-1], "\r")
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	if !printable(line) {
+		fmt.Fprintln(w, "    (the line is not shown: it holds bytes that are not text)")
+		return
+	}
+	if len(line) > 200 {
+		fmt.Fprintln(w, "    (the line is not shown: it is longer than 200 bytes)")
+		return
+	}
 	fmt.Fprintf(w, "    %s\n", line)
 	col := min(max(e.Pos.Col-1, 0), len(line))
 	pad := strings.Map(func(r rune) rune {
@@ -398,4 +411,18 @@ func routeAt(p *compiler.Policy, service string, line int) string {
 		}
 	}
 	return fmt.Sprintf("line %d", line)
+}
+
+// printable reports whether a source line is text a terminal shows as
+// it is: valid UTF-8 without control characters other than tabs.
+func printable(line string) bool {
+	if !utf8.ValidString(line) {
+		return false
+	}
+	for _, r := range line {
+		if r < ' ' && r != '\t' || r == 0x7f || unicode.Is(unicode.Cc, r) && r != '\t' {
+			return false
+		}
+	}
+	return true
 }
