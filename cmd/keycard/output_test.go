@@ -117,3 +117,34 @@ func TestRenderUpstreams(t *testing.T) {
 		t.Errorf("unknown service: %d %q, want 1 %q", code, stderr, want)
 	}
 }
+
+// TestTestCasesFile: a cases file given by name runs against the policy
+// beside it; mistakes in a cases file come as positioned findings, in
+// the compiler's words.
+func TestTestCasesFile(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	code, out, stderr := runCLI(t, "test", "../../policies/shop.cases.yaml")
+	if code != 0 || !strings.HasPrefix(out, "PASS: ") {
+		t.Errorf("a cases file by name: %d %q %q", code, out, stderr)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.cases.yaml")
+	src := "cases:\n  - name: x\n    request: {host: a.shop.example, path: /, methd: GET}\n    expect: {status: abc}\n"
+	if err := os.WriteFile(bad, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "test", bad)
+	want := bad + `:3:46: unknown field "methd"` + "\n" +
+		"        request: {host: a.shop.example, path: /, methd: GET}\n" +
+		"                                                 ^\n" +
+		bad + `:4:22: expected a number, not "abc"` + "\n" +
+		"        expect: {status: abc}\n" +
+		"                         ^\n" +
+		"2 error(s)\n"
+	if code != 1 || stderr != want {
+		t.Errorf("a bad cases file: %d\n%s\nwant:\n%s", code, stderr, want)
+	}
+}

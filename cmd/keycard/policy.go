@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -355,7 +356,22 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		paths = []string{"."}
 	}
-	res := compilePolicy(paths, compiler.Settings{}, stderr)
+	// A cases file given by name is tested against the policy in its
+	// directory, unless policy paths are given too.
+	var policy []string
+	for _, p := range paths {
+		if !strings.HasSuffix(p, ".cases.yaml") && !strings.HasSuffix(p, ".cases.yml") {
+			policy = append(policy, p)
+		}
+	}
+	if len(policy) == 0 {
+		for _, p := range paths {
+			if d := filepath.Dir(p); !slices.Contains(policy, d) {
+				policy = append(policy, d)
+			}
+		}
+	}
+	res := compilePolicy(policy, compiler.Settings{}, stderr)
 	if res == nil {
 		return 1
 	}
@@ -368,6 +384,14 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cases, err := policytest.Load(files)
+	var errs compiler.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			printFinding(stderr, e)
+		}
+		fmt.Fprintf(stderr, "%d error(s)\n", len(errs))
+		return 1
+	}
 	if err != nil {
 		return fail(stderr, err)
 	}

@@ -5,6 +5,7 @@ package policytest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"gopkg.in/yaml.v3"
@@ -116,13 +118,13 @@ func Load(files []string) ([]Case, error) {
 		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
-		var cf File
-		if err := dec.Decode(&cf); err != nil {
-			return nil, fmt.Errorf("%s: %v", f, err)
-		}
 		var root yaml.Node
 		if err := yaml.Unmarshal(data, &root); err != nil {
-			return nil, fmt.Errorf("%s: %v", f, err)
+			return nil, compiler.Errors{yamlFinding(f, data, err.Error())}
+		}
+		var cf File
+		if err := dec.Decode(&cf); err != nil {
+			return nil, caseErrors(f, data, err)
 		}
 		lines := caseLines(&root)
 		for i := range cf.Cases {
@@ -132,7 +134,7 @@ func Load(files []string) ([]Case, error) {
 				c.Line = lines[i]
 			}
 			if c.Name == "" || c.Request.Path == "" || c.Request.Host == "" || c.Expect.Status == 0 {
-				return nil, fmt.Errorf("%s:%d: a case needs name, request.host, request.path and expect.status", f, c.Line)
+				return nil, compiler.Errors{{Pos: compiler.Pos{File: f, Line: c.Line, Col: 5}, Msg: "a case needs name, request.host, request.path and expect.status"}}
 			}
 			if c.Request.Method == "" {
 				c.Request.Method = "GET"
@@ -295,4 +297,71 @@ func Watched(received [][2]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// caseErrors turns yaml.v3's decoding errors ("line 3: field methd not
+// found in type policytest.Request") into positioned findings in the
+// words of the policy compiler, without Go's type names.
+func caseErrors(file string, src []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return compiler.Errors{yamlFinding(file, src, err.Error())}
+	}
+	var out compiler.Errors
+	for _, msg := range te.Errors {
+		out = append(out, yamlFinding(file, src, msg))
+	}
+	return out
+}
+
+// yamlFinding positions one yaml.v3 message: its line, and the column
+// of the field or value it names on that line.
+func yamlFinding(file string, src []byte, msg string) *compiler.Error {
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	line := 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			if _, e := fmt.Sscanf(rest[:i], "%d", &line); e == nil {
+				msg = rest[i+2:]
+			}
+		}
+	}
+	text := ""
+	if lines := strings.Split(string(src), "\n"); line >= 1 && line <= len(lines) {
+		text = lines[line-1]
+	}
+	col := 1
+	at := func(word string) {
+		if i := strings.Index(text, word); i >= 0 {
+			col = i + 1
+		}
+	}
+	switch {
+	case strings.HasPrefix(msg, "field ") && strings.Contains(msg, " not found in type "):
+		name := strings.TrimPrefix(msg[:strings.Index(msg, " not found")], "field ")
+		at(name + ":")
+		msg = fmt.Sprintf("unknown field %q", name)
+	case strings.HasPrefix(msg, "cannot unmarshal "):
+		// "cannot unmarshal !!str `abc` into int"
+		value, want := "", ""
+		if a, b := strings.Index(msg, "`"), strings.LastIndex(msg, "`"); a >= 0 && b > a {
+			value = msg[a+1 : b]
+		}
+		if i := strings.LastIndex(msg, " into "); i >= 0 {
+			want = msg[i+len(" into "):]
+		}
+		want = map[string]string{"int": "a number", "string": "a string", "bool": "true or false"}[want]
+		if want == "" {
+			want = "another kind of value"
+		}
+		if value != "" {
+			at(value)
+			msg = fmt.Sprintf("expected %s, not %q", want, value)
+		} else {
+			msg = "expected " + want
+		}
+	default:
+		msg = "invalid YAML: " + msg
+	}
+	return &compiler.Error{Pos: compiler.Pos{File: file, Line: line, Col: col}, Msg: msg}
 }
