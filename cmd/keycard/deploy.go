@@ -42,9 +42,9 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
-	paths, ok := parseArgs(fs, args[1:], stderr)
+	paths, ok := parseArgs(fs, args[1:], stdout, stderr)
 	if !ok {
-		return 2
+		return exitCode(fs)
 	}
 	if len(paths) == 0 || *sc == "" {
 		fmt.Fprintf(stderr, "keycard render %s: give the policy and --sidecar HOST:PORT\n", target)
@@ -122,9 +122,9 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	issuer := fs.String("issuer", "", "issuer name in the policy (default: the first JWT issuer)")
 	key := fs.String("key", "", "private key (PKCS#8 PEM) of an asymmetric issuer")
 	jti := fs.String("jti", "", "jti claim (default: random)")
-	paths, ok := parseArgs(fs, args, stderr)
+	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
-		return 2
+		return exitCode(fs)
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "usage: keycard token POLICY [--sub S] [--level N] [--roles a,b] [--ttl 1h] [--issuer NAME] [--key FILE]")

@@ -24,9 +24,9 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "prepare the example policy's demo tokens and print curl lines")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=URL of a service's upstream (repeatable; default: a demo echo service)")
-	paths, ok := parseArgs(fs, args, stderr)
+	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
-		return 2
+		return exitCode(fs)
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "usage: keycard dev POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]")

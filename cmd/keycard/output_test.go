@@ -148,3 +148,33 @@ func TestTestCasesFile(t *testing.T) {
 		t.Errorf("a bad cases file: %d\n%s\nwant:\n%s", code, stderr, want)
 	}
 }
+
+// TestHelp: every command answers --help with its synopsis, flags and an
+// example on stdout and exit 0; --version works; the completion scripts
+// name every command and parse.
+func TestHelp(t *testing.T) {
+	for _, c := range commands() {
+		args := []string{c.name, "--help"}
+		if c.name == "render" {
+			args = []string{"render", "envoy", "--help"}
+		}
+		if c.name == "completion" || c.name == "version" {
+			continue
+		}
+		code, out, stderr := runCLI(t, args...)
+		if code != 0 || !strings.HasPrefix(out, "Usage: keycard "+c.name+" ") || !strings.Contains(out, "\nExample:\n  keycard") && !strings.Contains(out, "\nExample:\n  KEYCARD") || stderr != "" {
+			t.Errorf("%v: %d %q %q", args, code, out, stderr)
+		}
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		if code, out, _ := runCLI(t, args...); code != 0 || !strings.HasPrefix(out, "keycard version ") {
+			t.Errorf("%v: %d %q", args, code, out)
+		}
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		code, out, _ := runCLI(t, "completion", shell)
+		if code != 0 || !strings.Contains(out, "explain") || !strings.Contains(out, "gateway") {
+			t.Errorf("completion %s: %d %q", shell, code, out[:min(len(out), 100)])
+		}
+	}
+}

@@ -104,9 +104,9 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "binary", "binary (the table), json (the filter configuration) or dump (readable table)")
 	var cf compileFlags
 	cf.register(fs)
-	paths, ok := parseArgs(fs, args, stderr)
+	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
-		return 2
+		return exitCode(fs)
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "keycard compile: give the policy's files or directory")
@@ -243,9 +243,9 @@ func writeStdout(stdout io.Writer, data []byte) error {
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	paths, ok := parseArgs(fs, args, stderr)
+	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
-		return 2
+		return exitCode(fs)
 	}
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "keycard check: give the policy's files or directory")
@@ -273,9 +273,9 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	roles := fs.String("roles", "", "the caller's roles, comma-separated")
 	subject := fs.String("subject", "explain", "the caller's subject")
 	noToken := fs.Bool("no-token", false, "the request carries no token")
-	pos, ok := parseArgs(fs, args, stderr)
+	pos, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
-		return 2
+		return exitCode(fs)
 	}
 	if len(pos) != 4 {
 		fmt.Fprintln(stderr, "usage: keycard explain POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token]")
@@ -349,9 +349,9 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 func cmdTest(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	verbose := fs.Bool("v", false, "print every case")
-	paths, ok := parseArgs(fs, args, stderr)
+	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
-		return 2
+		return exitCode(fs)
 	}
 	if len(paths) == 0 {
 		paths = []string{"."}

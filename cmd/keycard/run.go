@@ -12,25 +12,32 @@ import (
 var version = "dev"
 
 type command struct {
-	name, args, help string
-	run              func(args []string, stdout, stderr io.Writer) int
+	name, args, help, example string
+	run                       func(args []string, stdout, stderr io.Writer) int
 }
 
 func commands() []command {
 	return []command{
-		{"compile", "POLICY... [-o FILE] [--format binary|json|dump]", "compile a policy into a decision table or a filter configuration", cmdCompile},
-		{"check", "POLICY...", "check a policy and print its errors and warnings", cmdCheck},
-		{"explain", "POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token]", "show which service and rule a request matches, and the decision", cmdExplain},
-		{"test", "PATH...", "run the policy's test cases (*.cases.yaml)", cmdTest},
-		{"render", "kong|envoy POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...", "write the gateway configuration, the filter configuration and the module", cmdRender},
-		{"dev", "POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]", "a local gateway running the real filter in wazero, with the sidecar and an embedded Redis", cmdDev},
-		{"token", "POLICY [--sub S] [--level N] [--roles a,b] [--ttl D] [--issuer NAME] [--key FILE]", "mint a test token for one of the policy's issuers", cmdToken},
-		{"sidecar", "--redis-url URL | --redis-addrs A,B (--sentinel-master M | --cluster) --admin-key KEY [--listen ADDR]", "serve token state from Redis to the filter, and the business API", cmdSidecar},
-		{"version", "", "print the version", cmdVersion},
+		{"compile", "POLICY... [-o FILE] [--format binary|json|dump]", "compile a policy into a decision table or a filter configuration", "keycard compile policies/ --format json --gateway kong -o keycard.json", cmdCompile},
+		{"check", "POLICY...", "check a policy and print its errors and warnings", "keycard check policies/", cmdCheck},
+		{"explain", "POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token]", "show which service and rule a request matches, and the decision", "keycard explain policies/ GET a.shop.example /admin/users --level 1", cmdExplain},
+		{"test", "PATH...", "run the policy's test cases (*.cases.yaml)", "keycard test policies/", cmdTest},
+		{"render", "kong|envoy POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...", "write the gateway configuration, the filter configuration and the module", "keycard render kong policies/ --sidecar keycard-sidecar:8181 -o deploy/kong", cmdRender},
+		{"dev", "POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]", "a local gateway running the real filter in wazero, with the sidecar and an embedded Redis", "keycard dev policies/ --demo", cmdDev},
+		{"token", "POLICY [--sub S] [--level N] [--roles a,b] [--ttl D] [--issuer NAME] [--key FILE]", "mint a test token for one of the policy's issuers", "keycard token policies/ --sub 13000000001 --level 2", cmdToken},
+		{"sidecar", "--redis-url URL | --redis-addrs A,B (--sentinel-master M | --cluster) --admin-key KEY [--listen ADDR]", "serve token state from Redis to the filter, and the business API", "KEYCARD_ADMIN_KEY=... keycard sidecar --redis-url redis://127.0.0.1:6379/0 --listen 127.0.0.1:8181", cmdSidecar},
+		{"version", "", "print the version", "keycard version", cmdVersion},
+		{"completion", "bash|zsh|fish", "print a shell completion script", "source <(keycard completion bash)", cmdCompletion},
 	}
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return cmdVersion(nil, stdout, stderr)
+	}
+	if len(args) == 2 && args[0] == "help" {
+		return run([]string{args[1], "--help"}, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -56,9 +63,22 @@ func usage(w io.Writer) {
 }
 
 // parseArgs parses flags wherever they appear among the positional
-// arguments (keycard compile policies/ -o a.kct).
-func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, bool) {
+// arguments (keycard compile policies/ -o a.kct). -h and --help print the
+// command's help to stdout (exitCode then gives 0).
+func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]string, bool) {
 	fs.SetOutput(stderr)
+	fs.Usage = func() { commandHelp(stderr, fs) }
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			helped[fs] = true
+			fs.SetOutput(stdout)
+			commandHelp(stdout, fs)
+			return nil, false
+		}
+	}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -76,6 +96,42 @@ func parseArgs(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, boo
 	}
 }
 
+// helped records the flag sets whose command was asked for help.
+var helped = map[*flag.FlagSet]bool{}
+
+// exitCode is a command's exit status when parseArgs did not let it
+// run: 0 after --help, 2 for a usage error.
+func exitCode(fs *flag.FlagSet) int {
+	if helped[fs] {
+		return 0
+	}
+	return 2
+}
+
+// commandHelp prints a command's synopsis, what it does, its flags and an
+// example.
+func commandHelp(w io.Writer, fs *flag.FlagSet) {
+	name := strings.Fields(fs.Name())[0]
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		fmt.Fprintf(w, "Usage: keycard %s %s\n\n%s.\n\nFlags:\n", c.name, c.args, strings.ToUpper(c.help[:1])+c.help[1:])
+		any := false
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fs.PrintDefaults()
+		} else {
+			fmt.Fprintln(w, "  (none)")
+		}
+		if c.example != "" {
+			fmt.Fprintf(w, "\nExample:\n  %s\n", c.example)
+		}
+		return
+	}
+	fs.PrintDefaults()
+}
+
 func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	rev := ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -85,7 +141,13 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "keycard %s%s (table format v1, config v1)\n", version, rev)
+	v := version
+	if v == "dev" {
+		v = "(development build)"
+	}
+	if err := writeStdout(stdout, []byte(fmt.Sprintf("keycard version %s%s (table format v1, config v1)\n", v, rev))); err != nil {
+		return fail(stderr, err)
+	}
 	return 0
 }
 

@@ -16,8 +16,8 @@ func cmdSidecar(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 	var opts sidecar.Options
 	opts.Register(fs)
-	if pos, ok := parseArgs(fs, args, stderr); !ok {
-		return 2
+	if pos, ok := parseArgs(fs, args, stdout, stderr); !ok {
+		return exitCode(fs)
 	} else if len(pos) > 0 {
 		fmt.Fprintf(stderr, "keycard sidecar: unexpected argument %q\n", pos[0])
 		return 2
