@@ -37,6 +37,7 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr st
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	go watchRedis(ctx, rdb, log)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	select {
@@ -66,4 +67,33 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// watchRedis says at start whether Redis answers, and while it does not,
+// keeps trying (go-redis reconnects by itself; this only tells the
+// operator), saying once when it answers again.
+func watchRedis(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger) {
+	down := false
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := rdb.Ping(pctx).Err()
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !down:
+			log.Error("Redis is unreachable; the filter gets 503 (or on_error) until it answers; retrying every 5s", "err", err)
+			down = true
+		case err == nil && down:
+			log.Info("Redis answers again")
+			down = false
+		case err == nil && !down:
+			// Up at start: nothing to say until it goes away.
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -48,7 +49,28 @@ func NewServer(store *Store, opts Options, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("GET /metrics", s.metrics.serve)
+	// Wrong methods and unknown paths answer in the envelope too, not
+	// in ServeMux's plain text.
+	for _, p := range []string{"/auth/getToken", "/auth/delToken", "/auth/clearToken", "/auth/login", "/user/roles", "/role/roles"} {
+		s.mux.HandleFunc(p, s.refuse(http.StatusMethodNotAllowed, "POST", "use POST"))
+	}
+	for _, p := range []string{"/v1/state", "/healthz", "/readyz", "/metrics"} {
+		s.mux.HandleFunc(p, s.refuse(http.StatusMethodNotAllowed, "GET", "use GET"))
+	}
+	s.mux.HandleFunc("/", s.refuse(http.StatusNotFound, "", "no such endpoint"))
 	return s
+}
+
+// refuse answers with an error envelope (and Allow, for a wrong method).
+func (s *Server) refuse(status int, allow, msg string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		if allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(envelope{Code: 1, Msg: msg, Data: ""})
+	}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
@@ -102,6 +124,9 @@ func (s *Server) reply(w http.ResponseWriter, endpoint string, data any, err err
 func (s *Server) count(endpoint string, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if endpoint != "state" {
+			r.Body = &keptBody{ReadCloser: r.Body}
+		}
 		data, err := h(w, r)
 		if endpoint == "state" && err == nil {
 			// The filter reads the bare answer, not the envelope.
@@ -111,8 +136,52 @@ func (s *Server) count(endpoint string, h handler) http.HandlerFunc {
 			s.metrics.observe(endpoint, "ok", time.Since(start))
 			return
 		}
-		s.metrics.observe(endpoint, s.reply(w, endpoint, data, err), time.Since(start))
+		outcome := s.reply(w, endpoint, data, err)
+		s.metrics.observe(endpoint, outcome, time.Since(start))
+		if endpoint != "state" {
+			svc, user := auditFields(r)
+			s.log.Info("audit", "endpoint", endpoint, "service", s.service(svc), "user", user, "outcome", outcome, "remote", r.RemoteAddr)
+		}
 	}
+}
+
+// auditFields are the service and user a business write named, read
+// from the body the handler decoded (kept by keepBody); never a token.
+func auditFields(r *http.Request) (svc, user string) {
+	kb, _ := r.Body.(*keptBody)
+	if kb == nil {
+		return "", ""
+	}
+	var ids struct {
+		ServiceID any `json:"serviceId"`
+		UserID    any `json:"userId"`
+	}
+	if json.Unmarshal(kb.data.Bytes(), &ids) != nil {
+		return "", ""
+	}
+	str := func(v any) string {
+		if v == nil {
+			return ""
+		}
+		t := fmt.Sprint(v)
+		if len(t) > 256 {
+			t = t[:256]
+		}
+		return t
+	}
+	return str(ids.ServiceID), str(ids.UserID)
+}
+
+// keptBody keeps what was read of a request body, for the audit line.
+type keptBody struct {
+	io.ReadCloser
+	data bytes.Buffer
+}
+
+func (k *keptBody) Read(p []byte) (int, error) {
+	n, err := k.ReadCloser.Read(p)
+	k.data.Write(p[:n])
+	return n, err
 }
 
 // admin refuses requests without the admin key, before reading the body.
@@ -136,17 +205,75 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
 	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", s.opts.MaxBody)}
 		}
-		return bad("malformed JSON body: %v", err)
+		return bad("%s", bodyError(err))
 	}
 	if dec.More() {
 		return bad("data after the JSON body")
 	}
 	return nil
+}
+
+// codeField reads a field that may be a JSON string ("2") or a number
+// (2) as its text; absent or null is "".
+func codeField(name string, raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return str, nil
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String(), nil
+	}
+	return "", bad("field %s must be a string or a number", name)
+}
+
+// bodyError says what is wrong with a JSON body in the API's words:
+// which field, what it should be, never a Go type.
+func bodyError(err error) string {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return "the body must be a JSON object"
+	case errors.As(err, &te):
+		want := map[string]string{"string": "a string", "int": "an integer", "bool": "true or false"}[te.Type.Kind().String()]
+		if te.Type.Kind().String() == "slice" {
+			want = "a list"
+		}
+		if want == "" {
+			want = "an object"
+		}
+		return fmt.Sprintf("field %s must be %s, not %s", te.Field, want, jsonKind(te.Value))
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	case errors.Is(err, io.EOF):
+		return "the body is empty: it must be a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends inside its JSON"
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return "unknown field " + f
+	}
+	return "malformed JSON body"
+}
+
+// jsonKind names the kind of JSON value a type error found.
+func jsonKind(v string) string {
+	switch v {
+	case "number", "string", "bool", "array", "object":
+		return "a" + map[bool]string{true: "n", false: ""}[v == "array" || v == "object"] + " " + v
+	}
+	return v
 }
 
 func (s *Server) service(svc string) string {
@@ -170,12 +297,12 @@ func (s *Server) handleState(_ http.ResponseWriter, r *http.Request) (any, error
 }
 
 // timeout reads seed 002's param.timeout: seconds as a number or string.
-type timeout struct {
-	Timeout json.RawMessage `json:"timeout"`
-}
+// params is getToken's "param": seed 002's "other attributes" of a
+// login, of which the sidecar reads timeout and keeps none of the rest.
+type params map[string]json.RawMessage
 
-func (t *timeout) duration(def time.Duration) (time.Duration, error) {
-	raw := strings.Trim(string(t.Timeout), `"`)
+func (t params) duration(def time.Duration) (time.Duration, error) {
+	raw := strings.Trim(string(t["timeout"]), `"`)
 	if raw == "" || raw == "null" {
 		return def, nil
 	}
@@ -188,9 +315,9 @@ func (t *timeout) duration(def time.Duration) (time.Duration, error) {
 
 func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req struct {
-		ServiceID string  `json:"serviceId"`
-		UserID    string  `json:"userId"`
-		Param     timeout `json:"param"`
+		ServiceID string `json:"serviceId"`
+		UserID    string `json:"userId"`
+		Param     params `json:"param"`
 	}
 	if err := s.decode(w, r, &req); err != nil {
 		return nil, err
@@ -317,11 +444,11 @@ func (s *Server) handleClearToken(w http.ResponseWriter, r *http.Request) (any, 
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req struct {
-		ServiceID string  `json:"serviceId"`
-		UserID    string  `json:"userId"`
-		Token     string  `json:"token"`
-		Single    bool    `json:"single"`
-		Param     timeout `json:"param"`
+		ServiceID string `json:"serviceId"`
+		UserID    string `json:"userId"`
+		Token     string `json:"token"`
+		Single    bool   `json:"single"`
+		Param     params `json:"param"`
 	}
 	if err := s.decode(w, r, &req); err != nil {
 		return nil, err
@@ -351,10 +478,18 @@ func checkPerms(perms []string) error {
 }
 
 func (s *Server) handleUserRoles(w http.ResponseWriter, r *http.Request) (any, error) {
+	// type, status and level come as strings or numbers: seed 002's
+	// clients send "2" and 2 alike.
 	var req struct {
-		UserID    string `json:"userId"`
-		ServiceID string `json:"serviceId"`
-		UserDoc
+		UserID     string          `json:"userId"`
+		ServiceID  string          `json:"serviceId"`
+		Roles      []RoleDoc       `json:"roles"`
+		Excludes   []string        `json:"excludes"`
+		Type       json.RawMessage `json:"type"`
+		Status     json.RawMessage `json:"status"`
+		StatusDesc string          `json:"statusDesc"`
+		Level      json.RawMessage `json:"level"`
+		UserDoc    `json:"-"`
 	}
 	if err := s.decode(w, r, &req); err != nil {
 		return nil, err
@@ -362,13 +497,30 @@ func (s *Server) handleUserRoles(w http.ResponseWriter, r *http.Request) (any, e
 	if req.UserID == "" {
 		return nil, bad("userId is required")
 	}
-	if req.Type != "" && req.Type != "1" && req.Type != "2" {
+	var err error
+	if req.UserDoc.Type, err = codeField("type", req.Type); err != nil {
+		return nil, err
+	}
+	if req.UserDoc.Status, err = codeField("status", req.Status); err != nil {
+		return nil, err
+	}
+	level, err := codeField("level", req.Level)
+	if err != nil {
+		return nil, err
+	}
+	if level != "" {
+		if req.UserDoc.Level, err = strconv.Atoi(level); err != nil {
+			return nil, bad("level must be 0 to 255")
+		}
+	}
+	req.UserDoc.Roles, req.UserDoc.Excludes, req.UserDoc.StatusDesc = req.Roles, req.Excludes, req.StatusDesc
+	if t := req.UserDoc.Type; t != "" && t != "1" && t != "2" {
 		return nil, bad(`type must be "1" (black list) or "2" (white list)`)
 	}
-	if req.Status != "" && req.Status != "0" && req.Status != "1" {
+	if st := req.UserDoc.Status; st != "" && st != "0" && st != "1" {
 		return nil, bad(`status must be "1" (enabled) or "0" (disabled)`)
 	}
-	if req.Level < 0 || req.Level > 255 {
+	if req.UserDoc.Level < 0 || req.UserDoc.Level > 255 {
 		return nil, bad("level must be 0 to 255")
 	}
 	for _, role := range req.Roles {

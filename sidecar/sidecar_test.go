@@ -1,15 +1,18 @@
 package sidecar
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 const adminKey = "test-admin-key-0123456789"
 
 type fixture struct {
+	log   lockedBuffer
 	srv   *httptest.Server
 	rdb   *redis.Client
 	redis *redistest.Server
@@ -37,9 +41,52 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	srv := httptest.NewServer(NewServer(NewStore(client, opts.Prefix, opts.UserTTL), opts, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	f := &fixture{rdb: redis.NewClient(&redis.Options{Addr: rs.Addr}), redis: rs}
+	srv := httptest.NewServer(NewServer(NewStore(client, opts.Prefix, opts.UserTTL), opts, slog.New(slog.NewTextHandler(&f.log, nil))))
 	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, rdb: redis.NewClient(&redis.Options{Addr: rs.Addr}), redis: rs}
+	f.srv = srv
+	return f
+}
+
+// lockedBuffer is a log sink the server's goroutines write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAuditLog: every business write leaves one line with endpoint,
+// service, user and outcome, and never the token.
+func TestAuditLog(t *testing.T) {
+	f := newFixture(t)
+	_, env := f.post(t, "/auth/getToken", `{"userId":"audit-1","serviceId":"shop"}`, adminKey)
+	tok, _ := env.Data.(string)
+	f.post(t, "/auth/delToken", `{"token":"`+tok+`","userId":"audit-1"}`, adminKey)
+	f.post(t, "/user/roles", `{"userId":"audit-2","type":"9"}`, adminKey)
+	log := f.log.String()
+	for _, want := range []string{
+		"msg=audit endpoint=getToken service=shop user=audit-1 outcome=ok",
+		"msg=audit endpoint=delToken service=shop user=audit-1 outcome=ok",
+		"msg=audit endpoint=userRoles service=shop user=audit-2 outcome=rejected",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no %q in the log:\n%s", want, log)
+		}
+	}
+	if tok == "" || strings.Contains(log, tok) {
+		t.Errorf("the token is in the log (or none was issued): %q", tok)
+	}
 }
 
 func (f *fixture) post(t *testing.T, path, body string, key string) (int, envelope) {
@@ -204,8 +251,14 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"no key", "/auth/getToken", `{"userId":"u"}`, "", 401, "admin key required"},
 		{"wrong key", "/auth/getToken", `{"userId":"u"}`, "wrong-key-0123456789", 401, "admin key required"},
-		{"malformed JSON", "/auth/getToken", `{"userId":`, adminKey, 400, "malformed JSON body: unexpected EOF"},
-		{"wrong type", "/auth/getToken", `{"userId":5}`, adminKey, 400, "malformed JSON body: json: cannot unmarshal number into Go struct field .userId of type string"},
+		{"malformed JSON", "/auth/getToken", `{"userId":`, adminKey, 400, "the body ends inside its JSON"},
+		{"syntax error", "/auth/getToken", `{"userId" "u"}`, adminKey, 400, "malformed JSON at byte 11"},
+		{"wrong type", "/auth/getToken", `{"userId":5}`, adminKey, 400, "field userId must be a string, not a number"},
+		{"an array body", "/user/roles", `[{"userId":"u"}]`, adminKey, 400, "the body must be a JSON object"},
+		{"an empty body", "/user/roles", ``, adminKey, 400, "the body is empty: it must be a JSON object"},
+		{"unknown field", "/auth/clearToken", `{"userId":"u","usrId":"v"}`, adminKey, 400, `unknown field "usrId"`},
+		{"type of the wrong kind", "/user/roles", `{"userId":"u","type":[2]}`, adminKey, 400, "field type must be a string or a number"},
+		{"level not a number", "/user/roles", `{"userId":"u","level":"high"}`, adminKey, 400, "level must be 0 to 255"},
 		{"missing user", "/auth/getToken", `{}`, adminKey, 400, "userId is required"},
 		{"bad timeout", "/auth/getToken", `{"userId":"u","param":{"timeout":"-1"}}`, adminKey, 400, "param.timeout must be seconds from 1 to one year"},
 		{"huge body", "/auth/getToken", huge, adminKey, 413, "body larger than 65536 bytes"},
@@ -214,6 +267,7 @@ func TestBadInput(t *testing.T) {
 		{"unseen token without user", "/auth/delToken", `{"token":"abc"}`, adminKey, 400, "userId is required for a token the sidecar has not seen"},
 		{"bad regex", "/user/roles", `{"userId":"u","roles":[{"roleId":"r","perms":["(["]}]}`, adminKey, 400, "permission \"([\" is not a valid RE2 expression: error parsing regexp: missing closing ]: `[`"},
 		{"bad type", "/user/roles", `{"userId":"u","type":"3"}`, adminKey, 400, `type must be "1" (black list) or "2" (white list)`},
+		{"type as a number out of range", "/user/roles", `{"userId":"u","type":3}`, adminKey, 400, `type must be "1" (black list) or "2" (white list)`},
 		{"duplicate role", "/role/roles", `{"roles":[{"roleId":"r","perms":[]},{"roleId":"r","perms":[]}]}`, adminKey, 400, `roleId "r" given twice`},
 	}
 	for _, tc := range tests {
@@ -402,5 +456,70 @@ func TestCluster(t *testing.T) {
 		if a, _ := store.Answer(ctx, "shop", "", "jti:new-"+user); a.Token != state.Revoked {
 			t.Fatalf("%s after clear (owner from the index): %+v", user, a)
 		}
+	}
+}
+
+// TestEnvelopeEverywhere: wrong methods and unknown paths answer in the
+// envelope; seed 002's numeric and string forms of type, status and
+// level are both taken.
+func TestEnvelopeEverywhere(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		msg          string
+	}{
+		{"GET", "/auth/getToken", 405, "use POST"},
+		{"PUT", "/user/roles", 405, "use POST"},
+		{"POST", "/v1/state", 405, "use GET"},
+		{"GET", "/nowhere", 404, "no such endpoint"},
+	} {
+		req, _ := http.NewRequest(tc.method, f.srv.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env struct {
+			Code int    `json:"code"`
+			Msg  string `json:"msg"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&env)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.status || env.Code != 1 || env.Msg != tc.msg || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: %d %+v %v", tc.method, tc.path, resp.StatusCode, env, err)
+		}
+	}
+	for _, body := range []string{
+		`{"userId":"n1","type":2,"status":1,"level":2}`,
+		`{"userId":"n2","type":"2","status":"1","level":"2"}`,
+	} {
+		if status, env := f.post(t, "/user/roles", body, adminKey); status != 200 || env.Code != 0 {
+			t.Errorf("%s: %d %+v", body, status, env)
+		}
+	}
+}
+
+// TestStartWithRedisDown: a sidecar started while Redis is down says so.
+func TestStartWithRedisDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	var log lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := Options{RedisURL: "redis://" + addr + "/0", AdminKey: adminKey, Listen: "127.0.0.1:0", Prefix: "kc:", DefaultService: "shop",
+		UserTTL: time.Hour, TokenTTL: time.Hour, DialTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts, slog.New(slog.NewTextHandler(&log, nil)), nil) }()
+	for i := 0; i < 100 && !strings.Contains(log.String(), "Redis is unreachable"); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if !strings.Contains(log.String(), "Redis is unreachable") {
+		t.Errorf("no word of Redis being down:\n%s", log.String())
 	}
 }
