@@ -38,7 +38,8 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("render "+target, flag.ContinueOnError)
 	out := fs.String("o", filepath.Join("build", "render-"+target), "output directory")
 	sc := fs.String("sidecar", "", "host:port of keycard sidecar, as the gateway reaches it")
-	wasmPath := fs.String("wasm-path", "", "where the gateway finds keycard.wasm (Kong: the directory; Envoy: the file)")
+	wasmPath := fs.String("wasm-path", "", "where the gateway finds keycard.wasm (Kong: the directory, default the output directory's absolute path; Envoy: the file, default DIR/keycard.wasm as -o gives it)")
+	resolver := fs.String("resolver", "", "Kong: the DNS server its workers resolve a host-name --sidecar with (not needed for an address)")
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
@@ -54,7 +55,17 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	if res == nil {
 		return 1
 	}
-	opts := render.Options{Sidecar: *sc, Upstreams: ups, WasmPath: *wasmPath, KongVersion: *kongVersion}
+	// By default the rendered files point at the module beside them: as
+	// -o gives the directory for Envoy (which resolves it against its
+	// working directory: start it where render ran), absolute for Kong.
+	if *wasmPath == "" {
+		if target == "envoy" {
+			*wasmPath = filepath.Join(*out, "keycard.wasm")
+		} else if abs, err := filepath.Abs(*out); err == nil {
+			*wasmPath = abs
+		}
+	}
+	opts := render.Options{Sidecar: *sc, Upstreams: ups, WasmPath: *wasmPath, KongVersion: *kongVersion, Resolver: *resolver}
 	var files render.Files
 	var err error
 	if target == "kong" {

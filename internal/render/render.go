@@ -24,6 +24,7 @@ type Options struct {
 	Sidecar   string            // host:port of keycard sidecar
 	Upstreams map[string]string // service name -> host:port (default: the service name, port 80)
 	WasmPath  string            // where the gateway finds keycard.wasm
+	Resolver  string            // Kong: the DNS server ngx_wasm_module resolves a host-name sidecar with
 	Listen    int               // Envoy listener port (default 8000)
 	// KongVersion is "3.4" .. "3.10": 3.4 takes the configuration as a
 	// string, and metrics need 3.8.
@@ -146,6 +147,16 @@ func Kong(res *compiler.Result, o Options) (Files, error) {
 	if wasmDir == "" {
 		wasmDir = "/usr/local/kong/wasm"
 	}
+	// ngx_wasm_module resolves a host-name upstream of dispatch_http_call
+	// with its own resolver, which has no default: a host name needs one
+	// named, an address none.
+	resolver := ""
+	if shost, _, _ := splitHostPort(o.Sidecar); net.ParseIP(strings.Trim(shost, "[]")) == nil {
+		if o.Resolver == "" {
+			return nil, fmt.Errorf("--sidecar %s is a host name: give --resolver ADDR, the DNS server Kong's workers reach (in Kubernetes, the cluster DNS service, e.g. 10.96.0.10), or give the sidecar as an address", o.Sidecar)
+		}
+		resolver = fmt.Sprintf("nginx_wasm_resolver = %s ipv6=off\n", o.Resolver)
+	}
 	kongConf := fmt.Sprintf(`# kong.conf lines for Keycard (Kong 3.%d)
 wasm = on
 wasm_filters_path = %s
@@ -153,8 +164,7 @@ wasm_filters_path = %s
 nginx_http_wasm_socket_connect_timeout = 1s
 nginx_http_wasm_socket_read_timeout = 1s
 nginx_http_wasm_socket_send_timeout = 1s
-nginx_wasm_resolver = 127.0.0.53 ipv6=off
-`, minor, wasmDir, o.Sidecar)
+%s`, minor, wasmDir, o.Sidecar, resolver)
 
 	var filterConfig any
 	if err := json.Unmarshal(conf, &filterConfig); err != nil {

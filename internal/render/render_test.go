@@ -93,9 +93,18 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 
 func TestKong(t *testing.T) {
 	res := example(t)
-	files, err := Kong(res, Options{Sidecar: "keycard-sidecar:8181"})
+	if _, err := Kong(res, Options{Sidecar: "keycard-sidecar:8181"}); err == nil || !strings.Contains(err.Error(), "is a host name: give --resolver ADDR") {
+		t.Errorf("a host-name sidecar without a resolver: %v", err)
+	}
+	if files, err := Kong(res, Options{Sidecar: "10.0.0.7:8181"}); err != nil || strings.Contains(string(files["kong.conf"]), "resolver") {
+		t.Errorf("an address sidecar needs no resolver: %v\n%s", err, files["kong.conf"])
+	}
+	files, err := Kong(res, Options{Sidecar: "keycard-sidecar:8181", Resolver: "10.96.0.10"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(string(files["kong.conf"]), "nginx_wasm_resolver = 10.96.0.10 ipv6=off\n") {
+		t.Errorf("kong.conf:\n%s", files["kong.conf"])
 	}
 	var meta struct {
 		ConfigSchema map[string]any `json:"config_schema"`
@@ -141,7 +150,7 @@ func TestKong(t *testing.T) {
 	if !strings.Contains(string(files["kong.conf"]), "wasm = on") {
 		t.Error("kong.conf lacks wasm = on")
 	}
-	old, err := Kong(res, Options{Sidecar: "keycard-sidecar:8181", KongVersion: "3.4"})
+	old, err := Kong(res, Options{Sidecar: "keycard-sidecar:8181", Resolver: "10.96.0.10", KongVersion: "3.4"})
 	if err != nil {
 		t.Fatal(err)
 	}
