@@ -126,13 +126,14 @@ func NginxURI(target string) (string, error) {
 	for i := 0; i < len(path); i++ {
 		c := path[i]
 		if c == '%' {
-			if i+2 >= len(path) || unhex(path[i+1]) < 0 || unhex(path[i+2]) < 0 {
+			if i+2 >= len(path) {
 				return "", ErrNginxRefuses
 			}
-			c = byte(unhex(path[i+1])<<4 | unhex(path[i+2]))
-			if c == 0 {
+			v, err := strconv.ParseUint(path[i+1:i+3], 16, 8)
+			if err != nil || v == 0 || path[i+1] == '+' || path[i+1] == '-' {
 				return "", ErrNginxRefuses
 			}
+			c = byte(v)
 			i += 2
 		}
 		dec.WriteByte(c)
@@ -163,18 +164,6 @@ func NginxURI(target string) (string, error) {
 		uri += "?" + args
 	}
 	return uri, nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case '0' <= c && c <= '9':
-		return int(c - '0')
-	case 'a' <= c && c <= 'f':
-		return int(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return int(c - 'A' + 10)
-	}
-	return -1
 }
 
 // property answers proxy_get_property for the paths the filter reads.
