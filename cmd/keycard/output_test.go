@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/keycard-gw/keycard/internal/devgw"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +177,32 @@ func TestHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "explain") || !strings.Contains(out, "gateway") {
 			t.Errorf("completion %s: %d %q", shell, code, out[:min(len(out), 100)])
 		}
+	}
+}
+
+// TestBinaryPolicy: a binary file renamed .yaml is refused at its first
+// bad byte, and its bytes are never echoed.
+func TestBinaryPolicy(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "blob.yaml")
+	if err := os.WriteFile(f, []byte("version: 1\n\x00\x01\x02\x1b[31mred\xff\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "check", f)
+	want := f + ":2:1: not a text file: a policy is UTF-8 YAML, and this byte is not text\n" +
+		"    (the line is not shown: it holds bytes that are not text)\n1 error(s)\n"
+	if code != 1 || stderr != want {
+		t.Errorf("%d %q, want 1 %q", code, stderr, want)
+	}
+}
+
+// TestDemoRevokeLine: the demo's revoke line carries a real token.
+func TestDemoRevokeLine(t *testing.T) {
+	scenarios := []devgw.Scenario{
+		{Name: "no token", Status: 200},
+		{Name: "bad", Status: 401, Headers: [][2]string{{"Authorization", "Bearer bad"}}},
+		{Name: "user", Status: 200, Headers: [][2]string{{"Authorization", "Bearer good.token.here"}}},
+	}
+	if got := demoToken(scenarios); got != "good.token.here" {
+		t.Errorf("demoToken = %q", got)
 	}
 }

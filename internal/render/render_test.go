@@ -207,3 +207,13 @@ func TestConfigSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaulted: the services no --upstream names are listed with the
+// address they are rendered with.
+func TestDefaulted(t *testing.T) {
+	res := example(t)
+	o := Options{Upstreams: map[string]string{"service_a": "10.0.0.5:5000"}}
+	if got := o.Defaulted(res); len(got) != 1 || got[0] != "service_b -> service-b:80" {
+		t.Errorf("Defaulted = %v", got)
+	}
+}
