@@ -114,7 +114,11 @@ func startStackTo(t testing.TB, origin bool) *stack {
 		if err := os.WriteFile(host, wasmasm.NoopFilter(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		st.baselines = []Baseline{{Name: "noophost", Module: host}, {Name: "noopgo", Module: buildNoop(t)}}
+		reads := filepath.Join(t.TempDir(), "headers-host.wasm")
+		if err := os.WriteFile(reads, wasmasm.HeaderReadingFilter(4), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st.baselines = []Baseline{{Name: "noophost", Module: host}, {Name: "headers4", Module: reads}, {Name: "noopgo", Module: buildNoop(t)}}
 	}
 	st.res = compileExample(t, filepath.Join(root, "policies"))
 	st.module = buildModule(t)

@@ -130,8 +130,10 @@ func Cat(parts ...[]byte) (b []byte) {
 // NoopFilter is a proxy-wasm 0.2.1 HTTP filter that does nothing: it
 // exports every callback a host calls on a request, each returning at
 // once (continue, or "done" for proxy_on_done), and imports nothing.
-func NoopFilter() []byte {
-	return Assemble(nil, map[string]Func{
+func NoopFilter() []byte { return Assemble(nil, noopExports()) }
+
+func noopExports() map[string]Func {
+	return map[string]Func{
 		"_initialize":                 {Params: 0, Results: 0, Body: nil},
 		"proxy_abi_version_0_2_1":     {Params: 0, Results: 0, Body: nil},
 		"proxy_on_memory_allocate":    {Params: 1, Results: 1, Body: I32(1024)},
@@ -149,5 +151,24 @@ func NoopFilter() []byte {
 		"proxy_on_done":               {Params: 1, Results: 1, Body: I32(1)},
 		"proxy_on_log":                {Params: 1, Results: 0, Body: nil},
 		"proxy_on_delete":             {Params: 1, Results: 0, Body: nil},
-	})
+	}
+}
+
+// HeaderReadingFilter is NoopFilter that reads the request's header map
+// n times in proxy_on_request_headers (proxy_get_header_map_pairs, the
+// host's answer written where proxy_on_memory_allocate points): what a
+// host call with an answer costs in a host, measured against NoopFilter.
+func HeaderReadingFilter(n int) []byte {
+	imports := []Import{{Name: "proxy_get_header_map_pairs", Params: 3, Results: 1}}
+	var body []byte
+	for range n {
+		body = Cat(body, I32(0), I32(16), I32(20), Call(0), Drop())
+	}
+	body = Cat(body, I32(0))
+	exports := map[string]Func{}
+	for name, f := range noopExports() {
+		exports[name] = f
+	}
+	exports["proxy_on_request_headers"] = Func{Params: 3, Results: 1, Body: body}
+	return Assemble(imports, exports)
 }
