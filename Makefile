@@ -11,16 +11,36 @@ export KEYCARD_DEMO_SECRET ?= keycard-demo-secret-not-for-production
 
 WASM_PKGS := ./table/... ./config/... ./filter/...
 
+
+.PHONY: release
 .PHONY: all build wasm test redis-server check bench bench-kong bench-wasm demo fuzz clean
 
 all: build wasm
 
-build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o build/keycard ./cmd/keycard
+# keycard with the filter module of the same commit embedded (the
+# keycard_embed tag), so the binary deploys from any directory.
+build: wasm
+	cp build/keycard.wasm cmd/keycard/keycard.wasm
+	$(GO) build -tags keycard_embed -ldflags '$(LDFLAGS)' -o build/keycard ./cmd/keycard
 
 wasm:
 	@mkdir -p build
 	$(GO) run ./internal/wasmbuild/wasmbuild -o build/keycard.wasm
+
+# Release tarballs for linux and darwin on amd64 and arm64, each binary
+# with the module embedded, and their sha256 sums.
+RELEASE_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+release: wasm
+	@rm -rf build/release && mkdir -p build/release
+	cp build/keycard.wasm cmd/keycard/keycard.wasm
+	set -e; for t in $(RELEASE_TARGETS); do \
+		os=$${t%/*}; arch=$${t#*/}; dir=build/release/keycard-$(VERSION)-$$os-$$arch; mkdir -p $$dir; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags keycard_embed -ldflags '$(LDFLAGS)' -o $$dir/keycard ./cmd/keycard; \
+		cp README.md $$dir/; tar -C build/release -czf build/release/keycard-$(VERSION)-$$os-$$arch.tar.gz keycard-$(VERSION)-$$os-$$arch; rm -rf $$dir; \
+	done
+	cp build/keycard.wasm build/release/keycard-$(VERSION).wasm
+	cd build/release && sha256sum *.tar.gz *.wasm > SHA256SUMS
+	@cat build/release/SHA256SUMS
 
 # Tests need redis-server (the sidecar's are run against a real one).
 test: redis-server
@@ -73,7 +93,7 @@ fuzz:
 
 # The local gateway on the example policy: the real filter in wazero, the
 # sidecar and an embedded Redis; prints curl lines with fresh tokens.
-demo: build wasm
+demo: build
 	./build/keycard check policies/
 	./build/keycard test policies/
 	./build/keycard dev policies/ --demo

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"github.com/keycard-gw/keycard/config"
@@ -40,6 +41,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	sc := fs.String("sidecar", "", "host:port of keycard sidecar, as the gateway reaches it")
 	wasmPath := fs.String("wasm-path", "", "where the gateway finds keycard.wasm (Kong: the directory, default the output directory's absolute path; Envoy: the file, default DIR/keycard.wasm as -o gives it)")
 	resolver := fs.String("resolver", "", "Kong: the DNS server its workers resolve a host-name --sidecar with (not needed for an address)")
+	wasmFile := fs.String("wasm", "", "a filter module to deploy instead of this keycard's own")
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
@@ -76,7 +78,15 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	// Everything is in hand before anything is written: a failed render
+	// leaves no partial output directory.
+	module := []byte(nil)
+	if *wasmFile != "" {
+		module, err = os.ReadFile(*wasmFile)
+	} else {
+		module, err = filterModule()
+	}
+	if err != nil {
 		return fail(stderr, err)
 	}
 	names := make([]string, 0, len(files))
@@ -84,14 +94,14 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	for _, name := range names {
+	files["keycard.wasm"] = module
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fail(stderr, err)
+	}
+	for _, name := range append(names, "keycard.wasm") {
 		if err := writeOutput(filepath.Join(*out, name), files[name], stdout); err != nil {
 			return fail(stderr, err)
 		}
-	}
-	wasm := filepath.Join(*out, "keycard.wasm")
-	if err := ensureWasm(wasm); err != nil {
-		return fail(stderr, err)
 	}
 	if err := writeStdout(stdout, []byte(fmt.Sprintf("wrote %s/{%s,keycard.wasm}\n", *out, strings.Join(names, ",")))); err != nil {
 		return fail(stderr, err)
@@ -102,26 +112,27 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// ensureWasm puts the filter module at dst: a copy of build/keycard.wasm,
-// built first when it is missing.
-func ensureWasm(dst string) error {
+// filterModule is the filter module: the one embedded in a release
+// build, else build/keycard.wasm of the checkout the command runs in,
+// built first when it is missing. A binary without either says how to
+// get one.
+func filterModule() ([]byte, error) {
+	if len(embeddedModule) > 0 {
+		return embeddedModule, nil
+	}
 	src := filepath.Join("build", "keycard.wasm")
 	if _, err := os.Stat(src); err != nil {
+		if _, err := os.Stat("go.mod"); err != nil {
+			return nil, errors.New("this keycard was built without the filter module and is not running in a Keycard checkout: use a release build (make build embeds the module), run it from the checkout, or give --wasm FILE")
+		}
 		if err := os.MkdirAll("build", 0o755); err != nil {
-			return err
+			return nil, err
 		}
 		if err := wasmbuild.Build(".", "./filter/wasm", src); err != nil {
-			return fmt.Errorf("building the filter (run from the Keycard checkout): %w", err)
+			return nil, fmt.Errorf("building the filter: %w", err)
 		}
 	}
-	if dst == src {
-		return nil
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return writeAtomic(dst, data, 0o644)
+	return os.ReadFile(src)
 }
 
 func cmdToken(args []string, stdout, stderr io.Writer) int {

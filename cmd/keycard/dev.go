@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -20,7 +19,7 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:8000", "gateway address")
 	redisURL := fs.String("redis", "", "Redis URL (default: an embedded Redis)")
 	workers := fs.Int("workers", 2, "filter VMs (requests run through one at a time each)")
-	wasmFile := fs.String("wasm", filepath.Join("build", "keycard.wasm"), "the filter module (built when missing)")
+	wasmFile := fs.String("wasm", "", "a filter module to run instead of this keycard's own")
 	demo := fs.Bool("demo", false, "prepare the example policy's demo tokens and print curl lines")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=URL of a service's upstream (repeatable; default: a demo echo service)")
@@ -32,14 +31,16 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: keycard dev POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]")
 		return 2
 	}
-	// A module the user names is loaded as it is; only the default one is
-	// built (from the checkout) when it is missing.
-	if !flagSet(fs, "wasm") {
-		if err := ensureWasm(*wasmFile); err != nil {
-			return fail(stderr, err)
-		}
+	// A module the user names is loaded as it is; otherwise this
+	// keycard's own (embedded, or built from the checkout).
+	var wasm []byte
+	var err error
+	if flagSet(fs, "wasm") {
+		wasm, err = os.ReadFile(*wasmFile)
+	} else {
+		wasm, err = filterModule()
+		*wasmFile = "(the module of this keycard)"
 	}
-	wasm, err := os.ReadFile(*wasmFile)
 	if err != nil {
 		return fail(stderr, err)
 	}

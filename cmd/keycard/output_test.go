@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"github.com/keycard-gw/keycard/internal/devgw"
+	"github.com/keycard-gw/keycard/internal/wasmasm"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,5 +206,41 @@ func TestDemoRevokeLine(t *testing.T) {
 	}
 	if got := demoToken(scenarios); got != "good.token.here" {
 		t.Errorf("demoToken = %q", got)
+	}
+}
+
+// TestRenderAnywhere: render works outside the checkout with --wasm (a
+// release build embeds the module instead), writes the module it was
+// given, and a render that cannot get a module leaves no directory.
+func TestRenderAnywhere(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	if len(embeddedModule) > 0 {
+		t.Skip("this test binary embeds the module")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "deploy")
+	code, _, stderr := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "-o", out)
+	want := "keycard: this keycard was built without the filter module and is not running in a Keycard checkout: use a release build (make build embeds the module), run it from the checkout, or give --wasm FILE\n"
+	if code != 1 || stderr != want {
+		t.Errorf("without a module: %d %q, want 1 %q", code, stderr, want)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed render left its output directory")
+	}
+	module := filepath.Join(dir, "custom.wasm")
+	noop := wasmasm.NoopFilter()
+	if err := os.WriteFile(module, noop, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "-o", out, "--wasm", module,
+		"--upstream", "service_a=10.0.0.5:80", "--upstream", "service_b=10.0.0.6:80")
+	if code != 0 || stderr != "" {
+		t.Fatalf("with --wasm: %d %q", code, stderr)
+	}
+	if data, _ := os.ReadFile(filepath.Join(out, "keycard.wasm")); !bytes.Equal(data, noop) {
+		t.Error("the rendered module is not the one given")
+	}
+	if conf, _ := os.ReadFile(filepath.Join(out, "envoy.yaml")); !strings.Contains(string(conf), "filename: "+filepath.Join(out, "keycard.wasm")) {
+		t.Error("envoy.yaml does not name the module beside it")
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -145,7 +146,12 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	if v == "dev" {
 		v = "(development build)"
 	}
-	if err := writeStdout(stdout, []byte(fmt.Sprintf("keycard version %s%s (table format v1, config v1)\n", v, rev))); err != nil {
+	module := "filter module: none embedded (built from the checkout, or --wasm)"
+	if len(embeddedModule) > 0 {
+		sum := sha256.Sum256(embeddedModule)
+		module = fmt.Sprintf("filter module: sha256 %x (%d bytes, embedded)", sum, len(embeddedModule))
+	}
+	if err := writeStdout(stdout, []byte(fmt.Sprintf("keycard version %s%s (table format v1, config v1)\n%s\n", v, rev, module))); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
