@@ -11,9 +11,7 @@ export KEYCARD_DEMO_SECRET ?= keycard-demo-secret-not-for-production
 
 WASM_PKGS := ./table/... ./config/... ./filter/...
 
-
-.PHONY: release
-.PHONY: all build wasm test redis-server check bench bench-kong bench-wasm demo fuzz clean
+.PHONY: all build wasm release test redis-server check bench bench-kong bench-wasm demo fuzz clean
 
 all: build wasm
 
