@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"encoding/xml"
 	"github.com/keycard-gw/keycard/internal/devgw"
 	"github.com/keycard-gw/keycard/internal/wasmasm"
 	"os"
@@ -242,5 +244,77 @@ func TestRenderAnywhere(t *testing.T) {
 	}
 	if conf, _ := os.ReadFile(filepath.Join(out, "envoy.yaml")); !strings.Contains(string(conf), "filename: "+filepath.Join(out, "keycard.wasm")) {
 		t.Error("envoy.yaml does not name the module beside it")
+	}
+}
+
+// TestCIFormats: check speaks GitHub's workflow commands and JSON, test
+// JSON and JUnit, with the documented exit codes (0 clean, 1 findings or
+// failures, 2 usage).
+func TestCIFormats(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	svc := filepath.Join(dir, "services.yaml")
+	src, _ := os.ReadFile(svc)
+	if err := os.WriteFile(svc, []byte(strings.Replace(string(src), "{path: /auth, access: user}", "{path: /auth, acess: user}", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCLI(t, "check", "--format", "github", dir)
+	want := "::error file=" + svc + ",line=15,col=9::services[0].routes[2]: needs access, roles or both\n" +
+		"::error file=" + svc + ",line=15,col=23::services[0].routes[2]: unknown field \"acess\" (did you mean \"access\"?)\n"
+	if code != 1 || out != want {
+		t.Errorf("github: %d\n%s\nwant:\n%s", code, out, want)
+	}
+	code, out, _ = runCLI(t, "check", "--format", "json", dir)
+	var doc struct {
+		OK       bool      `json:"ok"`
+		Findings []finding `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 || doc.OK || len(doc.Findings) != 2 || doc.Findings[1].Line != 15 || doc.Findings[1].Severity != "error" {
+		t.Errorf("json: %d %v %+v", code, err, doc)
+	}
+	if code, _, stderr := runCLI(t, "check", "--format", "sarif", dir); code != 2 || stderr != "keycard check: --format \"sarif\": text, github or json\n" {
+		t.Errorf("unknown format: %d %q", code, stderr)
+	}
+
+	// A failing case.
+	// (the cases reach ../testdata/keys for the partner's private key)
+	good := filepath.Join(t.TempDir(), "policies")
+	if err := os.CopyFS(good, os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(filepath.Dir(good), "testdata", "keys"), os.DirFS("../../testdata/keys")); err != nil {
+		t.Fatal(err)
+	}
+	cases := filepath.Join(good, "shop.cases.yaml")
+	csrc, _ := os.ReadFile(cases)
+	if err := os.WriteFile(cases, []byte(strings.Replace(string(csrc), "expect: {status: 403, reason: insufficient_level", "expect: {status: 200, reason: insufficient_level", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(t.TempDir(), "junit.xml")
+	code, out, _ = runCLI(t, "test", "--format", "json", "--junit", report, good)
+	var res struct {
+		Passed, Failed int
+		Cases          []caseResult
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 1 || res.Failed != 1 || res.Passed != len(res.Cases)-1 {
+		t.Errorf("test json: %d %v %d/%d", code, err, res.Passed, res.Failed)
+	}
+	data, _ := os.ReadFile(report)
+	var suites struct {
+		Suite struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(data, &suites); err != nil || suites.Suite.Failures != 1 || suites.Suite.Tests != len(res.Cases) {
+		t.Errorf("junit: %v %+v", err, suites.Suite)
 	}
 }

@@ -243,6 +243,7 @@ func writeStdout(stdout io.Writer, data []byte) error {
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	format := fs.String("format", formatText, "text (file:line:col with the source line), github (workflow commands that annotate the pull request) or json")
 	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return exitCode(fs)
@@ -250,6 +251,33 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "keycard check: give the policy's files or directory")
 		return 2
+	}
+	if !validFormat(*format, formatText, formatGitHub, formatJSON) {
+		fmt.Fprintf(stderr, "keycard check: --format %q: text, github or json\n", *format)
+		return 2
+	}
+	if *format != formatText {
+		res, err := compiler.CompileFiles(paths, compiler.Settings{})
+		found, other := findingsOf(res, err)
+		if other != nil {
+			return fail(stderr, other)
+		}
+		var summary map[string]any
+		if err == nil {
+			routes := 0
+			for _, s := range res.Policy.Services {
+				routes += len(s.Routes)
+			}
+			summary = map[string]any{"policy": res.Policy.Name, "services": len(res.Policy.Services), "routes": routes,
+				"roles": len(res.Policy.Roles), "warnings": len(res.Warnings), "table_bytes": len(res.Config.Table)}
+		}
+		if werr := writeFindings(stdout, *format, found, summary); werr != nil {
+			return fail(stderr, werr)
+		}
+		if err != nil {
+			return 1
+		}
+		return 0
 	}
 	res := compilePolicy(paths, compiler.Settings{}, stderr)
 	if res == nil {
@@ -349,9 +377,15 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 func cmdTest(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	verbose := fs.Bool("v", false, "print every case")
+	format := fs.String("format", formatText, "text or json (every case with its outcome)")
+	junitFile := fs.String("junit", "", "also write a JUnit XML report to this file")
 	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return exitCode(fs)
+	}
+	if !validFormat(*format, formatText, formatJSON) {
+		fmt.Fprintf(stderr, "keycard test: --format %q: text or json\n", *format)
+		return 2
 	}
 	if len(paths) == 0 {
 		paths = []string{"."}
@@ -400,6 +434,29 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	fails := policytest.Run(cases, res.Config, policytest.Native(e, policytest.Static), time.Now())
+	results := caseResults(cases, fails)
+	if *junitFile != "" {
+		data, err := junit(results)
+		if err == nil {
+			err = writeOutput(*junitFile, data, stdout)
+		}
+		if err != nil {
+			return fail(stderr, err)
+		}
+	}
+	if *format == formatJSON {
+		data, err := json.MarshalIndent(map[string]any{"passed": len(cases) - len(fails), "failed": len(fails), "cases": results}, "", "  ")
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if err := writeStdout(stdout, append(data, '\n')); err != nil {
+			return fail(stderr, err)
+		}
+		if len(fails) > 0 {
+			return 1
+		}
+		return 0
+	}
 	failed := map[*policytest.Case]bool{}
 	for _, f := range fails {
 		fmt.Fprintln(stdout, "FAIL", f)

@@ -220,6 +220,15 @@ type Failure struct {
 	Err     error
 }
 
+// Expected is what the case expected, as failures print it.
+func (f Failure) Expected() string {
+	want := f.Case.Expect.On(f.Gateway)
+	return describe(want.Status, want.Reason, want.Headers)
+}
+
+// GotText is what came instead, as failures print it.
+func (f Failure) GotText() string { return describe(f.Got.Status, f.Got.Reason, f.Got.Headers) }
+
 func (f Failure) String() string {
 	c := f.Case
 	if f.Err != nil {
