@@ -7,6 +7,7 @@ import (
 	"github.com/keycard-gw/keycard/internal/devgw"
 	"github.com/keycard-gw/keycard/internal/wasmasm"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -316,5 +317,49 @@ func TestCIFormats(t *testing.T) {
 	}
 	if err := xml.Unmarshal(data, &suites); err != nil || suites.Suite.Failures != 1 || suites.Suite.Tests != len(res.Cases) {
 		t.Errorf("junit: %v %+v", err, suites.Suite)
+	}
+}
+
+// TestDiffCommand: keycard diff between two git revisions of a policy,
+// as a pull request's CI runs it.
+func TestDiffCommand(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	repo := t.TempDir()
+	if err := os.CopyFS(filepath.Join(repo, "policies"), os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.email=ci@keycard.invalid", "-c", "user.name=ci"}, args...)...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-qm", "base")
+	svc := filepath.Join(repo, "policies", "services.yaml")
+	src, _ := os.ReadFile(svc)
+	if err := os.WriteFile(svc, []byte(strings.Replace(string(src), "{path: /auth, access: user}", "{path: /auth, access: admin}", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git("commit", "-qam", "tighten /auth")
+	t.Chdir(repo)
+	code, out, stderr := runCLI(t, "diff", "HEAD~1", "HEAD", "--exit-code", "--", "policies/")
+	want := "1 change(s) of decision:\n  service_a /auth, any method on a.shop.example, api.shop.example, for level 1, any roles: allow (ok) -> 403 insufficient_level (e.g. GET a.shop.example /auth)\n"
+	if code != 1 || out != want {
+		t.Errorf("diff: %d %q %q\nwant %q", code, out, stderr, want)
+	}
+	code, out, _ = runCLI(t, "diff", "HEAD", "HEAD", "--exit-code", "--", "policies/")
+	if code != 0 || out != "no change\n" {
+		t.Errorf("no diff: %d %q", code, out)
+	}
+	code, out, _ = runCLI(t, "diff", "HEAD~1", "HEAD", "--format", "markdown", "--", "policies/")
+	if code != 0 || !strings.Contains(out, "| service_a | `/auth` | any method | a.shop.example, api.shop.example | level 1, any roles | allow (ok) | **403 insufficient_level** |") {
+		t.Errorf("markdown: %d\n%s", code, out)
 	}
 }
