@@ -277,6 +277,8 @@ func (c *compilation) check(files []string) {
 	c.cfg.Options.AllowEncodedPath = p.Options.AllowEncodedPath
 	c.cfg.Options.LenientPaths = p.Options.LenientPaths
 	c.cfg.Options.PassHeaders = p.Options.PassHeaders
+	c.cfg.Shadow = p.Mode == "shadow"
+	c.cfg.Options.ShadowHeader = p.Options.ShadowHeader
 	c.cfg.Options.Metrics = !c.settings.NoMetrics
 	c.cfg.Options.MaxTokenBytes = config.DefaultMaxTokenBytes
 	c.cfg.Options.TokenCacheSize = config.DefaultTokenCacheSize
@@ -474,6 +476,9 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 				continue
 			}
 			rs := table.RouteSpec{Pattern: r.Path.Value, Segments: segs, Line: r.Node.Line}
+			if modeOf(r.Mode, s.Mode, c.p.Mode) == "shadow" {
+				rs.Flags |= table.FlagShadow
+			}
 			ok := true
 			if r.Access != nil {
 				lv, found := levels[r.Access.Value]
@@ -534,6 +539,9 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 			spec.Routes = append(spec.Routes, rs)
 		}
 		c.spec.Services = append(c.spec.Services, spec)
+		if modeOf("", s.Mode, c.p.Mode) == "shadow" {
+			c.cfg.ShadowServices = append(c.cfg.ShadowServices, s.Name)
+		}
 	}
 	c.unreachable(mounts)
 	for _, r := range c.p.Roles {
@@ -605,4 +613,14 @@ func literalHead(segs []table.Segment) string {
 		b.WriteString("/" + s.Lit)
 	}
 	return b.String()
+}
+
+// modeOf is the mode that applies: the most specific one given.
+func modeOf(route, service, policy string) string {
+	for _, m := range []string{route, service, policy} {
+		if m != "" {
+			return m
+		}
+	}
+	return "enforce"
 }

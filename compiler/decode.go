@@ -219,3 +219,15 @@ func shorten(s string) string {
 	}
 	return strconv.Quote(s[:32]) + "…"
 }
+
+// checkHeaderName refuses a header name that is not an HTTP token.
+func (d *decoder) checkHeaderName(n *yaml.Node, what, h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') || len(h) > MaxName {
+			d.errorf(n, "%s %s: a header name is letters, digits and '-'", what, shorten(h))
+			return false
+		}
+	}
+	return true
+}

@@ -11,6 +11,7 @@ import (
 // the cross-checks of Compile.
 type Policy struct {
 	Name     string
+	Mode     string // "enforce" or "shadow"; "" is enforce
 	Identity *Identity
 	Levels   []LevelDef
 	Roles    []RoleDef
@@ -96,11 +97,13 @@ type Options struct {
 	AllowEncodedPath bool
 	LenientPaths     bool
 	PassHeaders      []string // lower case
+	ShadowHeader     string
 }
 
 // Service is one service as written.
 type Service struct {
 	Name    string
+	Mode    string // "" inherits the policy's
 	Node    *yaml.Node
 	Hosts   []ref
 	Prefix  string
@@ -114,6 +117,7 @@ func (s *Service) Pos(n *yaml.Node) Pos { return s.dec.pos(n) }
 
 // Route is one route as written.
 type Route struct {
+	Mode    string // "" inherits the service's
 	Node    *yaml.Node
 	Path    ref
 	Access  *ref
@@ -123,16 +127,16 @@ type Route struct {
 }
 
 var (
-	topFields      = []string{"version", "name", "identity", "levels", "roles", "sessions", "options", "services"}
+	topFields      = []string{"version", "name", "mode", "identity", "levels", "roles", "sessions", "options", "services"}
 	identityFields = []string{"token", "issuers", "leeway", "claims", "forward"}
 	sourceFields   = []string{"header", "scheme", "cookie"}
 	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "secret", "jwks", "pem"}
 	keyRefFields   = []string{"env", "file"}
 	claimFields    = []string{"subject", "level", "roles"}
 	sessionFields  = []string{"state", "cache", "on_error"}
-	optionFields   = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers"}
-	serviceFields  = []string{"name", "hosts", "prefix", "default", "routes"}
-	routeFields    = []string{"path", "access", "roles", "methods", "token"}
+	optionFields   = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers", "shadow_header"}
+	serviceFields  = []string{"name", "hosts", "prefix", "default", "mode", "routes"}
+	routeFields    = []string{"path", "access", "roles", "methods", "token", "mode"}
 )
 
 // parseFile decodes one file's top-level mapping into p.
@@ -156,6 +160,8 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 			if n, ok := d.integer(v, "version", 1, 1<<30); ok && n != 1 {
 				d.errorf(v, "version %d is not supported: this Keycard reads version 1", n)
 			}
+		case "mode":
+			p.Mode, _ = d.oneOf(v, "mode", "enforce", "shadow")
 		case "name":
 			if s, ok := d.ident(v, "name"); ok {
 				if p.Name != "" && p.Name != s {
@@ -206,6 +212,10 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 					p.Options.LenientPaths, _ = d.boolean(ov, "options.lenient_paths")
 				case "pass_headers":
 					p.Options.PassHeaders = d.passHeaders(ov)
+				case "shadow_header":
+					if h, ok := d.str(ov, "options.shadow_header"); ok && d.checkHeaderName(ov, "options.shadow_header", h) {
+						p.Options.ShadowHeader = h
+					}
 				}
 			})
 		case "services":
@@ -343,6 +353,8 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 			}
 		case "default":
 			s.Default, _ = d.oneOf(v, what+".default", "deny", "not_found", "allow")
+		case "mode":
+			s.Mode, _ = d.oneOf(v, what+".mode", "enforce", "shadow")
 		case "routes":
 			d.list(v, what+".routes", func(j int, rv *yaml.Node) {
 				if r, ok := d.route(rv, fmt.Sprintf("%s.routes[%d]", what, j)); ok {
@@ -382,6 +394,8 @@ func (d *decoder) route(n *yaml.Node, what string) (Route, bool) {
 			r.Methods = d.strList(v, what+".methods")
 		case "token":
 			r.Token, _ = d.oneOf(v, what+".token", "optional", "required")
+		case "mode":
+			r.Mode, _ = d.oneOf(v, what+".mode", "enforce", "shadow")
 		}
 	})
 	if r.Path.Node == nil {

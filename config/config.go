@@ -24,6 +24,13 @@ type Config struct {
 	Sessions Sessions `json:"sessions"`
 	Sidecar  Sidecar  `json:"sidecar"`
 	Options  Options  `json:"options"`
+
+	// Shadow mode: denials are logged and counted and the request let
+	// through. Routes carry it in the table (table.FlagShadow); requests
+	// no route matches follow their service (ShadowServices) and, when
+	// no service matches, the policy (Shadow).
+	Shadow         bool     `json:"shadow,omitempty"`
+	ShadowServices []string `json:"shadow_services,omitempty"`
 }
 
 // Identity says where tokens come from, who may issue them and what of
@@ -138,6 +145,7 @@ type Options struct {
 	AllowEncodedPath bool     `json:"allow_encoded_path"`      // accept %2F and %5C inside a segment
 	LenientPaths     bool     `json:"lenient_paths,omitempty"` // read ambiguous targets one way instead of refusing them
 	PassHeaders      []string `json:"pass_headers,omitempty"`  // override headers (OverrideHeaders) an upstream needs, lower case
+	ShadowHeader     string   `json:"shadow_header,omitempty"` // tells the upstream the would-be decision of a shadowed denial
 	Metrics          bool     `json:"metrics"`                 // counters through proxy_define_metric (Kong before 3.8 traps on them)
 	MaxTokenBytes    int      `json:"max_token_bytes"`
 	TokenCacheSize   int      `json:"token_cache_size"`

@@ -52,6 +52,11 @@ type Decision struct {
 	Route     int    // matched route (table.Table.Rule index), or -1
 	RouteLine int    // its line in the policy, or 0
 
+	// Shadow: the policy denies the request (Status and Reason say how)
+	// but is in shadow mode there, so it is let through and the would-be
+	// denial logged and counted.
+	Shadow bool
+
 	Identity *token.Identity // verified identity, when there is one
 	Remove   []string        // request headers to remove (lower case), and every name that SameHeaderName matches to one
 	Set      [][2]string     // request headers to set, in order; valid until the engine's next decision

@@ -1,6 +1,8 @@
 package filter
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/url"
 	"regexp"
 	"slices"
@@ -19,18 +21,19 @@ import (
 // concurrent use (its token cache is unlocked): a proxy-wasm VM runs one
 // callback at a time.
 type Engine struct {
-	cfg      *config.Config
-	tb       *table.Table
-	verifier *token.Verifier
-	remove   []string             // forwarded identity headers and override headers the upstream must not get, lower case
-	refuse   []refusal            // Kong: client headers that refuse the request, since the host cannot remove them
-	sources  []config.TokenSource // lower-case header names
-	pathOpts httppath.Options
-	kong     bool // the client's host is the Host header, not :authority
-	now      func() time.Time
-	setBuf   [][2]string
-	states   stateCache
-	patterns patternCache
+	cfg          *config.Config
+	tb           *table.Table
+	verifier     *token.Verifier
+	remove       []string             // forwarded identity headers and override headers the upstream must not get, lower case
+	refuse       []refusal            // Kong: client headers that refuse the request, since the host cannot remove them
+	sources      []config.TokenSource // lower-case header names
+	pathOpts     httppath.Options
+	kong         bool   // the client's host is the Host header, not :authority
+	shadowHeader string // options.shadow_header, lower case
+	now          func() time.Time
+	setBuf       [][2]string
+	states       stateCache
+	patterns     patternCache
 }
 
 // New builds an engine from a decoded, validated configuration.
@@ -64,6 +67,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		}
 	}
 	e.sources = token.LowerSources(cfg.Identity.Token)
+	e.shadowHeader = strings.ToLower(cfg.Options.ShadowHeader)
 	e.kong = cfg.Gateway == config.GatewayKong
 	return e, nil
 }
@@ -173,13 +177,39 @@ func (e *Engine) decide(r *Request, identify func() credential, stateful bool) D
 	return e.finalize(d)
 }
 
-// finalize adds the header changes to a verdict.
+// finalize applies shadow mode and adds the header changes to a verdict.
 func (e *Engine) finalize(d Decision) Decision {
+	if !d.Allow && e.shadowed(&d) {
+		d.Allow, d.Shadow = true, true
+	}
 	d.Remove = e.remove
 	if d.Allow && d.Identity != nil {
 		d.Set = e.forward(d.Identity)
 	}
+	if d.Shadow && e.cfg.Options.ShadowHeader != "" {
+		d.Set = append(d.Set, [2]string{e.shadowHeader, strconv.Itoa(d.Status) + " " + d.Reason})
+	}
 	return d
+}
+
+// shadowed reports whether a denial falls under shadow mode: the matched
+// route's, else its service's, else (no service) the policy's. Refusals
+// of a malformed or unsafe request (a bad path, headers the host cannot
+// remove) are never shadowed: letting those through would hand the
+// upstream what the filter could not vouch for.
+func (e *Engine) shadowed(d *Decision) bool {
+	switch d.Reason {
+	case ReasonBadRequest, ReasonIdentityHeader, ReasonOverrideHeader:
+		return false
+	}
+	switch {
+	case d.Route >= 0:
+		return e.tb.Rule(d.Route).Flags&table.FlagShadow != 0
+	case d.Service != "":
+		return slices.Contains(e.cfg.ShadowServices, d.Service)
+	default:
+		return e.cfg.Shadow
+	}
 }
 
 func (e *Engine) match(r *Request, identify func() credential, stateful bool) Decision {
@@ -573,6 +603,47 @@ func validHeaderValue(v string) bool {
 		}
 	}
 	return true
+}
+
+// Shadowing reports whether any part of the policy is in shadow mode.
+func (e *Engine) Shadowing() bool {
+	if e.cfg.Shadow || len(e.cfg.ShadowServices) > 0 {
+		return true
+	}
+	for i := range e.tb.NumRoutes() {
+		if e.tb.Rule(i).Flags&table.FlagShadow != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// LogLine is a denial (or, under shadow mode, a would-be denial) as one
+// structured log line: the policy and its table's hash, the service and
+// route, status, reason, and the caller as a SHA-256 prefix of its
+// subject — never the token.
+func (e *Engine) LogLine(d *Decision) string {
+	kind := "deny"
+	if d.Shadow {
+		kind = "shadow-deny"
+	}
+	h := e.tb.Hash()
+	s := "keycard: " + kind + " policy=" + e.cfg.Policy + " table=" + hex.EncodeToString(h[:4]) +
+		" status=" + strconv.Itoa(d.Status) + " reason=" + d.Reason
+	if d.Service != "" {
+		s += " service=" + d.Service
+	}
+	if d.Route >= 0 {
+		s += " route=" + e.tb.RoutePattern(d.Route)
+	}
+	if d.Identity != nil {
+		sum := sha256.Sum256([]byte(d.Identity.Subject))
+		s += " subject=sha256:" + hex.EncodeToString(sum[:8])
+	}
+	if d.Detail != "" {
+		s += " detail=" + strconv.Quote(d.Detail)
+	}
+	return s
 }
 
 // String renders a decision for logs and explain. It avoids fmt, which

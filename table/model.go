@@ -117,6 +117,9 @@ const (
 	// FlagTokenOptional: on a public route, a token that is present is
 	// verified and its identity forwarded.
 	FlagTokenOptional
+	// FlagShadow: the route is in shadow mode: a denial is logged and
+	// counted, and the request let through.
+	FlagShadow
 	flagsAll = 1<<iota - 1
 )
 

@@ -363,3 +363,19 @@ func TestDiffCommand(t *testing.T) {
 		t.Errorf("markdown: %d\n%s", code, out)
 	}
 }
+
+// TestExplainShadow: explain says when a denial is shadowed.
+func TestExplainShadow(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := filepath.Join(t.TempDir(), "policies")
+	if err := os.CopyFS(dir, os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	svc := filepath.Join(dir, "services.yaml")
+	src, _ := os.ReadFile(svc)
+	os.WriteFile(svc, []byte(strings.Replace(string(src), "{path: /admin/**, access: admin, methods: [GET, POST]}", "{path: /admin/**, access: admin, methods: [GET, POST], mode: shadow}", 1)), 0o644)
+	code, out, stderr := runCLI(t, "explain", dir, "GET", "a.shop.example", "/admin/users", "--level", "1")
+	if code != 0 || !strings.Contains(out, "mode      shadow: the denial below is logged and counted, and the request let through\ndecision  403 insufficient_level\n") {
+		t.Errorf("%d %q %q", code, out, stderr)
+	}
+}

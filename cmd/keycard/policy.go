@@ -360,8 +360,11 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "route     none")
 	}
 	status := d.Status
-	if d.Allow {
+	if d.Allow && !d.Shadow {
 		status = 200
+	}
+	if d.Shadow {
+		fmt.Fprintln(stdout, "mode      shadow: the denial below is logged and counted, and the request let through")
 	}
 	fmt.Fprintf(stdout, "decision  %d %s", status, d.Reason)
 	if d.Detail != "" {

@@ -31,6 +31,7 @@ type root struct {
 	id      uint32
 	engine  *filter.Engine
 	metrics metrics
+	logs    logLimit
 	calls   map[uint32]*inflight // by call-out token
 	byToken map[string]*inflight // by token id: requests for one token share a call
 }
@@ -47,9 +48,38 @@ type waiter struct {
 }
 
 type metrics struct {
-	on      bool
-	allowed uint32
-	denied  map[string]uint32
+	on           bool
+	allowed      uint32
+	denied       map[string]uint32
+	shadowDenied map[string]uint32
+}
+
+// logLimit bounds the denial log lines a VM writes: at most
+// logsPerSecond a second, then one line saying how many were dropped.
+type logLimit struct {
+	second  int64
+	written int
+	dropped int
+}
+
+const logsPerSecond = 20
+
+// allow reports whether a line may be written now, and how many were
+// dropped since the last one.
+func (l *logLimit) allow(now time.Time) (bool, int) {
+	sec := now.Unix()
+	if sec != l.second {
+		dropped := l.dropped
+		l.second, l.written, l.dropped = sec, 0, 0
+		l.written++
+		return true, dropped
+	}
+	if l.written >= logsPerSecond {
+		l.dropped++
+		return false, 0
+	}
+	l.written++
+	return true, 0
 }
 
 func (r *root) OnVMStart(int) bool { return true }
@@ -70,12 +100,17 @@ func (r *root) OnPluginStart(size int) bool {
 	}
 	m := metrics{on: e.Config().Options.Metrics}
 	if m.on {
-		m.denied = map[string]uint32{}
+		m.denied, m.shadowDenied = map[string]uint32{}, map[string]uint32{}
 		m.allowed, _ = abi.DefineCounter("keycard.requests.allowed")
+		shadowing := e.Shadowing()
 		for _, reason := range filter.Reasons {
-			id, err := abi.DefineCounter("keycard.requests.denied." + reason)
-			if err == nil {
+			if id, err := abi.DefineCounter("keycard.requests.denied." + reason); err == nil {
 				m.denied[reason] = id
+			}
+			if shadowing {
+				if id, err := abi.DefineCounter("keycard.requests.shadow_denied." + reason); err == nil {
+					m.shadowDenied[reason] = id
+				}
 			}
 		}
 	}
@@ -253,8 +288,17 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 // h is the request's headers when the caller has them.
 func (r *root) apply(d *filter.Decision, h *abi.Headers) bool {
 	r.count(d)
+	if !d.Allow || d.Shadow {
+		// One structured line per denial and per shadowed denial, at
+		// info, rate-limited so that a flood cannot flood the log.
+		if ok, dropped := r.logs.allow(time.Now()); ok {
+			if dropped > 0 {
+				abi.Log(abi.LogInfo, "keycard: "+strconv.Itoa(dropped)+" denial log lines dropped in the last second")
+			}
+			abi.Log(abi.LogInfo, r.engine.LogLine(d))
+		}
+	}
 	if !d.Allow {
-		abi.Log(abi.LogDebug, "keycard: deny "+d.String())
 		if err := abi.SendHTTPResponse(uint32(d.Status), d.ResponseHeaders(), d.Body(), "keycard_"+d.Reason); err != nil {
 			abi.Log(abi.LogError, "keycard: cannot send the local response: "+err.Error())
 		}
@@ -305,6 +349,11 @@ func setsHeader(set [][2]string, name string) bool {
 func (r *root) count(d *filter.Decision) {
 	if !r.metrics.on {
 		return
+	}
+	if d.Shadow {
+		if id, ok := r.metrics.shadowDenied[d.Reason]; ok {
+			_ = abi.IncrementCounter(id, 1)
+		}
 	}
 	if d.Allow {
 		_ = abi.IncrementCounter(r.metrics.allowed, 1)

@@ -215,7 +215,13 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	vm := <-g.vms
 	res, err := vm.Do(r.Context(), req)
+	logs := vm.Logs() // the filter's lines for this request (denials, shadowed denials)
 	g.vms <- vm
+	if g.access != nil {
+		for _, l := range logs {
+			fmt.Fprintf(g.access, "  filter: %s\n", l.Message)
+		}
+	}
 	status, decision := 0, "allow"
 	defer func() {
 		if g.access != nil {

@@ -21,6 +21,13 @@ import (
 // as `make demo` does, on a free port.
 func start(t *testing.T) *Gateway {
 	t.Helper()
+	g, _ := startWith(t, filepath.Join("..", "..", "policies"))
+	return g
+}
+
+// startWith starts keycard dev on a policy and returns its access log.
+func startWith(t *testing.T, policy string) (*Gateway, func() string) {
+	t.Helper()
 	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
 	out := filepath.Join(t.TempDir(), "keycard.wasm")
 	if err := wasmbuild.Build(filepath.Join("..", ".."), "./filter/wasm", out); err != nil {
@@ -33,14 +40,41 @@ func start(t *testing.T) *Gateway {
 	var access strings.Builder
 	var mu sync.Mutex
 	g, err := Start(context.Background(), Options{
-		Policy: []string{filepath.Join("..", "..", "policies")}, Wasm: wasm, Listen: "127.0.0.1:0",
+		Policy: []string{policy}, Wasm: wasm, Listen: "127.0.0.1:0",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), AccessLog: lockedWriter{&mu, &access},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
-	return g
+	return g, func() string { mu.Lock(); defer mu.Unlock(); return access.String() }
+}
+
+// TestShadowInDev: keycard dev runs a shadowed route through to its
+// upstream and shows the would-be denial in its log.
+func TestShadowInDev(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "policies")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "policies"))); err != nil {
+		t.Fatal(err)
+	}
+	svc := filepath.Join(dir, "services.yaml")
+	src, _ := os.ReadFile(svc)
+	os.WriteFile(svc, []byte(strings.Replace(string(src), "{path: /admin/**, access: admin, methods: [GET, POST]}", "{path: /admin/**, access: admin, methods: [GET, POST], mode: shadow}", 1)), 0o644)
+	g, access := startWith(t, dir)
+	tok, err := mint.Token(g.Result.Config, "login", "", mint.Claims{Subject: "13000000001", Level: 1, JTI: mint.RandomID(), TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := do(t, g, "GET", "a.shop.example", "/admin/users", [][2]string{{"Authorization", "Bearer " + tok}})
+	if a.status != 200 {
+		t.Errorf("a shadowed route: %d %q", a.status, a.reason)
+	}
+	if log := access(); !strings.Contains(log, "filter: keycard: shadow-deny policy=shop") || !strings.Contains(log, "reason=insufficient_level service=service_a route=/admin/**") {
+		t.Errorf("the access log does not show the shadowed denial:\n%s", log)
+	}
+	if a := do(t, g, "GET", "a.shop.example", "/auth", nil); a.status != 401 {
+		t.Errorf("an enforced route: %d", a.status)
+	}
 }
 
 type lockedWriter struct {

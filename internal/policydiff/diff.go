@@ -139,6 +139,9 @@ func addOnce(list *[]string, s string) {
 }
 
 func outcome(d *filter.Decision) string {
+	if d.Shadow {
+		return fmt.Sprintf("allow (shadow: %d %s)", d.Status, d.Reason)
+	}
 	if d.Allow {
 		return "allow (" + d.Reason + ")"
 	}
