@@ -60,6 +60,9 @@ func (t *Table) dumpRule(b *strings.Builder, path string, i uint32) {
 	if r.Flags&FlagTokenOptional != 0 {
 		flags = append(flags, "token-optional")
 	}
+	if r.Flags&FlagShadow != 0 {
+		flags = append(flags, "shadow")
+	}
 	fmt.Fprintf(b, "  %-28s methods=%s level=%d roles=%s flags=%s  # line %d\n",
 		path, r.Methods, r.Level, t.roleNames(r.RoleSet), strings.Join(flags, ","), r.Line)
 }

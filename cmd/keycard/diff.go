@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/policydiff"
 )
 
@@ -53,8 +54,16 @@ func cmdDiff(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keycard diff: --format %q: text, markdown or json\n", *format)
 		return 2
 	}
-	var sides [2]*compiler.Result
+	var sides [2]policydiff.Side
 	for i, side := range pos {
+		if revPaths == nil {
+			if art, ok, err := artifact(side); err != nil {
+				return fail(stderr, err)
+			} else if ok {
+				sides[i] = art
+				continue
+			}
+		}
 		paths := []string{side}
 		if revPaths != nil {
 			dir, err := checkout(side, revPaths)
@@ -67,11 +76,13 @@ func cmdDiff(args []string, stdout, stderr io.Writer) int {
 				paths = append(paths, filepath.Join(dir, p))
 			}
 		}
-		if sides[i] = compilePolicy(paths, compiler.Settings{}, stderr); sides[i] == nil {
+		res := compilePolicy(paths, compiler.Settings{}, stderr)
+		if res == nil {
 			return 1
 		}
+		sides[i] = policydiff.FromResult(res)
 	}
-	r, err := policydiff.Diff(sides[0], sides[1])
+	r, err := policydiff.DiffSides(sides[0], sides[1])
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -143,4 +154,25 @@ func checkout(rev string, paths []string) (string, error) {
 		}
 	}
 	return dir, nil
+}
+
+// artifact reads a side that is a compiled filter configuration
+// (keycard compile --format json), reporting false for a policy path.
+func artifact(path string) (policydiff.Side, bool, error) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.IsDir() || strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
+		return policydiff.Side{}, false, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return policydiff.Side{}, false, err
+	}
+	if len(data) > 0 && data[0] != '{' {
+		return policydiff.Side{}, false, fmt.Errorf("%s: a binary table holds no configuration (issuers, levels): diff a policy, or an artifact of keycard compile --format json", path)
+	}
+	cfg, tb, err := config.Decode(data)
+	if err != nil {
+		return policydiff.Side{}, false, fmt.Errorf("%s: %v", path, err)
+	}
+	return policydiff.Side{Config: cfg, Table: tb}, true, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/token"
 	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/table"
 )
 
 // Change is one group of requests whose decision changed the same way.
@@ -71,14 +72,40 @@ const (
 	otherMethod = "PROPFIND"
 )
 
+// Side is one side of a diff: a compiled configuration and table, and
+// the policy source when there is one (it names route parameters; a
+// compiled artifact shows them as {}).
+type Side struct {
+	Config *config.Config
+	Table  *table.Table
+	Policy *compiler.Policy // nil for a compiled artifact
+}
+
+// FromResult is a compiled policy as a side.
+func FromResult(res *compiler.Result) Side {
+	return Side{Config: res.Config, Table: res.Table, Policy: res.Policy}
+}
+
 // Diff compares two compiled policies.
 func Diff(before, after *compiler.Result) (*Report, error) {
+	return DiffSides(FromResult(before), FromResult(after))
+}
+
+// DiffSides compares two sides.
+func DiffSides(before, after Side) (*Report, error) {
 	now := func() time.Time { return time.Unix(0, 0) }
-	eb, err := filter.New(before.Config, before.Table, now)
+	// Decide as one gateway: how Kong and Envoy present a request is not
+	// the policy's business, and an artifact may be compiled for either.
+	neutral := func(c *config.Config) *config.Config {
+		n := *c
+		n.Gateway = config.GatewayEnvoy
+		return &n
+	}
+	eb, err := filter.New(neutral(before.Config), before.Table, now)
 	if err != nil {
 		return nil, err
 	}
-	ea, err := filter.New(after.Config, after.Table, now)
+	ea, err := filter.New(neutral(after.Config), after.Table, now)
 	if err != nil {
 		return nil, err
 	}
@@ -150,9 +177,12 @@ func outcome(d *filter.Decision) string {
 
 // pattern is the matched route as the policy writes it (the table keeps
 // no parameter names), found by its service and line.
-func pattern(res *compiler.Result, d *filter.Decision) string {
+func pattern(res Side, d *filter.Decision) string {
 	if d.Route < 0 || d.Route >= res.Table.NumRoutes() {
 		return ""
+	}
+	if res.Policy == nil {
+		return res.Table.RoutePattern(d.Route)
 	}
 	for _, s := range res.Policy.Services {
 		if s.Name != d.Service {
@@ -175,38 +205,28 @@ type host struct {
 	paths []string
 }
 
-// hostsOf lists every host of either policy (and one neither has), with
-// the representative paths of the merged patterns under it.
-func hostsOf(policies ...*compiler.Result) []host {
+// hostsOf lists every host of either side (and one neither has), with
+// the representative paths of the merged patterns under it: the paths
+// each side's tries spell out under the host's mounts, and the role
+// permissions' paths, which apply on every host.
+func hostsOf(sides ...Side) []host {
 	byHost := map[string][]string{} // host -> full patterns
-	var names []string
-	var perms []string
-	for _, res := range policies {
-		for _, s := range res.Policy.Services {
-			for _, h := range s.Hosts {
-				name, prefix, _ := strings.Cut(h.Value, "/")
-				if prefix != "" {
-					prefix = "/" + prefix
-				}
-				prefix = strings.TrimSuffix(prefix+strings.TrimSuffix(s.Prefix, "/"), "/")
-				if _, ok := byHost[name]; !ok {
-					names = append(names, name)
-				}
-				for _, r := range s.Routes {
-					byHost[name] = append(byHost[name], prefix+r.Path.Value)
-				}
-				byHost[name] = append(byHost[name], prefix+"/")
+	var names, perms []string
+	for _, side := range sides {
+		shape := side.Table.Shape()
+		paths := map[string][]string{}
+		for _, svc := range shape.Services {
+			paths[svc.Name] = svc.Paths
+		}
+		for _, m := range shape.Mounts {
+			if _, ok := byHost[m.Host]; !ok {
+				names = append(names, m.Host)
+			}
+			for _, p := range paths[m.Service] {
+				byHost[m.Host] = append(byHost[m.Host], m.Prefix+p)
 			}
 		}
-		for _, role := range res.Policy.Roles {
-			for _, p := range role.Perms {
-				if _, pat, ok := strings.Cut(strings.TrimSpace(p.Value), " "); ok && !strings.HasPrefix(pat, "re:") {
-					perms = append(perms, pat)
-				} else if !strings.Contains(p.Value, " ") && !strings.HasPrefix(p.Value, "re:") {
-					perms = append(perms, p.Value)
-				}
-			}
-		}
+		perms = append(perms, shape.Grants...)
 	}
 	sort.Strings(names)
 	names = append(names, "unknown-host.invalid")
@@ -275,24 +295,11 @@ func representatives(patterns []string) []string {
 	return out
 }
 
-func methodsOf(policies ...*compiler.Result) []string {
+func methodsOf(sides ...Side) []string {
 	set := []string{"GET"}
-	for _, res := range policies {
-		for _, s := range res.Policy.Services {
-			for _, r := range s.Routes {
-				for _, m := range r.Methods {
-					addOnce(&set, m.Value)
-				}
-			}
-		}
-		for _, role := range res.Policy.Roles {
-			for _, p := range role.Perms {
-				if ms, _, ok := strings.Cut(strings.TrimSpace(p.Value), " "); ok {
-					for _, m := range strings.Split(ms, ",") {
-						addOnce(&set, m)
-					}
-				}
-			}
+	for _, side := range sides {
+		for _, m := range side.Table.Shape().Methods {
+			addOnce(&set, m)
 		}
 	}
 	sort.Strings(set)
@@ -304,17 +311,17 @@ type caller struct {
 	id    *token.Identity
 }
 
-func levelsAndRoles(policies ...*compiler.Result) ([]int, []string) {
+func levelsAndRoles(sides ...Side) ([]int, []string) {
 	var levels []int
 	var roles []string
-	for _, res := range policies {
-		for _, l := range res.Policy.Levels {
+	for _, side := range sides {
+		for _, l := range side.Config.Levels {
 			if !slices.Contains(levels, l.Value) {
 				levels = append(levels, l.Value)
 			}
 		}
-		for _, r := range res.Policy.Roles {
-			addOnce(&roles, r.Name)
+		for _, r := range side.Table.Roles() {
+			addOnce(&roles, r)
 		}
 	}
 	sort.Ints(levels)
@@ -377,8 +384,8 @@ func compact(callers []string, levels []int, roles []string) []string {
 	return out
 }
 
-func callersOf(policies ...*compiler.Result) []caller {
-	levels, roles := levelsAndRoles(policies...)
+func callersOf(sides ...Side) []caller {
+	levels, roles := levelsAndRoles(sides...)
 	out := []caller{{"no token", nil}}
 	for _, l := range levels {
 		out = append(out, caller{fmt.Sprintf("level %d", l), &token.Identity{Issuer: "diff", Subject: "diff", Level: l}})
@@ -391,7 +398,7 @@ func callersOf(policies ...*compiler.Result) []caller {
 
 // settings lists what changed besides decisions, never a secret: keys
 // appear by their RFC 7638 thumbprint.
-func settings(before, after *compiler.Result) []Setting {
+func settings(before, after Side) []Setting {
 	b, a := describe(before), describe(after)
 	var keys []string
 	for k := range b {
@@ -419,7 +426,7 @@ func orNone(s string) string {
 	return s
 }
 
-func describe(res *compiler.Result) map[string]string {
+func describe(res Side) map[string]string {
 	c := res.Config
 	d := map[string]string{}
 	set := func(k string, v any) {
@@ -471,29 +478,21 @@ func describe(res *compiler.Result) map[string]string {
 	set("levels", strings.Join(lv, ", "))
 	set("sessions", fmt.Sprintf("state %s, cache %dms, on_error %s", c.Sessions.State, c.Sessions.CacheMillis, map[bool]string{true: "allow", false: "deny"}[c.Sessions.OnErrorAllow]))
 	set("options", fmt.Sprintf("preflight %v, allow_encoded_path %v, lenient_paths %v, pass_headers [%s]", c.Options.Preflight, c.Options.AllowEncodedPath, c.Options.LenientPaths, strings.Join(c.Options.PassHeaders, ", ")))
-	for _, role := range res.Policy.Roles {
-		var perms []string
-		for _, p := range role.Perms {
-			perms = append(perms, p.Value)
-		}
-		set("role "+role.Name+" permissions", strings.Join(perms, "; "))
+	// From the table, so that a policy and a compiled artifact describe
+	// alike.
+	shape := res.Table.Shape()
+	set("permission paths", strings.Join(shape.Grants, ", "))
+	set("permission regular expressions", strings.Join(shape.Regexes, ", "))
+	hosts := map[string][]string{}
+	for _, m := range shape.Mounts {
+		hosts[m.Service] = append(hosts[m.Service], m.Host+m.Prefix)
 	}
-	for _, s := range res.Policy.Services {
-		var hosts []string
-		for _, h := range s.Hosts {
-			hosts = append(hosts, h.Value)
-		}
-		set("service "+s.Name+" hosts", strings.Join(hosts, ", "))
-		set("service "+s.Name+" default", cmpOr(s.Default, "deny"))
+	for _, svc := range shape.Services {
+		set("service "+svc.Name+" hosts", strings.Join(hosts[svc.Name], ", "))
+		set("service "+svc.Name+" default", svc.Default.String())
 	}
+	set("mode", fmt.Sprintf("policy shadow %v, shadow services [%s]", c.Shadow, strings.Join(c.ShadowServices, ", ")))
 	return d
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // thumbprint is a key's RFC 7638 JWK thumbprint (SHA-256 over the

@@ -155,3 +155,22 @@ func TestDiffSecretsNeverShown(t *testing.T) {
 		t.Errorf("settings %+v\n%s", r.Settings, out)
 	}
 }
+
+// TestDiffArtifact: a compiled filter configuration (for either gateway)
+// diffs like its policy.
+func TestDiffArtifact(t *testing.T) {
+	base := variant(t, nil)
+	for _, gw := range []string{"kong", "envoy"} {
+		cfg := *base.Config
+		cfg.Gateway = gw
+		art := Side{Config: &cfg, Table: base.Table}
+		r, err := DiffSides(art, FromResult(base))
+		if err != nil || !r.Empty() {
+			t.Errorf("%s artifact against its policy: %v\n%s", gw, err, Text(r))
+		}
+		raised := variant(t, map[string][][2]string{"services.yaml": {{"{path: /auth, access: user}", "{path: /auth, access: admin}"}}})
+		if r, _ := DiffSides(art, FromResult(raised)); len(r.Decisions) != 1 {
+			t.Errorf("%s artifact against a changed policy:\n%s", gw, Text(r))
+		}
+	}
+}
