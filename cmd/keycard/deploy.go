@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -98,13 +99,37 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fail(stderr, err)
 	}
+	// A file that carries an HMAC secret compiled into the configuration
+	// is readable by its owner only, and the operator is told.
+	var secrets []string
+	for _, is := range res.Config.Identity.Issuers {
+		for _, k := range is.Keys {
+			if k.Kty == "oct" && k.K != "" {
+				secrets = append(secrets, k.K)
+			}
+		}
+	}
+	var secretFiles []string
 	for _, name := range append(names, "keycard.wasm") {
-		if err := writeOutput(filepath.Join(*out, name), files[name], stdout); err != nil {
+		path := filepath.Join(*out, name)
+		if err := writeOutput(path, files[name], stdout); err != nil {
 			return fail(stderr, err)
+		}
+		for _, sec := range secrets {
+			if bytes.Contains(files[name], []byte(sec)) {
+				if err := os.Chmod(path, 0o600); err != nil {
+					return fail(stderr, err)
+				}
+				secretFiles = append(secretFiles, name)
+				break
+			}
 		}
 	}
 	if err := writeStdout(stdout, []byte(fmt.Sprintf("wrote %s/{%s,keycard.wasm}\n", *out, strings.Join(names, ",")))); err != nil {
 		return fail(stderr, err)
+	}
+	if len(secretFiles) > 0 {
+		fmt.Fprintf(stderr, "keycard render: %s carry the HMAC secret of the policy (written 0600): keep them out of git and out of public artifact stores\n", strings.Join(secretFiles, ", "))
 	}
 	if d := opts.Defaulted(res); len(d) > 0 {
 		fmt.Fprintf(stderr, "keycard render: no --upstream for %d service(s), rendered with a default address: %s\n", len(d), strings.Join(d, ", "))

@@ -379,3 +379,21 @@ func TestExplainShadow(t *testing.T) {
 		t.Errorf("%d %q %q", code, out, stderr)
 	}
 }
+
+// TestRenderSecretFiles: rendered files that carry the compiled-in HMAC
+// secret are written 0600 and named on stderr.
+func TestRenderSecretFiles(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	out := filepath.Join(t.TempDir(), "deploy")
+	module := filepath.Join(t.TempDir(), "m.wasm")
+	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
+	code, _, stderr := runCLI(t, "render", "kong", "../../policies", "--sidecar", "10.0.0.7:8181", "-o", out, "--wasm", module)
+	if code != 0 || !strings.Contains(stderr, "keycard render: keycard.json, kong.yaml carry the HMAC secret of the policy (written 0600)") {
+		t.Fatalf("%d %q", code, stderr)
+	}
+	for name, want := range map[string]os.FileMode{"keycard.json": 0o600, "kong.yaml": 0o600, "kong.conf": 0o644, "keycard.meta.json": 0o644} {
+		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want %v", name, err, fi.Mode().Perm(), want)
+		}
+	}
+}
