@@ -21,6 +21,7 @@ type Settings struct {
 	Env            Env           // environment for secrets; nil means os.LookupEnv
 	SidecarUp      string        // Envoy cluster name or host:port; default "keycard_sidecar"
 	SidecarTimeout time.Duration // default 200ms
+	SidecarKey     string        // the gateway key the sidecar requires on /v1/state
 	NoMetrics      bool          // leave proxy-wasm metrics off (hosts that lack them)
 	// Gateway is the proxy-wasm host the configuration is for
 	// (config.GatewayKong or config.GatewayEnvoy). The filter refuses a
@@ -285,6 +286,7 @@ func (c *compilation) check(files []string) {
 	c.cfg.Sidecar = config.Sidecar{
 		Upstream:      cmpOr(c.settings.SidecarUp, "keycard_sidecar"),
 		TimeoutMillis: int(cmpOr(c.settings.SidecarTimeout, 200*time.Millisecond) / time.Millisecond),
+		Key:           c.settings.SidecarKey,
 	}
 	if p.Sessions.State == "sidecar" && p.Sessions.Cache == 0 {
 		c.cfg.Sessions.CacheMillis = 2000

@@ -137,6 +137,7 @@ type Sidecar struct {
 	Upstream      string `json:"upstream,omitempty"`
 	Authority     string `json:"authority,omitempty"`
 	TimeoutMillis int    `json:"timeout_ms,omitempty"`
+	Key           string `json:"key,omitempty"` // the gateway key the sidecar requires on /v1/state
 }
 
 // Options are deployment switches.

@@ -28,6 +28,7 @@ type Options struct {
 	WriteTimeout   time.Duration
 	Retries        int
 	AdminKey       string
+	GatewayKey     string // the key the filter sends to read token state; "" leaves /v1/state open (tests only: Run requires one)
 	Prefix         string
 	DefaultService string
 	UserTTL        time.Duration
@@ -75,6 +76,7 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	dur(&o.WriteTimeout, "write-timeout", 500*time.Millisecond, "Redis write timeout")
 	num(&o.Retries, "retries", 2, "Redis retries")
 	str(&o.AdminKey, "admin-key", "", "key the business endpoints require (X-Admin-Key); required")
+	str(&o.GatewayKey, "gateway-key", "", "key the filter sends to read token state (X-Keycard-Gateway-Key); required, and not the admin key")
 	str(&o.Prefix, "prefix", "keycard:", "Redis key prefix")
 	str(&o.DefaultService, "default-service", "default", "service id when a request gives none")
 	dur(&o.UserTTL, "user-ttl", 30*24*time.Hour, "how long user and role records live without a write")

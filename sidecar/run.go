@@ -15,6 +15,16 @@ import (
 // Run serves until ctx ends, then shuts down gracefully: in-flight
 // requests get up to ten seconds.
 func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr string)) error {
+	// Reading a user's level, roles and status is the gateway's alone:
+	// a business service holds the admin key, not this one.
+	switch {
+	case opts.GatewayKey == "":
+		return errors.New("sidecar: --gateway-key (or KEYCARD_GATEWAY_KEY) is required: the key the filter sends to read token state (keycard render --sidecar-key)")
+	case len(opts.GatewayKey) < 16:
+		return errors.New("sidecar: the gateway key must be at least 16 bytes")
+	case opts.GatewayKey == opts.AdminKey:
+		return errors.New("sidecar: the gateway key and the admin key must differ: the gateway reads state, business services write it")
+	}
 	SetRedisLogger(log)
 	rdb, err := opts.Client()
 	if err != nil {

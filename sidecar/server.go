@@ -283,7 +283,13 @@ func (s *Server) service(svc string) string {
 	return svc
 }
 
+// GatewayKeyHeader carries the gateway key on /v1/state.
+const GatewayKeyHeader = "X-Keycard-Gateway-Key"
+
 func (s *Server) handleState(_ http.ResponseWriter, r *http.Request) (any, error) {
+	if k := s.opts.GatewayKey; k != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(GatewayKeyHeader)), []byte(k)) != 1 {
+		return nil, &httpError{http.StatusUnauthorized, "gateway key required"}
+	}
 	q := r.URL.Query()
 	id := q.Get("token")
 	if id == "" {

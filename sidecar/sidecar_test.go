@@ -35,7 +35,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	rs := redistest.Start(t)
 	SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	opts := Options{RedisURL: rs.URL(), AdminKey: adminKey, Prefix: "kc:", DefaultService: "shop", UserTTL: time.Hour, TokenTTL: time.Hour, ReadTimeout: time.Second, WriteTimeout: time.Second, DialTimeout: time.Second}
+	opts := Options{RedisURL: rs.URL(), AdminKey: adminKey, GatewayKey: gatewayKey, Prefix: "kc:", DefaultService: "shop", UserTTL: time.Hour, TokenTTL: time.Hour, ReadTimeout: time.Second, WriteTimeout: time.Second, DialTimeout: time.Second}
 	client, err := opts.Client()
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,9 @@ func (f *fixture) post(t *testing.T, path, body string, key string) (int, envelo
 
 func (f *fixture) answer(t *testing.T, id, user string) *state.Answer {
 	t.Helper()
-	resp, err := http.Get(f.srv.URL + "/v1/state?service=shop&token=" + id + "&user=" + user)
+	req, _ := http.NewRequest("GET", f.srv.URL+"/v1/state?service=shop&token="+id+"&user="+user, nil)
+	req.Header.Set(GatewayKeyHeader, gatewayKey)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +512,7 @@ func TestStartWithRedisDown(t *testing.T) {
 	var log lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	opts := Options{RedisURL: "redis://" + addr + "/0", AdminKey: adminKey, Listen: "127.0.0.1:0", Prefix: "kc:", DefaultService: "shop",
+	opts := Options{RedisURL: "redis://" + addr + "/0", AdminKey: adminKey, GatewayKey: gatewayKey, Listen: "127.0.0.1:0", Prefix: "kc:", DefaultService: "shop",
 		UserTTL: time.Hour, TokenTTL: time.Hour, DialTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, opts, slog.New(slog.NewTextHandler(&log, nil)), nil) }()
@@ -521,5 +523,52 @@ func TestStartWithRedisDown(t *testing.T) {
 	<-done
 	if !strings.Contains(log.String(), "Redis is unreachable") {
 		t.Errorf("no word of Redis being down:\n%s", log.String())
+	}
+}
+
+const gatewayKey = "test-gateway-key-0123456789abcdef"
+
+// TestStateNeedsTheGatewayKey: only the gateway reads token state; the
+// admin key (a business service's) does not, and the gateway key writes
+// nothing. Run refuses to start without a gateway key of its own.
+func TestStateNeedsTheGatewayKey(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name, header, key string
+		status            int
+	}{
+		{"no key", "", "", 401},
+		{"the admin key", GatewayKeyHeader, adminKey, 401},
+		{"the admin key as an admin", "X-Admin-Key", adminKey, 401},
+		{"a wrong key", GatewayKeyHeader, "nope-nope-nope-nope", 401},
+		{"the gateway key", GatewayKeyHeader, gatewayKey, 200},
+	} {
+		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/state?service=shop&token=sha256:00", nil)
+		if tc.header != "" {
+			req.Header.Set(tc.header, tc.key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.status)
+		}
+	}
+	if status, env := f.post(t, "/user/roles", `{"userId":"u1","status":"0"}`, gatewayKey); status != 401 || env.Msg != "admin key required" {
+		t.Errorf("a business write with the gateway key: %d %+v", status, env)
+	}
+	for _, tc := range []struct {
+		key, want string
+	}{
+		{"", "sidecar: --gateway-key (or KEYCARD_GATEWAY_KEY) is required: the key the filter sends to read token state (keycard render --sidecar-key)"},
+		{"short", "sidecar: the gateway key must be at least 16 bytes"},
+		{adminKey, "sidecar: the gateway key and the admin key must differ: the gateway reads state, business services write it"},
+	} {
+		opts := Options{RedisURL: "redis://127.0.0.1:1/0", AdminKey: adminKey, GatewayKey: tc.key, Listen: "127.0.0.1:0"}
+		if err := Run(context.Background(), opts, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err == nil || err.Error() != tc.want {
+			t.Errorf("gateway key %q: %v, want %q", tc.key, err, tc.want)
+		}
 	}
 }

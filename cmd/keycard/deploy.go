@@ -43,6 +43,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	wasmPath := fs.String("wasm-path", "", "where the gateway finds keycard.wasm (Kong: the directory, default the output directory's absolute path; Envoy: the file, default DIR/keycard.wasm as -o gives it)")
 	resolver := fs.String("resolver", "", "Kong: the DNS server its workers resolve a host-name --sidecar with (not needed for an address)")
 	wasmFile := fs.String("wasm", "", "a filter module to deploy instead of this keycard's own")
+	sidecarKey := fs.String("sidecar-key", os.Getenv("KEYCARD_GATEWAY_KEY"), "the gateway key the sidecar requires to read token state (its --gateway-key; default $KEYCARD_GATEWAY_KEY)")
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
@@ -54,9 +55,13 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keycard render %s: give the policy and --sidecar HOST:PORT\n", target)
 		return 2
 	}
-	res := compilePolicy(paths, (&compileFlags{}).settings(), stderr)
+	res := compilePolicy(paths, (&compileFlags{key: *sidecarKey}).settings(), stderr)
 	if res == nil {
 		return 1
+	}
+	if res.Config.NeedsSidecar() && *sidecarKey == "" {
+		fmt.Fprintf(stderr, "keycard render: the policy asks the sidecar for token state: give --sidecar-key (or $KEYCARD_GATEWAY_KEY), the sidecar's --gateway-key\n")
+		return 2
 	}
 	// By default the rendered files point at the module beside them: as
 	// -o gives the directory for Envoy (which resolves it against its
@@ -102,6 +107,9 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	// A file that carries an HMAC secret compiled into the configuration
 	// is readable by its owner only, and the operator is told.
 	var secrets []string
+	if res.Config.Sidecar.Key != "" {
+		secrets = append(secrets, res.Config.Sidecar.Key)
+	}
 	for _, is := range res.Config.Identity.Issuers {
 		for _, k := range is.Keys {
 			if k.Kty == "oct" && k.K != "" {
@@ -129,7 +137,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if len(secretFiles) > 0 {
-		fmt.Fprintf(stderr, "keycard render: %s carry the HMAC secret of the policy (written 0600): keep them out of git and out of public artifact stores\n", strings.Join(secretFiles, ", "))
+		fmt.Fprintf(stderr, "keycard render: %s carry the policy's HMAC secret or the sidecar's gateway key (written 0600): keep them out of git and out of public artifact stores\n", strings.Join(secretFiles, ", "))
 	}
 	if d := opts.Defaulted(res); len(d) > 0 {
 		fmt.Fprintf(stderr, "keycard render: no --upstream for %d service(s), rendered with a default address: %s\n", len(d), strings.Join(d, ", "))

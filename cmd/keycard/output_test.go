@@ -118,7 +118,7 @@ func TestLevelRange(t *testing.T) {
 func TestRenderUpstreams(t *testing.T) {
 	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
 	out := t.TempDir()
-	code, _, stderr := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "-o", out, "--upstream", "service_c=10.0.0.9:80")
+	code, _, stderr := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "--sidecar-key", testGatewayKey, "-o", out, "--upstream", "service_c=10.0.0.9:80")
 	if want := "keycard: --upstream service_c: the policy has no such service (it has service_a, service_b)\n"; code != 1 || stderr != want {
 		t.Errorf("unknown service: %d %q, want 1 %q", code, stderr, want)
 	}
@@ -222,7 +222,7 @@ func TestRenderAnywhere(t *testing.T) {
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "deploy")
-	code, _, stderr := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "-o", out)
+	code, _, stderr := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "--sidecar-key", testGatewayKey, "-o", out)
 	want := "keycard: this keycard was built without the filter module and is not running in a Keycard checkout: use a release build (make build embeds the module), run it from the checkout, or give --wasm FILE\n"
 	if code != 1 || stderr != want {
 		t.Errorf("without a module: %d %q, want 1 %q", code, stderr, want)
@@ -235,9 +235,9 @@ func TestRenderAnywhere(t *testing.T) {
 	if err := os.WriteFile(module, noop, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr = runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "-o", out, "--wasm", module,
+	code, _, stderr = runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "--sidecar-key", testGatewayKey, "-o", out, "--wasm", module,
 		"--upstream", "service_a=10.0.0.5:80", "--upstream", "service_b=10.0.0.6:80")
-	if code != 0 || stderr != "" {
+	if code != 0 || strings.Contains(stderr, "keycard:") {
 		t.Fatalf("with --wasm: %d %q", code, stderr)
 	}
 	if data, _ := os.ReadFile(filepath.Join(out, "keycard.wasm")); !bytes.Equal(data, noop) {
@@ -387,13 +387,26 @@ func TestRenderSecretFiles(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "deploy")
 	module := filepath.Join(t.TempDir(), "m.wasm")
 	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
-	code, _, stderr := runCLI(t, "render", "kong", "../../policies", "--sidecar", "10.0.0.7:8181", "-o", out, "--wasm", module)
-	if code != 0 || !strings.Contains(stderr, "keycard render: keycard.json, kong.yaml carry the HMAC secret of the policy (written 0600)") {
+	code, _, stderr := runCLI(t, "render", "kong", "../../policies", "--sidecar", "10.0.0.7:8181", "--sidecar-key", testGatewayKey, "-o", out, "--wasm", module)
+	if code != 0 || !strings.Contains(stderr, "keycard render: keycard.json, kong.yaml carry the policy's HMAC secret or the sidecar's gateway key (written 0600)") {
 		t.Fatalf("%d %q", code, stderr)
 	}
 	for name, want := range map[string]os.FileMode{"keycard.json": 0o600, "kong.yaml": 0o600, "kong.conf": 0o644, "keycard.meta.json": 0o644} {
 		if fi, err := os.Stat(filepath.Join(out, name)); err != nil || fi.Mode().Perm() != want {
 			t.Errorf("%s: %v %v, want %v", name, err, fi.Mode().Perm(), want)
 		}
+	}
+}
+
+const testGatewayKey = "test-gateway-key-0123456789abcdef"
+
+// TestRenderNeedsGatewayKey: a policy that asks the sidecar cannot be
+// rendered without the key the sidecar requires.
+func TestRenderNeedsGatewayKey(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	t.Setenv("KEYCARD_GATEWAY_KEY", "")
+	code, _, stderr := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "-o", filepath.Join(t.TempDir(), "d"))
+	if code != 2 || stderr != "keycard render: the policy asks the sidecar for token state: give --sidecar-key (or $KEYCARD_GATEWAY_KEY), the sidecar's --gateway-key\n" {
+		t.Errorf("%d %q", code, stderr)
 	}
 }

@@ -70,7 +70,7 @@ func TestPipelineScript(t *testing.T) {
 		cmd := exec.Command("bash", script)
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "KEYCARD="+bin, "KEYCARD_SIDECAR=10.0.0.7:8181", "KEYCARD_TARGET_REF=main",
-			"KEYCARD_WASM="+module, "KEYCARD_DEMO_SECRET="+demoSecret, "GITHUB_ACTIONS=")
+			"KEYCARD_WASM="+module, "KEYCARD_DEMO_SECRET="+demoSecret, "KEYCARD_GATEWAY_KEY="+testGatewayKey, "GITHUB_ACTIONS=")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

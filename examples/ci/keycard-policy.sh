@@ -10,6 +10,8 @@
 #   KEYCARD_OUT        where artifacts go (default: keycard-out)
 #   KEYCARD_SIDECAR    host:port the gateways reach the sidecar at (required)
 #   KEYCARD_RESOLVER   Kong: DNS server for a host-name sidecar
+#   KEYCARD_GATEWAY_KEY the key the sidecar requires to read token state
+#                      (its --gateway-key; render reads it from here)
 #   KEYCARD_TARGET_REF the branch a change will merge into (e.g. origin/main);
 #                      when set, the diff against it is written as markdown
 #   KEYCARD_WASM       a filter module to deploy instead of keycard's own

@@ -213,6 +213,9 @@ func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
 		timeout = config.DefaultTimeoutMillis
 	}
 	headers := [][2]string{{":method", "GET"}, {":path", p.StateQuery()}, {":authority", authority}, {"accept", "application/json"}}
+	if sc.Key != "" {
+		headers = append(headers, [2]string{"x-keycard-gateway-key", sc.Key})
+	}
 	token, err := abi.DispatchHTTPCall(sc.Upstream, headers, nil, uint32(timeout))
 	if err != nil {
 		abi.Log(abi.LogWarn, "keycard: cannot call the sidecar: "+err.Error())

@@ -100,7 +100,8 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 		g.closers = append(g.closers, mr.Close)
 		redisURL = "redis://" + mr.Addr() + "/0"
 	}
-	sopts := sidecar.Options{RedisURL: redisURL, AdminKey: o.AdminKey, Prefix: "keycard:", DefaultService: res.Config.Policy,
+	gatewayKey := "dev-gateway-key-" + randomHex(8) // only the filter below reads token state
+	sopts := sidecar.Options{RedisURL: redisURL, AdminKey: o.AdminKey, GatewayKey: gatewayKey, Prefix: "keycard:", DefaultService: res.Config.Policy,
 		UserTTL: 30 * 24 * time.Hour, TokenTTL: 2 * time.Hour, DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, Retries: 2}
 	sidecar.SetRedisLogger(o.Log)
 	rdb, err := sopts.Client()
@@ -144,6 +145,7 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 	// The filter: one compiled module, a pool of VMs.
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayEnvoy // the wasmhost runs in its Envoy flavour here
+	cfg.Sidecar.Key = gatewayKey
 	conf, err := json.Marshal(&cfg)
 	if err != nil {
 		return nil, err

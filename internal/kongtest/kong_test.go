@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -49,7 +50,7 @@ func (st *stack) testCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	native := policytest.Native(st.native, policytest.SidecarAsker(http.DefaultClient, st.sc.URL))
+	native := policytest.Native(st.native, policytest.SidecarAsker(http.DefaultClient, st.sc.URL, sidecartest.GatewayKey))
 	for i := range cases {
 		c := &cases[i]
 		t.Run(c.Name, func(t *testing.T) {

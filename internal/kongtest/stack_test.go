@@ -80,7 +80,7 @@ func buildNoop(t testing.TB) string {
 func compileExample(t testing.TB, dir string) *compiler.Result {
 	t.Helper()
 	os.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{})
+	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,10 +71,16 @@ func Native(e *filter.Engine, ask Asker) Target {
 	}
 }
 
-// SidecarAsker asks a running sidecar at base (http://host:port).
-func SidecarAsker(client *http.Client, base string) Asker {
+// SidecarAsker asks a running sidecar at base (http://host:port) with
+// its gateway key, as the filter does.
+func SidecarAsker(client *http.Client, base, gatewayKey string) Asker {
 	return func(p *filter.Pending) (*state.Answer, error) {
-		resp, err := client.Get(base + p.StateQuery())
+		req, err := http.NewRequest("GET", base+p.StateQuery(), nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("X-Keycard-Gateway-Key", gatewayKey)
+		resp, err := client.Do(req)
 		if err != nil {
 			return nil, err
 		}

@@ -57,7 +57,7 @@ func benchCases(b *testing.B, cfg func(int) *compiler.Result) []benchCase {
 
 func benchPolicy(b *testing.B, cacheSize int) *compiler.Result {
 	b.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "testdata", "bench", "policy.yaml")}, compiler.Settings{})
+	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "testdata", "bench", "policy.yaml")}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 	if err != nil {
 		b.Fatal(err)
 	}

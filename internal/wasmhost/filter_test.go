@@ -60,7 +60,7 @@ func module(t testing.TB) []byte {
 func example(t testing.TB) *compiler.Result {
 	t.Helper()
 	os.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "policies")}, compiler.Settings{})
+	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "policies")}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func dualRun(t *testing.T, flavor wasmhost.Flavor, gateway string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	native, wasm := policytest.Native(e, policytest.SidecarAsker(http.DefaultClient, sc.URL)), wasmTarget(vm)
+	native, wasm := policytest.Native(e, policytest.SidecarAsker(http.DefaultClient, sc.URL, sidecartest.GatewayKey)), wasmTarget(vm)
 	for i := range cases {
 		c := &cases[i]
 		t.Run(c.Name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
+	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
 // shadowPolicy is the example with /admin/** of service_a in shadow
@@ -37,7 +38,7 @@ func shadowPolicy(t testing.TB) *compiler.Result {
 		"{path: /admin/**, access: admin, methods: [GET, POST]}", "{path: /admin/**, access: admin, methods: [GET, POST], mode: shadow}",
 		"    default: not_found\n", "    default: not_found\n    mode: shadow\n")
 	edit("shop.yaml", "levels: {public: 0, user: 1, admin: 2}", "levels: {public: 0, user: 1, admin: 2}\n\noptions:\n  shadow_header: X-Keycard-Shadow")
-	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{})
+	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 	if err != nil {
 		t.Fatal(err)
 	}

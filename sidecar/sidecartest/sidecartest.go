@@ -19,6 +19,10 @@ import (
 // AdminKey is the test sidecar's admin key.
 const AdminKey = "sidecartest-admin-key-0123456789"
 
+// GatewayKey is the key the test sidecar requires on /v1/state: a
+// filter configuration pointed at it needs it as sidecar.key.
+const GatewayKey = "sidecartest-gateway-key-0123456789"
+
 // Sidecar is a running sidecar.
 type Sidecar struct {
 	URL     string
@@ -33,7 +37,7 @@ type Sidecar struct {
 func Start(t testing.TB, service string) *Sidecar {
 	t.Helper()
 	rs := redistest.Start(t)
-	opts := sidecar.Options{RedisURL: rs.URL(), AdminKey: AdminKey, Prefix: "kc:", DefaultService: service,
+	opts := sidecar.Options{RedisURL: rs.URL(), AdminKey: AdminKey, GatewayKey: GatewayKey, Prefix: "kc:", DefaultService: service,
 		UserTTL: time.Hour, TokenTTL: time.Hour, DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, Retries: 2}
 	sidecar.SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
