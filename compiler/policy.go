@@ -356,6 +356,7 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 		case "mode":
 			s.Mode, _ = d.oneOf(v, what+".mode", "enforce", "shadow")
 		case "routes":
+			s.Routes = make([]Route, 0, len(v.Content)) // a million routes should not regrow a million times
 			d.list(v, what+".routes", func(j int, rv *yaml.Node) {
 				if r, ok := d.route(rv, fmt.Sprintf("%s.routes[%d]", what, j)); ok {
 					s.Routes = append(s.Routes, r)
