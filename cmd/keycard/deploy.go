@@ -45,6 +45,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	wasmFile := fs.String("wasm", "", "a filter module to deploy instead of this keycard's own")
 	sidecarKey := fs.String("sidecar-key", os.Getenv("KEYCARD_GATEWAY_KEY"), "the gateway key the sidecar requires to read token state (its --gateway-key; default $KEYCARD_GATEWAY_KEY)")
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
+	plugins := fs.Bool("plugins", false, "Kong 3.9+: attach the filter as a plugin entity instead of a filter chain")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
 	paths, ok := parseArgs(fs, args[1:], stdout, stderr)
@@ -73,7 +74,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 			*wasmPath = abs
 		}
 	}
-	opts := render.Options{Sidecar: *sc, Upstreams: ups, WasmPath: *wasmPath, KongVersion: *kongVersion, Resolver: *resolver}
+	opts := render.Options{Sidecar: *sc, Upstreams: ups, WasmPath: *wasmPath, KongVersion: *kongVersion, Resolver: *resolver, Plugins: *plugins}
 	var files render.Files
 	var err error
 	if target == "kong" {

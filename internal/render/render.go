@@ -25,6 +25,7 @@ type Options struct {
 	Upstreams map[string]string // service name -> host:port (default: the service name, port 80)
 	WasmPath  string            // where the gateway finds keycard.wasm
 	Resolver  string            // Kong: the DNS server ngx_wasm_module resolves a host-name sidecar with
+	Plugins   bool              // Kong 3.9+: attach the filter through plugin entities instead of filter_chains
 	Listen    int               // Envoy listener port (default 8000)
 	// KongVersion is "3.4" .. "3.10": 3.4 takes the configuration as a
 	// string, and metrics need 3.8.
@@ -124,6 +125,9 @@ func Kong(res *compiler.Result, o Options) (Files, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.Plugins && minor < 9 {
+		return nil, fmt.Errorf("--plugins: Kong attaches Wasm filters as plugins from 3.9; 3.%d needs filter_chains", minor)
+	}
 	if err := o.checkUpstreams(res); err != nil {
 		return nil, err
 	}
@@ -196,6 +200,17 @@ nginx_http_wasm_socket_send_timeout = 1s
 		services = append(services, map[string]any{
 			"name": s.Name, "protocol": "http", "host": host, "port": port, "routes": routes,
 		})
+		if o.Plugins {
+			// Kong 3.9+: a Wasm filter is a plugin named after it, whose
+			// config Kong validates with the filter's meta.json schema.
+			chains = append(chains, map[string]any{
+				"name":    "keycard",
+				"service": s.Name,
+				"enabled": true,
+				"config":  filterConfig,
+			})
+			continue
+		}
 		chains = append(chains, map[string]any{
 			"name":    "keycard-" + s.Name,
 			"service": s.Name,
@@ -205,12 +220,17 @@ nginx_http_wasm_socket_send_timeout = 1s
 	decl := map[string]any{
 		"_format_version": "3.0",
 		"services":        services,
-		"filter_chains":   chains,
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# Kong declarative configuration for policy %s, rendered by keycard.\n", res.Config.Policy)
-	buf.WriteString("# Kong 3.4-3.10 attach Wasm filters through filter_chains (one per service here).\n")
-	buf.WriteString("# From 3.9 the same filter can also be attached through /plugins (name: keycard).\n")
+	if o.Plugins {
+		decl["plugins"] = chains
+		buf.WriteString("# Kong 3.9-3.10: the Wasm filter attached as a plugin (one per service here).\n")
+	} else {
+		decl["filter_chains"] = chains
+		buf.WriteString("# Kong 3.4-3.10 attach Wasm filters through filter_chains (one per service here).\n")
+		buf.WriteString("# From 3.9 the same filter can also be attached as a plugin: keycard render kong --plugins.\n")
+	}
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(decl); err != nil {

@@ -217,3 +217,41 @@ func TestDefaulted(t *testing.T) {
 		t.Errorf("Defaulted = %v", got)
 	}
 }
+
+// TestKongPlugins: for Kong 3.9+ the filter can be attached as a plugin
+// entity per service; its config passes the schema Kong gets from
+// keycard.meta.json, and older Kong versions are refused.
+func TestKongPlugins(t *testing.T) {
+	res := example(t)
+	files, err := Kong(res, Options{Sidecar: "10.0.0.7:8181", Plugins: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decl struct {
+		Chains  []any `yaml:"filter_chains"`
+		Plugins []struct {
+			Name    string         `yaml:"name"`
+			Service string         `yaml:"service"`
+			Enabled bool           `yaml:"enabled"`
+			Config  map[string]any `yaml:"config"`
+		} `yaml:"plugins"`
+	}
+	if err := yaml.Unmarshal(files["kong.yaml"], &decl); err != nil {
+		t.Fatal(err)
+	}
+	if len(decl.Chains) != 0 || len(decl.Plugins) != 2 {
+		t.Fatalf("kong.yaml:\n%s", files["kong.yaml"])
+	}
+	schema := compileSchema(t)
+	for _, p := range decl.Plugins {
+		if p.Name != "keycard" || !p.Enabled || p.Service == "" {
+			t.Errorf("plugin %+v", p)
+		}
+		if err := schema.Validate(p.Config); err != nil {
+			t.Errorf("the %s plugin's config fails the schema: %v", p.Service, err)
+		}
+	}
+	if _, err := Kong(res, Options{Sidecar: "10.0.0.7:8181", Plugins: true, KongVersion: "3.8"}); err == nil || err.Error() != "--plugins: Kong attaches Wasm filters as plugins from 3.9; 3.8 needs filter_chains" {
+		t.Errorf("3.8: %v", err)
+	}
+}
