@@ -23,8 +23,11 @@ func cmdCompletion(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		helpArgs := []string{c.name, "--help"}
-		if c.name == "render" {
+		switch c.name {
+		case "render":
 			helpArgs = []string{"render", "kong", "--help"}
+		case "image":
+			helpArgs = []string{"image", "build", "--help"}
 		}
 		var out bytes.Buffer
 		run(helpArgs, &out, io.Discard)

@@ -164,6 +164,9 @@ func TestHelp(t *testing.T) {
 		if c.name == "render" {
 			args = []string{"render", "envoy", "--help"}
 		}
+		if c.name == "image" {
+			args = []string{"image", "build", "--help"}
+		}
 		if c.name == "completion" || c.name == "version" {
 			continue
 		}
@@ -408,5 +411,23 @@ func TestRenderNeedsGatewayKey(t *testing.T) {
 	code, _, stderr := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "-o", filepath.Join(t.TempDir(), "d"))
 	if code != 2 || stderr != "keycard render: the policy asks the sidecar for token state: give --sidecar-key (or $KEYCARD_GATEWAY_KEY), the sidecar's --gateway-key\n" {
 		t.Errorf("%d %q", code, stderr)
+	}
+}
+
+// TestImageCommand: keycard image build writes a layout of the module
+// it is given.
+func TestImageCommand(t *testing.T) {
+	module := filepath.Join(t.TempDir(), "m.wasm")
+	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
+	out := filepath.Join(t.TempDir(), "img")
+	code, stdout, stderr := runCLI(t, "image", "build", "-o", out, "--wasm", module, "--tag", "v1")
+	if code != 0 || !strings.HasPrefix(stdout, "wrote the OCI image layout "+out+" (sha256:") {
+		t.Fatalf("%d %q %q", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "index.json")); err != nil {
+		t.Error(err)
+	}
+	if code, _, stderr := runCLI(t, "image", "build", "-o", out, "--wasm", module); code != 1 || !strings.Contains(stderr, "is not empty") {
+		t.Errorf("into a used directory: %d %q", code, stderr)
 	}
 }

@@ -28,6 +28,7 @@ func commands() []command {
 		{"dev", "POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]", "a local gateway running the real filter in wazero, with the sidecar and an embedded Redis", "keycard dev policies/ --demo", cmdDev},
 		{"token", "POLICY [--sub S] [--level N] [--roles a,b] [--ttl D] [--issuer NAME] [--key FILE]", "mint a test token for one of the policy's issuers", "keycard token policies/ --sub 13000000001 --level 2", cmdToken},
 		{"sidecar", "--redis-url URL | --redis-addrs A,B (--sentinel-master M | --cluster) --admin-key KEY --gateway-key KEY [--listen ADDR]", "serve token state from Redis to the filter, and the business API", "KEYCARD_ADMIN_KEY=... KEYCARD_GATEWAY_KEY=... keycard sidecar --redis-url redis://127.0.0.1:6379/0 --listen 127.0.0.1:8181", cmdSidecar},
+		{"image", "build [-o DIR] | push REF [--insecure]", "build the filter's OCI image (Istio's and Envoy Gateway's Wasm image format) or push it", "keycard image push registry.example.com/keycard/filter:v1", cmdImage},
 		{"version", "", "print the version", "keycard version", cmdVersion},
 		{"completion", "bash|zsh|fish", "print a shell completion script", "source <(keycard completion bash)", cmdCompletion},
 	}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/keycard-gw/keycard/internal/ociimage"
+)
+
+// cmdImage builds the filter's OCI image (Istio's and Envoy Gateway's
+// Wasm image format) as a layout, or pushes it to a registry.
+func cmdImage(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "build" && args[0] != "push") {
+		fmt.Fprintln(stderr, "usage: keycard image build [-o DIR] [--wasm FILE], or keycard image push REF [--wasm FILE] [--insecure]")
+		return 2
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("image "+verb, flag.ContinueOnError)
+	out := fs.String("o", "build/keycard-image", "build: the OCI image layout's directory")
+	tag := fs.String("tag", "", "build: the tag to record in the layout's index")
+	wasmFile := fs.String("wasm", "", "a module to package instead of this keycard's own")
+	insecure := fs.Bool("insecure", false, "push: the registry speaks plain HTTP (a local one)")
+	pos, ok := parseArgs(fs, args[1:], stdout, stderr)
+	if !ok {
+		return exitCode(fs)
+	}
+	if verb == "push" && len(pos) != 1 || verb == "build" && len(pos) != 0 {
+		fmt.Fprintln(stderr, "usage: keycard image build [-o DIR] [--wasm FILE], or keycard image push REF [--wasm FILE] [--insecure]")
+		return 2
+	}
+	var module []byte
+	var err error
+	if *wasmFile != "" {
+		module, err = os.ReadFile(*wasmFile)
+	} else {
+		module, err = filterModule()
+	}
+	if err != nil {
+		return fail(stderr, err)
+	}
+	annotations := map[string]string{}
+	if v := strings.TrimSpace(version); v != "" && v != "dev" {
+		annotations["org.opencontainers.image.version"] = v
+	}
+	img, err := ociimage.Image(module, annotations)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if verb == "build" {
+		if err := ociimage.WriteLayout(*out, img, *tag); err != nil {
+			return fail(stderr, err)
+		}
+		return writeOrFail(stdout, stderr, fmt.Sprintf("wrote the OCI image layout %s (%s)\n", *out, digest))
+	}
+	ref, err := ociimage.Push(pos[0], img, *insecure)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	return writeOrFail(stdout, stderr, ref+"\n")
+}
+
+func writeOrFail(stdout, stderr io.Writer, s string) int {
+	if err := writeStdout(stdout, []byte(s)); err != nil {
+		return fail(stderr, err)
+	}
+	return 0
+}
