@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,8 +34,8 @@ func (u upstreams) Set(v string) error {
 }
 
 func cmdRender(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "kong" && args[0] != "envoy") {
-		fmt.Fprintln(stderr, "usage: keycard render kong|envoy POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...")
+	if len(args) == 0 || (args[0] != "kong" && args[0] != "envoy" && args[0] != "istio") {
+		fmt.Fprintln(stderr, "usage: keycard render kong|envoy|istio POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...")
 		return 2
 	}
 	target := args[0]
@@ -46,6 +48,10 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	sidecarKey := fs.String("sidecar-key", os.Getenv("KEYCARD_GATEWAY_KEY"), "the gateway key the sidecar requires to read token state (its --gateway-key; default $KEYCARD_GATEWAY_KEY)")
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
 	plugins := fs.Bool("plugins", false, "Kong 3.9+: attach the filter as a plugin entity instead of a filter chain")
+	image := fs.String("image", "", "Istio: where it pulls the module, oci://REGISTRY/REPO:TAG (keycard image push) or https://…")
+	imageSha := fs.String("sha256", "", "Istio: the module's sha256 (default, for an https --image: this keycard's module's)")
+	namespace := fs.String("namespace", "istio-system", "Istio: the WasmPlugin's namespace (the gateway's)")
+	selector := fs.String("selector", "istio=ingressgateway", "Istio: the gateway workloads' labels, k=v,k=v")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
 	paths, ok := parseArgs(fs, args[1:], stdout, stderr)
@@ -77,9 +83,10 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	opts := render.Options{Sidecar: *sc, Upstreams: ups, WasmPath: *wasmPath, KongVersion: *kongVersion, Resolver: *resolver, Plugins: *plugins}
 	var files render.Files
 	var err error
-	if target == "kong" {
+	switch target {
+	case "kong":
 		files, err = render.Kong(res, opts)
-	} else {
+	case "envoy":
 		files, err = render.Envoy(res, opts)
 	}
 	if err != nil {
@@ -95,6 +102,22 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		return fail(stderr, err)
+	}
+	if target == "istio" {
+		sum := *imageSha
+		if sum == "" && strings.HasPrefix(*image, "https://") {
+			h := sha256.Sum256(module)
+			sum = hex.EncodeToString(h[:])
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(*selector, ",") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k != "" {
+				labels[k] = v
+			}
+		}
+		if files, err = render.Istio(res, opts, render.IstioOptions{Image: *image, Sha256: sum, Namespace: *namespace, Selector: labels}); err != nil {
+			return fail(stderr, err)
+		}
 	}
 	names := make([]string, 0, len(files))
 	for name := range files {
@@ -140,7 +163,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	if len(secretFiles) > 0 {
 		fmt.Fprintf(stderr, "keycard render: %s carry the policy's HMAC secret or the sidecar's gateway key (written 0600): keep them out of git and out of public artifact stores\n", strings.Join(secretFiles, ", "))
 	}
-	if d := opts.Defaulted(res); len(d) > 0 {
+	if d := opts.Defaulted(res); len(d) > 0 && target != "istio" {
 		fmt.Fprintf(stderr, "keycard render: no --upstream for %d service(s), rendered with a default address: %s\n", len(d), strings.Join(d, ", "))
 	}
 	return 0
