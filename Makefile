@@ -11,7 +11,7 @@ export KEYCARD_DEMO_SECRET ?= keycard-demo-secret-not-for-production
 
 WASM_PKGS := ./table/... ./config/... ./filter/...
 
-.PHONY: all build wasm release test redis-server check bench bench-kong bench-wasm demo fuzz clean
+.PHONY: all build wasm release sidecar-image test redis-server check bench bench-kong bench-wasm demo fuzz clean
 
 all: build wasm
 
@@ -24,6 +24,14 @@ build: wasm
 wasm:
 	@mkdir -p build
 	$(GO) run ./internal/wasmbuild/wasmbuild -o build/keycard.wasm
+
+# The sidecar's container image as an OCI layout, without a Docker
+# daemon: a static linux/amd64 keycard and nothing else, non-root.
+# Push the layout with crane, skopeo or oras.
+sidecar-image: build
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -tags keycard_embed -ldflags '$(LDFLAGS)' -o build/linux-amd64/keycard ./cmd/keycard
+	rm -rf build/sidecar-image
+	./build/keycard image sidecar --binary build/linux-amd64/keycard --arch amd64 -o build/sidecar-image --tag $(VERSION)
 
 # Release tarballs for linux and darwin on amd64 and arm64, each binary
 # with the module embedded, and their sha256 sums.

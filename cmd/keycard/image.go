@@ -13,8 +13,11 @@ import (
 // cmdImage builds the filter's OCI image (Istio's and Envoy Gateway's
 // Wasm image format) as a layout, or pushes it to a registry.
 func cmdImage(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "sidecar" {
+		return cmdSidecarImage(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || (args[0] != "build" && args[0] != "push") {
-		fmt.Fprintln(stderr, "usage: keycard image build [-o DIR] [--wasm FILE], or keycard image push REF [--wasm FILE] [--insecure]")
+		fmt.Fprintln(stderr, "usage: keycard image build [-o DIR] [--wasm FILE], keycard image push REF [--wasm FILE] [--insecure], or keycard image sidecar --binary FILE [-o DIR]")
 		return 2
 	}
 	verb := args[0]
@@ -71,4 +74,39 @@ func writeOrFail(stdout, stderr io.Writer, s string) int {
 		return fail(stderr, err)
 	}
 	return 0
+}
+
+// cmdSidecarImage writes the sidecar's container image as an OCI layout,
+// without a Docker daemon: a static Linux keycard binary and nothing
+// else, run as a non-root user.
+func cmdSidecarImage(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("image sidecar", flag.ContinueOnError)
+	out := fs.String("o", "build/sidecar-image", "the OCI image layout's directory")
+	binary := fs.String("binary", "", "a static linux keycard binary (make sidecar-image builds one)")
+	arch := fs.String("arch", "amd64", "the binary's architecture")
+	tag := fs.String("tag", "", "the tag to record in the layout's index")
+	pos, ok := parseArgs(fs, args, stdout, stderr)
+	if !ok {
+		return exitCode(fs)
+	}
+	if len(pos) != 0 || *binary == "" {
+		fmt.Fprintln(stderr, "usage: keycard image sidecar --binary FILE [--arch amd64|arm64] [-o DIR]")
+		return 2
+	}
+	data, err := os.ReadFile(*binary)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	img, err := ociimage.SidecarImage(data, *arch)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := ociimage.WriteLayout(*out, img, *tag); err != nil {
+		return fail(stderr, err)
+	}
+	return writeOrFail(stdout, stderr, fmt.Sprintf("wrote the sidecar image layout %s (%s)\n", *out, digest))
 }

@@ -140,3 +140,48 @@ func Module(img v1.Image) ([]byte, error) {
 		}
 	}
 }
+
+// SidecarImage packages a keycard binary (built for linux, static) as a
+// container image that runs `keycard sidecar` as a non-root user with
+// nothing else in it: no shell, no libc, the binary only.
+func SidecarImage(binary []byte, arch string) (v1.Image, error) {
+	if len(binary) < 4 || !bytes.Equal(binary[:4], []byte("\x7fELF")) {
+		return nil, errors.New("ociimage: the sidecar image needs a Linux (ELF) keycard binary")
+	}
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	if err := tw.WriteHeader(&tar.Header{Name: "keycard", Mode: 0o755, Size: int64(len(binary)), Typeflag: tar.TypeReg, Uid: 0, Gid: 0, Format: tar.FormatPAX}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(binary); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	data := tarBuf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, err
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	if img, err = mutate.AppendLayers(img, layer); err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", arch
+	cf.Config.Entrypoint = []string{"/keycard"}
+	cf.Config.Cmd = []string{"sidecar"}
+	cf.Config.User = "65532:65532"
+	cf.Config.ExposedPorts = map[string]struct{}{"8181/tcp": {}}
+	cf.Config.Env = []string{"KEYCARD_LISTEN=0.0.0.0:8181"}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return nil, err
+	}
+	return mutate.Annotations(img, map[string]string{"org.opencontainers.image.title": "keycard-sidecar"}).(v1.Image), nil
+}

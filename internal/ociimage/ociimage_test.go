@@ -1,6 +1,7 @@
 package ociimage
 
 import (
+	"archive/tar"
 	"bytes"
 	"io"
 	"log"
@@ -97,5 +98,47 @@ func TestPushPull(t *testing.T) {
 	got, err := Module(pulled)
 	if err != nil || !bytes.Equal(got, module) {
 		t.Fatalf("the pulled module differs: %v", err)
+	}
+}
+
+// TestSidecarImage: the sidecar image holds the binary alone and runs
+// `keycard sidecar` as a non-root user.
+func TestSidecarImage(t *testing.T) {
+	bin := append([]byte("\x7fELF"), bytes.Repeat([]byte{1}, 100)...)
+	img, err := SidecarImage(bin, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cf.OS != "linux" || cf.Architecture != "amd64" || cf.Config.User != "65532:65532" || strings.Join(cf.Config.Entrypoint, " ") != "/keycard" || strings.Join(cf.Config.Cmd, " ") != "sidecar" {
+		t.Errorf("config %+v", cf.Config)
+	}
+	layers, _ := img.Layers()
+	if len(layers) != 1 {
+		t.Fatalf("%d layers", len(layers))
+	}
+	rc, _ := layers[0].Uncompressed()
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	h, err := tr.Next()
+	if err != nil || h.Name != "keycard" || h.Mode != 0o755 {
+		t.Fatalf("layer entry %+v %v", h, err)
+	}
+	got, _ := io.ReadAll(tr)
+	if !bytes.Equal(got, bin) {
+		t.Error("the binary in the image differs")
+	}
+	if _, err := tr.Next(); err != io.EOF {
+		t.Error("the image holds more than the binary")
+	}
+	if _, err := SidecarImage([]byte("MZ not linux"), "amd64"); err == nil {
+		t.Error("a non-Linux binary was packaged")
+	}
+	dir := filepath.Join(t.TempDir(), "sidecar")
+	if err := WriteLayout(dir, img, "v1"); err != nil {
+		t.Fatal(err)
 	}
 }
