@@ -34,8 +34,8 @@ func (u upstreams) Set(v string) error {
 }
 
 func cmdRender(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "kong" && args[0] != "envoy" && args[0] != "istio") {
-		fmt.Fprintln(stderr, "usage: keycard render kong|envoy|istio POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...")
+	if len(args) == 0 || (args[0] != "kong" && args[0] != "envoy" && args[0] != "istio" && args[0] != "envoy-gateway") {
+		fmt.Fprintln(stderr, "usage: keycard render kong|envoy|istio|envoy-gateway POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...")
 		return 2
 	}
 	target := args[0]
@@ -48,9 +48,14 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	sidecarKey := fs.String("sidecar-key", os.Getenv("KEYCARD_GATEWAY_KEY"), "the gateway key the sidecar requires to read token state (its --gateway-key; default $KEYCARD_GATEWAY_KEY)")
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
 	plugins := fs.Bool("plugins", false, "Kong 3.9+: attach the filter as a plugin entity instead of a filter chain")
-	image := fs.String("image", "", "Istio: where it pulls the module, oci://REGISTRY/REPO:TAG (keycard image push) or https://…")
-	imageSha := fs.String("sha256", "", "Istio: the module's sha256 (default, for an https --image: this keycard's module's)")
-	namespace := fs.String("namespace", "istio-system", "Istio: the WasmPlugin's namespace (the gateway's)")
+	image := fs.String("image", "", "Istio, Envoy Gateway: where it pulls the module, oci://REGISTRY/REPO:TAG (keycard image push) or https://…")
+	imageSha := fs.String("sha256", "", "Istio, Envoy Gateway: the module's sha256 (default, for an https --image: this keycard's module's)")
+	namespaceDefault := "istio-system"
+	if target == "envoy-gateway" {
+		namespaceDefault = "default"
+	}
+	namespace := fs.String("namespace", namespaceDefault, "Istio: the WasmPlugin's namespace (the gateway's); Envoy Gateway: the Gateway's namespace")
+	gatewayName := fs.String("gateway-name", "", "Envoy Gateway: the Gateway the filter runs on")
 	selector := fs.String("selector", "istio=ingressgateway", "Istio: the gateway workloads' labels, k=v,k=v")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
@@ -103,12 +108,17 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if target == "istio" {
-		sum := *imageSha
-		if sum == "" && strings.HasPrefix(*image, "https://") {
-			h := sha256.Sum256(module)
-			sum = hex.EncodeToString(h[:])
+	sum := *imageSha
+	if sum == "" && strings.HasPrefix(*image, "https://") {
+		h := sha256.Sum256(module)
+		sum = hex.EncodeToString(h[:])
+	}
+	if target == "envoy-gateway" {
+		if files, err = render.EnvoyGateway(res, opts, render.EnvoyGatewayOptions{Image: *image, Sha256: sum, Namespace: *namespace, Gateway: *gatewayName}); err != nil {
+			return fail(stderr, err)
 		}
+	}
+	if target == "istio" {
 		labels := map[string]string{}
 		for _, kv := range strings.Split(*selector, ",") {
 			if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k != "" {
@@ -163,7 +173,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	if len(secretFiles) > 0 {
 		fmt.Fprintf(stderr, "keycard render: %s carry the policy's HMAC secret or the sidecar's gateway key (written 0600): keep them out of git and out of public artifact stores\n", strings.Join(secretFiles, ", "))
 	}
-	if d := opts.Defaulted(res); len(d) > 0 && target != "istio" {
+	if d := opts.Defaulted(res); len(d) > 0 && target != "istio" && target != "envoy-gateway" {
 		fmt.Fprintf(stderr, "keycard render: no --upstream for %d service(s), rendered with a default address: %s\n", len(d), strings.Join(d, ", "))
 	}
 	return 0

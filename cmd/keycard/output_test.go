@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"github.com/keycard-gw/keycard/internal/devgw"
@@ -429,5 +431,38 @@ func TestImageCommand(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "image", "build", "-o", out, "--wasm", module); code != 1 || !strings.Contains(stderr, "is not empty") {
 		t.Errorf("into a used directory: %d %q", code, stderr)
+	}
+}
+
+// TestRenderEnvoyGateway: an https module is pinned to the digest of the
+// module render writes, and a render that fails writes nothing.
+func TestRenderEnvoyGateway(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	module := filepath.Join(t.TempDir(), "m.wasm")
+	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
+	sum := sha256.Sum256(wasmasm.NoopFilter())
+	out := filepath.Join(t.TempDir(), "eg")
+	code, _, stderr := runCLI(t, "render", "envoy-gateway", "../../policies", "--sidecar", "keycard-sidecar.keycard.svc.cluster.local:8181", "--sidecar-key", testGatewayKey,
+		"--image", "https://modules.example.com/keycard.wasm", "--gateway-name", "eg", "--namespace", "edge", "-o", out, "--wasm", module)
+	if code != 0 || strings.Contains(stderr, "default address") {
+		t.Fatalf("%d %q", code, stderr)
+	}
+	text, err := os.ReadFile(filepath.Join(out, "envoy-gateway.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sha256: " + hex.EncodeToString(sum[:]), "namespace: edge", "failOpen: false", "name: keycard_sidecar"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("envoy-gateway.yaml lacks %q", want)
+		}
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	code, _, stderr = runCLI(t, "render", "envoy-gateway", "../../policies", "--sidecar", "s.ns.svc.cluster.local:8181", "--sidecar-key", testGatewayKey,
+		"--image", "oci://r.example/k:v1", "-o", bad, "--wasm", module)
+	if code != 1 || stderr != "keycard: --gateway-name: name the Gateway the filter runs on\n" {
+		t.Errorf("%d %q", code, stderr)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("a failed render left %s: %v", bad, err)
 	}
 }

@@ -297,22 +297,6 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 		}
 		vhosts = append(vhosts, map[string]any{"name": fmt.Sprintf("vhost_%d", i), "domains": []string{h, h + ":*"}, "routes": routes})
 	}
-	cluster := func(name, host string, port int, timeout string) map[string]any {
-		return map[string]any{
-			"name":            name,
-			"type":            "STRICT_DNS",
-			"connect_timeout": timeout,
-			"load_assignment": map[string]any{
-				"cluster_name": name,
-				"endpoints": []any{map[string]any{"lb_endpoints": []any{map[string]any{"endpoint": map[string]any{
-					"address": map[string]any{"socket_address": map[string]any{"address": host, "port_value": port}},
-				}}}}},
-			},
-			"circuit_breakers": map[string]any{"thresholds": []any{map[string]any{
-				"max_connections": 1024, "max_pending_requests": 1024, "max_requests": 4096, "max_retries": 3,
-			}}},
-		}
-	}
 	clusters := []any{cluster("keycard_sidecar", shost, sport, "0.25s")}
 	for _, s := range res.Policy.Services {
 		h, p, err := o.upstream(s.Name)
@@ -393,4 +377,23 @@ func escapedSlashes(allowed bool) string {
 		return "KEEP_UNCHANGED"
 	}
 	return "REJECT_REQUEST"
+}
+
+// cluster is an Envoy cluster of one host:port, resolved by DNS, with
+// circuit breakers sized for a gateway.
+func cluster(name, host string, port int, timeout string) map[string]any {
+	return map[string]any{
+		"name":            name,
+		"type":            "STRICT_DNS",
+		"connect_timeout": timeout,
+		"load_assignment": map[string]any{
+			"cluster_name": name,
+			"endpoints": []any{map[string]any{"lb_endpoints": []any{map[string]any{"endpoint": map[string]any{
+				"address": map[string]any{"socket_address": map[string]any{"address": host, "port_value": port}},
+			}}}}},
+		},
+		"circuit_breakers": map[string]any{"thresholds": []any{map[string]any{
+			"max_connections": 1024, "max_pending_requests": 1024, "max_requests": 4096, "max_retries": 3,
+		}}},
+	}
 }
