@@ -99,12 +99,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	}
 	// Everything is in hand before anything is written: a failed render
 	// leaves no partial output directory.
-	module := []byte(nil)
-	if *wasmFile != "" {
-		module, err = os.ReadFile(*wasmFile)
-	} else {
-		module, err = filterModule()
-	}
+	module, err := loadModule(*wasmFile)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -177,6 +172,15 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keycard render: no --upstream for %d service(s), rendered with a default address: %s\n", len(d), strings.Join(d, ", "))
 	}
 	return 0
+}
+
+// loadModule reads the module at path, or, when path is empty, this
+// keycard's own.
+func loadModule(path string) ([]byte, error) {
+	if path != "" {
+		return os.ReadFile(path)
+	}
+	return filterModule()
 }
 
 // filterModule is the filter module: the one embedded in a release

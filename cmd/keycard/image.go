@@ -34,13 +34,7 @@ func cmdImage(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: keycard image build [-o DIR] [--wasm FILE], or keycard image push REF [--wasm FILE] [--insecure]")
 		return 2
 	}
-	var module []byte
-	var err error
-	if *wasmFile != "" {
-		module, err = os.ReadFile(*wasmFile)
-	} else {
-		module, err = filterModule()
-	}
+	module, err := loadModule(*wasmFile)
 	if err != nil {
 		return fail(stderr, err)
 	}

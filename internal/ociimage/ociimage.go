@@ -36,25 +36,8 @@ func Image(module []byte, annotations map[string]string) (v1.Image, error) {
 	if len(module) < 8 || !bytes.Equal(module[:4], []byte("\x00asm")) {
 		return nil, errors.New("ociimage: not a WebAssembly module")
 	}
-	var tarBuf bytes.Buffer
-	tw := tar.NewWriter(&tarBuf)
-	if err := tw.WriteHeader(&tar.Header{Name: ModuleFile, Mode: 0o644, Size: int64(len(module)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write(module); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	data := tarBuf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, tarball.WithMediaType(types.OCILayer))
+	img, err := oneFileImage(ModuleFile, 0o644, module)
 	if err != nil {
-		return nil, err
-	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	if img, err = mutate.AppendLayers(img, layer); err != nil {
 		return nil, err
 	}
 	cf, err := img.ConfigFile()
@@ -148,25 +131,8 @@ func SidecarImage(binary []byte, arch string) (v1.Image, error) {
 	if len(binary) < 4 || !bytes.Equal(binary[:4], []byte("\x7fELF")) {
 		return nil, errors.New("ociimage: the sidecar image needs a Linux (ELF) keycard binary")
 	}
-	var tarBuf bytes.Buffer
-	tw := tar.NewWriter(&tarBuf)
-	if err := tw.WriteHeader(&tar.Header{Name: "keycard", Mode: 0o755, Size: int64(len(binary)), Typeflag: tar.TypeReg, Uid: 0, Gid: 0, Format: tar.FormatPAX}); err != nil {
-		return nil, err
-	}
-	if _, err := tw.Write(binary); err != nil {
-		return nil, err
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	data := tarBuf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }, tarball.WithMediaType(types.OCILayer))
+	img, err := oneFileImage("keycard", 0o755, binary)
 	if err != nil {
-		return nil, err
-	}
-	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	if img, err = mutate.AppendLayers(img, layer); err != nil {
 		return nil, err
 	}
 	cf, err := img.ConfigFile()
@@ -184,4 +150,28 @@ func SidecarImage(binary []byte, arch string) (v1.Image, error) {
 		return nil, err
 	}
 	return mutate.Annotations(img, map[string]string{"org.opencontainers.image.title": "keycard-sidecar"}).(v1.Image), nil
+}
+
+// oneFileImage is an OCI image of one layer holding one file, owned by
+// root, with no timestamps: the same bytes give the same digest.
+func oneFileImage(name string, mode int64, data []byte) (v1.Image, error) {
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	layerBytes := tarBuf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerBytes)), nil }, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, err
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	return mutate.AppendLayers(img, layer)
 }

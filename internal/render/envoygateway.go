@@ -2,12 +2,10 @@ package render
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/keycard-gw/keycard/compiler"
-	"github.com/keycard-gw/keycard/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -52,17 +50,8 @@ func EnvoyGateway(res *compiler.Result, o Options, eg EnvoyGatewayOptions) (File
 	if eg.Gateway == "" {
 		return nil, fmt.Errorf("--gateway-name: name the Gateway the filter runs on")
 	}
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayEnvoy
-	cfg.Sidecar.Upstream = "keycard_sidecar"
-	cfg.Sidecar.Authority = o.Sidecar
-	cfg.Options.Metrics = true
-	conf, err := configJSON(&cfg)
+	conf, pluginConfig, err := envoyConfig(res, o, "keycard_sidecar")
 	if err != nil {
-		return nil, err
-	}
-	var pluginConfig map[string]any
-	if err := json.Unmarshal(conf, &pluginConfig); err != nil {
 		return nil, err
 	}
 	ns := eg.Namespace

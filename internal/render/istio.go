@@ -2,13 +2,11 @@ package render
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/keycard-gw/keycard/compiler"
-	"github.com/keycard-gw/keycard/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -52,17 +50,11 @@ func Istio(res *compiler.Result, o Options, io IstioOptions) (Files, error) {
 	if len(io.Selector) == 0 {
 		return nil, fmt.Errorf("--selector: name the gateway workloads' labels (e.g. istio=ingressgateway)")
 	}
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayEnvoy // Istio's proxies are Envoy
-	cfg.Sidecar.Upstream = fmt.Sprintf("outbound|%d||%s", port, host)
-	cfg.Sidecar.Authority = o.Sidecar
-	cfg.Options.Metrics = true
-	conf, err := configJSON(&cfg)
+	// Istio's proxies are Envoy; it names an in-mesh Service's cluster
+	// outbound|PORT||HOST.
+	upstream := fmt.Sprintf("outbound|%d||%s", port, host)
+	conf, pluginConfig, err := envoyConfig(res, o, upstream)
 	if err != nil {
-		return nil, err
-	}
-	var pluginConfig map[string]any
-	if err := json.Unmarshal(conf, &pluginConfig); err != nil {
 		return nil, err
 	}
 	ns := io.Namespace
@@ -98,7 +90,7 @@ func Istio(res *compiler.Result, o Options, io IstioOptions) (Files, error) {
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# Istio WasmPlugin for policy %s, rendered by keycard: the filter in the AUTHN phase, failing closed.\n", res.Config.Policy)
-	fmt.Fprintf(&buf, "# The sidecar is the in-mesh Service %s (Istio's cluster %s).\n", o.Sidecar, cfg.Sidecar.Upstream)
+	fmt.Fprintf(&buf, "# The sidecar is the in-mesh Service %s (Istio's cluster %s).\n", o.Sidecar, upstream)
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(doc); err != nil {

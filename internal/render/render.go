@@ -252,12 +252,7 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 	if err := o.checkUpstreams(res); err != nil {
 		return nil, err
 	}
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayEnvoy
-	cfg.Sidecar.Upstream = "keycard_sidecar"
-	cfg.Sidecar.Authority = o.Sidecar
-	cfg.Options.Metrics = true
-	conf, err := configJSON(&cfg)
+	conf, _, err := envoyConfig(res, o, "keycard_sidecar")
 	if err != nil {
 		return nil, err
 	}
@@ -396,4 +391,24 @@ func cluster(name, host string, port int, timeout string) map[string]any {
 			"max_connections": 1024, "max_pending_requests": 1024, "max_requests": 4096, "max_retries": 3,
 		}}},
 	}
+}
+
+// envoyConfig is the filter configuration for an Envoy-based gateway
+// that reaches the sidecar through the cluster upstream, as JSON and as
+// the object a Kubernetes resource embeds.
+func envoyConfig(res *compiler.Result, o Options, upstream string) ([]byte, map[string]any, error) {
+	cfg := *res.Config
+	cfg.Gateway = config.GatewayEnvoy
+	cfg.Sidecar.Upstream = upstream
+	cfg.Sidecar.Authority = o.Sidecar
+	cfg.Options.Metrics = true
+	conf, err := configJSON(&cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(conf, &obj); err != nil {
+		return nil, nil, err
+	}
+	return conf, obj, nil
 }
