@@ -316,4 +316,3 @@ func cpuShare(ticks int64, elapsed time.Duration) string {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
-
