@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,14 +45,15 @@ func main() {
 	duration := flag.Duration("duration", 20*time.Second, "how long each rate is offered")
 	conns := flag.Int("conns", 64, "keep-alive connections (and sending goroutines)")
 	users := flag.Int("users", 64, "users with a registered token each")
+	socket := flag.Bool("redis-socket", false, "reach Redis over a Unix socket instead of loopback TCP")
 	flag.Parse()
-	if err := run(*keycard, *redisServer, *rates, *duration, *conns, *users); err != nil {
+	if err := run(*keycard, *redisServer, *rates, *duration, *conns, *users, *socket); err != nil {
 		fmt.Fprintln(os.Stderr, "sidecarload:", err)
 		os.Exit(1)
 	}
 }
 
-func run(keycard, redisServer, rateList string, duration time.Duration, conns, users int) error {
+func run(keycard, redisServer, rateList string, duration time.Duration, conns, users int, socket bool) error {
 	var offered []int
 	for _, f := range strings.Split(rateList, ",") {
 		r, err := strconv.Atoi(strings.TrimSpace(f))
@@ -60,17 +62,37 @@ func run(keycard, redisServer, rateList string, duration time.Duration, conns, u
 		}
 		offered = append(offered, r)
 	}
-	redisPort, err := freePort()
-	if err != nil {
-		return err
+	// Redis listens on a free loopback port, or only on a Unix socket in
+	// a directory of its own.
+	network, address := "tcp", ""
+	redisArgs := []string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+	if socket {
+		dir, err := os.MkdirTemp("", "sidecarload")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		network, address = "unix", filepath.Join(dir, "redis.sock")
+		redisArgs = append(redisArgs, "--port", "0", "--unixsocket", address)
+	} else {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		address = fmt.Sprintf("127.0.0.1:%d", port)
+		redisArgs = append(redisArgs, "--port", strconv.Itoa(port))
 	}
-	redis := exec.Command(redisServer, "--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	redis := exec.Command(redisServer, redisArgs...)
 	if err := redis.Start(); err != nil {
 		return fmt.Errorf("redis-server: %v", err)
 	}
 	defer stop(redis)
-	if err := waitRedis(redisPort); err != nil {
+	if err := waitRedis(network, address); err != nil {
 		return err
+	}
+	redisURL := "redis://" + address + "/0"
+	if socket {
+		redisURL = "unix://" + address
 	}
 	sidecarPort, err := freePort()
 	if err != nil {
@@ -78,7 +100,7 @@ func run(keycard, redisServer, rateList string, duration time.Duration, conns, u
 	}
 	var sidecarLog bytes.Buffer
 	sc := exec.Command(keycard, "sidecar", "--listen", fmt.Sprintf("127.0.0.1:%d", sidecarPort),
-		"--redis-url", fmt.Sprintf("redis://127.0.0.1:%d/0", redisPort), "--admin-key", adminKey, "--gateway-key", gatewayKey)
+		"--redis-url", redisURL, "--admin-key", adminKey, "--gateway-key", gatewayKey)
 	sc.Stderr = &sidecarLog
 	if err := sc.Start(); err != nil {
 		return fmt.Errorf("keycard sidecar: %v", err)
@@ -94,7 +116,7 @@ func run(keycard, redisServer, rateList string, duration time.Duration, conns, u
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}, Timeout: 5 * time.Second}
-	fmt.Printf("sidecarload: %d users, %d keep-alive connections, %s per rate, latency from the due time\n\n", users, conns, duration)
+	fmt.Printf("sidecarload: %d users, %d keep-alive connections, %s per rate, Redis over %s, latency from the due time\n\n", users, conns, duration, network)
 	fmt.Println("| offered/s | achieved/s | p50 | p99 | p99.9 | errors | sidecar CPU | redis CPU | load tool CPU |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, rate := range offered {
@@ -247,9 +269,9 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func waitRedis(port int) error {
+func waitRedis(network, address string) error {
 	for range 100 {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		if c, err := net.Dial(network, address); err == nil {
 			fmt.Fprint(c, "PING\r\n")
 			line, _ := bufio.NewReader(c).ReadString('\n')
 			c.Close()
