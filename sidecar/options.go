@@ -17,6 +17,7 @@ import (
 // need not appear on a command line.
 type Options struct {
 	Listen         string
+	DebugListen    string // loopback address for Go's profiler (net/http/pprof); "" serves none
 	RedisURL       string // standalone: redis://[:password@]host:port/db
 	RedisAddrs     string // comma-separated: Sentinel addresses (with MasterName) or Cluster nodes
 	MasterName     string
@@ -65,6 +66,7 @@ func (o *Options) Register(fs *flag.FlagSet) {
 		fs.IntVar(p, name, n, usage)
 	}
 	str(&o.Listen, "listen", "127.0.0.1:8181", "address to serve on")
+	str(&o.DebugListen, "debug-listen", "", "loopback address to serve Go's profiler on (/debug/pprof/), off by default")
 	str(&o.RedisURL, "redis-url", "", "standalone Redis, redis://[:password@]host:port/db")
 	str(&o.RedisAddrs, "redis-addrs", "", "Sentinel (with --sentinel-master) or Cluster (with --cluster) addresses, comma-separated")
 	str(&o.MasterName, "sentinel-master", "", "Sentinel master name")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,6 +25,15 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr st
 		return errors.New("sidecar: the gateway key must be at least 16 bytes")
 	case opts.GatewayKey == opts.AdminKey:
 		return errors.New("sidecar: the gateway key and the admin key must differ: the gateway reads state, business services write it")
+	}
+	debug, err := listenDebug(opts.DebugListen)
+	if err != nil {
+		return err
+	}
+	if debug != nil {
+		defer debug.Close()
+		log.Info("sidecar profiler listening", "addr", debug.Addr().String())
+		go serveDebug(debug)
 	}
 	SetRedisLogger(log)
 	rdb, err := opts.Client()
@@ -65,6 +75,35 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr st
 	}
 	log.Info("sidecar stopped")
 	return nil
+}
+
+// listenDebug opens the profiler's listener. It must be a loopback
+// address: profiles and goroutine dumps show request data.
+func listenDebug(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("sidecar: --debug-listen %q: %v", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("sidecar: --debug-listen %s: the profiler serves on a loopback address only (127.0.0.1, ::1 or localhost)", addr)
+	}
+	return net.Listen("tcp", addr)
+}
+
+// serveDebug serves net/http/pprof's handlers on their own mux, never
+// on the API's.
+func serveDebug(ln net.Listener) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	_ = srv.Serve(ln)
 }
 
 // SetRedisLogger sends go-redis's own messages (connection pool

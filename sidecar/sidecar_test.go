@@ -572,3 +572,58 @@ func TestStateNeedsTheGatewayKey(t *testing.T) {
 		}
 	}
 }
+
+// TestDebugListen: the profiler is off unless asked for, serves only on
+// loopback, and never on the API's listener.
+func TestDebugListen(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"0.0.0.0:6060", "sidecar: --debug-listen 0.0.0.0:6060: the profiler serves on a loopback address only (127.0.0.1, ::1 or localhost)"},
+		{"10.1.2.3:6060", "sidecar: --debug-listen 10.1.2.3:6060: the profiler serves on a loopback address only (127.0.0.1, ::1 or localhost)"},
+		{":6060", "sidecar: --debug-listen :6060: the profiler serves on a loopback address only (127.0.0.1, ::1 or localhost)"},
+		{"6060", `sidecar: --debug-listen "6060": address 6060: missing port in address`},
+	} {
+		opts := Options{RedisURL: "redis://127.0.0.1:1/0", AdminKey: adminKey, GatewayKey: gatewayKey, Listen: "127.0.0.1:0", DebugListen: tc.addr}
+		if err := Run(context.Background(), opts, slog.New(slog.NewTextHandler(io.Discard, nil)), nil); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", tc.addr, err, tc.want)
+		}
+	}
+
+	rs := redistest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	debugAddr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	api := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		opts := Options{RedisURL: rs.URL(), AdminKey: adminKey, GatewayKey: gatewayKey, Listen: "127.0.0.1:0", DebugListen: debugAddr, Prefix: "kc:", DefaultService: "shop",
+			UserTTL: time.Hour, TokenTTL: time.Hour, ReadTimeout: time.Second, WriteTimeout: time.Second, DialTimeout: time.Second}
+		done <- Run(ctx, opts, slog.New(slog.NewTextHandler(io.Discard, nil)), func(addr string) { api <- addr })
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	apiAddr := <-api
+	for _, tc := range []struct {
+		url    string
+		status int
+	}{
+		{"http://" + debugAddr + "/debug/pprof/cmdline", 200},
+		{"http://" + apiAddr + "/debug/pprof/cmdline", 404},
+	} {
+		resp, err := http.Get(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %d, want %d", tc.url, resp.StatusCode, tc.status)
+		}
+	}
+}
