@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,29 +87,12 @@ func token(b *testing.B, res *compiler.Result) [][2]string {
 	return [][2]string{{"authorization", "Bearer " + tok}}
 }
 
-var (
-	buildOnce sync.Once
-	wasm      []byte
-	buildErr  error
-)
-
 func module(b *testing.B) []byte {
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "keycard-anchors")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "keycard.wasm")
-		if buildErr = wasmbuild.Build(filepath.Join("..", ".."), "./filter/wasm", out); buildErr == nil {
-			wasm, buildErr = os.ReadFile(out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
+	m, err := wasmbuild.Module(filepath.Join("..", ".."))
+	if err != nil {
+		b.Fatal(err)
 	}
-	return wasm
+	return m
 }
 
 // BenchmarkKeycardNative is the decision of the engine the filter runs,

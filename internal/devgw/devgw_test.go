@@ -29,11 +29,7 @@ func start(t *testing.T) *Gateway {
 func startWith(t *testing.T, policy string) (*Gateway, func() string) {
 	t.Helper()
 	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
-	out := filepath.Join(t.TempDir(), "keycard.wasm")
-	if err := wasmbuild.Build(filepath.Join("..", ".."), "./filter/wasm", out); err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(out)
+	wasm, err := wasmbuild.Module(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}

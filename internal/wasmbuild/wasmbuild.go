@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sync"
 )
 
 // The import the fix-up retargets, and its new target.
@@ -54,6 +56,41 @@ func Build(dir, pkg, out string) error {
 		return err
 	}
 	return os.Rename(tmp, out)
+}
+
+var (
+	modulesMu sync.Mutex
+	modules   = map[string][]byte{}
+)
+
+// Module builds the filter of the Keycard tree at dir once per process
+// and returns the patched module: tests and benchmarks build it from the
+// tree they run in, never relying on an earlier make.
+func Module(dir string) ([]byte, error) {
+	modulesMu.Lock()
+	defer modulesMu.Unlock()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := modules[abs]; ok {
+		return m, nil
+	}
+	tmp, err := os.MkdirTemp("", "keycard-wasm")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "keycard.wasm")
+	if err := Build(abs, "./filter/wasm", out); err != nil {
+		return nil, err
+	}
+	m, err := os.ReadFile(out)
+	if err != nil {
+		return nil, err
+	}
+	modules[abs] = m
+	return m, nil
 }
 
 // goTool finds the go command: on PATH, else where Go is usually

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,32 +28,14 @@ var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
 var compileCache = wazero.NewCompilationCache()
 
-var (
-	buildOnce sync.Once
-	wasmBytes []byte
-	buildErr  error
-)
-
-// module builds the filter once per test binary, never relying on an
-// earlier make.
+// module is the filter built from this tree.
 func module(t testing.TB) []byte {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "keycard-wasm")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "keycard.wasm")
-		if buildErr = wasmbuild.Build(filepath.Join("..", ".."), "./filter/wasm", out); buildErr == nil {
-			wasmBytes, buildErr = os.ReadFile(out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	m, err := wasmbuild.Module(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return wasmBytes
+	return m
 }
 
 func example(t testing.TB) *compiler.Result {
