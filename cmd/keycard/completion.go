@@ -90,8 +90,5 @@ func cmdCompletion(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keycard completion: %q: bash, zsh or fish\n", args[0])
 		return 2
 	}
-	if err := writeStdout(stdout, []byte(b.String())); err != nil {
-		return fail(stderr, err)
-	}
-	return 0
+	return writeOrFail(stdout, stderr, b.String())
 }

@@ -242,8 +242,5 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if err := writeStdout(stdout, []byte(tok+"\n")); err != nil {
-		return fail(stderr, err)
-	}
-	return 0
+	return writeOrFail(stdout, stderr, tok+"\n")
 }

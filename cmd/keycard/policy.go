@@ -291,10 +291,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	line := fmt.Sprintf("%s: ok: %d services, %d routes, %d roles, %d warnings, table %d bytes\n",
 		res.Policy.Name, len(res.Policy.Services), routes, len(res.Policy.Roles), len(res.Warnings), len(res.Config.Table))
-	if err := writeStdout(stdout, []byte(line)); err != nil {
-		return fail(stderr, err)
-	}
-	return 0
+	return writeOrFail(stdout, stderr, line)
 }
 
 func cmdExplain(args []string, stdout, stderr io.Writer) int {

@@ -153,10 +153,7 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 		sum := sha256.Sum256(embeddedModule)
 		module = fmt.Sprintf("filter module: sha256 %x (%d bytes, embedded)", sum, len(embeddedModule))
 	}
-	if err := writeStdout(stdout, []byte(fmt.Sprintf("keycard version %s%s (table format v1, config v1)\n%s\n", v, rev, module))); err != nil {
-		return fail(stderr, err)
-	}
-	return 0
+	return writeOrFail(stdout, stderr, fmt.Sprintf("keycard version %s%s (table format v1, config v1)\n%s\n", v, rev, module))
 }
 
 func fail(stderr io.Writer, err error) int {
