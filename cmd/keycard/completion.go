@@ -50,12 +50,20 @@ func cmdCompletion(args []string, stdout, stderr io.Writer) int {
 		b.WriteString("  local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]}\n")
 		fmt.Fprintf(&b, "  if [ \"$COMP_CWORD\" -eq 1 ]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi\n", strings.Join(names, " "))
 		b.WriteString("  case $cmd in\n")
+		// One arm per command (a shell's case takes the first match):
+		// render's gateway first, then any command's flags.
 		for _, n := range names {
+			var arm string
+			if n == "render" {
+				arm = fmt.Sprintf("if [ \"$COMP_CWORD\" -eq 2 ]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi; ", strings.Join(renderTargets, " "))
+			}
 			if len(flags[n]) > 0 {
-				fmt.Fprintf(&b, "    %s) if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi;;\n", n, strings.Join(flags[n], " "))
+				arm += fmt.Sprintf("if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi", strings.Join(flags[n], " "))
+			}
+			if arm != "" {
+				fmt.Fprintf(&b, "    %s) %s;;\n", n, strings.TrimSuffix(arm, "; "))
 			}
 		}
-		b.WriteString("    render) if [ \"$COMP_CWORD\" -eq 2 ]; then COMPREPLY=($(compgen -W \"kong envoy\" -- \"$cur\")); return; fi;;\n")
 		b.WriteString("    completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\")); return;;\n")
 		b.WriteString("  esac\n  COMPREPLY=($(compgen -f -- \"$cur\"))\n}\ncomplete -o filenames -F _keycard keycard\n")
 	case "zsh":
@@ -63,11 +71,17 @@ func cmdCompletion(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(&b, "  if (( CURRENT == 2 )); then compadd %s; return; fi\n", strings.Join(names, " "))
 		b.WriteString("  case ${words[2]} in\n")
 		for _, n := range names {
+			var arm string
+			if n == "render" {
+				arm = "if (( CURRENT == 3 )); then compadd " + strings.Join(renderTargets, " ") + "; return; fi; "
+			}
 			if len(flags[n]) > 0 {
-				fmt.Fprintf(&b, "    %s) if [[ ${words[CURRENT]} == -* ]]; then compadd -- %s; return; fi;;\n", n, strings.Join(flags[n], " "))
+				arm += "if [[ ${words[CURRENT]} == -* ]]; then compadd -- " + strings.Join(flags[n], " ") + "; return; fi"
+			}
+			if arm != "" {
+				fmt.Fprintf(&b, "    %s) %s;;\n", n, strings.TrimSuffix(arm, "; "))
 			}
 		}
-		b.WriteString("    render) if (( CURRENT == 3 )); then compadd kong envoy; return; fi;;\n")
 		b.WriteString("    completion) compadd bash zsh fish; return;;\n")
 		b.WriteString("  esac\n  _files\n}\ncompdef _keycard keycard\n")
 	case "fish":
@@ -84,7 +98,7 @@ func cmdCompletion(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(&b, "complete -c keycard -n '__fish_seen_subcommand_from %s' %s\n", n, opt)
 			}
 		}
-		b.WriteString("complete -c keycard -n '__fish_seen_subcommand_from render' -a 'kong envoy'\n")
+		b.WriteString("complete -c keycard -n '__fish_seen_subcommand_from render' -a '" + strings.Join(renderTargets, " ") + "'\n")
 		b.WriteString("complete -c keycard -n '__fish_seen_subcommand_from completion' -a 'bash zsh fish'\n")
 	default:
 		fmt.Fprintf(stderr, "keycard completion: %q: bash, zsh or fish\n", args[0])

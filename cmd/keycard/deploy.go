@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -33,9 +34,15 @@ func (u upstreams) Set(v string) error {
 	return nil
 }
 
+// renderTargets are the gateways render writes for: the one list its
+// argument check, usage and shell completion read.
+var renderTargets = []string{"kong", "envoy", "istio", "envoy-gateway"}
+
+const renderUsage = " POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]..."
+
 func cmdRender(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "kong" && args[0] != "envoy" && args[0] != "istio" && args[0] != "envoy-gateway") {
-		fmt.Fprintln(stderr, "usage: keycard render kong|envoy|istio|envoy-gateway POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]...")
+	if len(args) == 0 || !slices.Contains(renderTargets, args[0]) {
+		fmt.Fprintln(stderr, "usage: keycard render "+strings.Join(renderTargets, "|")+renderUsage)
 		return 2
 	}
 	target := args[0]

@@ -466,3 +466,26 @@ func TestRenderEnvoyGateway(t *testing.T) {
 		t.Errorf("a failed render left %s: %v", bad, err)
 	}
 }
+
+// TestBashCompletionRender runs the bash script: render's gateways and
+// its flags both complete (a case arm per command, since bash takes the
+// first that matches).
+func TestBashCompletionRender(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	code, script, _ := runCLI(t, "completion", "bash")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	for _, tc := range []struct{ words, cword, want string }{
+		{"keycard render en", "2", "envoy envoy-gateway"},
+		{"keycard render kong --sidecar-k", "3", "--sidecar-key"},
+	} {
+		cmd := exec.Command("bash", "-c", script+"\nCOMP_WORDS=("+tc.words+"); COMP_CWORD="+tc.cword+"; _keycard; echo \"${COMPREPLY[*]}\"")
+		out, err := cmd.Output()
+		if err != nil || strings.TrimSpace(string(out)) != tc.want {
+			t.Errorf("%s: %v %q, want %q", tc.words, err, out, tc.want)
+		}
+	}
+}
