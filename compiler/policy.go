@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keycard-gw/keycard/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -178,7 +179,7 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 				if !d.checkIdent(k, "level name", name) {
 					return
 				}
-				if n, ok := d.integer(lv, "level "+name, 0, 255); ok {
+				if n, ok := d.integer(lv, "level "+name, 0, config.MaxLevel); ok {
 					p.Levels = append(p.Levels, LevelDef{Name: name, Value: n, Node: k})
 				}
 			})

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/state"
 )
 
@@ -526,7 +527,7 @@ func (s *Server) handleUserRoles(w http.ResponseWriter, r *http.Request) (any, e
 	if st := req.UserDoc.Status; st != "" && st != "0" && st != "1" {
 		return nil, bad(`status must be "1" (enabled) or "0" (disabled)`)
 	}
-	if req.UserDoc.Level < 0 || req.UserDoc.Level > 255 {
+	if req.UserDoc.Level < 0 || req.UserDoc.Level > config.MaxLevel {
 		return nil, bad("level must be 0 to 255")
 	}
 	for _, role := range req.Roles {

@@ -424,8 +424,6 @@ func numericDate(raw []byte) (*jwt.NumericDate, error) {
 	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
 }
 
-// jsonStringOrNumber reads a string, or a number as its text (a phone
-// number may come either way).
 // parseLevel reads a level claim one way: a JSON number that is exactly
 // an integer from 0 to 255 in any of JSON's forms (2, 2.0, 2e0, 20e-1),
 // or a string of decimal digits without sign or leading zeros ("2", not
@@ -443,13 +441,13 @@ func parseLevel(raw []byte) (int, bool) {
 			}
 			n = n*10 + int(s[i]-'0')
 		}
-		return n, n <= 255
+		return n, n <= config.MaxLevel
 	}
 	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return 0, false
 	}
 	if n, err := strconv.Atoi(string(raw)); err == nil { // the usual form, without big numbers
-		return n, 0 <= n && n <= 255
+		return n, 0 <= n && n <= config.MaxLevel
 	}
 	// Other forms go through big.Rat, exactly, but only with a small
 	// exponent: 2e999999999 would make a huge exact value.
@@ -458,12 +456,14 @@ func parseLevel(raw []byte) (int, bool) {
 		return 0, strings.Trim(mant, "-0.") == "" && len(raw) <= 64 // zero in any form is 0
 	}
 	r, ok := new(big.Rat).SetString(string(raw))
-	if !ok || !r.IsInt() || r.Sign() < 0 || r.Num().Cmp(big.NewInt(255)) > 0 {
+	if !ok || !r.IsInt() || r.Sign() < 0 || r.Num().Cmp(big.NewInt(config.MaxLevel)) > 0 {
 		return 0, false
 	}
 	return int(r.Num().Int64()), true
 }
 
+// jsonStringOrNumber reads a string, or a number as its text (a phone
+// number may come either way).
 func jsonStringOrNumber(raw []byte) (string, error) {
 	if raw[0] == '"' {
 		return jsonString(raw)

@@ -70,8 +70,7 @@ func (l *logLimit) allow(now time.Time) (bool, int) {
 	sec := now.Unix()
 	if sec != l.second {
 		dropped := l.dropped
-		l.second, l.written, l.dropped = sec, 0, 0
-		l.written++
+		l.second, l.written, l.dropped = sec, 1, 0
 		return true, dropped
 	}
 	if l.written >= logsPerSecond {
