@@ -29,23 +29,18 @@ func EnvoyGateway(res *compiler.Result, o Options, eg EnvoyGatewayOptions) (File
 	if err != nil {
 		return nil, fmt.Errorf("--sidecar: %v", err)
 	}
+	if err := checkModuleSource(eg.Image, eg.Sha256, "Envoy Gateway"); err != nil {
+		return nil, err
+	}
 	code := map[string]any{}
-	switch {
-	case strings.HasPrefix(eg.Image, "oci://"):
-		code["type"] = "Image"
-		img := map[string]any{"url": strings.TrimPrefix(eg.Image, "oci://")}
+	if url, ok := strings.CutPrefix(eg.Image, "oci://"); ok {
+		img := map[string]any{"url": url}
 		if eg.Sha256 != "" {
 			img["sha256"] = eg.Sha256
 		}
-		code["image"] = img
-	case strings.HasPrefix(eg.Image, "https://"):
-		if eg.Sha256 == "" {
-			return nil, fmt.Errorf("--image %s: an https module needs --sha256 (Envoy Gateway checks it)", eg.Image)
-		}
-		code["type"] = "HTTP"
-		code["http"] = map[string]any{"url": eg.Image, "sha256": eg.Sha256}
-	default:
-		return nil, fmt.Errorf("--image %q: oci://REGISTRY/REPO:TAG or https://…", eg.Image)
+		code["type"], code["image"] = "Image", img
+	} else {
+		code["type"], code["http"] = "HTTP", map[string]any{"url": eg.Image, "sha256": eg.Sha256}
 	}
 	if eg.Gateway == "" {
 		return nil, fmt.Errorf("--gateway-name: name the Gateway the filter runs on")

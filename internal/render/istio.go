@@ -35,17 +35,8 @@ func Istio(res *compiler.Result, o Options, io IstioOptions) (Files, error) {
 	if !strings.Contains(host, ".") {
 		return nil, fmt.Errorf("--sidecar %s: give the sidecar Service's full name (keycard-sidecar.NAMESPACE.svc.cluster.local:PORT): Istio names its cluster after it", o.Sidecar)
 	}
-	switch {
-	case strings.HasPrefix(io.Image, "oci://"):
-	case strings.HasPrefix(io.Image, "https://"):
-		if io.Sha256 == "" {
-			return nil, fmt.Errorf("--image %s: an https module needs --sha256 (Istio checks it)", io.Image)
-		}
-	default:
-		return nil, fmt.Errorf("--image %q: oci://REGISTRY/REPO:TAG or https://…", io.Image)
-	}
-	if io.Sha256 != "" && (len(io.Sha256) != 64 || strings.Trim(io.Sha256, "0123456789abcdef") != "") {
-		return nil, fmt.Errorf("--sha256 %q: 64 lower-case hex digits", io.Sha256)
+	if err := checkModuleSource(io.Image, io.Sha256, "Istio"); err != nil {
+		return nil, err
 	}
 	if len(io.Selector) == 0 {
 		return nil, fmt.Errorf("--selector: name the gateway workloads' labels (e.g. istio=ingressgateway)")
@@ -97,4 +88,23 @@ func Istio(res *compiler.Result, o Options, io IstioOptions) (Files, error) {
 		return nil, err
 	}
 	return Files{"istio.yaml": buf.Bytes(), "keycard.json": conf}, nil
+}
+
+// checkModuleSource checks where a Kubernetes gateway pulls the module
+// from: an OCI image, or an https URL with the sha256 the platform
+// checks the download against.
+func checkModuleSource(image, sum, platform string) error {
+	switch {
+	case strings.HasPrefix(image, "oci://"):
+	case strings.HasPrefix(image, "https://"):
+		if sum == "" {
+			return fmt.Errorf("--image %s: an https module needs --sha256 (%s checks it)", image, platform)
+		}
+	default:
+		return fmt.Errorf("--image %q: oci://REGISTRY/REPO:TAG or https://…", image)
+	}
+	if sum != "" && (len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "") {
+		return fmt.Errorf("--sha256 %q: 64 lower-case hex digits", sum)
+	}
+	return nil
 }
