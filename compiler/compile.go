@@ -322,15 +322,20 @@ func (c *compilation) identity() {
 			continue
 		}
 		names[is.Name] = is.Node
-		keys := c.keys(id, is)
+		keys, remote := c.keys(id, is)
 		var algs []string
 		for _, a := range is.Algorithms {
 			algs = append(algs, a.Value)
 		}
 		cfg.Issuers = append(cfg.Issuers, config.Issuer{
 			Name: is.Name, Kind: is.Kind, Issuer: is.Issuer, Audiences: is.Audiences,
-			Algorithms: algs, RequireExp: is.RequireExp, Keys: keys,
+			Algorithms: algs, RequireExp: is.RequireExp, Keys: keys, Remote: remote,
 		})
+		if is.OIDC != nil && is.Issuer == "" && remote != nil {
+			// The provider's tokens carry its issuer URL as iss (OpenID
+			// Connect Discovery 1.0 section 4.3): check it.
+			cfg.Issuers[len(cfg.Issuers)-1].Issuer = remote.OIDCIssuer
+		}
 	}
 	cfg.LeewaySeconds = int(id.Leeway / time.Second)
 	cfg.Claims = config.Claims{

@@ -2,12 +2,12 @@ package compiler
 
 import (
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/keycard-gw/keycard/config"
 )
@@ -20,8 +20,9 @@ var minSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 type Env func(string) (string, bool)
 
 // keys resolves an issuer's key material and checks that it fits the
-// issuer's algorithms.
-func (c *compilation) keys(id *Identity, is *IssuerDef) []config.Key {
+// issuer's algorithms: the keys pinned in the configuration, and what the
+// sidecar holds for it (a fetched key set, a run-time secret).
+func (c *compilation) keys(id *Identity, is *IssuerDef) ([]config.Key, *config.Remote) {
 	d := id.dec
 	var keys []config.Key
 	algs := make([]string, len(is.Algorithms))
@@ -29,14 +30,14 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) []config.Key {
 		algs[i] = a.Value
 	}
 	if is.Kind == "opaque" {
-		if len(algs) > 0 || is.Secret != nil || is.JWKS != nil || is.PEM != nil {
+		if len(algs) > 0 || is.Secret != nil || is.JWKS != nil || is.PEM != nil || is.OIDC != nil {
 			d.errorf(is.Node, "issuer %s: an opaque issuer has no algorithms or keys (its tokens are checked by the sidecar)", is.Name)
 		}
-		return nil
+		return nil, nil
 	}
 	if len(algs) == 0 {
 		d.errorf(is.Node, "issuer %s: needs algorithms", is.Name)
-		return nil
+		return nil, nil
 	}
 	for _, a := range is.Algorithms {
 		if config.KeyTypeFor(a.Value) == "" {
@@ -44,14 +45,19 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) []config.Key {
 			d.errorf(a.Node, "issuer %s: algorithm %q is not supported%s", is.Name, a.Value, suggest(a.Value, known))
 		}
 	}
-	if is.Secret != nil {
+	if is.Secret == nil && is.JWKS == nil && is.PEM == nil && is.OIDC == nil {
+		d.errorf(is.Node, "issuer %s: needs a secret, jwks, pem or oidc", is.Name)
+		return nil, nil
+	}
+	remote := c.remote(id, is)
+	if is.Secret != nil && is.Secret.Runtime == "" {
 		if secret, ok := c.readSecret(id, is); ok {
 			k, _ := config.KeyFrom("", secret)
 			keys = append(keys, k)
 		}
 	}
 	for _, kr := range []*KeyRef{is.JWKS, is.PEM} {
-		if kr == nil {
+		if kr == nil || kr.URL != "" {
 			continue
 		}
 		if kr.Env != "" {
@@ -75,20 +81,20 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) []config.Key {
 		}
 		keys = append(keys, got...)
 	}
-	if is.Secret == nil && is.JWKS == nil && is.PEM == nil {
-		d.errorf(is.Node, "issuer %s: needs a secret, jwks or pem", is.Name)
-		return nil
-	}
 	for _, a := range is.Algorithms {
-		if config.KeyTypeFor(a.Value) == "" {
+		kty := config.KeyTypeFor(a.Value)
+		if kty == "" {
 			continue
 		}
 		fits := false
 		for _, k := range keys {
 			fits = fits || k.Fits(a.Value)
 		}
-		if !fits && len(keys) > 0 {
-			d.errorf(a.Node, "issuer %s: algorithm %s does not fit its keys (%s)", is.Name, a.Value, describeKeys(keys))
+		if remote != nil {
+			fits = fits || (kty == "oct" && remote.Secret != "") || (kty != "oct" && remote.URL() != "")
+		}
+		if !fits && (len(keys) > 0 || remote != nil) {
+			d.errorf(a.Node, "issuer %s: algorithm %s does not fit its keys (%s)", is.Name, a.Value, describeSources(keys, remote))
 		}
 	}
 	for _, k := range keys {
@@ -100,7 +106,95 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) []config.Key {
 			d.errorf(is.Node, "issuer %s: key %s fits none of the algorithms %v", is.Name, describeKey(k), algs)
 		}
 	}
-	return keys
+	if remote != nil && remote.URL() != "" {
+		public := false
+		for _, a := range algs {
+			public = public || config.KeyTypeFor(a) != "oct"
+		}
+		if !public {
+			d.errorf(is.Node, "issuer %s: a fetched key set holds public keys, and none of the algorithms %v uses one", is.Name, algs)
+		}
+	}
+	return keys, remote
+}
+
+// remote reads what the sidecar holds for an issuer: a key set at a URL
+// or through OpenID discovery, and a run-time secret.
+func (c *compilation) remote(id *Identity, is *IssuerDef) *config.Remote {
+	d := id.dec
+	var r config.Remote
+	var fetch *KeyRef
+	if is.JWKS != nil && is.JWKS.URL != "" {
+		fetch, r.JWKSURL = is.JWKS, is.JWKS.URL
+	}
+	if is.OIDC != nil {
+		if fetch != nil {
+			d.errorf(is.OIDC.Node, "issuer %s: oidc and jwks.url exclude each other (discovery finds the JWKS)", is.Name)
+			return nil
+		}
+		fetch, r.OIDCIssuer = is.OIDC, is.OIDC.URL
+	}
+	if is.Secret != nil && is.Secret.Runtime != "" {
+		r.Secret = is.Secret.Runtime
+	}
+	if fetch == nil && r.Secret == "" {
+		return nil
+	}
+	f := FetchDef{Refresh: 10 * time.Minute, MinInterval: 30 * time.Second, Timeout: 5 * time.Second}
+	if fetch != nil {
+		f.AllowHTTP = fetch.Fetch.AllowHTTP
+		for _, v := range []struct{ got, def *time.Duration }{{&fetch.Fetch.Refresh, &f.Refresh}, {&fetch.Fetch.MinInterval, &f.MinInterval}, {&fetch.Fetch.Timeout, &f.Timeout}} {
+			if *v.got > 0 {
+				*v.def = *v.got
+			}
+		}
+		if err := config.CheckKeyURL(fetch.URL, f.AllowHTTP); err != nil {
+			d.errorf(fetch.Node, "issuer %s: %v", is.Name, err)
+			return nil
+		}
+		if f.MinInterval > f.Refresh {
+			d.errorf(fetch.Node, "issuer %s: min_interval %s is longer than refresh %s", is.Name, f.MinInterval, f.Refresh)
+			return nil
+		}
+		if f.Refresh < time.Second || f.MinInterval < 100*time.Millisecond || f.Timeout < 100*time.Millisecond {
+			d.errorf(fetch.Node, "issuer %s: refresh is at least 1s, min_interval and timeout at least 100ms", is.Name)
+			return nil
+		}
+	}
+	if r.Secret != "" && !validRuntimeName(r.Secret) {
+		d.errorf(is.Secret.Node, "issuer %s: secret.runtime %q: the name is letters, digits and _ (the sidecar reads it from KEYCARD_SECRET_%s or --secret-file %s=PATH)", is.Name, r.Secret, strings.ToUpper(r.Secret), r.Secret)
+		return nil
+	}
+	r.RefreshMillis, r.MinIntervalMillis, r.TimeoutMillis = int(f.Refresh/time.Millisecond), int(f.MinInterval/time.Millisecond), int(f.Timeout/time.Millisecond)
+	r.AllowHTTP = f.AllowHTTP
+	return &r
+}
+
+func validRuntimeName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// describeSources names an issuer's keys for an error message.
+func describeSources(keys []config.Key, r *config.Remote) string {
+	var parts []string
+	if len(keys) > 0 {
+		parts = append(parts, describeKeys(keys))
+	}
+	if r != nil && r.URL() != "" {
+		parts = append(parts, "public keys from "+r.URL())
+	}
+	if r != nil && r.Secret != "" {
+		parts = append(parts, "run-time secret "+r.Secret)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (c *compilation) readSecret(id *Identity, is *IssuerDef) ([]byte, bool) {
@@ -136,33 +230,16 @@ func (c *compilation) readSecret(id *Identity, is *IssuerDef) ([]byte, bool) {
 }
 
 func parseJWKS(data []byte) ([]config.Key, error) {
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
+	entries, err := config.ParseJWKS(data)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(data, &set); err != nil {
-		return nil, fmt.Errorf("not a JWKS: %v", err)
-	}
-	if len(set.Keys) == 0 {
-		return nil, fmt.Errorf("JWKS has no keys")
-	}
-	var out []config.Key
-	for i, raw := range set.Keys {
-		var private struct {
-			D string `json:"d"`
-			K string `json:"k"`
+	out := make([]config.Key, 0, len(entries))
+	for i, e := range entries {
+		if e.Err != nil {
+			return nil, fmt.Errorf("key %d: %v", i, e.Err)
 		}
-		_ = json.Unmarshal(raw, &private)
-		if private.D != "" || private.K != "" {
-			return nil, fmt.Errorf("key %d is private or symmetric: a JWKS here holds public keys only", i)
-		}
-		var k config.Key
-		if err := json.Unmarshal(raw, &k); err != nil {
-			return nil, fmt.Errorf("key %d: %v", i, err)
-		}
-		if _, err := k.Parse(); err != nil {
-			return nil, fmt.Errorf("key %d: %v", i, err)
-		}
-		out = append(out, k)
+		out = append(out, e.Key)
 	}
 	return out, nil
 }

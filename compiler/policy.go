@@ -2,6 +2,8 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/keycard-gw/keycard/config"
@@ -53,14 +55,27 @@ type IssuerDef struct {
 	Secret     *KeyRef
 	JWKS       *KeyRef
 	PEM        *KeyRef
+	OIDC       *KeyRef // URL is the provider's issuer, for discovery
 }
 
 // KeyRef names where key material comes from: an environment variable or
-// a file (relative to the policy file).
+// a file (relative to the policy file) read at compile time, a secret
+// the sidecar holds at run time, or a URL the sidecar fetches, with how
+// often.
 type KeyRef struct {
-	Node *yaml.Node
-	Env  string
-	File string
+	Node    *yaml.Node
+	Env     string
+	File    string
+	Runtime string
+	URL     string
+	Fetch   FetchDef
+}
+
+// FetchDef is how a remote key set is kept fresh; zero fields take the
+// defaults.
+type FetchDef struct {
+	Refresh, MinInterval, Timeout time.Duration
+	AllowHTTP                     bool
 }
 
 // ForwardDef maps a header to an identity field.
@@ -131,13 +146,19 @@ var (
 	topFields      = []string{"version", "name", "mode", "identity", "levels", "roles", "sessions", "options", "services"}
 	identityFields = []string{"token", "issuers", "leeway", "claims", "forward"}
 	sourceFields   = []string{"header", "scheme", "cookie"}
-	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "secret", "jwks", "pem"}
-	keyRefFields   = []string{"env", "file"}
-	claimFields    = []string{"subject", "level", "roles"}
-	sessionFields  = []string{"state", "cache", "on_error"}
-	optionFields   = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers", "shadow_header"}
-	serviceFields  = []string{"name", "hosts", "prefix", "default", "mode", "routes"}
-	routeFields    = []string{"path", "access", "roles", "methods", "token", "mode"}
+	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "secret", "jwks", "pem", "oidc"}
+	fetchFields    = []string{"refresh", "min_interval", "timeout", "allow_http"}
+	keyRefFields   = map[string][]string{
+		"secret": {"env", "file", "runtime"},
+		"jwks":   append([]string{"file", "url", "env"}, fetchFields...),
+		"pem":    {"file", "env"},
+		"oidc":   append([]string{"issuer"}, fetchFields...),
+	}
+	claimFields   = []string{"subject", "level", "roles"}
+	sessionFields = []string{"state", "cache", "on_error"}
+	optionFields  = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers", "shadow_header"}
+	serviceFields = []string{"name", "hosts", "prefix", "default", "mode", "routes"}
+	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode"}
 )
 
 // parseFile decodes one file's top-level mapping into p.
@@ -305,18 +326,9 @@ func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
 			is.Algorithms = d.strList(v, what+".algorithms")
 		case "require_exp":
 			is.RequireExp, _ = d.boolean(v, what+".require_exp")
-		case "secret", "jwks", "pem":
-			kr := &KeyRef{Node: v}
-			d.fields(v, what+"."+key, keyRefFields, func(src string, _, sv *yaml.Node) {
-				s, _ := d.str(sv, what+"."+key+"."+src)
-				if src == "env" {
-					kr.Env = s
-				} else {
-					kr.File = s
-				}
-			})
-			if (kr.Env == "") == (kr.File == "") {
-				d.errorf(v, "%s.%s: needs exactly one of env and file", what, key)
+		case "secret", "jwks", "pem", "oidc":
+			kr := d.keyRef(v, what+"."+key, key)
+			if kr == nil {
 				return
 			}
 			switch key {
@@ -326,6 +338,8 @@ func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
 				is.JWKS = kr
 			case "pem":
 				is.PEM = kr
+			case "oidc":
+				is.OIDC = kr
 			}
 		}
 	})
@@ -333,6 +347,55 @@ func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
 		d.errorf(n, "%s: needs a name", what)
 	}
 	return is
+}
+
+// keyRef reads one of an issuer's key sources: exactly one of its
+// source fields, and for a remote one how to fetch it.
+func (d *decoder) keyRef(v *yaml.Node, what, key string) *KeyRef {
+	kr := &KeyRef{Node: v}
+	sources := 0
+	d.fields(v, what, keyRefFields[key], func(field string, _, fv *yaml.Node) {
+		var s string
+		if field != "allow_http" {
+			s, _ = d.str(fv, what+"."+field)
+		}
+		switch field {
+		case "env":
+			kr.Env, sources = s, sources+1
+		case "file":
+			kr.File, sources = s, sources+1
+		case "runtime":
+			kr.Runtime, sources = s, sources+1
+		case "url", "issuer":
+			kr.URL, sources = s, sources+1
+		case "refresh":
+			kr.Fetch.Refresh, _ = d.duration(fv, what+".refresh", 24*time.Hour)
+		case "min_interval":
+			kr.Fetch.MinInterval, _ = d.duration(fv, what+".min_interval", 24*time.Hour)
+		case "timeout":
+			kr.Fetch.Timeout, _ = d.duration(fv, what+".timeout", time.Minute)
+		case "allow_http":
+			kr.Fetch.AllowHTTP, _ = d.boolean(fv, what+".allow_http")
+		}
+	})
+	if sources != 1 {
+		var names []string
+		for _, f := range keyRefFields[key] {
+			if !slices.Contains(fetchFields, f) {
+				names = append(names, f)
+			}
+		}
+		if len(names) == 1 {
+			d.errorf(v, "%s: needs %s", what, names[0])
+		} else {
+			d.errorf(v, "%s: needs exactly one of %s", what, strings.Join(names, ", "))
+		}
+		return nil
+	}
+	if kr.URL == "" && kr.Fetch != (FetchDef{}) {
+		d.errorf(v, "%s: refresh, min_interval, timeout and allow_http are for a key set fetched from a URL", what)
+	}
+	return kr
 }
 
 func (d *decoder) service(n *yaml.Node, i int) Service {

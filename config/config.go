@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/keycard-gw/keycard/table"
@@ -81,7 +82,107 @@ type Issuer struct {
 	Audiences  []string `json:"audiences,omitempty"`
 	Algorithms []string `json:"algorithms,omitempty"`
 	RequireExp bool     `json:"require_exp"`
-	Keys       []Key    `json:"keys,omitempty"`
+	Keys       []Key    `json:"keys,omitempty"` // pinned at compile time
+	Remote     *Remote  `json:"remote,omitempty"`
+}
+
+// Remote names the keys of an issuer that the sidecar holds instead of
+// the configuration: a JWKS it fetches (from a URL, or from an OpenID
+// provider's discovery document) and a run-time HMAC secret it was given.
+// The filter asks the sidecar for them at start, every PollMillis, and
+// when a token names a kid it does not know, at most once per
+// MinIntervalMillis.
+type Remote struct {
+	JWKSURL           string `json:"jwks_url,omitempty"`
+	OIDCIssuer        string `json:"oidc_issuer,omitempty"` // discovery: OIDCIssuer + /.well-known/openid-configuration
+	Secret            string `json:"secret,omitempty"`      // name of a secret the sidecar holds
+	RefreshMillis     int    `json:"refresh_ms"`            // the longest a fetched set is kept without asking again
+	MinIntervalMillis int    `json:"min_interval_ms"`       // the shortest time between two fetches
+	TimeoutMillis     int    `json:"timeout_ms"`            // one fetch, discovery included
+	AllowHTTP         bool   `json:"allow_http,omitempty"`  // plain http URLs, for tests on loopback
+}
+
+// Defaults and bounds of the remote key settings.
+const (
+	DefaultRefreshMillis     = 10 * 60 * 1000
+	DefaultMinIntervalMillis = 30 * 1000
+	DefaultKeyTimeoutMillis  = 5 * 1000
+	MaxRefreshMillis         = 24 * 60 * 60 * 1000
+	maxPollMillis            = 60 * 1000
+)
+
+// URL is where the remote key set comes from: the JWKS URL or the
+// issuer's discovery document; "" for a run-time secret alone.
+func (r *Remote) URL() string {
+	if r.OIDCIssuer != "" {
+		return strings.TrimSuffix(r.OIDCIssuer, "/") + "/.well-known/openid-configuration"
+	}
+	return r.JWKSURL
+}
+
+// PollMillis is how often the filter asks the sidecar for the set: the
+// refresh interval, but at least once a minute, so that a key the
+// provider retired stops working soon after the sidecar sees it go.
+func (r *Remote) PollMillis() int { return min(r.RefreshMillis, maxPollMillis) }
+
+func (r *Remote) validate() error {
+	if r.JWKSURL != "" && r.OIDCIssuer != "" {
+		return errors.New("remote: jwks_url and oidc_issuer exclude each other")
+	}
+	if r.URL() == "" && r.Secret == "" {
+		return errors.New("remote: no jwks_url, oidc_issuer or secret")
+	}
+	if u := r.URL(); u != "" {
+		if err := CheckKeyURL(u, r.AllowHTTP); err != nil {
+			return fmt.Errorf("remote: %w", err)
+		}
+	}
+	if r.Secret != "" && !validSecretName(r.Secret) {
+		return fmt.Errorf("remote: secret name %q: letters, digits and _ only", r.Secret)
+	}
+	if r.MinIntervalMillis <= 0 || r.RefreshMillis < r.MinIntervalMillis || r.RefreshMillis > MaxRefreshMillis {
+		return fmt.Errorf("remote: refresh_ms %d and min_interval_ms %d: need 0 < min_interval_ms <= refresh_ms <= %d", r.RefreshMillis, r.MinIntervalMillis, MaxRefreshMillis)
+	}
+	if r.TimeoutMillis <= 0 || r.TimeoutMillis > 60000 {
+		return fmt.Errorf("remote: timeout_ms %d not in 1..60000", r.TimeoutMillis)
+	}
+	return nil
+}
+
+// CheckKeyURL accepts an https URL with a host, or an http one when
+// allowHTTP says the policy is a test's.
+func CheckKeyURL(raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", raw)
+	}
+	switch {
+	case u.Host == "":
+		return fmt.Errorf("%q has no host", raw)
+	case u.Scheme == "https":
+	case u.Scheme == "http" && allowHTTP:
+	case u.Scheme == "http":
+		return fmt.Errorf("%q is not https: keys fetched in the clear can be replaced on the way (allow_http: true is for tests)", raw)
+	default:
+		return fmt.Errorf("%q is not an https URL", raw)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("%q: no user info or fragment in a key URL", raw)
+	}
+	return nil
+}
+
+func validSecretName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Key is a verification key in JWK terms: "oct" holds an HMAC secret in K;
@@ -292,13 +393,14 @@ func IsOverrideHeader(name string) bool {
 }
 
 // NeedsSidecar reports whether any request may need the sidecar: session
-// state is on, or an issuer hands out opaque tokens.
+// state is on, an issuer hands out opaque tokens, or the sidecar holds an
+// issuer's keys.
 func (c *Config) NeedsSidecar() bool {
 	if c.Sessions.State == StateSidecar {
 		return true
 	}
 	for _, is := range c.Identity.Issuers {
-		if is.Kind == KindOpaque {
+		if is.Kind == KindOpaque || is.Remote != nil {
 			return true
 		}
 	}
@@ -324,7 +426,7 @@ func (is *Issuer) validate() error {
 	}
 	switch is.Kind {
 	case KindOpaque:
-		if len(is.Algorithms) > 0 || len(is.Keys) > 0 {
+		if len(is.Algorithms) > 0 || len(is.Keys) > 0 || is.Remote != nil {
 			return errors.New("an opaque issuer has no algorithms or keys")
 		}
 		return nil
@@ -335,8 +437,13 @@ func (is *Issuer) validate() error {
 	if len(is.Algorithms) == 0 {
 		return errors.New("no algorithms")
 	}
-	if len(is.Keys) == 0 {
+	if len(is.Keys) == 0 && is.Remote == nil {
 		return errors.New("no keys")
+	}
+	if is.Remote != nil {
+		if err := is.Remote.validate(); err != nil {
+			return err
+		}
 	}
 	for _, a := range is.Algorithms {
 		kty := algKty[a]
@@ -346,6 +453,10 @@ func (is *Issuer) validate() error {
 		found := false
 		for _, k := range is.Keys {
 			found = found || k.Fits(a)
+		}
+		if r := is.Remote; r != nil {
+			// A fetched set holds public keys; a run-time secret is HMAC.
+			found = found || (kty == "oct" && r.Secret != "") || (kty != "oct" && r.URL() != "")
 		}
 		if !found {
 			return fmt.Errorf("algorithm %s has no key that fits it", a)

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -135,4 +136,91 @@ func KeyFrom(kid string, pub any) (Key, error) {
 		return Key{Kid: kid, Kty: "OKP", Crv: "Ed25519", X: b64.EncodeToString(p)}, nil
 	}
 	return Key{}, fmt.Errorf("key type %T is not supported", pub)
+}
+
+// JWKSEntry is one key of a published JSON Web Key Set (RFC 7517 section
+// 5) with the members that say what it is for. Err is set when the key
+// cannot verify anything here: an unknown type, a malformed or too weak
+// key.
+type JWKSEntry struct {
+	Key Key
+	Use string // "sig", "enc" or ""
+	Alg string // the algorithm the publisher intends, or ""
+	Err error
+}
+
+// ParseJWKS reads a key set. A set with private or symmetric keys is
+// refused as a whole: whoever published it leaked them, and a verifier
+// must not take an HMAC secret from a public document (the RS256/HS256
+// confusion). Other faults are per key, in the entry's Err.
+func ParseJWKS(data []byte) ([]JWKSEntry, error) {
+	var set struct {
+		Keys *[]json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, fmt.Errorf("not a JWKS: %s", jsonProblem(err))
+	}
+	if set.Keys == nil {
+		return nil, errors.New("not a JWKS: no \"keys\" member")
+	}
+	if len(*set.Keys) == 0 {
+		return nil, errors.New("JWKS has no keys")
+	}
+	out := make([]JWKSEntry, 0, len(*set.Keys))
+	for i, raw := range *set.Keys {
+		var m struct {
+			Kty string `json:"kty"`
+			Kid string `json:"kid"`
+			Crv string `json:"crv"`
+			X   string `json:"x"`
+			Y   string `json:"y"`
+			N   string `json:"n"`
+			E   string `json:"e"`
+			D   string `json:"d"`
+			K   string `json:"k"`
+			Use string `json:"use"`
+			Alg string `json:"alg"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("key %d: %s", i, jsonProblem(err))
+		}
+		if m.D != "" || m.K != "" || m.Kty == "oct" {
+			return nil, fmt.Errorf("key %d is private or symmetric: a JWKS here holds public keys only", i)
+		}
+		e := JWKSEntry{Key: Key{Kid: m.Kid, Kty: m.Kty, Crv: m.Crv, X: m.X, Y: m.Y, N: m.N, E: m.E}, Use: m.Use, Alg: m.Alg}
+		if _, err := e.Key.Parse(); err != nil {
+			e.Err = err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// jsonProblem says what is wrong with a JSON document without Go's type
+// names.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("%q is not a %s", typ.Field, jsonKind(typ.Type.Kind().String()))
+		}
+		return "not a JSON object"
+	}
+	return "invalid JSON"
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "slice":
+		return "list"
+	case "struct", "map", "ptr":
+		return "object"
+	}
+	return "number"
 }

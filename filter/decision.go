@@ -10,35 +10,36 @@ import (
 // Reasons are the stable, machine-readable causes of a decision. They are
 // part of the response body and of the metrics.
 const (
-	ReasonOK             = "ok"              // token and rule agree
-	ReasonGranted        = "granted"         // a role permission covers the request
-	ReasonPublic         = "public"          // public route
-	ReasonDefaultAllow   = "default_allow"   // no route, service default allow
-	ReasonPreflight      = "preflight"       // CORS preflight let through
-	ReasonBadRequest     = "bad_request"     // malformed or ambiguous method, host or path
-	ReasonNoService      = "no_service"      // no service is mounted at this host and path
-	ReasonNoRoute        = "no_route"        // no route matches and the default denies
-	ReasonNoToken        = "no_token"        // a token is needed and none was sent
-	ReasonInvalidToken   = "invalid_token"   // bad signature, issuer, audience, format
-	ReasonExpiredToken   = "token_expired"   // exp (or nbf) outside the leeway
-	ReasonAmbiguousToken = "ambiguous_token" // two different tokens in one request
-	ReasonLevel          = "insufficient_level"
-	ReasonRole           = "missing_role"
-	ReasonRevoked        = "token_revoked"  // the sidecar says revoked
-	ReasonConflict       = "token_conflict" // superseded by a newer login
-	ReasonDisabled       = "user_disabled"  // the sidecar says the user is disabled
-	ReasonUserDenied     = "user_denied"    // a per-user deny pattern matches
-	ReasonUserGranted    = "user_granted"   // a per-user allow pattern matches
-	ReasonSidecar        = "sidecar_unavailable"
-	ReasonIdentityHeader = "identity_header" // Kong: the client sent a forwarded header the host cannot remove
-	ReasonOverrideHeader = "override_header" // Kong: the client sent a URL or method override header
+	ReasonOK              = "ok"              // token and rule agree
+	ReasonGranted         = "granted"         // a role permission covers the request
+	ReasonPublic          = "public"          // public route
+	ReasonDefaultAllow    = "default_allow"   // no route, service default allow
+	ReasonPreflight       = "preflight"       // CORS preflight let through
+	ReasonBadRequest      = "bad_request"     // malformed or ambiguous method, host or path
+	ReasonNoService       = "no_service"      // no service is mounted at this host and path
+	ReasonNoRoute         = "no_route"        // no route matches and the default denies
+	ReasonNoToken         = "no_token"        // a token is needed and none was sent
+	ReasonInvalidToken    = "invalid_token"   // bad signature, issuer, audience, format
+	ReasonExpiredToken    = "token_expired"   // exp (or nbf) outside the leeway
+	ReasonAmbiguousToken  = "ambiguous_token" // two different tokens in one request
+	ReasonLevel           = "insufficient_level"
+	ReasonRole            = "missing_role"
+	ReasonRevoked         = "token_revoked"  // the sidecar says revoked
+	ReasonConflict        = "token_conflict" // superseded by a newer login
+	ReasonDisabled        = "user_disabled"  // the sidecar says the user is disabled
+	ReasonUserDenied      = "user_denied"    // a per-user deny pattern matches
+	ReasonUserGranted     = "user_granted"   // a per-user allow pattern matches
+	ReasonSidecar         = "sidecar_unavailable"
+	ReasonKeysUnavailable = "keys_unavailable" // the issuer's keys are held by the sidecar and none have arrived
+	ReasonIdentityHeader  = "identity_header"  // Kong: the client sent a forwarded header the host cannot remove
+	ReasonOverrideHeader  = "override_header"  // Kong: the client sent a URL or method override header
 )
 
 // Reasons lists every reason, for metrics that are defined up front.
 var Reasons = []string{ReasonOK, ReasonGranted, ReasonPublic, ReasonDefaultAllow, ReasonPreflight,
 	ReasonBadRequest, ReasonNoService, ReasonNoRoute, ReasonNoToken, ReasonInvalidToken,
 	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole,
-	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonIdentityHeader, ReasonOverrideHeader}
+	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonKeysUnavailable, ReasonIdentityHeader, ReasonOverrideHeader}
 
 // Decision is the answer for one request.
 type Decision struct {
@@ -64,6 +65,11 @@ type Decision struct {
 	// Pending, when set, means no verdict yet: the sidecar must be asked
 	// (Pending.StateQuery) and Engine.Finish called with its answer.
 	Pending *Pending
+
+	// Keys, when set, means no verdict yet: the token's issuer keys must
+	// be fetched from the sidecar (or are being fetched), then the
+	// request decided again.
+	Keys *KeyFetch
 }
 
 // Body is the seeds' response envelope with the reason added.

@@ -3,6 +3,7 @@ package filter
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"regexp"
 	"slices"
@@ -34,6 +35,17 @@ type Engine struct {
 	setBuf       [][2]string
 	states       stateCache
 	patterns     patternCache
+	keySets      map[string]*keyState // issuers whose keys the sidecar holds
+}
+
+// keyState is the engine's side of one issuer's remote keys: when they
+// were last asked for and when to ask again.
+type keyState struct {
+	remote   *config.Remote
+	asked    time.Time // the last fetch sent; zero: never
+	inflight bool
+	nextPoll time.Time
+	set      string // KeySet.Set of the keys in use
 }
 
 // New builds an engine from a decoded, validated configuration.
@@ -64,6 +76,12 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.remove = append(e.remove, o.Name)
 		if !o.KongSets {
 			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader})
+		}
+	}
+	e.keySets = map[string]*keyState{}
+	for i := range cfg.Identity.Issuers {
+		if r := cfg.Identity.Issuers[i].Remote; r != nil {
+			e.keySets[cfg.Identity.Issuers[i].Name] = &keyState{remote: r}
 		}
 	}
 	e.sources = token.LowerSources(cfg.Identity.Token)
@@ -143,6 +161,9 @@ func (e *Engine) Decide(r *Request) Decision {
 			return credential{}
 		}
 		id, err := e.verifier.Verify(raw)
+		if need, ok := err.(*token.NeedKeys); ok {
+			return credential{raw: raw, present: true, keys: need}
+		}
 		switch err {
 		case nil:
 			return credential{id: id, raw: raw, present: true}
@@ -170,6 +191,7 @@ type credential struct {
 	failure string // why the token was refused
 	present bool   // a token was sent
 	opaque  bool   // a token only the sidecar knows
+	keys    *token.NeedKeys
 }
 
 func (e *Engine) decide(r *Request, identify func() credential, stateful bool) Decision {
@@ -258,6 +280,8 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	}
 	c := identify()
 	switch {
+	case c.keys != nil:
+		return e.needKeys(d, c.keys)
 	case c.failure != "":
 		return into(d, deny(401, c.failure))
 	case !c.present && m.Rule < 0:
@@ -286,6 +310,103 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 		return into(d, deny(401, ReasonInvalidToken)) // no sidecar to ask
 	}
 	return e.authorize(&p, nil)
+}
+
+// KeyFetch is a request whose token's issuer keys the sidecar holds and
+// the filter does not have yet: send the fetch (Send) or wait for the one
+// in flight, hand its answer to KeysArrived, then decide the request
+// again.
+type KeyFetch struct {
+	Issuer string
+	Kid    string // the kid the token names, "" when none
+	Send   bool
+}
+
+// Query is the sidecar path of the fetch.
+func (k *KeyFetch) Query() string { return state.KeysQuery(k.Issuer, k.Kid) }
+
+// needKeys decides a token that keys the filter lacks might verify. The
+// issuer's keys are asked for at most once per min_interval, however many
+// tokens name unknown kids; on Envoy requests wait for the fetch in
+// flight (the answer resumes them from the root context), on Kong only
+// the request that sent it can. A request that cannot wait is refused:
+// 401 when the issuer has keys and none is the token's, 503 while it has
+// none at all (the token may be good; the keys are what is missing).
+func (e *Engine) needKeys(d Decision, n *token.NeedKeys) Decision {
+	st := e.keySets[n.Issuer]
+	now := e.now()
+	switch {
+	case st.inflight && !e.kong:
+		return Decision{Keys: &KeyFetch{Issuer: n.Issuer, Kid: n.Kid}, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
+	case !st.inflight && (st.asked.IsZero() || now.Sub(st.asked) >= time.Duration(st.remote.MinIntervalMillis)*time.Millisecond):
+		st.inflight, st.asked = true, now
+		return Decision{Keys: &KeyFetch{Issuer: n.Issuer, Kid: n.Kid, Send: true}, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
+	case n.None:
+		return into(d, withDetail(deny(503, ReasonKeysUnavailable), n))
+	default:
+		return into(d, withDetail(deny(401, ReasonInvalidToken), n))
+	}
+}
+
+// KeysDue names the issuers whose keys are due to be asked for again
+// (at start, then every Remote.PollMillis) and marks them in flight: send
+// a fetch for each (KeysQuery with no kid) and hand its answer to
+// KeysArrived.
+func (e *Engine) KeysDue() []string {
+	now := e.now()
+	var due []string
+	for name, st := range e.keySets {
+		if !st.inflight && !now.Before(st.nextPoll) {
+			st.inflight, st.asked = true, now
+			due = append(due, name)
+		}
+	}
+	slices.Sort(due)
+	return due
+}
+
+// KeyTimeoutMillis is how long the sidecar may take to fetch an issuer's
+// keys from the provider.
+func (e *Engine) KeyTimeoutMillis(issuer string) int {
+	if st, ok := e.keySets[issuer]; ok {
+		return st.remote.TimeoutMillis
+	}
+	return 0
+}
+
+// HoldsRemoteKeys reports whether any issuer's keys come from the sidecar.
+func (e *Engine) HoldsRemoteKeys() bool { return len(e.keySets) > 0 }
+
+// KeysArrived takes the sidecar's answer to a key fetch (its body, or the
+// error that kept it from answering). A failed fetch keeps the keys in
+// use and is tried again after min_interval. It reports whether the
+// keys changed.
+func (e *Engine) KeysArrived(issuer string, body []byte, fetchErr error) (bool, error) {
+	st, ok := e.keySets[issuer]
+	if !ok {
+		return false, errors.New("keys for an unknown issuer " + strconv.Quote(issuer))
+	}
+	now := e.now()
+	st.inflight = false
+	retry := now.Add(time.Duration(st.remote.MinIntervalMillis) * time.Millisecond)
+	if fetchErr != nil {
+		st.nextPoll = retry
+		return false, fetchErr
+	}
+	ks, err := state.DecodeKeySet(body, issuer)
+	if err != nil {
+		st.nextPoll = retry
+		return false, err
+	}
+	st.nextPoll = now.Add(time.Duration(st.remote.PollMillis()) * time.Millisecond)
+	if ks.Set == st.set && st.set != "" {
+		return false, nil
+	}
+	if _, err := e.verifier.SetRemoteKeys(issuer, ks.Keys); err != nil {
+		return false, err
+	}
+	st.set = ks.Set
+	return true, nil
 }
 
 // Pending is a request waiting for the sidecar's answer about its token.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -35,6 +36,12 @@ type Options struct {
 	UserTTL        time.Duration
 	TokenTTL       time.Duration
 	MaxBody        int64
+	CAFile         string // PEM roots trusted for key-set fetches besides the system's
+
+	// Keys holds the issuers' remote keys and run-time secrets (Run builds
+	// it from KeySources when it is nil).
+	Keys       *keyset.Sets
+	KeySources []keyset.Source
 
 	// With a JWT secret, getToken issues HS256 JWTs instead of opaque
 	// tokens (the policy's issuer must hold the same secret).
@@ -80,6 +87,7 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	str(&o.AdminKey, "admin-key", "", "key the business endpoints require (X-Admin-Key); required")
 	str(&o.GatewayKey, "gateway-key", "", "key the filter sends to read token state (X-Keycard-Gateway-Key); required, and not the admin key")
 	str(&o.Prefix, "prefix", "keycard:", "Redis key prefix")
+	str(&o.CAFile, "ca-file", "", "PEM file of CA certificates trusted for fetching key sets, besides the system's")
 	str(&o.DefaultService, "default-service", "default", "service id when a request gives none")
 	dur(&o.UserTTL, "user-ttl", 30*24*time.Hour, "how long user and role records live without a write")
 	dur(&o.TokenTTL, "token-ttl", 2*time.Hour, "lifetime of an issued token when the request gives none")

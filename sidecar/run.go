@@ -2,14 +2,19 @@ package sidecar
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -34,6 +39,17 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr st
 		defer debug.Close()
 		log.Info("sidecar profiler listening", "addr", debug.Addr().String())
 		go serveDebug(debug)
+	}
+	if opts.Keys == nil && len(opts.KeySources) > 0 {
+		client, err := KeyClient(opts.CAFile)
+		if err != nil {
+			return err
+		}
+		opts.Keys = keyset.New(opts.KeySources, client, time.Now, log)
+	}
+	if opts.Keys != nil {
+		go opts.Keys.Run(ctx)
+		log.Info("sidecar holds keys", "issuers", strings.Join(opts.Keys.Issuers(), ","))
 	}
 	SetRedisLogger(log)
 	rdb, err := opts.Client()
@@ -75,6 +91,43 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr st
 	}
 	log.Info("sidecar stopped")
 	return nil
+}
+
+// KeyClient is the HTTP client that fetches key sets: the system's roots
+// plus caFile's, TLS 1.2 at least, no proxy from the environment
+// (a provider's keys go straight to the provider), a bounded number of
+// redirects.
+func KeyClient(caFile string) (*http.Client, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if caFile != "" {
+		data, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("sidecar: --ca-file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("sidecar: --ca-file %s: no PEM certificate in it", caFile)
+		}
+	}
+	tr := &http.Transport{
+		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   5 * time.Second,
+		ResponseHeaderTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 3 {
+			return errors.New("more than 3 redirects")
+		}
+		if req.URL.Scheme != "https" && via[0].URL.Scheme == "https" {
+			return errors.New("redirect from https to " + req.URL.Scheme)
+		}
+		return nil
+	}}, nil
 }
 
 // listenDebug opens the profiler's listener. It must be a loopback

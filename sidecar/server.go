@@ -22,6 +22,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/keycard-gw/keycard/state"
 )
 
@@ -41,6 +42,7 @@ func NewServer(store *Store, opts Options, log *slog.Logger) *Server {
 	}
 	s := &Server{store: store, opts: opts, log: log, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/state", s.count("state", s.handleState))
+	s.mux.HandleFunc("GET /v1/keys", s.count("keys", s.handleKeys))
 	s.mux.HandleFunc("POST /auth/getToken", s.count("getToken", s.admin(s.handleGetToken)))
 	s.mux.HandleFunc("POST /auth/delToken", s.count("delToken", s.admin(s.handleDelToken)))
 	s.mux.HandleFunc("POST /auth/clearToken", s.count("clearToken", s.admin(s.handleClearToken)))
@@ -49,13 +51,18 @@ func NewServer(store *Store, opts Options, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /role/roles", s.count("roleRoles", s.admin(s.handleRoleRoles)))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
-	s.mux.HandleFunc("GET /metrics", s.metrics.serve)
+	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		s.metrics.serve(w, r)
+		if s.opts.Keys != nil {
+			s.opts.Keys.WriteMetrics(w)
+		}
+	})
 	// Wrong methods and unknown paths answer in the envelope too, not
 	// in ServeMux's plain text.
 	for _, p := range []string{"/auth/getToken", "/auth/delToken", "/auth/clearToken", "/auth/login", "/user/roles", "/role/roles"} {
 		s.mux.HandleFunc(p, s.refuse(http.StatusMethodNotAllowed, "POST", "use POST"))
 	}
-	for _, p := range []string{"/v1/state", "/healthz", "/readyz", "/metrics"} {
+	for _, p := range []string{"/v1/state", "/v1/keys", "/healthz", "/readyz", "/metrics"} {
 		s.mux.HandleFunc(p, s.refuse(http.StatusMethodNotAllowed, "GET", "use GET"))
 	}
 	s.mux.HandleFunc("/", s.refuse(http.StatusNotFound, "", "no such endpoint"))
@@ -125,11 +132,12 @@ func (s *Server) reply(w http.ResponseWriter, endpoint string, data any, err err
 func (s *Server) count(endpoint string, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		if endpoint != "state" {
+		filterFacing := endpoint == "state" || endpoint == "keys"
+		if !filterFacing {
 			r.Body = &keptBody{ReadCloser: r.Body}
 		}
 		data, err := h(w, r)
-		if endpoint == "state" && err == nil {
+		if filterFacing && err == nil {
 			// The filter reads the bare answer, not the envelope.
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Cache-Control", "no-store")
@@ -139,7 +147,7 @@ func (s *Server) count(endpoint string, h handler) http.HandlerFunc {
 		}
 		outcome := s.reply(w, endpoint, data, err)
 		s.metrics.observe(endpoint, outcome, time.Since(start))
-		if endpoint != "state" {
+		if !filterFacing {
 			svc, user := auditFields(r)
 			s.log.Info("audit", "endpoint", endpoint, "service", s.service(svc), "user", user, "outcome", outcome, "remote", r.RemoteAddr)
 		}
@@ -287,9 +295,41 @@ func (s *Server) service(svc string) string {
 // GatewayKeyHeader carries the gateway key on /v1/state.
 const GatewayKeyHeader = "X-Keycard-Gateway-Key"
 
-func (s *Server) handleState(_ http.ResponseWriter, r *http.Request) (any, error) {
+// gateway refuses a filter-facing request without the gateway key.
+func (s *Server) gateway(r *http.Request) error {
 	if k := s.opts.GatewayKey; k != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get(GatewayKeyHeader)), []byte(k)) != 1 {
-		return nil, &httpError{http.StatusUnauthorized, "gateway key required"}
+		return &httpError{http.StatusUnauthorized, "gateway key required"}
+	}
+	return nil
+}
+
+// handleKeys answers the keys the sidecar holds for an issuer (a fetched
+// key set, a run-time secret): the gateway's alone, like token state.
+func (s *Server) handleKeys(_ http.ResponseWriter, r *http.Request) (any, error) {
+	if err := s.gateway(r); err != nil {
+		return nil, err
+	}
+	q := r.URL.Query()
+	issuer := q.Get("issuer")
+	if issuer == "" {
+		return nil, bad("issuer is required")
+	}
+	if s.opts.Keys == nil {
+		return nil, &httpError{http.StatusNotFound, "this sidecar holds no keys (start it with --policy)"}
+	}
+	ks, err := s.opts.Keys.Get(r.Context(), issuer, q.Get("kid"))
+	switch {
+	case errors.Is(err, keyset.ErrUnknownIssuer):
+		return nil, &httpError{http.StatusNotFound, "no keys of issuer " + strconv.Quote(issuer) + " here (is the sidecar's --policy the filter's?)"}
+	case err != nil:
+		return nil, &httpError{http.StatusServiceUnavailable, err.Error()}
+	}
+	return ks, nil
+}
+
+func (s *Server) handleState(_ http.ResponseWriter, r *http.Request) (any, error) {
+	if err := s.gateway(r); err != nil {
+		return nil, err
 	}
 	q := r.URL.Query()
 	id := q.Get("token")
@@ -574,6 +614,12 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	if err := s.store.Ping(ctx); err != nil {
 		http.Error(w, "redis: "+err.Error(), http.StatusServiceUnavailable)
 		return
+	}
+	if s.opts.Keys != nil {
+		if ok, missing := s.opts.Keys.Ready(); !ok {
+			http.Error(w, "no keys yet for issuer "+strings.Join(missing, ", "), http.StatusServiceUnavailable)
+			return
+		}
 	}
 	io.WriteString(w, "ready\n")
 }

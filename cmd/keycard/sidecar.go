@@ -2,25 +2,48 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/sidecar"
+	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
 func cmdSidecar(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 	var opts sidecar.Options
 	opts.Register(fs)
+	policy := fs.String("policy", os.Getenv("KEYCARD_POLICY"), "the filter's policy (files or directory) or its compiled configuration (keycard.json): the sidecar fetches its issuers' remote keys and holds their run-time secrets")
+	secrets := secretFiles{}
+	fs.Var(secrets, "secret-file", "NAME=PATH of a run-time secret (secret: {runtime: NAME}); KEYCARD_SECRET_NAME works too (repeatable)")
 	if pos, ok := parseArgs(fs, args, stdout, stderr); !ok {
 		return exitCode(fs)
 	} else if len(pos) > 0 {
 		fmt.Fprintf(stderr, "keycard sidecar: unexpected argument %q\n", pos[0])
 		return 2
+	}
+	if *policy != "" {
+		cfg, err := loadFilterConfig(*policy)
+		if err != nil {
+			return fail(stderr, err)
+		}
+		if opts.KeySources, err = keyset.Sources(cfg, secrets.lookup); err != nil {
+			return fail(stderr, fmt.Errorf("keycard sidecar: %w", err))
+		}
+	} else if len(secrets) > 0 {
+		return fail(stderr, errors.New("keycard sidecar: --secret-file needs --policy, which says which issuer takes which secret"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -29,4 +52,59 @@ func cmdSidecar(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	return 0
+}
+
+// loadFilterConfig reads the filter's configuration: a compiled one
+// (JSON, as keycard compile --format json and render's keycard.json
+// write it) or a policy, compiled here.
+func loadFilterConfig(path string) (*config.Config, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.IsDir() && strings.HasSuffix(path, ".json") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		var cfg config.Config
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			return nil, fmt.Errorf("%s: not a compiled configuration: %v", path, err)
+		}
+		if _, err := cfg.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		return &cfg, nil
+	}
+	res, err := compiler.CompileFiles([]string{path}, compiler.Settings{})
+	if err != nil {
+		return nil, err
+	}
+	return res.Config, nil
+}
+
+// secretFiles are run-time secrets by name, read from files.
+type secretFiles map[string]string
+
+func (s secretFiles) String() string { return strings.Join(slices.Sorted(maps.Keys(s)), ",") }
+func (s secretFiles) Set(v string) error {
+	name, path, ok := strings.Cut(v, "=")
+	if !ok || name == "" || path == "" {
+		return fmt.Errorf("want NAME=PATH, not %q", v)
+	}
+	s[name] = path
+	return nil
+}
+
+// lookup finds a run-time secret: --secret-file, else
+// KEYCARD_SECRET_<NAME>.
+func (s secretFiles) lookup(name string) ([]byte, error) {
+	if path, ok := s[name]; ok {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("run-time secret %s: %w", name, err)
+		}
+		return []byte(strings.TrimRight(string(data), "\r\n")), nil
+	}
+	env := "KEYCARD_SECRET_" + strings.ToUpper(name)
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		return []byte(v), nil
+	}
+	return nil, fmt.Errorf("run-time secret %s: give --secret-file %s=PATH or set %s", name, name, env)
 }

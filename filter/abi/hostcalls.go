@@ -57,6 +57,9 @@ func proxyDefineMetric(metricType uint32, name unsafe.Pointer, nameSize uint32, 
 //go:wasmimport env proxy_increment_metric
 func proxyIncrementMetric(id uint32, offset int64) uint32
 
+//go:wasmimport env proxy_set_tick_period_milliseconds
+func proxySetTickPeriod(millis uint32) uint32
+
 //go:wasmimport env proxy_get_property
 func proxyGetProperty(path unsafe.Pointer, pathSize uint32, retData, retSize *uint32) uint32
 
@@ -257,6 +260,11 @@ func DispatchHTTPCall(upstream string, headers [][2]string, body []byte, timeout
 	st := Status(proxyHTTPCall(strPtr(upstream), uint32(len(upstream)), ptrOf(h), uint32(len(h)), ptrOf(body), uint32(len(body)), ptrOf(t), uint32(len(t)), timeoutMillis, &token))
 	return token, asError(st)
 }
+
+// SetTickPeriod asks the host to call the root context's OnTick every
+// millis milliseconds. Kong allows it once per root context, from the
+// root (ngx_proxy_wasm_hfuncs_set_tick_period traps on a second period).
+func SetTickPeriod(millis uint32) error { return asError(Status(proxySetTickPeriod(millis))) }
 
 // SetEffectiveContext makes later host calls act on another context (an
 // HTTP stream while handling a root context callback).

@@ -31,7 +31,8 @@ type Identity struct {
 	JTI     string
 	Expires time.Time // zero when the token has no exp
 
-	id string // the token's name for the sidecar, computed once
+	id  string // the token's name for the sidecar, computed once
+	key string // which key verified it (keyName), so a key set change can drop it
 }
 
 // ID names the verified token to the sidecar (see ID), computing it once
@@ -57,7 +58,9 @@ func ID(raw string, id *Identity) string {
 type issuer struct {
 	cfg       config.Issuer
 	methods   map[string]jwt.SigningMethod // the pinned algorithms
-	keys      []verificationKey
+	keys      []verificationKey            // pinned, then the sidecar's
+	pinned    int                          // how many of keys are pinned
+	loaded    bool                         // the sidecar's keys have arrived (always, without Remote)
 	validator *jwt.Validator
 }
 
@@ -65,6 +68,30 @@ type verificationKey struct {
 	kid  string
 	key  any
 	spec config.Key
+	name string // keyName(spec)
+}
+
+// keyName identifies a key by everything in it, so that a key set that
+// arrives again names the keys it kept the same way.
+func keyName(k config.Key) string {
+	return strings.Join([]string{k.Kty, k.Kid, k.Crv, k.K, k.X, k.Y, k.N, k.E}, "|")
+}
+
+// NeedKeys is the verdict on a token whose issuer's keys the sidecar
+// holds and that no key at hand verifies: the issuer has no key set yet
+// (None), or the token names a kid the set lacks. Asking the sidecar
+// again may help; until then the token is not known to be bad.
+type NeedKeys struct {
+	Issuer string
+	Kid    string
+	None   bool
+}
+
+func (e *NeedKeys) Error() string {
+	if e.None {
+		return "no keys of issuer " + e.Issuer + " yet"
+	}
+	return "issuer " + e.Issuer + " has no key " + strconv.Quote(e.Kid)
 }
 
 // Verifier checks tokens against the policy's issuers.
@@ -100,7 +127,7 @@ func New(id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*V
 			v.opaque = ic.Name
 			continue
 		}
-		is := issuer{cfg: ic, methods: map[string]jwt.SigningMethod{}}
+		is := issuer{cfg: ic, methods: map[string]jwt.SigningMethod{}, loaded: ic.Remote == nil}
 		for _, alg := range ic.Algorithms {
 			m := jwt.GetSigningMethod(alg)
 			if m == nil || alg == "none" {
@@ -113,8 +140,9 @@ func New(id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*V
 			if err != nil {
 				return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
 			}
-			is.keys = append(is.keys, verificationKey{kid: k.Kid, key: key, spec: k})
+			is.keys = append(is.keys, verificationKey{kid: k.Kid, key: key, spec: k, name: keyName(k)})
 		}
+		is.pinned = len(is.keys)
 		opts := []jwt.ParserOption{jwt.WithLeeway(v.leeway), jwt.WithTimeFunc(now), jwt.WithIssuedAt()}
 		if ic.Issuer != "" {
 			opts = append(opts, jwt.WithIssuer(ic.Issuer))
@@ -180,6 +208,7 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 	signing := raw[:len(h)+1+len(p)]
 	var sig []byte
 	var c *claims
+	var need *NeedKeys
 	for i := range v.issuers {
 		is := &v.issuers[i]
 		method, ok := is.methods[alg]
@@ -191,7 +220,11 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 				return nil, time.Time{}, ErrInvalid
 			}
 		}
-		if !is.signedBy(method, alg, kid, hasKid, signing, sig) {
+		key := is.signedBy(method, alg, kid, hasKid, signing, sig)
+		if key == nil {
+			if need == nil && is.cfg.Remote != nil {
+				need = is.missing(alg, kid, hasKid, p, v)
+			}
 			continue
 		}
 		// The issuer's key signed it: the token is this issuer's, and its
@@ -214,7 +247,7 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 			}
 			return nil, time.Time{}, ErrInvalid
 		}
-		id := &Identity{Issuer: is.cfg.Name, Subject: c.subject, Level: c.level, Roles: c.roles, JTI: c.jti}
+		id := &Identity{Issuer: is.cfg.Name, Subject: c.subject, Level: c.level, Roles: c.roles, JTI: c.jti, key: key.name}
 		until := now.Add(5 * time.Minute)
 		if c.exp != nil {
 			id.Expires = c.exp.Time
@@ -222,7 +255,102 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		}
 		return id, until, nil
 	}
+	if need != nil {
+		return nil, time.Time{}, need
+	}
 	return nil, time.Time{}, ErrInvalid
+}
+
+// missing says whether a token this issuer's keys did not verify could
+// be verified by keys the sidecar has not handed over: there are none
+// yet, or the token names a kid the set lacks. It must claim to be this
+// issuer's when the issuer is named (iss, unverified: the answer only
+// chooses between two refusals and a fetch the filter rate-limits).
+func (is *issuer) missing(alg, kid string, hasKid bool, payload string, v *Verifier) *NeedKeys {
+	if is.cfg.Issuer != "" {
+		data, err := v.segments.DecodeSegment(payload)
+		if err != nil {
+			return nil
+		}
+		iss := ""
+		_ = scanObject(data, func(key string, raw []byte) error {
+			if key == "iss" {
+				iss, _ = jsonString(raw)
+			}
+			return nil
+		})
+		if iss != is.cfg.Issuer {
+			return nil
+		}
+	}
+	if !is.loaded {
+		return &NeedKeys{Issuer: is.cfg.Name, Kid: kid, None: true}
+	}
+	if !hasKid {
+		return nil // every key that fits was tried
+	}
+	for _, k := range is.keys {
+		if k.kid == kid && k.spec.Fits(alg) {
+			return nil // the key is there and did not verify it
+		}
+	}
+	return &NeedKeys{Issuer: is.cfg.Name, Kid: kid}
+}
+
+// SetRemoteKeys replaces the keys the sidecar holds for an issuer. Keys
+// that fit none of the issuer's algorithms are left out. Verified tokens
+// in the cache whose key left the set are forgotten, and so are
+// remembered refusals, which a new key may overturn. It reports how many
+// keys it took.
+func (v *Verifier) SetRemoteKeys(name string, keys []config.Key) (int, error) {
+	var is *issuer
+	for i := range v.issuers {
+		if v.issuers[i].cfg.Name == name && v.issuers[i].cfg.Remote != nil {
+			is = &v.issuers[i]
+		}
+	}
+	if is == nil {
+		return 0, fmt.Errorf("no issuer %s with keys the sidecar holds", name)
+	}
+	fresh := append([]verificationKey(nil), is.keys[:is.pinned]...)
+	kept := map[string]bool{}
+	for _, k := range fresh {
+		kept[k.name] = true
+	}
+	for _, k := range keys {
+		fits := false
+		for _, alg := range is.cfg.Algorithms {
+			fits = fits || k.Fits(alg)
+		}
+		if !fits {
+			continue
+		}
+		key, err := k.Parse()
+		if err != nil {
+			continue
+		}
+		fresh = append(fresh, verificationKey{kid: k.Kid, key: key, spec: k, name: keyName(k)})
+		kept[keyName(k)] = true
+	}
+	is.keys, is.loaded = fresh, true
+	for k, e := range v.cache.entries {
+		if e.id != nil && e.id.Issuer == name && !kept[e.id.key] {
+			delete(v.cache.entries, k)
+		}
+	}
+	clear(v.refused.entries)
+	return len(fresh) - is.pinned, nil
+}
+
+// RemoteIssuers names the issuers whose keys the sidecar holds.
+func (v *Verifier) RemoteIssuers() []string {
+	var out []string
+	for _, is := range v.issuers {
+		if is.cfg.Remote != nil {
+			out = append(out, is.cfg.Name)
+		}
+	}
+	return out
 }
 
 // header reads alg and kid. A token that asks for critical extensions
@@ -260,9 +388,11 @@ func (v *Verifier) header(seg string) (alg, kid string, hasKid bool, err error) 
 }
 
 // signedBy tries the issuer's keys: by kid when the token names one (a key
-// without kid is tried too), and only keys that fit the algorithm.
-func (is *issuer) signedBy(m jwt.SigningMethod, alg, kid string, hasKid bool, signing string, sig []byte) bool {
-	for _, k := range is.keys {
+// without kid is tried too), and only keys that fit the algorithm. It
+// returns the key that verified the signature, or nil.
+func (is *issuer) signedBy(m jwt.SigningMethod, alg, kid string, hasKid bool, signing string, sig []byte) *verificationKey {
+	for i := range is.keys {
+		k := &is.keys[i]
 		if hasKid && k.kid != "" && k.kid != kid {
 			continue
 		}
@@ -270,10 +400,10 @@ func (is *issuer) signedBy(m jwt.SigningMethod, alg, kid string, hasKid bool, si
 			continue
 		}
 		if m.Verify(signing, sig, k.key) == nil {
-			return true
+			return k
 		}
 	}
-	return false
+	return nil
 }
 
 // isOpaqueShape accepts what seed 002's getToken hands out and similar

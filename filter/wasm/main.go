@@ -34,7 +34,27 @@ type root struct {
 	logs    logLimit
 	calls   map[uint32]*inflight // by call-out token
 	byToken map[string]*inflight // by token id: requests for one token share a call
+
+	keyCalls     map[uint32]*keyCall // key fetches by call-out token
+	keysByIssuer map[string]*keyCall // the fetch in flight per issuer
+	ticking      bool                // the tick period is set (once per root: Kong traps on a second)
 }
+
+// keyCall is one fetch of an issuer's keys from the sidecar and the
+// requests waiting for it.
+type keyCall struct {
+	issuer  string
+	waiters []keyWaiter
+}
+
+type keyWaiter struct {
+	stream uint32
+	req    filter.Request
+}
+
+// keyTickMillis is how often the root looks for key sets due to be asked
+// for again; each issuer's own period is Remote.PollMillis.
+const keyTickMillis = 1000
 
 // inflight is one sidecar call and the requests waiting for it.
 type inflight struct {
@@ -118,6 +138,17 @@ func (r *root) OnPluginStart(size int) bool {
 		// Calls in flight survive a reconfiguration: their requests are
 		// finished by the new engine instead of hanging.
 		r.calls, r.byToken = map[uint32]*inflight{}, map[string]*inflight{}
+		r.keyCalls, r.keysByIssuer = map[uint32]*keyCall{}, map[string]*keyCall{}
+	}
+	if e.HoldsRemoteKeys() && !r.ticking {
+		// Keys are fetched on the first tick (a host may refuse call-outs
+		// while it configures: Kong traps on one) and whenever a token
+		// needs them.
+		if err := abi.SetTickPeriod(keyTickMillis); err != nil {
+			abi.Log(abi.LogWarn, "keycard: cannot set the tick period: "+err.Error()+"; keys are fetched only when a token needs them")
+		} else {
+			r.ticking = true
+		}
 	}
 	abi.Log(abi.LogInfo, "keycard: configured policy "+e.Config().Policy+" ("+strconv.Itoa(len(data))+" bytes)")
 	return true
@@ -129,6 +160,10 @@ func (r *root) NewHTTPContext(id uint32) abi.HTTPContext { return &stream{id: id
 // failed call arrives here too (Envoy: no headers; Kong: a
 // :dispatch_status header): both end in the on_error decision.
 func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailers int) {
+	if kc, ok := r.keyCalls[token]; ok {
+		r.keysArrived(token, kc, numHeaders, bodySize)
+		return
+	}
 	call, ok := r.calls[token]
 	if !ok {
 		abi.Log(abi.LogWarn, "keycard: answer for an unknown sidecar call")
@@ -153,7 +188,83 @@ func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailer
 	}
 }
 
+// proceed carries a decision on: a fetch of keys or a sidecar call to
+// wait for, or a verdict. It reports whether the request goes on now.
+func (r *root) proceed(stream uint32, req *filter.Request, d *filter.Decision, h *abi.Headers) bool {
+	switch {
+	case d.Keys != nil:
+		return r.waitKeys(stream, req, d.Keys)
+	case d.Pending != nil:
+		return r.ask(stream, d.Pending)
+	}
+	return r.apply(d, h)
+}
+
+// waitKeys sends (or, on Envoy, joins) the fetch of an issuer's keys that
+// a request's token needs.
+func (r *root) waitKeys(stream uint32, req *filter.Request, k *filter.KeyFetch) bool {
+	kc := r.keysByIssuer[k.Issuer]
+	if kc == nil || k.Send {
+		if kc = r.fetchKeys(k.Issuer, k.Query()); kc == nil {
+			// Not sent: the engine now refuses it (401 or 503).
+			d := r.engine.Decide(req)
+			return r.proceed(stream, req, &d, nil)
+		}
+	}
+	kc.waiters = append(kc.waiters, keyWaiter{stream, *req})
+	return false
+}
+
+// fetchKeys dispatches a key fetch, or says why it could not.
+func (r *root) fetchKeys(issuer, query string) *keyCall {
+	// The sidecar may fetch the set from the provider before it answers.
+	token, err := r.dispatch(query, r.engine.KeyTimeoutMillis(issuer))
+	if err != nil {
+		abi.Log(abi.LogWarn, "keycard: cannot ask the sidecar for the keys of "+issuer+": "+err.Error())
+		_, _ = r.engine.KeysArrived(issuer, nil, err)
+		return nil
+	}
+	kc := &keyCall{issuer: issuer}
+	r.keyCalls[token], r.keysByIssuer[issuer] = kc, kc
+	return kc
+}
+
+// keysArrived hands a key fetch's answer to the engine and decides the
+// requests that waited for it again.
+func (r *root) keysArrived(token uint32, kc *keyCall, numHeaders, bodySize int) {
+	delete(r.keyCalls, token)
+	if r.keysByIssuer[kc.issuer] == kc {
+		delete(r.keysByIssuer, kc.issuer)
+	}
+	body, err := r.readBody(numHeaders, bodySize, state.MaxKeySet)
+	changed, err := r.engine.KeysArrived(kc.issuer, body, err)
+	switch {
+	case err != nil:
+		abi.Log(abi.LogWarn, "keycard: keys of "+kc.issuer+": "+err.Error()+"; the keys in use stay")
+	case changed:
+		abi.Log(abi.LogInfo, "keycard: new keys of issuer "+kc.issuer)
+	}
+	for _, w := range kc.waiters {
+		if abi.SetEffectiveContext(w.stream) != nil {
+			continue // the request is gone
+		}
+		d := r.engine.Decide(&w.req)
+		if r.proceed(w.stream, &w.req, &d, nil) {
+			_ = abi.ResumeHTTPRequest()
+		}
+	}
+}
+
 func (r *root) readAnswer(numHeaders, bodySize int) (*state.Answer, error) {
+	body, err := r.readBody(numHeaders, bodySize, state.MaxAnswer)
+	if err != nil {
+		return nil, err
+	}
+	return state.Decode(body)
+}
+
+// readBody reads a sidecar answer's body: a 200 with at most max bytes.
+func (r *root) readBody(numHeaders, bodySize, max int) ([]byte, error) {
 	if numHeaders == 0 {
 		return nil, errors.New("call failed")
 	}
@@ -175,14 +286,14 @@ func (r *root) readAnswer(numHeaders, bodySize int) (*state.Answer, error) {
 	if status != "200" {
 		return nil, errors.New("status " + status)
 	}
-	if bodySize <= 0 || bodySize > state.MaxAnswer {
+	if bodySize <= 0 || bodySize > max {
 		return nil, errors.New("answer of " + strconv.Itoa(bodySize) + " bytes")
 	}
 	body, err := abi.GetHTTPCallResponseBody(bodySize)
 	if err != nil {
 		return nil, errors.New("no response body: " + err.Error())
 	}
-	return state.Decode(body)
+	return body, nil
 }
 
 // ask sends (or joins) the sidecar call for a pending request.
@@ -202,20 +313,7 @@ func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
 		call.waiters = append(call.waiters, waiter{stream, p})
 		return false
 	}
-	sc := r.engine.Config().Sidecar
-	authority := sc.Authority
-	if authority == "" {
-		authority = "keycard-sidecar"
-	}
-	timeout := sc.TimeoutMillis
-	if timeout <= 0 {
-		timeout = config.DefaultTimeoutMillis
-	}
-	headers := [][2]string{{":method", "GET"}, {":path", p.StateQuery()}, {":authority", authority}, {"accept", "application/json"}}
-	if sc.Key != "" {
-		headers = append(headers, [2]string{"x-keycard-gateway-key", sc.Key})
-	}
-	token, err := abi.DispatchHTTPCall(sc.Upstream, headers, nil, uint32(timeout))
+	token, err := r.dispatch(p.StateQuery(), 0)
 	if err != nil {
 		abi.Log(abi.LogWarn, "keycard: cannot call the sidecar: "+err.Error())
 		d := r.engine.Finish(p, nil, errors.New("dispatch: "+err.Error()))
@@ -229,7 +327,35 @@ func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
 	return false
 }
 
-func (r *root) OnTick()   {}
+// dispatch sends a GET to the sidecar; extra lengthens the timeout for
+// an answer the sidecar may have to fetch first.
+func (r *root) dispatch(path string, extra int) (uint32, error) {
+	sc := r.engine.Config().Sidecar
+	authority := sc.Authority
+	if authority == "" {
+		authority = "keycard-sidecar"
+	}
+	timeout := sc.TimeoutMillis
+	if timeout <= 0 {
+		timeout = config.DefaultTimeoutMillis
+	}
+	headers := [][2]string{{":method", "GET"}, {":path", path}, {":authority", authority}, {"accept", "application/json"}}
+	if sc.Key != "" {
+		headers = append(headers, [2]string{"x-keycard-gateway-key", sc.Key})
+	}
+	return abi.DispatchHTTPCall(sc.Upstream, headers, nil, uint32(timeout+extra))
+}
+
+// OnTick asks for the key sets that are due.
+func (r *root) OnTick() {
+	if r.engine == nil {
+		return
+	}
+	for _, issuer := range r.engine.KeysDue() {
+		r.fetchKeys(issuer, state.KeysQuery(issuer, ""))
+	}
+}
+
 func (r *root) OnDelete() {}
 
 // stream is one HTTP request.
@@ -273,13 +399,7 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 		req.Path, _ = h.Get(":path")
 	}
 	d := e.Decide(&req)
-	if d.Pending != nil {
-		if s.root.ask(s.id, d.Pending) {
-			return abi.ActionContinue
-		}
-		return abi.ActionPause
-	}
-	if s.root.apply(&d, &h) {
+	if s.root.proceed(s.id, &req, &d, &h) {
 		return abi.ActionContinue
 	}
 	return abi.ActionPause

@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"cmp"
 	"context"
 	"strings"
 	"time"
@@ -44,6 +45,7 @@ func proxyFuncs() []hostFunc {
 		{"proxy_define_metric", i32s(4), i32s(1), defineMetric},
 		{"proxy_increment_metric", []api.ValueType{i32, i64}, i32s(1), incrementMetric},
 		{"proxy_get_property", i32s(4), i32s(1), getProperty},
+		{"proxy_set_tick_period_milliseconds", i32s(1), i32s(1), setTickPeriod},
 		{"proxy_get_header_map_value", i32s(5), i32s(1), getHeaderMapValue},
 	}
 }
@@ -349,9 +351,25 @@ func httpCall(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = statusBadArgument
 		return
 	}
-	s := vm.streamFor("proxy_http_call")
-	if s == nil || vm.inCallback != "proxy_on_request_headers" {
-		vm.faultf("proxy_http_call: only from a request's headers callback")
+	// Both hosts take call-outs from a request's headers, from a
+	// call-out's answer and from the tick (Kong:
+	// ngx_proxy_wasm_hfuncs_dispatch_http_call's step check; it traps in
+	// on_configure), for the stream the callback acts on or the root.
+	owner := vm.effective
+	switch vm.inCallback {
+	case "proxy_on_request_headers":
+		if vm.streamFor("proxy_http_call") == nil {
+			stack[0] = statusBadArgument
+			return
+		}
+	case "proxy_on_http_call_response", "proxy_on_tick":
+		if _, ok := vm.streams[owner]; !ok && owner != rootID {
+			vm.faultf("proxy_http_call: context %d is gone", owner)
+			stack[0] = statusBadArgument
+			return
+		}
+	default:
+		vm.faultf("proxy_http_call: not allowed in %s (Kong traps: only on_request_headers, on_request_body, on_tick and on_dispatch_response dispatch)", cmp.Or(vm.inCallback, vm.phase, "no callback"))
 		stack[0] = statusBadArgument
 		return
 	}
@@ -390,12 +408,33 @@ func httpCall(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	vm.nextToken++
 	tok := vm.nextToken
-	vm.calls[tok] = &pendingCall{stream: s.id, call: Callout{Upstream: upstream, Headers: headers, Body: body, Timeout: time.Duration(timeout) * time.Millisecond}}
+	vm.calls[tok] = &pendingCall{stream: owner, call: Callout{Upstream: upstream, Headers: headers, Body: body, Timeout: time.Duration(timeout) * time.Millisecond}}
 	if !vm.write32(mod, retToken, tok) {
 		stack[0] = statusInvalidMem
 		return
 	}
 	stack[0] = statusOK
+}
+
+// setTickPeriod records the root's tick period. Kong allows it from the
+// root context only and traps on a second non-zero period
+// (ngx_proxy_wasm_hfuncs_set_tick_period in
+// src/common/proxy_wasm/ngx_proxy_wasm_host.c); the model refuses both
+// on either host.
+func setTickPeriod(ctx context.Context, _ api.Module, stack []uint64) {
+	vm := vmOf(ctx)
+	period := uint32(stack[0])
+	switch {
+	case vm.effective != rootID || vm.inCallback == "proxy_on_request_headers":
+		vm.faultf("proxy_set_tick_period_milliseconds: only in the root context")
+		stack[0] = statusBadArgument
+	case period != 0 && vm.tickPeriod != 0:
+		vm.faultf("proxy_set_tick_period_milliseconds: tick_period already set (Kong traps)")
+		stack[0] = statusBadArgument
+	default:
+		vm.tickPeriod = time.Duration(period) * time.Millisecond
+		stack[0] = statusOK
+	}
 }
 
 func setEffectiveContext(ctx context.Context, _ api.Module, stack []uint64) {

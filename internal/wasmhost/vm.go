@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -46,7 +47,8 @@ type VM struct {
 	maxLogs      int
 	fault        error
 	pollCalls    int
-	inFlight     int    // call-outs being answered
+	inFlight     int // call-outs being answered
+	tickPeriod   time.Duration
 	phase        string // "_initialize" or "proxy_on_memory_allocate" while they run
 }
 
@@ -86,7 +88,7 @@ func vmOf(ctx context.Context) *VM { return ctx.Value(vmKey{}).(*VM) }
 
 var exportNames = []string{
 	"proxy_on_memory_allocate", "proxy_on_context_create", "proxy_on_vm_start", "proxy_on_configure",
-	"proxy_on_request_headers", "proxy_on_http_call_response",
+	"proxy_on_request_headers", "proxy_on_http_call_response", "proxy_on_tick",
 	cbRequestBody, cbResponseHeaders, cbResponseBody, cbResponseTrailers, cbDone, cbLog, cbDelete,
 }
 
@@ -153,6 +155,42 @@ func (vm *VM) Configure(ctx context.Context, pluginConfig []byte) error {
 		return fmt.Errorf("wasmhost: proxy_on_configure refused the configuration: %s", vm.lastLog())
 	}
 	return nil
+}
+
+// TickPeriod is the tick period the module asked for; 0 when none.
+func (vm *VM) TickPeriod() time.Duration {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.tickPeriod
+}
+
+// Tick runs the root context's tick, as the host does every TickPeriod,
+// and answers the call-outs it made, returning them. Tests and keycard
+// dev call it: the model keeps no timers.
+func (vm *VM) Tick(ctx context.Context) ([]Callout, error) {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.tickPeriod == 0 {
+		return nil, errors.New("wasmhost: the module set no tick period")
+	}
+	ctx = context.WithValue(ctx, vmKey{}, vm)
+	vm.effective, vm.inCallback = rootID, "proxy_on_tick"
+	_, err := vm.call(ctx, "proxy_on_tick", rootID)
+	vm.inCallback = ""
+	if err != nil {
+		return nil, err
+	}
+	var made []Callout
+	for {
+		tok, pc := vm.pendingFor(rootID)
+		if pc == nil {
+			return made, nil
+		}
+		made = append(made, pc.call)
+		if err := vm.answer(ctx, tok, pc); err != nil {
+			return made, err
+		}
+	}
 }
 
 // Close ends the VM.

@@ -33,13 +33,17 @@ type Sidecar struct {
 }
 
 // Start starts Redis and a sidecar in front of it, keeping state for
-// service (the policy name).
-func Start(t testing.TB, service string) *Sidecar {
+// service (the policy name). Each option may change the sidecar's
+// options (for instance hand it key sets) before it starts.
+func Start(t testing.TB, service string, options ...func(*sidecar.Options)) *Sidecar {
 	t.Helper()
 	rs := redistest.Start(t)
 	opts := sidecar.Options{RedisURL: rs.URL(), AdminKey: AdminKey, GatewayKey: GatewayKey, Prefix: "kc:", DefaultService: service,
 		UserTTL: time.Hour, TokenTTL: time.Hour, DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, Retries: 2}
+	for _, o := range options {
+		o(&opts)
+	}
 	sidecar.SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	client, err := opts.Client()
 	if err != nil {

@@ -1,0 +1,277 @@
+package wasmhost_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/internal/idp"
+	"github.com/keycard-gw/keycard/internal/wasmhost"
+	"github.com/keycard-gw/keycard/sidecar"
+	"github.com/keycard-gw/keycard/sidecar/keyset"
+	"github.com/keycard-gw/keycard/sidecar/sidecartest"
+)
+
+// loginSecret is the run-time secret of the keys policy's login issuer.
+const loginSecret = "run-time-secret-held-by-the-sidecar-only"
+
+// keysPolicy has an OpenID provider's issuer (keys by discovery) and an
+// HMAC issuer whose secret only the sidecar holds.
+const keysPolicy = `version: 1
+name: oidc
+identity:
+  token:
+    - {header: Authorization, scheme: Bearer}
+  issuers:
+    - name: idp
+      algorithms: [ES256]
+      require_exp: true
+      oidc: {issuer: %q, refresh: 1s, min_interval: 200ms, timeout: 500ms}
+    - name: login
+      issuer: https://login.example
+      algorithms: [HS256]
+      secret: {runtime: LOGIN_SECRET}
+  claims: {subject: sub, level: level, roles: roles}
+  forward: {X-Auth-Sub: subject}
+levels: {public: 0, user: 1}
+services:
+  - name: api
+    hosts: [api.example]
+    routes:
+      - {path: /, access: public}
+      - {path: /me, access: user}
+`
+
+// keyStack is the module, a real sidecar holding the keys, and a real
+// HTTPS provider on loopback.
+type keyStack struct {
+	p         *idp.Provider
+	sc        *sidecartest.Sidecar
+	vm        *wasmhost.VM
+	res       *compiler.Result
+	keyCalls  atomic.Int64 // /v1/keys call-outs the module made
+	sidecarUp atomic.Bool
+}
+
+func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStack {
+	t.Helper()
+	p, err := idp.Start("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	p.SetFault(fault)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "oidc.yaml"), fmt.Appendf(nil, keysPolicy, p.URL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := &keyStack{p: p, res: res}
+	srcs, err := keyset.Sources(res.Config, func(name string) ([]byte, error) { return []byte(loginSecret), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := keyset.New(srcs, p.Client(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go sets.Run(ctx)
+	ks.sc = sidecartest.Start(t, res.Config.Policy, func(o *sidecar.Options) { o.Keys = sets })
+	ks.sidecarUp.Store(true)
+	cfg := *res.Config
+	cfg.Gateway = config.GatewayEnvoy
+	if flavor == wasmhost.Kong {
+		cfg.Gateway = config.GatewayKong
+		cfg.Sidecar.Upstream = strings.TrimPrefix(ks.sc.URL, "http://")
+	}
+	conf, _ := json.Marshal(&cfg)
+	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: ks.sc.URL})
+	counted := func(ctx context.Context, c *wasmhost.Callout) (*wasmhost.CalloutResponse, error) {
+		for _, kv := range c.Headers {
+			if kv[0] == ":path" && strings.HasPrefix(kv[1], "/v1/keys") {
+				ks.keyCalls.Add(1)
+			}
+		}
+		if !ks.sidecarUp.Load() {
+			return nil, fmt.Errorf("connection refused")
+		}
+		return caller(ctx, c)
+	}
+	ks.vm = newVM(t, wasmhost.Options{Caller: counted, Now: time.Now, Flavor: flavor}, conf)
+	return ks
+}
+
+func (ks *keyStack) token(t *testing.T, kid string) string {
+	t.Helper()
+	tok, err := ks.p.SignWith(kid, jwt.MapClaims{"sub": "alice", "level": 1, "exp": time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (ks *keyStack) expect(t *testing.T, what, tok string, status int, reason string) {
+	t.Helper()
+	r, err := ks.vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: [][2]string{{"authorization", "Bearer " + tok}}})
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	o, err := outcome(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != status || (status != 200 && o.Reason != reason) {
+		t.Fatalf("%s: %d %s, want %d %s", what, o.Status, o.Reason, status, reason)
+	}
+	if status == 200 && r.Header("x-auth-sub")[0] != "alice" {
+		t.Fatalf("%s: forwarded %v", what, r.Header("x-auth-sub"))
+	}
+}
+
+func bothFlavors(t *testing.T, f func(t *testing.T, flavor wasmhost.Flavor)) {
+	for name, flavor := range map[string]wasmhost.Flavor{"envoy": wasmhost.Envoy, "kong": wasmhost.Kong} {
+		t.Run(name, func(t *testing.T) { f(t, flavor) })
+	}
+}
+
+// TestRemoteKeysRotation: keys arrive on the first token that needs
+// them; a token signed with a new key passes once the set is fetched
+// again, with no restart; a token whose key the provider retired is
+// refused once the set the filter polls no longer has it.
+func TestRemoteKeysRotation(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+		ks := newKeyStack(t, flavor, idp.Healthy)
+		if got := ks.vm.TickPeriod(); got != time.Second {
+			t.Fatalf("tick period %s, want 1s", got)
+		}
+		old := ks.token(t, "")
+		ks.expect(t, "first token", old, 200, "")
+		if n := ks.keyCalls.Load(); n != 1 {
+			t.Fatalf("%d key fetches for the first token, want 1", n)
+		}
+		ks.expect(t, "again, cached", old, 200, "")
+		newKid, _ := ks.p.Rotate()
+		time.Sleep(250 * time.Millisecond) // past min_interval
+		fresh := ks.token(t, newKid)
+		ks.expect(t, "new key after rotation", fresh, 200, "")
+		ks.expect(t, "old key still published", old, 200, "")
+		ks.p.Retire()
+		// The sidecar refreshes within its 1s refresh; the filter polls
+		// every min(refresh, 60s) = 1s on its tick.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			time.Sleep(300 * time.Millisecond)
+			if _, err := ks.vm.Tick(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r, err := ks.vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: [][2]string{{"authorization", "Bearer " + old}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Response != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a token of a retired key still passes after 5s")
+			}
+		}
+		t.Logf("the retired key was refused %s after it left the set", time.Since(deadline.Add(-5*time.Second)).Round(10*time.Millisecond))
+		ks.expect(t, "retired key", old, 401, "invalid_token")
+		ks.expect(t, "current key", fresh, 200, "")
+	})
+}
+
+// TestUnknownKidFlood: 10,000 tokens with made-up kids make at most one
+// key fetch per min_interval, and each is refused.
+func TestUnknownKidFlood(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+		ks := newKeyStack(t, flavor, idp.Healthy)
+		ks.expect(t, "keys", ks.token(t, ""), 200, "")
+		before, fetchesBefore := ks.keyCalls.Load(), ks.p.Fetches()
+		good := ks.token(t, "")
+		_, rest, _ := strings.Cut(good, ".")
+		start := time.Now()
+		for i := range 10000 {
+			h := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"alg":"ES256","kid":"made-up-%d"}`, i))
+			ks.expect(t, "made-up kid", h+"."+rest, 401, "invalid_token")
+		}
+		elapsed := time.Since(start)
+		limit := int64(elapsed/(200*time.Millisecond)) + 1
+		if n := ks.keyCalls.Load() - before; n > limit {
+			t.Fatalf("%d key fetches by the filter in %s, want at most %d", n, elapsed, limit)
+		}
+		if n := ks.p.Fetches() - fetchesBefore; n > limit+1 { // +1: the sidecar's own refresh
+			t.Fatalf("%d provider fetches in %s, want at most %d", n, elapsed, limit+1)
+		}
+		t.Logf("10000 made-up kids in %s: %d filter fetches, %d provider fetches", elapsed.Round(time.Millisecond), ks.keyCalls.Load()-before, ks.p.Fetches()-fetchesBefore)
+	})
+}
+
+// TestNoKeysYet: while the provider has never answered, a token of its
+// issuer gets 503 keys_unavailable (the on_error decision), not 401.
+func TestNoKeysYet(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+		ks := newKeyStack(t, flavor, idp.Status500)
+		ks.expect(t, "no keys", ks.token(t, ""), 503, "keys_unavailable")
+		ks.expect(t, "still none, within min_interval", ks.token(t, ""), 503, "keys_unavailable")
+		ks.p.SetFault(idp.Healthy)
+		time.Sleep(250 * time.Millisecond)
+		ks.expect(t, "provider back", ks.token(t, ""), 200, "")
+	})
+}
+
+// TestSidecarDownKeysCached: with the sidecar gone, verification goes on
+// with the keys the filter has, and a failed poll keeps them.
+func TestSidecarDownKeysCached(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+		ks := newKeyStack(t, flavor, idp.Healthy)
+		ks.expect(t, "keys", ks.token(t, ""), 200, "")
+		ks.expect(t, "secret", ks.loginToken(t), 200, "")
+		ks.sidecarUp.Store(false)
+		time.Sleep(1100 * time.Millisecond) // the poll is due
+		if _, err := ks.vm.Tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ks.expect(t, "a new token, sidecar down", ks.token(t, ""), 200, "")
+		ks.expect(t, "an HMAC token, sidecar down", ks.loginToken(t), 200, "")
+	})
+}
+
+// TestRuntimeSecret: the HMAC issuer's secret is not in the
+// configuration; the sidecar hands it over and its tokens verify.
+func TestRuntimeSecret(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+		ks := newKeyStack(t, flavor, idp.Healthy)
+		conf, _ := json.Marshal(ks.res.Config)
+		if strings.Contains(string(conf), base64.RawURLEncoding.EncodeToString([]byte(loginSecret))) || strings.Contains(string(conf), loginSecret) {
+			t.Fatal("the configuration carries the run-time secret")
+		}
+		ks.expect(t, "HS256 with the run-time secret", ks.loginToken(t), 200, "")
+		bad, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://login.example", "sub": "alice", "level": 1}).SignedString([]byte(strings.Repeat("x", 40)))
+		ks.expect(t, "HS256 with another secret", bad, 401, "invalid_token")
+	})
+}
+
+func (ks *keyStack) loginToken(t *testing.T) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://login.example", "sub": "alice", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(loginSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
