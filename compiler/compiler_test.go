@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keycard-gw/keycard/config"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -125,6 +127,22 @@ func TestCompileErrors(t *testing.T) {
 			`p.yaml:10:3: role name "sup:port": use letters, digits, '_', '-' and '.', starting with a letter or digit`},
 		{"wrong type", map[string]string{"p.yaml": strings.Replace(base, "levels: {public: 0, user: 1}", "levels: {public: 0, user: x}", 1)},
 			`p.yaml:8:27: level user must be an integer, not "x"`},
+		{"remote keys over http", map[string]string{"p.yaml": strings.Replace(base, "algorithms: [HS256]\n      secret: {env: SECRET}", "algorithms: [ES256]\n      jwks: {url: \"http://idp.example/keys\"}", 1)},
+			`p.yaml:7:13: issuer login: "http://idp.example/keys" is not https: keys fetched in the clear can be replaced on the way (allow_http: true is for tests)`},
+		{"remote keys over http in a test", map[string]string{"p.yaml": strings.Replace(base, "algorithms: [HS256]\n      secret: {env: SECRET}", "algorithms: [ES256]\n      jwks: {url: \"http://127.0.0.1:9/keys\", allow_http: true}", 1)}, ""},
+		{"oidc and jwks url", map[string]string{"p.yaml": strings.Replace(base, "algorithms: [HS256]\n      secret: {env: SECRET}", "algorithms: [ES256]\n      jwks: {url: \"https://idp.example/keys\"}\n      oidc: {issuer: \"https://idp.example\"}", 1)},
+			`p.yaml:8:13: issuer login: oidc and jwks.url exclude each other (discovery finds the JWKS)`},
+		{"fetch settings on a file", map[string]string{"p.yaml": strings.Replace(base, "algorithms: [HS256]\n      secret: {env: SECRET}", "algorithms: [ES256]\n      jwks: {file: k.json, refresh: 1m}", 1)},
+			`p.yaml:7:13: identity.issuers[0].jwks: refresh, min_interval, timeout and allow_http are for a key set fetched from a URL`},
+		{"min_interval over refresh", map[string]string{"p.yaml": strings.Replace(base, "algorithms: [HS256]\n      secret: {env: SECRET}", "algorithms: [ES256]\n      oidc: {issuer: \"https://idp.example\", refresh: 10s, min_interval: 1m}", 1)},
+			`p.yaml:7:13: issuer login: min_interval 1m0s is longer than refresh 10s`},
+		{"remote keys for HMAC", map[string]string{"p.yaml": strings.Replace(base, "secret: {env: SECRET}", "oidc: {issuer: \"https://idp.example\"}", 1)},
+			`p.yaml:5:7: issuer login: a fetched key set holds public keys, and none of the algorithms [HS256] uses one` + "\n" +
+				`p.yaml:6:20: issuer login: algorithm HS256 does not fit its keys (public keys from https://idp.example/.well-known/openid-configuration)`},
+		{"two secret sources", map[string]string{"p.yaml": strings.Replace(base, "secret: {env: SECRET}", "secret: {env: SECRET, runtime: LOGIN}", 1)},
+			`p.yaml:7:15: identity.issuers[0].secret: needs exactly one of env, file, runtime`},
+		{"bad runtime name", map[string]string{"p.yaml": strings.Replace(base, "secret: {env: SECRET}", "secret: {runtime: login-secret}", 1)},
+			`p.yaml:7:15: issuer login: secret.runtime "login-secret": the name is letters, digits and _ (the sidecar reads it from KEYCARD_SECRET_LOGIN-SECRET or --secret-file login-secret=PATH)`},
 		{"optional token on a protected route", map[string]string{"p.yaml": base + "      - {path: /o, access: user, token: optional}\n"},
 			`p.yaml:17:9: route "/o": token: optional only fits a public route`},
 	}
@@ -139,6 +157,40 @@ func TestCompileErrors(t *testing.T) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRemoteKeys: the compiled issuer says what the sidecar holds, with
+// the defaults, and carries no key material for a run-time secret; an
+// OpenID issuer's iss defaults to its URL.
+func TestRemoteKeys(t *testing.T) {
+	src := strings.Replace(base, "secret: {env: SECRET}", "secret: {runtime: LOGIN}", 1) + `  - name: b
+    hosts: [b.example]
+    routes: [{path: /, access: user}]
+`
+	src = strings.Replace(src, "identity:\n  issuers:\n", "identity:\n  issuers:\n    - name: sso\n      algorithms: [ES256, RS256]\n      oidc: {issuer: \"https://sso.example/realms/x/\", refresh: 1h}\n", 1)
+	res, err := compileSrc(t, map[string]string{"p.yaml": src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := res.Config.Identity.Issuers
+	want := []config.Remote{
+		{OIDCIssuer: "https://sso.example/realms/x/", RefreshMillis: 3600000, MinIntervalMillis: 30000, TimeoutMillis: 5000},
+		{Secret: "LOGIN", RefreshMillis: 600000, MinIntervalMillis: 30000, TimeoutMillis: 5000},
+	}
+	for i, w := range want {
+		if got[i].Remote == nil || *got[i].Remote != w || len(got[i].Keys) != 0 {
+			t.Errorf("issuer %s: remote %+v keys %v, want %+v and no keys", got[i].Name, got[i].Remote, got[i].Keys, w)
+		}
+	}
+	if got[0].Issuer != "https://sso.example/realms/x/" || got[0].Remote.URL() != "https://sso.example/realms/x/.well-known/openid-configuration" {
+		t.Errorf("iss %q, discovery %q", got[0].Issuer, got[0].Remote.URL())
+	}
+	if !res.Config.NeedsSidecar() {
+		t.Error("remote keys need the sidecar")
+	}
+	if _, err := res.Config.Validate(); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -173,7 +173,13 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	if len(secretFiles) > 0 {
-		fmt.Fprintf(stderr, "keycard render: %s carry the policy's HMAC secret or the sidecar's gateway key (written 0600): keep them out of git and out of public artifact stores\n", strings.Join(secretFiles, ", "))
+		fmt.Fprintf(stderr, "keycard render: %s carry the policy's HMAC secret or the sidecar's gateway key (written 0600): keep them out of git and out of public artifact stores (secret: {runtime: NAME} keeps an HMAC secret in the sidecar instead)\n", strings.Join(secretFiles, ", "))
+	}
+	for _, line := range keySources(res.Config) {
+		fmt.Fprintf(stderr, "keycard render: keys of %s\n", line)
+	}
+	if holdsRemoteKeys(res.Config) {
+		fmt.Fprintln(stderr, "keycard render: the sidecar holds keys for the filter: start it with --policy (this policy, or the rendered configuration) and, for run-time secrets, --secret-file NAME=PATH")
 	}
 	if d := opts.Defaulted(res); len(d) > 0 && target != "istio" && target != "envoy-gateway" {
 		fmt.Fprintf(stderr, "keycard render: no --upstream for %d service(s), rendered with a default address: %s\n", len(d), strings.Join(d, ", "))

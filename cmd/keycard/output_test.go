@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -486,6 +487,57 @@ func TestBashCompletionRender(t *testing.T) {
 		out, err := cmd.Output()
 		if err != nil || strings.TrimSpace(string(out)) != tc.want {
 			t.Errorf("%s: %v %q, want %q", tc.words, err, out, tc.want)
+		}
+	}
+}
+
+// octKey finds an HMAC key in JSON or YAML.
+var octKey = regexp.MustCompile(`"?kty"?:\s*"?oct\b`)
+
+// TestRenderRuntimeSecret: with the HMAC secret held by the sidecar at
+// run time, no file render writes for any gateway holds it, and render
+// says where each issuer's keys come from.
+func TestRenderRuntimeSecret(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"shop.yaml", "services.yaml"} {
+		src, err := os.ReadFile(filepath.Join("..", "..", "policies", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = bytes.Replace(src, []byte("secret: {env: KEYCARD_DEMO_SECRET}"), []byte("secret: {runtime: LOGIN_SECRET}"), 1)
+		os.WriteFile(filepath.Join(dir, name), src, 0o644)
+	}
+	os.MkdirAll(filepath.Join(dir, "keys"), 0o755)
+	jwks, _ := os.ReadFile(filepath.Join("..", "..", "policies", "keys", "partner.jwks.json"))
+	os.WriteFile(filepath.Join(dir, "keys", "partner.jwks.json"), jwks, 0o644)
+	t.Setenv("KEYCARD_DEMO_SECRET", "") // compiling must not need it
+	module := filepath.Join(t.TempDir(), "m.wasm")
+	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
+	for _, target := range []string{"kong", "envoy", "istio", "envoy-gateway"} {
+		out := filepath.Join(t.TempDir(), target)
+		args := []string{"render", target, dir, "--sidecar", "10.0.0.7:8181", "--sidecar-key", testGatewayKey, "-o", out, "--wasm", module}
+		if target == "istio" || target == "envoy-gateway" {
+			args = append(args, "--image", "oci://registry.example/keycard:1", "--sidecar", "keycard-sidecar.keycard.svc.cluster.local:8181", "--gateway-name", "eg")
+		}
+		code, _, stderr := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: %d %s", target, code, stderr)
+		}
+		for _, want := range []string{
+			"keycard render: keys of login: run-time secret LOGIN_SECRET held by the sidecar\n",
+			"keycard render: keys of partner: 1 public key(s) pinned in the configuration\n",
+			"keycard render: the sidecar holds keys for the filter: start it with --policy",
+		} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", target, want, stderr)
+			}
+		}
+		entries, _ := os.ReadDir(out)
+		for _, e := range entries {
+			data, _ := os.ReadFile(filepath.Join(out, e.Name()))
+			if octKey.Match(data) || bytes.Contains(data, []byte("keycard-demo-secret")) {
+				t.Errorf("%s: %s carries an HMAC key", target, e.Name())
+			}
 		}
 	}
 }

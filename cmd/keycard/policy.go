@@ -347,6 +347,9 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "identity  no token")
 	} else {
 		fmt.Fprintf(stdout, "identity  level %d, roles [%s]\n", id.Level, strings.Join(id.Roles, ","))
+		for _, line := range keySources(res.Config) {
+			fmt.Fprintf(stdout, "keys      %s\n", line)
+		}
 	}
 	svc := d.Service
 	if svc == "" {
