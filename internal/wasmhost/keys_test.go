@@ -19,41 +19,12 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/idp"
+	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/keycard-gw/keycard/sidecar"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
-
-// loginSecret is the run-time secret of the keys policy's login issuer.
-const loginSecret = "run-time-secret-held-by-the-sidecar-only"
-
-// keysPolicy has an OpenID provider's issuer (keys by discovery) and an
-// HMAC issuer whose secret only the sidecar holds.
-const keysPolicy = `version: 1
-name: oidc
-identity:
-  token:
-    - {header: Authorization, scheme: Bearer}
-  issuers:
-    - name: idp
-      algorithms: [ES256]
-      require_exp: true
-      oidc: {issuer: %q, refresh: 1s, min_interval: 200ms, timeout: 500ms}
-    - name: login
-      issuer: https://login.example
-      algorithms: [HS256]
-      secret: {runtime: LOGIN_SECRET}
-  claims: {subject: sub, level: level, roles: roles}
-  forward: {X-Auth-Sub: subject}
-levels: {public: 0, user: 1}
-services:
-  - name: api
-    hosts: [api.example]
-    routes:
-      - {path: /, access: public}
-      - {path: /me, access: user}
-`
 
 // keyStack is the module, a real sidecar holding the keys, and a real
 // HTTPS provider on loopback.
@@ -75,7 +46,7 @@ func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStac
 	t.Cleanup(p.Close)
 	p.SetFault(fault)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "oidc.yaml"), fmt.Appendf(nil, keysPolicy, p.URL), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "oidc.yaml"), []byte(policytest.RemoteKeysPolicy(p.URL)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
@@ -83,7 +54,7 @@ func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStac
 		t.Fatal(err)
 	}
 	ks := &keyStack{p: p, res: res}
-	srcs, err := keyset.Sources(res.Config, func(name string) ([]byte, error) { return []byte(loginSecret), nil })
+	srcs, err := keyset.Sources(res.Config, func(name string) ([]byte, error) { return []byte(policytest.RuntimeSecret), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +229,7 @@ func TestRuntimeSecret(t *testing.T) {
 	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
 		ks := newKeyStack(t, flavor, idp.Healthy)
 		conf, _ := json.Marshal(ks.res.Config)
-		if strings.Contains(string(conf), base64.RawURLEncoding.EncodeToString([]byte(loginSecret))) || strings.Contains(string(conf), loginSecret) {
+		if strings.Contains(string(conf), base64.RawURLEncoding.EncodeToString([]byte(policytest.RuntimeSecret))) || strings.Contains(string(conf), policytest.RuntimeSecret) {
 			t.Fatal("the configuration carries the run-time secret")
 		}
 		ks.expect(t, "HS256 with the run-time secret", ks.loginToken(t), 200, "")
@@ -269,7 +240,7 @@ func TestRuntimeSecret(t *testing.T) {
 
 func (ks *keyStack) loginToken(t *testing.T) string {
 	t.Helper()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://login.example", "sub": "alice", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(loginSecret))
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://login.example", "sub": "alice", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(policytest.RuntimeSecret))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,39 @@
+package policytest
+
+import "fmt"
+
+// RuntimeSecret is the run-time secret of RemoteKeysPolicy's login
+// issuer: the sidecar holds it, the configuration does not.
+const RuntimeSecret = "run-time-secret-held-by-the-sidecar-only"
+
+// RemoteKeysPolicy is a policy whose keys the sidecar holds: issuer idp
+// is an OpenID provider at issuerURL (keys by discovery, refreshed every
+// second, fetched at most every 200ms), issuer login takes HS256 tokens
+// with the run-time secret LOGIN_SECRET. GET api.example/me needs level
+// 1 and forwards the subject as X-Auth-Sub.
+func RemoteKeysPolicy(issuerURL string) string {
+	return fmt.Sprintf(`version: 1
+name: oidc
+identity:
+  token:
+    - {header: Authorization, scheme: Bearer}
+  issuers:
+    - name: idp
+      algorithms: [ES256]
+      require_exp: true
+      oidc: {issuer: %q, refresh: 1s, min_interval: 200ms, timeout: 500ms}
+    - name: login
+      issuer: https://login.example
+      algorithms: [HS256]
+      secret: {runtime: LOGIN_SECRET}
+  claims: {subject: sub, level: level, roles: roles}
+  forward: {X-Auth-Sub: subject}
+levels: {public: 0, user: 1}
+services:
+  - name: api
+    hosts: [api.example]
+    routes:
+      - {path: /, access: public}
+      - {path: /me, access: user}
+`, issuerURL)
+}
