@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -21,6 +23,7 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	workers := fs.Int("workers", 2, "filter VMs (requests run through one at a time each)")
 	wasmFile := fs.String("wasm", "", "a filter module to run instead of this keycard's own")
 	demo := fs.Bool("demo", false, "prepare the example policy's demo tokens and print curl lines")
+	providerListen := fs.String("provider-listen", "", "where to serve the policy's loopback OpenID providers (default: their issuer URL's address)")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=URL of a service's upstream (repeatable; default: a demo echo service)")
 	paths, ok := parseArgs(fs, args, stdout, stderr)
@@ -47,13 +50,16 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	g, err := devgw.Start(ctx, devgw.Options{Policy: paths, Wasm: wasm, Upstreams: ups, RedisURL: *redisURL, Listen: *listen, Workers: *workers, Log: log, AccessLog: stderr})
+	g, err := devgw.Start(ctx, devgw.Options{Policy: paths, Wasm: wasm, Upstreams: ups, RedisURL: *redisURL, Listen: *listen, Workers: *workers, Log: log, AccessLog: stderr, ProviderListen: *providerListen})
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer g.Close()
 	fmt.Fprintf(stdout, "keycard dev: gateway on http://%s, policy %s, filter %s in wazero (%d VMs)\n", g.Addr, g.Result.Config.Policy, *wasmFile, *workers)
 	fmt.Fprintf(stdout, "sidecar (business API) on %s, admin key %s\n", g.SidecarURL, g.AdminKey)
+	for _, name := range slices.Sorted(maps.Keys(g.Providers)) {
+		fmt.Fprintf(stdout, "OpenID provider of issuer %s on %s (its certificate: %s)\n", name, g.Providers[name].URL, g.CertFile)
+	}
 	if *demo {
 		scenarios, err := g.Demo(ctx)
 		if err != nil {
@@ -62,6 +68,9 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "\nTry these (each prints the status it claims):")
 		for _, s := range scenarios {
 			fmt.Fprintf(stdout, "\n# %s: %d %s\n%s\n", s.Name, s.Status, s.Reason, s.Curl(g.Addr))
+		}
+		for _, name := range slices.Sorted(maps.Keys(g.Providers)) {
+			fmt.Fprintf(stdout, "\n# rotate the key of the OpenID provider %s (keycard dev serves it on %s), then sign a token with the new key; the token above gets 401 once the sidecar's refresh drops the old key:\n%s\n", name, g.Providers[name].URL, strings.Join(g.RotationCommands(name), "\n"))
 		}
 		if tok := demoToken(scenarios); tok != "" {
 			fmt.Fprintf(stdout, "\n# revoke the level-1 user token above through the business API, then retry its lines (401 token_revoked after sessions.cache):\ncurl -s -H 'Content-Type: application/json' -H 'X-Admin-Key: %s' %s/auth/delToken -d '{\"token\":\"%s\"}'\n", g.AdminKey, g.SidecarURL, tok)

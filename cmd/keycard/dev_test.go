@@ -41,7 +41,7 @@ func TestDevStartErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("KEYCARD_DEMO_SECRET", tc.secret)
-			args := append([]string{"dev", "../../policies", "--wasm", module}, tc.args...)
+			args := append([]string{"dev", "../../policies", "--wasm", module, "--provider-listen", "127.0.0.1:0"}, tc.args...)
 			var out, errb bytes.Buffer
 			code := run(args, &out, &errb)
 			if code != 1 || !strings.HasPrefix(errb.String(), tc.want) && !strings.Contains(errb.String(), "KEYCARD_DEMO_SECRET") {

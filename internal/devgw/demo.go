@@ -3,9 +3,12 @@ package devgw
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/sidecar"
 	"github.com/keycard-gw/keycard/state"
@@ -73,7 +76,15 @@ func (g *Gateway) Demo(ctx context.Context) ([]Scenario, error) {
 		}
 	}
 	bearer := func(tok string) [][2]string { return [][2]string{{"Authorization", "Bearer " + tok}} }
-	return []Scenario{
+	var remote []Scenario
+	for _, name := range slices.Sorted(maps.Keys(g.Providers)) {
+		tok, err := g.Providers[name].Sign(jwt.MapClaims{cfg.Identity.Claims.Subject: "13000000005", cfg.Identity.Claims.Level: 1, "exp": now.Add(2 * time.Hour).Unix()})
+		if err != nil {
+			return nil, err
+		}
+		remote = append(remote, Scenario{"level 1 with a token of the OpenID provider " + name + " (keys the sidecar fetched through discovery)", "GET", "a.shop.example", "/auth", bearer(tok), 200, ""})
+	}
+	return append([]Scenario{
 		{"level 0, no token", "GET", "a.shop.example", "/", nil, 200, ""},
 		{"level 1 with a user token", "GET", "a.shop.example", "/auth", bearer(user), 200, ""},
 		{"same service by path prefix", "GET", "api.shop.example", "/a/auth", bearer(user), 200, ""},
@@ -86,5 +97,21 @@ func (g *Gateway) Demo(ctx context.Context) ([]Scenario, error) {
 		{"the newer login", "GET", "a.shop.example", "/auth", bearer(newer), 200, ""},
 		{"level 1 on /admin", "GET", "a.shop.example", "/admin/users", bearer(user), 403, "insufficient_level"},
 		{"ambiguous path", "GET", "a.shop.example", "/admin%2F..", bearer(admin), 400, "bad_request"},
-	}, nil
+	}, remote...), nil
+}
+
+// RotationCommands are curl lines that rotate a dev provider's key
+// (retiring the old one) and sign a token with the new key: the filter
+// picks the new key up on the first token that names it, and refuses
+// the old key's tokens once the sidecar's refresh no longer finds it.
+func (g *Gateway) RotationCommands(issuer string) []string {
+	p, ok := g.Providers[issuer]
+	if !ok {
+		return nil
+	}
+	claims := fmt.Sprintf(`{"%s":"13000000005","%s":1}`, g.Result.Config.Identity.Claims.Subject, g.Result.Config.Identity.Claims.Level)
+	return []string{
+		fmt.Sprintf("curl -s --cacert %s -H 'X-Admin-Key: %s' -X POST '%s/rotate?retire=1'", g.CertFile, g.AdminKey, p.URL),
+		fmt.Sprintf("curl -s --cacert %s -H 'X-Admin-Key: %s' %s/token -d '%s'", g.CertFile, g.AdminKey, p.URL, claims),
+	}
 }

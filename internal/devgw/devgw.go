@@ -31,8 +31,10 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/keycard-gw/keycard/sidecar"
+	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
 // Options configure the gateway.
@@ -46,6 +48,11 @@ type Options struct {
 	AdminKey  string            // sidecar admin key; default generated
 	Log       *slog.Logger
 	AccessLog io.Writer
+
+	// ProviderListen, when set, is where the dev OpenID providers listen
+	// instead of their policy URL's address (tests: "127.0.0.1:0"); the
+	// filter and the sidecar are then pointed at the address taken.
+	ProviderListen string
 }
 
 // Gateway is a running local gateway.
@@ -55,9 +62,14 @@ type Gateway struct {
 	AdminKey   string
 	Result     *compiler.Result
 	Store      *sidecar.Store
+	// Providers are the OpenID providers keycard dev serves, by issuer
+	// name: every oidc issuer of the policy at a loopback address.
+	Providers map[string]*idp.Provider
+	CertFile  string // the providers' certificates, for curl --cacert
 
 	closers  []func()
 	vms      chan *wasmhost.VM
+	all      []*wasmhost.VM
 	upstream map[string]*httputil.ReverseProxy
 	access   io.Writer
 	log      *slog.Logger
@@ -100,6 +112,10 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 		g.closers = append(g.closers, mr.Close)
 		redisURL = "redis://" + mr.Addr() + "/0"
 	}
+	cfg := *res.Config
+	if err := g.startProviders(&cfg, o); err != nil {
+		return nil, err
+	}
 	gatewayKey := "dev-gateway-key-" + randomHex(8) // only the filter below reads token state
 	sopts := sidecar.Options{RedisURL: redisURL, AdminKey: o.AdminKey, GatewayKey: gatewayKey, Prefix: "keycard:", DefaultService: res.Config.Policy,
 		UserTTL: 30 * 24 * time.Hour, TokenTTL: 2 * time.Hour, DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, Retries: 2}
@@ -110,6 +126,9 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 	}
 	g.closers = append(g.closers, func() { rdb.Close() })
 	g.Store = sidecar.NewStore(rdb, sopts.Prefix, sopts.UserTTL)
+	if err := g.holdKeys(ctx, &cfg, &sopts); err != nil {
+		return nil, err
+	}
 	scURL, err := g.serve("127.0.0.1:0", sidecar.NewServer(g.Store, sopts, o.Log))
 	if err != nil {
 		return nil, err
@@ -143,7 +162,6 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 	}
 
 	// The filter: one compiled module, a pool of VMs.
-	cfg := *res.Config
 	cfg.Gateway = config.GatewayEnvoy // the wasmhost runs in its Envoy flavour here
 	cfg.Sidecar.Key = gatewayKey
 	conf, err := json.Marshal(&cfg)
@@ -163,7 +181,9 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 			return nil, err
 		}
 		g.vms <- vm
+		g.all = append(g.all, vm)
 	}
+	g.tick(ctx)
 	g.Addr, err = g.serve(o.Listen, http.HandlerFunc(g.handle))
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -173,6 +193,121 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 	}
 	g.Addr = strings.TrimPrefix(g.Addr, "http://")
 	return g, nil
+}
+
+// startProviders serves an OpenID provider for every oidc issuer of the
+// policy at a loopback address, so that its tokens verify through keys
+// the sidecar fetches, as in production.
+func (g *Gateway) startProviders(cfg *config.Config, o Options) error {
+	g.Providers = map[string]*idp.Provider{}
+	issuers := append([]config.Issuer(nil), cfg.Identity.Issuers...)
+	cfg.Identity.Issuers = issuers
+	var certs []byte
+	for i := range issuers {
+		is := &issuers[i]
+		if is.Remote == nil || is.Remote.OIDCIssuer == "" {
+			continue
+		}
+		u, err := url.Parse(is.Remote.OIDCIssuer)
+		if err != nil || !isLoopback(u.Hostname()) {
+			continue // a real provider: the sidecar fetches from it
+		}
+		if u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("issuer %s: keycard dev serves an OpenID provider at the root of %s, not under %s", is.Name, u.Host, u.Path)
+		}
+		addr := o.ProviderListen
+		if addr == "" {
+			addr = u.Host
+		}
+		p, err := idp.Start(addr, g.AdminKey)
+		if err != nil {
+			return fmt.Errorf("issuer %s: keycard dev serves its OpenID provider on %s and cannot listen there: %w", is.Name, addr, err)
+		}
+		g.closers = append(g.closers, p.Close)
+		g.Providers[is.Name] = p
+		if p.URL != strings.TrimSuffix(is.Remote.OIDCIssuer, "/") {
+			r := *is.Remote
+			r.OIDCIssuer, is.Issuer = p.URL, p.URL
+			is.Remote = &r
+		}
+		certs = append(certs, p.CertPEM()...)
+	}
+	if len(certs) == 0 {
+		return nil
+	}
+	f, err := os.CreateTemp("", "keycard-dev-oidc-*.pem")
+	if err != nil {
+		return err
+	}
+	g.closers = append(g.closers, func() { os.Remove(f.Name()) })
+	if _, err := f.Write(certs); err != nil {
+		f.Close()
+		return err
+	}
+	g.CertFile = f.Name()
+	return f.Close()
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// holdKeys gives the sidecar the keys it holds for the filter: remote
+// key sets (the dev providers' among them) and run-time secrets from
+// KEYCARD_SECRET_<NAME>.
+func (g *Gateway) holdKeys(ctx context.Context, cfg *config.Config, sopts *sidecar.Options) error {
+	srcs, err := keyset.Sources(cfg, func(name string) ([]byte, error) {
+		env := "KEYCARD_SECRET_" + strings.ToUpper(name)
+		if v := os.Getenv(env); v != "" {
+			return []byte(v), nil
+		}
+		return nil, fmt.Errorf("run-time secret %s: set %s", name, env)
+	})
+	if err != nil || len(srcs) == 0 {
+		return err
+	}
+	client, err := sidecar.KeyClient(g.CertFile)
+	if err != nil {
+		return err
+	}
+	sopts.Keys = keyset.New(srcs, client, time.Now, g.log)
+	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.closers = append(g.closers, cancel)
+	go sopts.Keys.Run(kctx)
+	return nil
+}
+
+// tick runs the VMs' ticks at the period they asked for, as a host's
+// timer would: the filter polls the sidecar for key sets on it.
+func (g *Gateway) tick(ctx context.Context) {
+	if len(g.all) == 0 || g.all[0].TickPeriod() == 0 {
+		return
+	}
+	period := g.all[0].TickPeriod()
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	g.closers = append(g.closers, func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-tctx.Done():
+				return
+			case <-t.C:
+			}
+			for _, vm := range g.all {
+				if _, err := vm.Tick(tctx); err != nil && tctx.Err() == nil {
+					g.log.Error("filter tick", "err", err)
+				}
+			}
+		}
+	}()
 }
 
 // serve starts an HTTP server on addr and returns its base URL.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 )
@@ -36,7 +37,7 @@ func startWith(t *testing.T, policy string) (*Gateway, func() string) {
 	var access strings.Builder
 	var mu sync.Mutex
 	g, err := Start(context.Background(), Options{
-		Policy: []string{policy}, Wasm: wasm, Listen: "127.0.0.1:0",
+		Policy: []string{policy}, Wasm: wasm, Listen: "127.0.0.1:0", ProviderListen: "127.0.0.1:0",
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), AccessLog: lockedWriter{&mu, &access},
 	})
 	if err != nil {
@@ -228,5 +229,71 @@ func TestRevokeAndConflictFlows(t *testing.T) {
 	close(errs)
 	for p := range errs {
 		t.Errorf("concurrent request to %s got the wrong status", p)
+	}
+}
+
+// TestRotationInDev: keycard dev serves the policy's OpenID provider;
+// its tokens verify through keys the sidecar fetched, and after the
+// provider rotates (retiring the old key, through the commands the demo
+// prints) a token of the new key passes and the old key's is refused,
+// with no restart.
+func TestRotationInDev(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "policies")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "policies"))); err != nil {
+		t.Fatal(err)
+	}
+	shop := filepath.Join(dir, "shop.yaml")
+	src, _ := os.ReadFile(shop)
+	fast := strings.Replace(string(src), "refresh: 1m, min_interval: 5s", "refresh: 1s, min_interval: 200ms", 1)
+	if fast == string(src) {
+		t.Fatal("the example policy's sso issuer changed: update this test")
+	}
+	os.WriteFile(shop, []byte(fast), 0o644)
+	g, _ := startWith(t, dir)
+	p := g.Providers["sso"]
+	if p == nil || g.CertFile == "" {
+		t.Fatalf("no provider for issuer sso: %v", g.Providers)
+	}
+	claims := func() jwt.MapClaims { return jwt.MapClaims{"phone": "13000000005", "level": 1, "exp": time.Now().Add(time.Hour).Unix()} }
+	old, _ := p.Sign(claims())
+	if a := do(t, g, "GET", "a.shop.example", "/auth", [][2]string{{"Authorization", "Bearer " + old}}); a.status != 200 {
+		t.Fatalf("a provider token: %d %s", a.status, a.reason)
+	}
+	cmds := g.RotationCommands("sso")
+	if len(cmds) != 2 || !strings.Contains(cmds[0], "--cacert "+g.CertFile) || !strings.Contains(cmds[0], "/rotate?retire=1") {
+		t.Fatalf("rotation commands: %q", cmds)
+	}
+	// What the printed commands do, through the provider's HTTP API.
+	client := p.Client()
+	post := func(path, body string) map[string]string {
+		req, _ := http.NewRequest("POST", p.URL+path, strings.NewReader(body))
+		req.Header.Set("X-Admin-Key", g.AdminKey)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]string
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&out) != nil {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		return out
+	}
+	time.Sleep(250 * time.Millisecond)
+	post("/rotate?retire=1", "")
+	fresh := post("/token", `{"phone":"13000000005","level":1}`)["token"]
+	if a := do(t, g, "GET", "a.shop.example", "/auth", [][2]string{{"Authorization", "Bearer " + fresh}}); a.status != 200 {
+		t.Fatalf("a token of the new key: %d %s", a.status, a.reason)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a := do(t, g, "GET", "a.shop.example", "/auth", [][2]string{{"Authorization", "Bearer " + old}})
+		if a.status == 401 && a.reason == "invalid_token" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the retired key's token still gets %d after 10s", a.status)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

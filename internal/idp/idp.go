@@ -16,6 +16,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -65,8 +67,10 @@ type key struct {
 }
 
 // Start starts a provider on addr ("" for a free loopback port) with one
-// key. adminKey, when not "", lets POST /rotate (with X-Admin-Key) rotate
-// the key from outside.
+// key. adminKey, when not "", lets callers with X-Admin-Key rotate the
+// key (POST /rotate, ?retire=1 to stop publishing the old ones) and sign
+// tokens (POST /token with the claims as a JSON object; exp defaults to
+// an hour).
 func Start(addr, adminKey string) (*Provider, error) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
@@ -84,7 +88,9 @@ func Start(addr, adminKey string) (*Provider, error) {
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery)
 	mux.HandleFunc("GET "+p.JWKSPath, p.serveJWKS)
 	mux.HandleFunc("POST /rotate", p.serveRotate)
+	mux.HandleFunc("POST /token", p.serveToken)
 	p.srv = httptest.NewUnstartedServer(mux)
+	p.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // clients that hang up mid-handshake are no news
 	p.srv.Listener.Close()
 	p.srv.Listener = ln
 	p.srv.StartTLS()
@@ -266,9 +272,37 @@ var rsaKey = sync.OnceValues(func() (config.Key, error) {
 	return config.KeyFrom("rsa-only", &priv.PublicKey)
 })
 
-func (p *Provider) serveRotate(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) admin(w http.ResponseWriter, r *http.Request) bool {
 	if p.adminKey == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("X-Admin-Key")), []byte(p.adminKey)) != 1 {
 		http.Error(w, "X-Admin-Key required", http.StatusUnauthorized)
+		return false
+	}
+	return true
+}
+
+func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
+	if !p.admin(w, r) {
+		return
+	}
+	claims := jwt.MapClaims{}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&claims); err != nil {
+		http.Error(w, "the body is the token's claims as a JSON object", http.StatusBadRequest)
+		return
+	}
+	if _, ok := claims["exp"]; !ok {
+		claims["exp"] = time.Now().Add(time.Hour).Unix()
+	}
+	tok, err := p.Sign(claims)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"token": tok, "kid": p.Kid()})
+}
+
+func (p *Provider) serveRotate(w http.ResponseWriter, r *http.Request) {
+	if !p.admin(w, r) {
 		return
 	}
 	kid, err := p.Rotate()

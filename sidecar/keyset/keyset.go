@@ -235,6 +235,9 @@ func (s *Sets) fetch(ctx context.Context, st *set) {
 		st.fetching = nil
 		st.mu.Unlock()
 	}()
+	if res.err != nil && context.Cause(ctx) == context.Canceled {
+		return // shutting down: not the provider's failure
+	}
 	st.outcomes[res.outcome]++
 	st.refused += uint64(res.refused)
 	minInterval := time.Duration(r.MinIntervalMillis) * time.Millisecond
