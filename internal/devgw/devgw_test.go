@@ -254,7 +254,9 @@ func TestRotationInDev(t *testing.T) {
 	if p == nil || g.CertFile == "" {
 		t.Fatalf("no provider for issuer sso: %v", g.Providers)
 	}
-	claims := func() jwt.MapClaims { return jwt.MapClaims{"phone": "13000000005", "level": 1, "exp": time.Now().Add(time.Hour).Unix()} }
+	claims := func() jwt.MapClaims {
+		return jwt.MapClaims{"phone": "13000000005", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}
+	}
 	old, _ := p.Sign(claims())
 	if a := do(t, g, "GET", "a.shop.example", "/auth", [][2]string{{"Authorization", "Bearer " + old}}); a.status != 200 {
 		t.Fatalf("a provider token: %d %s", a.status, a.reason)
