@@ -387,7 +387,9 @@ func (e *Engine) KeysArrived(issuer string, body []byte, fetchErr error) (bool, 
 		return false, errors.New("keys for an unknown issuer " + strconv.Quote(issuer))
 	}
 	now := e.now()
-	st.inflight = false
+	// min_interval counts from the answer: a fetch slower than it must
+	// not let the requests that waited for it send the next one.
+	st.inflight, st.asked = false, now
 	retry := now.Add(time.Duration(st.remote.MinIntervalMillis) * time.Millisecond)
 	if fetchErr != nil {
 		st.nextPoll = retry

@@ -4,17 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
+	"github.com/keycard-gw/keycard/sidecar"
+	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
@@ -149,6 +156,62 @@ func BenchmarkCachedState(b *testing.B) {
 				r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: "/v1/items/7", Headers: headers})
 				if err != nil || !r.Allowed() {
 					b.Fatalf("%v %+v", err, r)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRemoteKeys compares, in one run, the cached-token request with
+// every key pinned in the configuration and with the keys held by a real
+// sidecar: the login issuer's secret at run time and an OpenID issuer
+// whose set comes from a provider on loopback. The keys are fetched once,
+// by the first request; what is measured is the cost that stays.
+func BenchmarkRemoteKeys(b *testing.B) {
+	pinned := benchPolicy(b, 0)
+	tok, err := mint.Token(pinned.Config, "login", "", mint.Claims{Subject: "u1", Level: 1, JTI: "1"}, fixedNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	headers := [][2]string{{"authorization", "Bearer " + tok}}
+	p, err := idp.Start("", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	src, err := os.ReadFile(filepath.Join("..", "..", "testdata", "bench", "policy.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	remoteSrc := strings.Replace(string(src), "secret: {env: KEYCARD_DEMO_SECRET}", "secret: {runtime: LOGIN_SECRET}\n    - name: sso\n      algorithms: [ES256]\n      oidc: {issuer: \""+p.URL+"\"}", 1)
+	dir := b.TempDir()
+	for _, f := range []string{"rs256.pub.pem", "partner.jwks.json"} {
+		data, _ := os.ReadFile(filepath.Join("..", "..", "testdata", "bench", f))
+		os.WriteFile(filepath.Join(dir, f), data, 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(remoteSrc), 0o644)
+	remote, err := compiler.CompileFiles([]string{filepath.Join(dir, "policy.yaml")}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srcs, err := keyset.Sources(remote.Config, func(string) ([]byte, error) { return []byte(demoSecret), nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	sets := keyset.New(srcs, p.Client(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sc := sidecartest.Start(b, remote.Config.Policy, func(o *sidecar.Options) { o.Keys = sets })
+	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{remote.Config.Sidecar.Upstream: sc.URL})
+	for _, v := range []struct {
+		name string
+		res  *compiler.Result
+	}{{"pinned", pinned}, {"remote", remote}} {
+		b.Run(v.name, func(b *testing.B) {
+			vm := newVM(b, wasmhost.Options{Caller: caller}, configJSON(b, v.res))
+			ctx := context.Background()
+			for b.Loop() {
+				r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: "/v1/items/7", Headers: headers})
+				if err != nil || !r.Allowed() {
+					b.Fatalf("%v %+v", err, r.Response)
 				}
 			}
 		})
