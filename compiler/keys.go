@@ -12,10 +12,6 @@ import (
 	"github.com/keycard-gw/keycard/config"
 )
 
-// minSecret is the shortest HMAC secret accepted per algorithm: the hash
-// size (RFC 7518 section 3.2).
-var minSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
-
 // Env looks up environment variables; tests replace it.
 type Env func(string) (string, bool)
 
@@ -161,25 +157,13 @@ func (c *compilation) remote(id *Identity, is *IssuerDef) *config.Remote {
 			return nil
 		}
 	}
-	if r.Secret != "" && !validRuntimeName(r.Secret) {
+	if r.Secret != "" && !config.ValidSecretName(r.Secret) {
 		d.errorf(is.Secret.Node, "issuer %s: secret.runtime %q: the name is letters, digits and _ (the sidecar reads it from KEYCARD_SECRET_%s or --secret-file %s=PATH)", is.Name, r.Secret, strings.ToUpper(r.Secret), r.Secret)
 		return nil
 	}
 	r.RefreshMillis, r.MinIntervalMillis, r.TimeoutMillis = int(f.Refresh/time.Millisecond), int(f.MinInterval/time.Millisecond), int(f.Timeout/time.Millisecond)
 	r.AllowHTTP = f.AllowHTTP
 	return &r
-}
-
-func validRuntimeName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // describeSources names an issuer's keys for an error message.
@@ -217,7 +201,7 @@ func (c *compilation) readSecret(id *Identity, is *IssuerDef) ([]byte, bool) {
 		secret = []byte(strings.TrimRight(string(data), "\r\n"))
 	}
 	for _, a := range is.Algorithms {
-		if n, ok := minSecret[a.Value]; ok && len(secret) < n {
+		if n := config.MinSecretBytes(a.Value); len(secret) < n {
 			src := "$" + kr.Env
 			if kr.File != "" {
 				src = kr.File

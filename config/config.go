@@ -137,7 +137,7 @@ func (r *Remote) validate() error {
 			return fmt.Errorf("remote: %w", err)
 		}
 	}
-	if r.Secret != "" && !validSecretName(r.Secret) {
+	if r.Secret != "" && !ValidSecretName(r.Secret) {
 		return fmt.Errorf("remote: secret name %q: letters, digits and _ only", r.Secret)
 	}
 	if r.MinIntervalMillis <= 0 || r.RefreshMillis < r.MinIntervalMillis || r.RefreshMillis > MaxRefreshMillis {
@@ -172,7 +172,10 @@ func CheckKeyURL(raw string, allowHTTP bool) error {
 	return nil
 }
 
-func validSecretName(s string) bool {
+// ValidSecretName accepts a run-time secret's name: 1 to 64 letters,
+// digits and _, so that it maps to an environment variable
+// (KEYCARD_SECRET_NAME) as it is.
+func ValidSecretName(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
 	}
@@ -275,6 +278,12 @@ var OverrideHeaders = []struct {
 	{"x-http-method", false},
 	{"x-method-override", false},
 }
+
+// MinSecretBytes is the shortest HMAC secret accepted for alg: the hash
+// size (RFC 7518 section 3.2); 0 for other algorithms.
+func MinSecretBytes(alg string) int { return minSecret[alg] }
+
+var minSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
 // MaxLevel is the highest access level: levels are 0 to 255 everywhere
 // (the policy's levels, the token's claim, the CLI's flags).

@@ -1,6 +1,11 @@
 package policytest
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/keycard-gw/keycard/internal/idp"
+	"github.com/keycard-gw/keycard/sidecar/keyset"
+)
 
 // RuntimeSecret is the run-time secret of RemoteKeysPolicy's login
 // issuer: the sidecar holds it, the configuration does not.
@@ -36,4 +41,23 @@ services:
       - {path: /, access: public}
       - {path: /me, access: user}
 `, issuerURL)
+}
+
+// ProviderFault is one way an identity provider fails and the outcome the
+// sidecar counts for it.
+type ProviderFault struct {
+	Name    string
+	Fault   idp.Fault
+	Outcome string
+}
+
+// ProviderFaults are the provider failures the key tests run, natively
+// and through the module.
+var ProviderFaults = []ProviderFault{
+	{"down", idp.Down, keyset.OutcomeUnreachable},
+	{"slower than the timeout", idp.Slow, keyset.OutcomeUnreachable},
+	{"status 500", idp.Status500, keyset.OutcomeStatus},
+	{"5 MiB body", idp.Huge, keyset.OutcomeTooLarge},
+	{"invalid JSON", idp.Garbage, keyset.OutcomeInvalid},
+	{"only an unpinned algorithm", idp.UnpinnedAlg, keyset.OutcomeNoKeys},
 }

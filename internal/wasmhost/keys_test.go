@@ -251,24 +251,13 @@ func (ks *keyStack) loginToken(t *testing.T) string {
 // verifying with the last good keys, a token of a key it never got is
 // refused, and the sidecar counts the failure.
 func TestProviderFaults(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		fault   idp.Fault
-		outcome string
-	}{
-		{"down", idp.Down, keyset.OutcomeUnreachable},
-		{"slower than the timeout", idp.Slow, keyset.OutcomeUnreachable},
-		{"status 500", idp.Status500, keyset.OutcomeStatus},
-		{"5 MiB body", idp.Huge, keyset.OutcomeTooLarge},
-		{"invalid JSON", idp.Garbage, keyset.OutcomeInvalid},
-		{"only an unpinned algorithm", idp.UnpinnedAlg, keyset.OutcomeNoKeys},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range policytest.ProviderFaults {
+		t.Run(tc.Name, func(t *testing.T) {
 			ks := newKeyStack(t, wasmhost.Envoy, idp.Healthy)
 			ks.p.SlowBy = 2 * time.Second // the policy's timeout is 500ms
 			good, goodKid := ks.token(t, ""), ks.p.Kid()
 			ks.expect(t, "keys", good, 200, "")
-			ks.p.SetFault(tc.fault)
+			ks.p.SetFault(tc.Fault)
 			newKid, _ := ks.p.Rotate() // published only while the provider fails
 			time.Sleep(250 * time.Millisecond)
 			ks.expect(t, "a key the filter never got", ks.token(t, newKid), 401, "invalid_token")
@@ -280,8 +269,8 @@ func TestProviderFaults(t *testing.T) {
 			}
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if want := fmt.Sprintf(`keycard_sidecar_key_fetches_total{issuer="idp",outcome=%q} `, tc.outcome); !strings.Contains(string(body), want) || strings.Contains(string(body), want+"0\n") {
-				t.Errorf("the sidecar did not count %s:\n%s", tc.outcome, body)
+			if want := fmt.Sprintf(`keycard_sidecar_key_fetches_total{issuer="idp",outcome=%q} `, tc.Outcome); !strings.Contains(string(body), want) || strings.Contains(string(body), want+"0\n") {
+				t.Errorf("the sidecar did not count %s:\n%s", tc.Outcome, body)
 			}
 		})
 	}

@@ -47,7 +47,7 @@ func Sources(cfg *config.Config, secret func(name string) ([]byte, error)) ([]So
 				return nil, fmt.Errorf("issuer %s: %w", is.Name, err)
 			}
 			for _, alg := range is.Algorithms {
-				if n := minSecret[alg]; len(v) < n {
+				if n := config.MinSecretBytes(alg); len(v) < n {
 					return nil, fmt.Errorf("issuer %s: run-time secret %s is %d bytes; %s needs at least %d", is.Name, is.Remote.Secret, len(v), alg, n)
 				}
 			}
@@ -57,8 +57,6 @@ func Sources(cfg *config.Config, secret func(name string) ([]byte, error)) ([]So
 	}
 	return out, nil
 }
-
-var minSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 
 // Outcomes of a fetch, as counted in the metrics.
 const (

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/idp"
+	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
@@ -121,19 +122,8 @@ func TestUnknownKidFlood(t *testing.T) {
 // TestFaultsKeepLastGood: every way the provider fails leaves the last
 // good keys in use and is counted.
 func TestFaultsKeepLastGood(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		fault   idp.Fault
-		outcome string
-	}{
-		{"down", idp.Down, keyset.OutcomeUnreachable},
-		{"slower than the timeout", idp.Slow, keyset.OutcomeUnreachable},
-		{"status 500", idp.Status500, keyset.OutcomeStatus},
-		{"5 MiB body", idp.Huge, keyset.OutcomeTooLarge},
-		{"invalid JSON", idp.Garbage, keyset.OutcomeInvalid},
-		{"only an unpinned algorithm", idp.UnpinnedAlg, keyset.OutcomeNoKeys},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range policytest.ProviderFaults {
+		t.Run(tc.Name, func(t *testing.T) {
 			p := startProvider(t)
 			p.SlowBy = time.Second
 			r := oidc(p, 20*time.Millisecond)
@@ -141,15 +131,15 @@ func TestFaultsKeepLastGood(t *testing.T) {
 			s := newSets(t, p, r)
 			good := p.Kid()
 			get(t, s, good)
-			p.SetFault(tc.fault)
+			p.SetFault(tc.Fault)
 			time.Sleep(30 * time.Millisecond)
 			if got := kids(get(t, s, "new-kid")); got != good {
 				t.Fatalf("keys %q after a failed fetch, want the last good %q", got, good)
 			}
-			if !metric(s, fmt.Sprintf(`keycard_sidecar_key_fetches_total{issuer="idp",outcome=%q} 1`, tc.outcome)) {
+			if !metric(s, fmt.Sprintf(`keycard_sidecar_key_fetches_total{issuer="idp",outcome=%q} 1`, tc.Outcome)) {
 				var b strings.Builder
 				s.WriteMetrics(&b)
-				t.Fatalf("outcome %s not counted:\n%s", tc.outcome, b.String())
+				t.Fatalf("outcome %s not counted:\n%s", tc.Outcome, b.String())
 			}
 		})
 	}
