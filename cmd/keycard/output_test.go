@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"github.com/keycard-gw/keycard/internal/devgw"
+	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmasm"
 	"os"
 	"os/exec"
@@ -538,6 +539,41 @@ func TestRenderRuntimeSecret(t *testing.T) {
 			if octKey.Match(data) || bytes.Contains(data, []byte("keycard-demo-secret")) {
 				t.Errorf("%s: %s carries an HMAC key", target, e.Name())
 			}
+		}
+	}
+}
+
+// TestSidecarKeys: keycard sidecar --policy says what keeps it from
+// holding an issuer's keys, before it touches Redis.
+func TestSidecarKeys(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(policytest.RemoteKeysPolicy("https://idp.example")), 0o644)
+	short := filepath.Join(t.TempDir(), "short")
+	os.WriteFile(short, []byte("too-short\n"), 0o600)
+	t.Setenv("KEYCARD_SECRET_LOGIN_SECRET", "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sidecar", "--policy", dir}, "keycard: sidecar: issuer login: run-time secret LOGIN_SECRET: give --secret-file LOGIN_SECRET=PATH or set KEYCARD_SECRET_LOGIN_SECRET\n"},
+		{[]string{"sidecar", "--policy", dir, "--secret-file", "LOGIN_SECRET=" + short}, "keycard: sidecar: issuer login: run-time secret LOGIN_SECRET is 9 bytes; HS256 needs at least 32\n"},
+		{[]string{"sidecar", "--policy", dir, "--secret-file", "LOGIN_SECRET=/nonexistent"}, "keycard: sidecar: issuer login: run-time secret LOGIN_SECRET: open /nonexistent: no such file or directory\n"},
+		{[]string{"sidecar", "--secret-file", "LOGIN_SECRET=" + short}, "keycard: sidecar: --secret-file needs --policy, which says which issuer takes which secret\n"},
+		{[]string{"sidecar", "--policy", filepath.Join(dir, "nope.json")}, "keycard: "},
+	} {
+		code, _, stderr := runCLI(t, tc.args...)
+		if code != 1 || !strings.HasPrefix(stderr, tc.want) {
+			t.Errorf("%v: %d %q, want 1 %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	// The explain command names the keys' sources.
+	code, out, _ := runCLI(t, "explain", dir, "GET", "api.example", "/me", "--level", "1")
+	for _, want := range []string{
+		"keys      idp: keys the sidecar fetches through OpenID discovery at https://idp.example/.well-known/openid-configuration (refresh 1s, at most one fetch per 200ms)\n",
+		"keys      login: run-time secret LOGIN_SECRET held by the sidecar\n",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("explain: %d, lacks %q:\n%s", code, want, out)
 		}
 	}
 }

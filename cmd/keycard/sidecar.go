@@ -40,10 +40,10 @@ func cmdSidecar(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, err)
 		}
 		if opts.KeySources, err = keyset.Sources(cfg, secrets.lookup); err != nil {
-			return fail(stderr, fmt.Errorf("keycard sidecar: %w", err))
+			return fail(stderr, fmt.Errorf("sidecar: %w", err))
 		}
 	} else if len(secrets) > 0 {
-		return fail(stderr, errors.New("keycard sidecar: --secret-file needs --policy, which says which issuer takes which secret"))
+		return fail(stderr, errors.New("sidecar: --secret-file needs --policy, which says which issuer takes which secret"))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
