@@ -112,6 +112,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzScanObject -fuzztime 30s ./filter/token
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 15s ./filter/token
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 15s ./internal/headermap
+	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./config
+	$(GO) test -run '^$$' -fuzz FuzzDecodeKeySet -fuzztime 15s ./state
 
 # The local gateway on the example policy: the real filter in wazero, the
 # sidecar and an embedded Redis; prints curl lines with fresh tokens.
