@@ -12,7 +12,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -50,15 +52,18 @@ type Provider struct {
 	URL      string // the issuer: https://127.0.0.1:PORT
 	JWKSPath string
 	SlowBy   time.Duration
+	// CacheControl is the JWKS answer's Cache-Control (default max-age=300).
+	CacheControl string
 
-	srv       *httptest.Server
-	adminKey  string
-	mu        sync.Mutex
-	keys      []*key // published; keys[0] signs
-	fault     Fault
-	fetches   atomic.Int64 // JWKS answers (of any kind) served
-	discovery atomic.Int64
-	serial    int
+	srv         *httptest.Server
+	adminKey    string
+	mu          sync.Mutex
+	keys        []*key // published; keys[0] signs
+	fault       Fault
+	fetches     atomic.Int64 // JWKS answers (of any kind) served
+	discovery   atomic.Int64
+	notModified atomic.Int64
+	serial      int
 }
 
 type key struct {
@@ -79,7 +84,7 @@ func Start(addr, adminKey string) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{JWKSPath: "/protocol/openid-connect/certs", SlowBy: 10 * time.Second, adminKey: adminKey}
+	p := &Provider{JWKSPath: "/protocol/openid-connect/certs", SlowBy: 10 * time.Second, CacheControl: "max-age=300", adminKey: adminKey}
 	if _, err := p.Rotate(); err != nil {
 		ln.Close()
 		return nil, err
@@ -114,6 +119,16 @@ func (p *Provider) JWKSURL() string { return p.URL + p.JWKSPath }
 
 // Fetches counts the JWKS requests served.
 func (p *Provider) Fetches() int64 { return p.fetches.Load() }
+
+// NotModified counts the JWKS requests answered 304.
+func (p *Provider) NotModified() int64 { return p.notModified.Load() }
+
+// SetCacheControl sets the JWKS answer's Cache-Control.
+func (p *Provider) SetCacheControl(v string) {
+	p.mu.Lock()
+	p.CacheControl = v
+	p.mu.Unlock()
+}
 
 // SetFault makes the provider fail (or stop failing, with Healthy).
 func (p *Provider) SetFault(f Fault) {
@@ -220,9 +235,21 @@ func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	// An encryption key, as Keycloak publishes beside its signing keys:
 	// never a verification key.
 	keys = append(keys, map[string]string{"kty": "EC", "kid": "enc-1", "use": "enc", "crv": "P-256", "x": keys[0]["x"], "y": keys[0]["y"]})
+	body, _ := json.Marshal(map[string]any{"keys": keys})
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	p.mu.Lock()
+	cc := p.CacheControl
+	p.mu.Unlock()
+	w.Header().Set("Cache-Control", cc)
+	w.Header().Set("ETag", etag)
+	if r.Header.Get("If-None-Match") == etag {
+		p.notModified.Add(1)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "max-age=300")
-	json.NewEncoder(w).Encode(map[string]any{"keys": keys})
+	w.Write(body)
 }
 
 // fail carries out the fault on an answer, reporting whether it did.

@@ -202,3 +202,32 @@ func TestRuntimeSecret(t *testing.T) {
 		t.Fatalf("err %v, want %q", err, want)
 	}
 }
+
+// TestCacheHeaders: an unchanged set costs the provider a 304 (the ETag
+// is sent back), and a max-age shorter than refresh brings the next
+// fetch forward.
+func TestCacheHeaders(t *testing.T) {
+	p := startProvider(t)
+	p.SetCacheControl("max-age=1")
+	r := oidc(p, 100*time.Millisecond)
+	r.RefreshMillis = 3600000
+	s := newSets(t, p, r)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.NotModified() < 1 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p.NotModified() < 1 {
+		t.Fatalf("no revalidation within 5s with max-age=1 (refresh 1h): %d fetches", p.Fetches())
+	}
+	if metric(s, `keycard_sidecar_key_fetches_total{issuer="idp",outcome="not_modified"} 0`) {
+		var b strings.Builder
+		s.WriteMetrics(&b)
+		t.Errorf("304s not counted:\n%s", b.String())
+	}
+	if got := kids(get(t, s, "")); got != p.Kid() {
+		t.Fatalf("keys after a 304: %q", got)
+	}
+}
