@@ -9,7 +9,7 @@ func TestParseJWKS(t *testing.T) {
 	ec := `{"kty":"EC","kid":"e1","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`
 	for _, tc := range []struct {
 		name, doc, err string
-		n, bad      int
+		n, bad         int
 	}{
 		{"one key", `{"keys":[` + ec + `]}`, "", 1, 0},
 		{"an encryption key and an unknown type", `{"keys":[` + ec + `,{"kty":"EC","use":"enc","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},{"kty":"XYZ"}]}`, "", 3, 1},
