@@ -18,8 +18,10 @@ var errJSON = errors.New("malformed JSON")
 const maxDepth = 32
 
 // scanObject calls fn for each member of the object that data holds, with
-// the member's value as raw JSON text.
-func scanObject(data []byte, fn func(key string, raw []byte) error) error {
+// the member's name decoded and its value as raw JSON text. The name is
+// only valid during the call (it may point into data): compare it with
+// string(key) == "…", which does not allocate, and copy what is kept.
+func scanObject(data []byte, fn func(key, raw []byte) error) error {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return errJSON
@@ -43,7 +45,7 @@ func skipSpace(data []byte, i int) int {
 
 // skipObject reads the object at data[i] ('{') and returns the index after
 // it. fn, when set, receives every member.
-func skipObject(data []byte, i, depth int, fn func(string, []byte) error) (int, error) {
+func skipObject(data []byte, i, depth int, fn func(key, raw []byte) error) (int, error) {
 	if depth > maxDepth {
 		return 0, errJSON
 	}
@@ -70,7 +72,7 @@ func skipObject(data []byte, i, depth int, fn func(string, []byte) error) (int, 
 			return 0, err
 		}
 		if fn != nil {
-			k, err := jsonString(key)
+			k, err := jsonName(key)
 			if err != nil {
 				return 0, err
 			}
@@ -243,6 +245,23 @@ func jsonString(raw []byte) (string, error) {
 		}
 	}
 	return string(inner), nil
+}
+
+// jsonName decodes a member name: the bytes between the quotes when it
+// has no escapes (no copy), else its decoded form, so that "\u0065xp" is
+// exp and a duplicate cannot hide behind an escape.
+func jsonName(raw []byte) ([]byte, error) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return nil, errJSON
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c >= 0x80 {
+			s, err := jsonString(raw)
+			return []byte(s), err
+		}
+	}
+	return inner, nil
 }
 
 // jsonStrings decodes a raw JSON array of strings.

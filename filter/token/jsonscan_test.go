@@ -29,7 +29,7 @@ func TestScanObject(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var keys []string
-		err := scanObject([]byte(tc.in), func(k string, _ []byte) error { keys = append(keys, k); return nil })
+		err := scanObject([]byte(tc.in), func(k, _ []byte) error { keys = append(keys, string(k)); return nil })
 		if (err == nil) != tc.ok || (tc.ok && !reflect.DeepEqual(keys, tc.keys)) {
 			t.Errorf("scanObject(%s) = %v %v, want ok=%v %v", tc.in, keys, err, tc.ok, tc.keys)
 		}
@@ -45,7 +45,7 @@ func FuzzScanObject(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got := map[string]json.RawMessage{}
-		err := scanObject(data, func(k string, raw []byte) error { got[k] = raw; return nil })
+		err := scanObject(data, func(k, raw []byte) error { got[string(k)] = raw; return nil })
 		var want map[string]json.RawMessage
 		werr := json.Unmarshal(data, &want)
 		isObject := werr == nil && want != nil

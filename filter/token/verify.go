@@ -71,6 +71,19 @@ type verificationKey struct {
 	name string // keyName(spec)
 }
 
+// newVerificationKey parses a key for the signing methods: an HMAC
+// secret becomes an *hmacKey for keyedHMAC.
+func newVerificationKey(k config.Key) (verificationKey, error) {
+	key, err := k.Parse()
+	if err != nil {
+		return verificationKey{}, err
+	}
+	if secret, ok := key.([]byte); ok {
+		key = newHMACKey(secret)
+	}
+	return verificationKey{kid: k.Kid, key: key, spec: k, name: keyName(k)}, nil
+}
+
 // keyName identifies a key by everything in it, so that a key set that
 // arrives again names the keys it kept the same way.
 func keyName(k config.Key) string {
@@ -133,14 +146,17 @@ func New(id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*V
 			if m == nil || alg == "none" {
 				return nil, fmt.Errorf("issuer %s: algorithm %s is not available", ic.Name, alg)
 			}
+			if km, ok := keyedMethods[alg]; ok {
+				m = km
+			}
 			is.methods[alg] = m
 		}
 		for _, k := range ic.Keys {
-			key, err := k.Parse()
+			vk, err := newVerificationKey(k)
 			if err != nil {
 				return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
 			}
-			is.keys = append(is.keys, verificationKey{kid: k.Kid, key: key, spec: k, name: keyName(k)})
+			is.keys = append(is.keys, vk)
 		}
 		is.pinned = len(is.keys)
 		opts := []jwt.ParserOption{jwt.WithLeeway(v.leeway), jwt.WithTimeFunc(now), jwt.WithIssuedAt()}
@@ -273,8 +289,8 @@ func (is *issuer) missing(alg, kid string, hasKid bool, payload string, v *Verif
 			return nil
 		}
 		iss := ""
-		_ = scanObject(data, func(key string, raw []byte) error {
-			if key == "iss" {
+		_ = scanObject(data, func(key, raw []byte) error {
+			if string(key) == "iss" {
 				iss, _ = jsonString(raw)
 			}
 			return nil
@@ -325,12 +341,12 @@ func (v *Verifier) SetRemoteKeys(name string, keys []config.Key) (int, error) {
 		if !fits {
 			continue
 		}
-		key, err := k.Parse()
+		vk, err := newVerificationKey(k)
 		if err != nil {
 			continue
 		}
-		fresh = append(fresh, verificationKey{kid: k.Kid, key: key, spec: k, name: keyName(k)})
-		kept[keyName(k)] = true
+		fresh = append(fresh, vk)
+		kept[vk.name] = true
 	}
 	is.keys, is.loaded = fresh, true
 	for k, e := range v.cache.entries {
@@ -361,8 +377,8 @@ func (v *Verifier) header(seg string) (alg, kid string, hasKid bool, err error) 
 	if err != nil {
 		return "", "", false, err
 	}
-	err = scanObject(data, func(key string, raw []byte) error {
-		switch key {
+	err = scanObject(data, func(key, raw []byte) error {
+		switch string(key) {
 		case "alg":
 			if alg != "" {
 				return errJSON
@@ -377,7 +393,7 @@ func (v *Verifier) header(seg string) (alg, kid string, hasKid bool, err error) 
 			kid, err = jsonString(raw)
 			return err
 		case "crit", "b64":
-			return errors.New("unsupported header " + key)
+			return errors.New("unsupported header " + string(key))
 		}
 		return nil
 	})
@@ -424,7 +440,8 @@ func isOpaqueShape(s string) bool {
 // claims is what the filter reads of a payload: the registered claims
 // golang-jwt's Validator checks, and the three the policy maps.
 type claims struct {
-	exp, nbf, iat *jwt.NumericDate
+	exp, nbf, iat *jwt.NumericDate // nil when absent, else pointing into dates
+	dates         [3]jwt.NumericDate
 	iss, sub, jti string
 	aud           jwt.ClaimStrings
 	subject       string
@@ -444,9 +461,9 @@ func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return c.aud, n
 func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 	c := &claims{}
 	var seen uint16 // one bit per claim read, to refuse duplicates
-	err := scanObject(payload, func(key string, raw []byte) error {
+	err := scanObject(payload, func(key, raw []byte) error {
 		var bit uint16
-		switch key {
+		switch string(key) {
 		case "exp":
 			bit = 1 << 0
 		case "nbf":
@@ -462,30 +479,31 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 		case "aud":
 			bit = 1 << 6
 		}
-		if key == v.names.Subject {
+		isSubject, isLevel, isRoles := string(key) == v.names.Subject, string(key) == v.names.Level, string(key) == v.names.Roles
+		if isSubject {
 			bit |= 1 << 7
 		}
-		if key == v.names.Level {
+		if isLevel {
 			bit |= 1 << 8
 		}
-		if key == v.names.Roles {
+		if isRoles {
 			bit |= 1 << 9
 		}
 		if bit == 0 {
 			return nil
 		}
 		if seen&bit != 0 {
-			return errors.New("claim " + key + " given twice")
+			return errors.New("claim " + string(key) + " given twice")
 		}
 		seen |= bit
 		var err error
-		switch key {
+		switch string(key) {
 		case "exp":
-			c.exp, err = numericDate(raw)
+			c.exp, err = numericDate(raw, &c.dates[0])
 		case "nbf":
-			c.nbf, err = numericDate(raw)
+			c.nbf, err = numericDate(raw, &c.dates[1])
 		case "iat":
-			c.iat, err = numericDate(raw)
+			c.iat, err = numericDate(raw, &c.dates[2])
 		case "iss":
 			c.iss, err = jsonString(raw)
 		case "sub":
@@ -506,18 +524,18 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 		if err != nil {
 			return fmt.Errorf("claim %s: %w", key, err)
 		}
-		if key == v.names.Subject {
+		if isSubject {
 			if c.subject, err = jsonStringOrNumber(raw); err != nil {
 				return fmt.Errorf("claim %s: %w", key, err)
 			}
 		}
-		if key == v.names.Level {
+		if isLevel {
 			var ok bool
 			if c.level, ok = parseLevel(raw); !ok {
 				return fmt.Errorf("claim %s: not a level from 0 to 255", key)
 			}
 		}
-		if key == v.names.Roles {
+		if isRoles {
 			if raw[0] == '[' {
 				c.roles, err = jsonStrings(raw)
 			} else {
@@ -537,21 +555,39 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 	return c, nil
 }
 
-// numericDate reads a NumericDate: seconds since the epoch, possibly
-// fractional (RFC 7519 2).
-func numericDate(raw []byte) (*jwt.NumericDate, error) {
+// numericDate reads a NumericDate into d: seconds since the epoch,
+// possibly fractional (RFC 7519 2). It returns d, or nil for null.
+func numericDate(raw []byte, d *jwt.NumericDate) (*jwt.NumericDate, error) {
 	if string(raw) == "null" {
 		return nil, nil
 	}
 	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return nil, errors.New("not a number")
 	}
+	// The usual form, plain seconds, without strconv (whose error would
+	// keep a copy of the text).
+	if len(raw) <= 12 && raw[0] != '0' || len(raw) == 1 {
+		n := int64(0)
+		digits := true
+		for _, c := range raw {
+			if c < '0' || c > '9' {
+				digits = false
+				break
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if digits {
+			d.Time = time.Unix(n, 0).Truncate(jwt.TimePrecision)
+			return d, nil
+		}
+	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || math.IsInf(f, 0) || math.Abs(f) > 1<<40 {
 		return nil, errors.New("not a time")
 	}
 	sec, frac := math.Modf(f)
-	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
+	*d = *jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9)))
+	return d, nil
 }
 
 // parseLevel reads a level claim one way: a JSON number that is exactly
