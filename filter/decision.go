@@ -3,6 +3,7 @@ package filter
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/keycard-gw/keycard/filter/token"
 )
@@ -72,8 +73,35 @@ type Decision struct {
 	Keys *KeyFetch
 }
 
-// Body is the seeds' response envelope with the reason added.
+// Body is the seeds' response envelope with the reason added. The bytes
+// are shared between decisions with the same status, message and reason
+// (made once: inside wasm building them costs a few microseconds); the
+// caller must not change them.
 func (d *Decision) Body() []byte {
+	k := bodyKey{d.Status, d.Msg, d.Reason}
+	bodies.mu.Lock()
+	defer bodies.mu.Unlock()
+	if b, ok := bodies.m[k]; ok {
+		return b
+	}
+	b := d.encodeBody()
+	if len(bodies.m) < 256 { // statuses, messages and reasons are constants: a handful
+		bodies.m[k] = b
+	}
+	return b
+}
+
+type bodyKey struct {
+	status      int
+	msg, reason string
+}
+
+var bodies = struct {
+	mu sync.Mutex
+	m  map[bodyKey][]byte
+}{m: map[bodyKey][]byte{}}
+
+func (d *Decision) encodeBody() []byte {
 	var b strings.Builder
 	b.Grow(96)
 	b.WriteString(`{"code":`)
@@ -86,18 +114,24 @@ func (d *Decision) Body() []byte {
 	return []byte(b.String())
 }
 
-// ResponseHeaders are the headers of a local response.
+// ResponseHeaders are the headers of a local response, shared: the
+// caller must not change them.
 func (d *Decision) ResponseHeaders() [][2]string {
-	h := [][2]string{{"content-type", "application/json; charset=utf-8"}, {"cache-control", "no-store"}}
-	if d.Status == 401 {
-		if d.Reason == ReasonNoToken {
-			h = append(h, [2]string{"www-authenticate", "Bearer"})
-		} else {
-			h = append(h, [2]string{"www-authenticate", `Bearer error="invalid_token"`})
-		}
+	switch {
+	case d.Status != 401:
+		return jsonHeaders
+	case d.Reason == ReasonNoToken:
+		return noTokenHeaders
+	default:
+		return badTokenHeaders
 	}
-	return h
 }
+
+var (
+	jsonHeaders     = [][2]string{{"content-type", "application/json; charset=utf-8"}, {"cache-control", "no-store"}}
+	noTokenHeaders  = append(jsonHeaders[:2:2], [2]string{"www-authenticate", "Bearer"})
+	badTokenHeaders = append(jsonHeaders[:2:2], [2]string{"www-authenticate", `Bearer error="invalid_token"`})
+)
 
 var statusMsg = map[int]string{400: "Bad Request", 401: "UnAuthorized", 403: "Forbidden", 404: "Not Found", 503: "Service Unavailable"}
 

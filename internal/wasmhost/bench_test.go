@@ -34,7 +34,7 @@ type benchCase struct {
 	allow     bool
 }
 
-func benchCases(b *testing.B, cfg func(int) *compiler.Result) []benchCase {
+func benchCases(b testing.TB, cfg func(int) *compiler.Result) []benchCase {
 	res := cfg(0)
 	keys := map[string]string{
 		"rsa":     filepath.Join("..", "..", "testdata", "keys", "bench-rs256.key.pem"),
@@ -62,7 +62,7 @@ func benchCases(b *testing.B, cfg func(int) *compiler.Result) []benchCase {
 	}
 }
 
-func benchPolicy(b *testing.B, cacheSize int) *compiler.Result {
+func benchPolicy(b testing.TB, cacheSize int) *compiler.Result {
 	b.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
 	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "testdata", "bench", "policy.yaml")}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 	if err != nil {
