@@ -71,4 +71,3 @@ func writeString(h hash.Hash, s string) {
 		s = s[n:]
 	}
 }
-
