@@ -26,6 +26,8 @@ type Engine struct {
 	tb           *table.Table
 	verifier     *token.Verifier
 	remove       []string             // forwarded identity headers and override headers the upstream must not get, lower case
+	removeLens   uint64               // bit n: some name in remove is n bytes long (n < 64)
+	longRemove   bool                 // some name in remove is 64 bytes or longer
 	refuse       []refusal            // Kong: client headers that refuse the request, since the host cannot remove them
 	sources      []config.TokenSource // lower-case header names
 	pathOpts     httppath.Options
@@ -76,6 +78,13 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.remove = append(e.remove, o.Name)
 		if !o.KongSets {
 			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader})
+		}
+	}
+	for _, name := range e.remove {
+		if len(name) < 64 {
+			e.removeLens |= 1 << len(name)
+		} else {
+			e.longRemove = true
 		}
 	}
 	e.keySets = map[string]*keyState{}
@@ -645,6 +654,17 @@ func (e *Engine) sentRefused(h token.Headers) (name, reason string, found bool) 
 // and the tests' lists can).
 type headerWalker interface {
 	Each(fn func(name, value string))
+}
+
+// MayStrip reports whether a request header's name can match one of the
+// names decisions remove (Decision.Remove, SameHeaderName): false means
+// it matches none, known by its length alone, which saves comparing it
+// with every one of them.
+func (e *Engine) MayStrip(name string) bool {
+	if len(name) >= 64 {
+		return e.longRemove
+	}
+	return e.removeLens&(1<<len(name)) != 0
 }
 
 // SameHeaderName compares header names without regard to case, taking

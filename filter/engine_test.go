@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,5 +186,26 @@ func TestKongIdentityHeaders(t *testing.T) {
 				t.Errorf("Envoy: %d %s, want the public route allowed", d.Status, d.Reason)
 			}
 		})
+	}
+}
+
+// TestMayStrip: the length filter never hides a name SameHeaderName
+// would match.
+func TestMayStrip(t *testing.T) {
+	res := example(t)
+	e := engine(t, res)
+	d := e.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: policytest.HeaderList(nil)})
+	for _, name := range d.Remove {
+		for _, variant := range []string{name, strings.ToUpper(name), strings.ReplaceAll(name, "-", "_")} {
+			if !e.MayStrip(variant) {
+				t.Errorf("MayStrip(%q) = false, but it is removed", variant)
+			}
+		}
+	}
+	for _, name := range []string{"authorization", "host", "accept", "x", strings.Repeat("x", 80)} {
+		matched := slices.ContainsFunc(d.Remove, func(r string) bool { return filter.SameHeaderName(name, r) })
+		if !e.MayStrip(name) && matched {
+			t.Errorf("MayStrip(%q) = false for a removed name", name)
+		}
 	}
 }

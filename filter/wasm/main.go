@@ -101,6 +101,27 @@ func (l *logLimit) allow(now time.Time) (bool, int) {
 	return true, 0
 }
 
+// clock reads the host's clock once per callback: time.Now is two host
+// calls on wasip1 (wall clock and monotonic), and what one callback
+// decides happens at one instant anyway.
+type clock struct {
+	t   time.Time
+	set bool
+}
+
+func (c *clock) now() time.Time {
+	if !c.set {
+		c.t, c.set = time.Now(), true
+	}
+	return c.t
+}
+
+// reset makes the next now read the host's clock again; every callback
+// that decides starts with it.
+func (c *clock) reset() { c.set = false }
+
+var callbackClock clock
+
 func (r *root) OnVMStart(int) bool { return true }
 
 // OnPluginStart decodes and validates the whole configuration before it
@@ -112,7 +133,8 @@ func (r *root) OnPluginStart(size int) bool {
 		abi.Log(abi.LogError, "keycard: cannot read the plugin configuration: "+err.Error())
 		return false
 	}
-	e, err := filter.FromJSON(data, time.Now)
+	callbackClock.reset()
+	e, err := filter.FromJSON(data, callbackClock.now)
 	if err != nil {
 		abi.Log(abi.LogError, "keycard: bad configuration: "+err.Error())
 		return false
@@ -160,6 +182,7 @@ func (r *root) NewHTTPContext(id uint32) abi.HTTPContext { return &stream{id: id
 // failed call arrives here too (Envoy: no headers; Kong: a
 // :dispatch_status header): both end in the on_error decision.
 func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailers int) {
+	callbackClock.reset()
 	if kc, ok := r.keyCalls[token]; ok {
 		r.keysArrived(token, kc, numHeaders, bodySize)
 		return
@@ -348,6 +371,7 @@ func (r *root) dispatch(path string, extra int) (uint32, error) {
 
 // OnTick asks for the key sets that are due.
 func (r *root) OnTick() {
+	callbackClock.reset()
 	if r.engine == nil {
 		return
 	}
@@ -365,6 +389,7 @@ type stream struct {
 }
 
 func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Action {
+	callbackClock.reset()
 	e := s.root.engine
 	if e == nil {
 		// Not configured: the host should not send traffic, but if it
@@ -413,7 +438,7 @@ func (r *root) apply(d *filter.Decision, h *abi.Headers) bool {
 	if !d.Allow || d.Shadow {
 		// One structured line per denial and per shadowed denial, at
 		// info, rate-limited so that a flood cannot flood the log.
-		if ok, dropped := r.logs.allow(time.Now()); ok {
+		if ok, dropped := r.logs.allow(callbackClock.now()); ok {
 			if dropped > 0 {
 				abi.Log(abi.LogInfo, "keycard: "+strconv.Itoa(dropped)+" denial log lines dropped in the last second")
 			}
@@ -436,7 +461,7 @@ func (r *root) apply(d *filter.Decision, h *abi.Headers) bool {
 	// drops every copy). A remove costs a host call only when the
 	// request carries such a header.
 	h.Each(func(name, _ string) {
-		if len(name) == 0 || name[0] == ':' {
+		if len(name) == 0 || name[0] == ':' || !r.engine.MayStrip(name) {
 			return
 		}
 		for _, strip := range d.Remove {
