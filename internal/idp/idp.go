@@ -132,6 +132,9 @@ func (p *Provider) SetCacheControl(v string) {
 
 // SetFault makes the provider fail (or stop failing, with Healthy).
 func (p *Provider) SetFault(f Fault) {
+	if f == UnpinnedAlg {
+		_, _ = rsaKey() // made now: generating it while a fetch waits could outlast the fetch's timeout
+	}
 	p.mu.Lock()
 	p.fault = f
 	p.mu.Unlock()
