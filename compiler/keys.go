@@ -78,8 +78,7 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) ([]config.Key, *config.R
 		keys = append(keys, got...)
 	}
 	for _, a := range is.Algorithms {
-		kty := config.KeyTypeFor(a.Value)
-		if kty == "" {
+		if config.KeyTypeFor(a.Value) == "" {
 			continue
 		}
 		fits := false
@@ -87,7 +86,7 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) ([]config.Key, *config.R
 			fits = fits || k.Fits(a.Value)
 		}
 		if remote != nil {
-			fits = fits || (kty == "oct" && remote.Secret != "") || (kty != "oct" && remote.URL() != "")
+			fits = fits || remote.Fits(a.Value)
 		}
 		if !fits && (len(keys) > 0 || remote != nil) {
 			d.errorf(a.Node, "issuer %s: algorithm %s does not fit its keys (%s)", is.Name, a.Value, describeSources(keys, remote))
@@ -158,7 +157,7 @@ func (c *compilation) remote(id *Identity, is *IssuerDef) *config.Remote {
 		}
 	}
 	if r.Secret != "" && !config.ValidSecretName(r.Secret) {
-		d.errorf(is.Secret.Node, "issuer %s: secret.runtime %q: the name is letters, digits and _ (the sidecar reads it from KEYCARD_SECRET_%s or --secret-file %s=PATH)", is.Name, r.Secret, strings.ToUpper(r.Secret), r.Secret)
+		d.errorf(is.Secret.Node, "issuer %s: secret.runtime %q: the name is letters, digits and _ (the sidecar reads it from %s or --secret-file %s=PATH)", is.Name, r.Secret, config.SecretEnv(r.Secret), r.Secret)
 		return nil
 	}
 	r.RefreshMillis, r.MinIntervalMillis, r.TimeoutMillis = int(f.Refresh/time.Millisecond), int(f.MinInterval/time.Millisecond), int(f.Timeout/time.Millisecond)

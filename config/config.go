@@ -120,6 +120,19 @@ func (r *Remote) URL() string {
 	return r.JWKSURL
 }
 
+// Fits reports whether keys from this source can verify alg: a fetched
+// set holds public keys, a run-time secret is an HMAC key.
+func (r *Remote) Fits(alg string) bool {
+	if KeyTypeFor(alg) == "oct" {
+		return r.Secret != ""
+	}
+	return KeyTypeFor(alg) != "" && r.URL() != ""
+}
+
+// SecretEnv is the environment variable the sidecar reads a run-time
+// secret from when no --secret-file names it.
+func SecretEnv(name string) string { return "KEYCARD_SECRET_" + strings.ToUpper(name) }
+
 // PollMillis is how often the filter asks the sidecar for the set: the
 // refresh interval, but at least once a minute, so that a key the
 // provider retired stops working soon after the sidecar sees it go.
@@ -405,11 +418,22 @@ func IsOverrideHeader(name string) bool {
 // state is on, an issuer hands out opaque tokens, or the sidecar holds an
 // issuer's keys.
 func (c *Config) NeedsSidecar() bool {
-	if c.Sessions.State == StateSidecar {
+	if c.Sessions.State == StateSidecar || c.HoldsRemoteKeys() {
 		return true
 	}
 	for _, is := range c.Identity.Issuers {
-		if is.Kind == KindOpaque || is.Remote != nil {
+		if is.Kind == KindOpaque {
+			return true
+		}
+	}
+	return false
+}
+
+// HoldsRemoteKeys reports whether the sidecar holds keys of an issuer
+// (Remote): it must then be started with the policy.
+func (c *Config) HoldsRemoteKeys() bool {
+	for _, is := range c.Identity.Issuers {
+		if is.Remote != nil {
 			return true
 		}
 	}
@@ -463,9 +487,8 @@ func (is *Issuer) validate() error {
 		for _, k := range is.Keys {
 			found = found || k.Fits(a)
 		}
-		if r := is.Remote; r != nil {
-			// A fetched set holds public keys; a run-time secret is HMAC.
-			found = found || (kty == "oct" && r.Secret != "") || (kty != "oct" && r.URL() != "")
+		if is.Remote != nil {
+			found = found || is.Remote.Fits(a)
 		}
 		if !found {
 			return fmt.Errorf("algorithm %s has no key that fits it", a)

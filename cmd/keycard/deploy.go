@@ -178,7 +178,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	for _, line := range keySources(res.Config) {
 		fmt.Fprintf(stderr, "keycard render: keys of %s\n", line)
 	}
-	if holdsRemoteKeys(res.Config) {
+	if res.Config.HoldsRemoteKeys() {
 		fmt.Fprintln(stderr, "keycard render: the sidecar holds keys for the filter: start it with --policy (this policy, or the rendered configuration) and, for run-time secrets, --secret-file NAME=PATH")
 	}
 	if d := opts.Defaulted(res); len(d) > 0 && target != "istio" && target != "envoy-gateway" {

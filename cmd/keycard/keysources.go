@@ -48,14 +48,3 @@ func keySources(cfg *config.Config) []string {
 	}
 	return out
 }
-
-// holdsRemoteKeys reports whether the sidecar must hold keys for the
-// filter (keycard sidecar --policy).
-func holdsRemoteKeys(cfg *config.Config) bool {
-	for _, is := range cfg.Identity.Issuers {
-		if is.Remote != nil {
-			return true
-		}
-	}
-	return false
-}

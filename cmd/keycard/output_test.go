@@ -338,14 +338,7 @@ func TestDiffCommand(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(repo, "policies"), os.DirFS("../../policies")); err != nil {
 		t.Fatal(err)
 	}
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "user.email=ci@keycard.invalid", "-c", "user.name=ci"}, args...)...)
-		cmd.Dir = repo
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
+	git := gitIn(t, repo)
 	git("init", "-q")
 	git("add", ".")
 	git("commit", "-qm", "base")

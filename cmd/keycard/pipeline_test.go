@@ -44,14 +44,7 @@ func TestPipelineScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	script, _ := filepath.Abs(filepath.Join("..", "..", "examples", "ci", "keycard-policy.sh"))
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "user.email=ci@keycard.invalid", "-c", "user.name=ci"}, args...)...)
-		cmd.Dir = repo
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
+	git := gitIn(t, repo)
 	git("init", "-q", "-b", "main")
 	git("add", ".")
 	git("commit", "-qm", "base")
@@ -96,5 +89,18 @@ func TestPipelineScript(t *testing.T) {
 	os.WriteFile(svc, []byte(strings.Replace(string(src), "{path: /auth, access: user}", "{path: /auth, acess: user}", 1)), 0o644)
 	if out, err := run(); err == nil || !strings.Contains(out, `unknown field "acess"`) {
 		t.Errorf("a broken policy passed the pipeline: %v\n%s", err, out)
+	}
+}
+
+// gitIn runs git in repo with a fixed identity, failing the test when it
+// fails.
+func gitIn(t *testing.T, repo string) func(args ...string) {
+	return func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-c", "user.email=ci@keycard.invalid", "-c", "user.name=ci"}, args...)...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
 	}
 }

@@ -102,7 +102,7 @@ func (s secretFiles) lookup(name string) ([]byte, error) {
 		}
 		return []byte(strings.TrimRight(string(data), "\r\n")), nil
 	}
-	env := "KEYCARD_SECRET_" + strings.ToUpper(name)
+	env := config.SecretEnv(name)
 	if v, ok := os.LookupEnv(env); ok && v != "" {
 		return []byte(v), nil
 	}

@@ -358,17 +358,6 @@ func (v *Verifier) SetRemoteKeys(name string, keys []config.Key) (int, error) {
 	return len(fresh) - is.pinned, nil
 }
 
-// RemoteIssuers names the issuers whose keys the sidecar holds.
-func (v *Verifier) RemoteIssuers() []string {
-	var out []string
-	for _, is := range v.issuers {
-		if is.cfg.Remote != nil {
-			out = append(out, is.cfg.Name)
-		}
-	}
-	return out
-}
-
 // header reads alg and kid. A token that asks for critical extensions
 // (crit) or an unencoded payload (b64) is refused (RFC 7515 4.1.11, RFC
 // 7797). Keys the token carries (jwk, jku, x5u, x5c) are never looked at.

@@ -261,7 +261,7 @@ func isLoopback(host string) bool {
 // KEYCARD_SECRET_<NAME>.
 func (g *Gateway) holdKeys(ctx context.Context, cfg *config.Config, sopts *sidecar.Options) error {
 	srcs, err := keyset.Sources(cfg, func(name string) ([]byte, error) {
-		env := "KEYCARD_SECRET_" + strings.ToUpper(name)
+		env := config.SecretEnv(name)
 		if v := os.Getenv(env); v != "" {
 			return []byte(v), nil
 		}

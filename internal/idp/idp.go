@@ -52,18 +52,17 @@ type Provider struct {
 	URL      string // the issuer: https://127.0.0.1:PORT
 	JWKSPath string
 	SlowBy   time.Duration
-	// CacheControl is the JWKS answer's Cache-Control (default max-age=300).
-	CacheControl string
 
-	srv         *httptest.Server
-	adminKey    string
-	mu          sync.Mutex
-	keys        []*key // published; keys[0] signs
-	fault       Fault
-	fetches     atomic.Int64 // JWKS answers (of any kind) served
-	discovery   atomic.Int64
-	notModified atomic.Int64
-	serial      int
+	srv          *httptest.Server
+	adminKey     string
+	mu           sync.Mutex
+	keys         []*key // published; keys[0] signs
+	cacheControl string // of JWKS answers (SetCacheControl)
+	fault        Fault
+	fetches      atomic.Int64 // JWKS answers (of any kind) served
+	discovery    atomic.Int64
+	notModified  atomic.Int64
+	serial       int
 }
 
 type key struct {
@@ -84,7 +83,7 @@ func Start(addr, adminKey string) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{JWKSPath: "/protocol/openid-connect/certs", SlowBy: 10 * time.Second, CacheControl: "max-age=300", adminKey: adminKey}
+	p := &Provider{JWKSPath: "/protocol/openid-connect/certs", SlowBy: 10 * time.Second, cacheControl: "max-age=300", adminKey: adminKey}
 	if _, err := p.Rotate(); err != nil {
 		ln.Close()
 		return nil, err
@@ -126,7 +125,7 @@ func (p *Provider) NotModified() int64 { return p.notModified.Load() }
 // SetCacheControl sets the JWKS answer's Cache-Control.
 func (p *Provider) SetCacheControl(v string) {
 	p.mu.Lock()
-	p.CacheControl = v
+	p.cacheControl = v
 	p.mu.Unlock()
 }
 
@@ -242,7 +241,7 @@ func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256(body)
 	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
 	p.mu.Lock()
-	cc := p.CacheControl
+	cc := p.cacheControl
 	p.mu.Unlock()
 	w.Header().Set("Cache-Control", cc)
 	w.Header().Set("ETag", etag)

@@ -1,11 +1,8 @@
 package kongtest
 
 import (
-	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +13,6 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/policytest"
-	"github.com/keycard-gw/keycard/sidecar"
-	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
@@ -41,15 +36,7 @@ func TestRemoteKeysInKong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcs, err := keyset.Sources(res.Config, func(string) ([]byte, error) { return []byte(policytest.RuntimeSecret), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	sets := keyset.New(srcs, p.Client(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	stop := make(chan struct{})
-	defer close(stop)
-	sc := sidecartest.Start(t, res.Config.Policy, func(o *sidecar.Options) { o.Keys = sets })
-	go sets.Run(contextUntil(stop))
+	sc := sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(policytest.RuntimeSecret), nil })
 	module := buildModule(t)
 	echo := strings.TrimPrefix(StartEcho(t).URL, "http://")
 	files := kongFiles(t, res, module, strings.TrimPrefix(sc.URL, "http://"))
@@ -161,11 +148,4 @@ func TestRemoteKeysInKong(t *testing.T) {
 func tail(log string) string {
 	lines := strings.Split(log, "\n")
 	return strings.Join(lines[max(0, len(lines)-30):], "\n")
-}
-
-// contextUntil is a context that ends when stop is closed.
-func contextUntil(stop <-chan struct{}) context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-stop; cancel() }()
-	return ctx
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,8 +18,6 @@ import (
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
-	"github.com/keycard-gw/keycard/sidecar"
-	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
@@ -194,12 +190,7 @@ func BenchmarkRemoteKeys(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srcs, err := keyset.Sources(remote.Config, func(string) ([]byte, error) { return []byte(demoSecret), nil })
-	if err != nil {
-		b.Fatal(err)
-	}
-	sets := keyset.New(srcs, p.Client(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	sc := sidecartest.Start(b, remote.Config.Policy, func(o *sidecar.Options) { o.Keys = sets })
+	sc := sidecartest.StartHolding(b, remote.Config, p.Client(), func(string) ([]byte, error) { return []byte(demoSecret), nil })
 	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{remote.Config.Sidecar.Upstream: sc.URL})
 	for _, v := range []struct {
 		name string

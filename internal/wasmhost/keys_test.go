@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,8 +20,6 @@ import (
 	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
-	"github.com/keycard-gw/keycard/sidecar"
-	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
@@ -54,15 +51,7 @@ func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStac
 		t.Fatal(err)
 	}
 	ks := &keyStack{p: p, res: res}
-	srcs, err := keyset.Sources(res.Config, func(name string) ([]byte, error) { return []byte(policytest.RuntimeSecret), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	sets := keyset.New(srcs, p.Client(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	go sets.Run(ctx)
-	ks.sc = sidecartest.Start(t, res.Config.Policy, func(o *sidecar.Options) { o.Keys = sets })
+	ks.sc = sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(policytest.RuntimeSecret), nil })
 	ks.sidecarUp.Store(true)
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayEnvoy

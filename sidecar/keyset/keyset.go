@@ -85,11 +85,11 @@ type set struct {
 	src Source
 
 	mu        sync.Mutex
-	fetched   []config.Key // usable keys of the last good answer
-	digest    string
-	goodAt    time.Time // when the last good answer came (zero: never)
-	triedAt   time.Time // when the last fetch started
-	nextAt    time.Time // when the next scheduled fetch is due
+	fetched   []config.Key  // usable keys of the last good answer
+	served    *state.KeySet // what the filter gets: fetched plus the secret, made when they change; nil while there are none
+	goodAt    time.Time     // when the last good answer came (zero: never)
+	triedAt   time.Time     // when the last fetch started
+	nextAt    time.Time     // when the next scheduled fetch is due
 	etag      string
 	jwksURL   string // found through discovery
 	lastErr   string
@@ -104,7 +104,9 @@ type set struct {
 func New(sources []Source, client *http.Client, now func() time.Time, log *slog.Logger) *Sets {
 	s := &Sets{client: client, now: now, log: log, sets: map[string]*set{}}
 	for _, src := range sources {
-		s.sets[src.Issuer] = &set{src: src, outcomes: map[string]uint64{}}
+		st := &set{src: src, outcomes: map[string]uint64{}}
+		st.serve()
+		s.sets[src.Issuer] = st
 		s.names = append(s.names, src.Issuer)
 	}
 	sort.Strings(s.names)
@@ -179,27 +181,35 @@ func (s *Sets) Get(ctx context.Context, issuer, kid string) (*state.KeySet, erro
 	return st.answer()
 }
 
+// answer is the set as the filter gets it; the caller must not change it.
 func (st *set) answer() (*state.KeySet, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.served == nil {
+		if st.lastErr != "" {
+			return nil, fmt.Errorf("%w: %s", ErrNoKeys, st.lastErr)
+		}
+		return nil, ErrNoKeys
+	}
+	return st.served, nil
+}
+
+// serve makes what answer hands out from the fetched keys and the
+// secret, with the digest that names them; st.mu is held (or st is not
+// shared yet).
+func (st *set) serve() {
 	keys := append([]config.Key(nil), st.fetched...)
 	if st.src.Secret != nil {
 		k, _ := config.KeyFrom("", st.src.Secret)
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		if st.lastErr != "" {
-			return nil, fmt.Errorf("%w: %s", ErrNoKeys, st.lastErr)
-		}
-		return nil, ErrNoKeys
+		st.served = nil
+		return
 	}
-	return &state.KeySet{Version: state.Version, Issuer: st.src.Issuer, Set: digest(keys), Keys: keys}, nil
-}
-
-func digest(keys []config.Key) string {
 	data, _ := json.Marshal(keys)
 	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:12])
+	st.served = &state.KeySet{Version: state.Version, Issuer: st.src.Issuer, Set: hex.EncodeToString(sum[:12]), Keys: keys}
 }
 
 // start marks a fetch in flight; st.mu is held.
@@ -243,10 +253,11 @@ func (s *Sets) fetch(ctx context.Context, st *set) {
 	switch res.outcome {
 	case OutcomeOK, OutcomeNotModified:
 		if res.outcome == OutcomeOK {
-			changed := digest(res.keys) != st.digest
-			st.fetched, st.digest, st.etag = res.keys, digest(res.keys), res.etag
-			if changed {
-				s.log.Info("key set fetched", "issuer", st.src.Issuer, "keys", len(res.keys), "left_out", res.refused, "set", st.digest)
+			before := st.served
+			st.fetched, st.etag = res.keys, res.etag
+			st.serve()
+			if before == nil || before.Set != st.served.Set {
+				s.log.Info("key set fetched", "issuer", st.src.Issuer, "keys", len(res.keys), "left_out", res.refused, "set", st.served.Set)
 			}
 		}
 		st.goodAt, st.lastErr, st.sinceGood = now, "", 0

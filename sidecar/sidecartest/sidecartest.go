@@ -3,6 +3,7 @@
 package sidecartest
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -12,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/redistest"
 	"github.com/keycard-gw/keycard/sidecar"
+	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
 // AdminKey is the test sidecar's admin key.
@@ -121,4 +124,20 @@ func (s *Sidecar) WaitReady(t testing.TB) time.Duration {
 	}
 	t.Fatal("the sidecar did not reach Redis again within 10s")
 	return 0
+}
+
+// StartHolding starts a sidecar that holds the keys of cfg's remote
+// issuers (keycard sidecar --policy), fetched with client and refreshed
+// until the test ends; secret resolves run-time secrets.
+func StartHolding(t testing.TB, cfg *config.Config, client *http.Client, secret func(name string) ([]byte, error)) *Sidecar {
+	t.Helper()
+	srcs, err := keyset.Sources(cfg, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := keyset.New(srcs, client, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go sets.Run(ctx)
+	return Start(t, cfg.Policy, func(o *sidecar.Options) { o.Keys = sets })
 }
