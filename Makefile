@@ -113,6 +113,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 15s ./filter/token
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 15s ./internal/headermap
 	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./config
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFast -fuzztime 30s ./config
 	$(GO) test -run '^$$' -fuzz FuzzDecodeKeySet -fuzztime 15s ./state
 
 # The local gateway on the example policy: the real filter in wazero, the

@@ -474,7 +474,8 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 				spec.Mounts = append(spec.Mounts, m)
 			}
 		}
-		seen := map[string][]*Route{} // by canonical pattern
+		seen := make(map[string][]*Route, len(s.Routes)) // by canonical pattern
+		spec.Routes = make([]table.RouteSpec, 0, len(s.Routes))
 		for ri := range s.Routes {
 			r := &s.Routes[ri]
 			segs, msg := parsePattern(r.Path.Value)
@@ -582,6 +583,9 @@ func (c *compilation) roleDef(name string) int {
 func (c *compilation) unreachable(mounts []mountAt) {
 	for si := range c.p.Services {
 		s := &c.p.Services[si]
+		if !contested(s, mounts) {
+			continue
+		}
 		for ri := range s.Routes {
 			r := &s.Routes[ri]
 			segs, msg := parsePattern(r.Path.Value)
@@ -608,6 +612,22 @@ func (c *compilation) unreachable(mounts []mountAt) {
 			}
 		}
 	}
+}
+
+// contested reports whether another service has a longer prefix on one
+// of s's hosts: only then can a route of s be unreachable.
+func contested(s *Service, mounts []mountAt) bool {
+	for _, m := range mounts {
+		if m.svc != s {
+			continue
+		}
+		for _, o := range mounts {
+			if o.svc != s && o.Host == m.Host && len(o.Prefix) > len(m.Prefix) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // literalHead is the leading literal segments of a pattern as a path.

@@ -19,8 +19,8 @@ func parsePattern(p string) ([]table.Segment, string) {
 	if strings.HasSuffix(p, "/") {
 		return nil, "must not end with / (a trailing slash is ignored when matching)"
 	}
-	var segs []table.Segment
 	parts := strings.Split(p[1:], "/")
+	segs := make([]table.Segment, 0, len(parts))
 	for i, s := range parts {
 		switch {
 		case s == "":

@@ -315,14 +315,13 @@ var Fields = []string{"subject", "level", "roles", "issuer"}
 // Decode parses and validates a configuration. Unknown fields are errors:
 // a typo in a hand-edited configuration must not be silently ignored.
 func Decode(data []byte) (*Config, *table.Table, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	var c Config
-	if err := dec.Decode(&c); err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
+	c, err := decodeFast(data)
+	if err != nil {
+		// The plain path gives the error, positioned in the data as given.
+		c, err = decodeJSON(data)
 	}
-	if dec.More() {
-		return nil, nil, errors.New("config: data after the JSON object")
+	if err != nil {
+		return nil, nil, err
 	}
 	tb, err := c.Validate()
 	if err != nil {
@@ -333,7 +332,39 @@ func Decode(data []byte) (*Config, *table.Table, error) {
 	if c.Gateway != GatewayKong && c.Gateway != GatewayEnvoy {
 		return nil, nil, fmt.Errorf("config: gateway %q is not kong or envoy (keycard render sets it; keycard compile takes --gateway)", c.Gateway)
 	}
-	return &c, tb, nil
+	return c, tb, nil
+}
+
+// decodeFast decodes a configuration whose table splitTable can lift
+// out; any other configuration, or any error, is left to decodeJSON.
+func decodeFast(data []byte) (*Config, error) {
+	rest, tableText, ok := splitTable(data)
+	if !ok {
+		return nil, errNotFast
+	}
+	c, err := decodeJSON(rest)
+	if err != nil {
+		return nil, err
+	}
+	if c.Table, err = decodeTableField(tableText); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+var errNotFast = errors.New("config: not split")
+
+func decodeJSON(data []byte) (*Config, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("config: data after the JSON object")
+	}
+	return &c, nil
 }
 
 // Validate checks the configuration and decodes its table. It accepts an

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -147,11 +148,22 @@ type reader struct {
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
 		r.err = fmt.Errorf("%w: at byte %d: %s", ErrCorrupt, r.off, fmt.Sprintf(format, args...))
+		r.off = len(r.all) // nothing more is read, and uv's fast path need not check err
 	}
 }
 
-// uv reads a uvarint no larger than max.
+// uv reads a uvarint no larger than max. Most of a table's integers fit
+// in one byte; that case is small enough to inline.
 func (r *reader) uv(max uint64, what string) uint64 {
+	if off := r.off; off < len(r.all) && r.all[off] < 0x80 && uint64(r.all[off]) <= max {
+		r.off = off + 1
+		return uint64(r.all[off])
+	}
+	return r.uvLong(max, what)
+}
+
+// uvLong is uv's general case: several bytes, or an error.
+func (r *reader) uvLong(max uint64, what string) uint64 {
 	if r.err != nil {
 		return 0
 	}
@@ -324,6 +336,11 @@ func (r *reader) trie(t *Table, i int) {
 	start := len(t.nodes)
 	t.tries[i] = trie{start: uint32(start), count: uint32(n)}
 	t.nodes = append(t.nodes, make([]node, n)...)
+	// Every node but the root is a literal or {param} child, so the trie
+	// has at most n-1 edges; most nodes of a real policy end one route.
+	// Growing once here saves the copies of growing route by route.
+	t.edges = slices.Grow(t.edges, n-1)
+	t.refs = slices.Grow(t.refs, n)
 	t.nodes[start].parent = -1
 	next := start + 1
 	child := func(parent int, label uint32) uint32 {

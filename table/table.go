@@ -318,7 +318,13 @@ func (b *builder) trie(routes []RouteSpec, grants bool) (uint32, error) {
 		}
 	}
 	start := uint32(len(b.t.nodes))
-	queue := []*tnode{root}
+	// A route adds at most one node per segment; the real count is
+	// usually close to one per route, and growing once saves the copies.
+	b.t.nodes = slices.Grow(b.t.nodes, len(routes)+1)
+	b.t.edges = slices.Grow(b.t.edges, len(routes))
+	b.t.refs = slices.Grow(b.t.refs, len(routes))
+	queue := make([]*tnode, 1, len(routes)+1)
+	queue[0] = root
 	for qi := 0; qi < len(queue); qi++ {
 		tn := queue[qi]
 		nd := node{param: -1}
@@ -353,10 +359,12 @@ func (b *builder) trie(routes []RouteSpec, grants bool) (uint32, error) {
 // are disjoint), then at most one route for any method. Grants may
 // overlap: any matching grant grants.
 func (b *builder) refs(rs []*RouteSpec, grants bool) (start, count uint32, err error) {
-	rs = slices.Clone(rs)
-	slices.SortStableFunc(rs, func(x, y *RouteSpec) int {
-		return cmp.Compare(boolInt(x.Methods == 0), boolInt(y.Methods == 0))
-	})
+	if len(rs) > 1 { // most nodes end one route or none
+		rs = slices.Clone(rs)
+		slices.SortStableFunc(rs, func(x, y *RouteSpec) int {
+			return cmp.Compare(boolInt(x.Methods == 0), boolInt(y.Methods == 0))
+		})
+	}
 	var seen MethodSet
 	anyMethod := false
 	for _, r := range rs {

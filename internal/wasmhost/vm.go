@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 )
 
 const rootID = 1
@@ -100,6 +101,9 @@ func (h *Host) NewVM(ctx context.Context, pluginConfig []byte) (*VM, error) {
 	vm.changed = sync.NewCond(&vm.mu)
 	ctx = context.WithValue(ctx, vmKey{}, vm)
 	vm.phase = "_initialize"
+	if memoryAllocator != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, memoryAllocator)
+	}
 	mod, err := h.rt.InstantiateModule(ctx, h.compiled, wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize"))
 	vm.phase = ""
 	if err != nil {
