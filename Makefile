@@ -92,11 +92,13 @@ bench-wasm:
 
 # The sidecar measured from a separate process (bench/sidecarload): a
 # real redis-server and `keycard sidecar`, GET /v1/state offered at 5k,
-# 10k and 20k answers/s for 20 s each, open loop over keep-alive.
+# 10k and 20k answers/s for 20 s each, open loop over keep-alive; then
+# again with the sidecar on one core (GOMAXPROCS=1).
 bench-sidecar: redis-server
 	@mkdir -p build
 	$(GO) build -o build/keycard-bench ./cmd/keycard
-	cd bench && $(GO) run ./sidecarload -keycard ../build/keycard-bench | tee ../build/bench-sidecar.txt
+	cd bench && { $(GO) run ./sidecarload -keycard ../build/keycard-bench && \
+		$(GO) run ./sidecarload -keycard ../build/keycard-bench -sidecar-procs 1; } | tee ../build/bench-sidecar.txt
 
 # Keycard's decision next to OPA's prepared evaluation (map lookup and
 # glob list) and the seed plugins' regex scan, on the same generated

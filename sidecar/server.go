@@ -53,6 +53,7 @@ func NewServer(store *Store, opts Options, log *slog.Logger) *Server {
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
 	s.mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		s.metrics.serve(w, r)
+		s.store.reads.writeMetrics(w)
 		if s.opts.Keys != nil {
 			s.opts.Keys.WriteMetrics(w)
 		}

@@ -627,3 +627,86 @@ func TestDebugListen(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchedReads: answers asked for at once share Redis pipelines, and
+// each still gets its own token's state and its own user's level; when
+// Redis goes away mid-traffic every waiting answer fails, none hangs,
+// and answers come back with Redis (restarted empty: every token is
+// unknown then).
+func TestBatchedReads(t *testing.T) {
+	SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rs := redistest.Start(t)
+	opts := Options{RedisURL: rs.URL(), AdminKey: adminKey, GatewayKey: gatewayKey, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}
+	client, err := opts.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	store := NewStore(client, "kc:", time.Hour)
+	ctx := context.Background()
+	const users = 40
+	want := map[string]string{}
+	for i := range users {
+		user := fmt.Sprintf("u%d", i)
+		if err := store.Issue(ctx, "shop", user, "jti:"+user, "jwt", time.Minute, false); err != nil {
+			t.Fatal(err)
+		}
+		want[user] = state.Active
+		if i%3 == 0 {
+			if err := store.Revoke(ctx, "shop", user, "jti:"+user, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			want[user] = state.Revoked
+		}
+		if err := store.SetUser(ctx, "shop", user, &UserDoc{Status: "1", Type: "2", Level: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask := func(rounds int, check bool) (failed int) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for g := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := range rounds {
+					i := (g*7 + k) % users
+					user := fmt.Sprintf("u%d", i)
+					a, err := store.Answer(ctx, "shop", user, "jti:"+user)
+					if err != nil {
+						mu.Lock()
+						failed++
+						mu.Unlock()
+						continue
+					}
+					if check && (a.Token != want[user] || a.Level != i || a.User != user) {
+						t.Errorf("%s: %+v, want token %s level %d", user, a, want[user], i)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return failed
+	}
+	if n := ask(50, true); n != 0 {
+		t.Fatalf("%d answers failed with Redis up", n)
+	}
+	reads, pipelines := store.reads.reads.Load(), store.reads.pipelines.Load()
+	if reads != 32*50 || pipelines >= reads {
+		t.Errorf("%d reads in %d pipelines: want 1600 reads sharing pipelines", reads, pipelines)
+	}
+	t.Logf("%d reads in %d pipelines", reads, pipelines)
+
+	rs.Stop()
+	if n := ask(5, false); n != 32*5 {
+		t.Errorf("with Redis down %d of %d answers failed, want all", n, 32*5)
+	}
+	rs.Restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for ask(1, false) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("answers did not come back with Redis")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

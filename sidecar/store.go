@@ -18,11 +18,12 @@ type Store struct {
 	prefix  string
 	userTTL time.Duration
 	now     func() time.Time
+	reads   *readBatcher
 }
 
 // NewStore wraps a Redis client.
 func NewStore(rdb redis.UniversalClient, prefix string, userTTL time.Duration) *Store {
-	return &Store{rdb: rdb, prefix: prefix, userTTL: userTTL, now: time.Now}
+	return &Store{rdb: rdb, prefix: prefix, userTTL: userTTL, now: time.Now, reads: &readBatcher{rdb: rdb}}
 }
 
 func (s *Store) userTag(svc, user string) string {
@@ -234,17 +235,15 @@ func (s *Store) Answer(ctx context.Context, svc, user, id string) (*state.Answer
 		// No state can exist under such ids: nothing is known of them.
 		return &state.Answer{Version: state.Version, Token: state.Unknown, Status: state.Enabled}, nil
 	}
-	var tok *redis.MapStringStringCmd
-	var doc *redis.StringCmd
-	var roles *redis.MapStringStringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		tok = p.HGetAll(ctx, s.tokKey(svc, user, id))
-		doc = p.Get(ctx, s.userKey(svc, user))
-		roles = p.HGetAll(ctx, s.rolesKey(svc))
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	rd := &stateRead{tokKey: s.tokKey(svc, user, id), userKey: s.userKey(svc, user), rolesKey: s.rolesKey(svc)}
+	if err := s.reads.read(ctx, rd); err != nil {
 		return nil, err
+	}
+	tok, doc, roles := rd.tok, rd.doc, rd.roles
+	for _, err := range []error{tok.Err(), roles.Err()} {
+		if err != nil {
+			return nil, err
+		}
 	}
 	a := &state.Answer{Version: state.Version, Token: state.Unknown, User: user, Status: state.Enabled}
 	if t := tok.Val(); len(t) > 0 {
