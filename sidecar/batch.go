@@ -15,10 +15,9 @@ import (
 // is where the kernel delivers the bytes to the other side, and under
 // load those writes were half the sidecar's CPU (an HTTP answer and a
 // Redis pipeline per request). readBatcher lets the reads of requests
-// that arrive together share one pipeline: the first request with no
-// pipeline to join sends its own at once (no request ever waits for a
-// timer), and those that arrive while maxInFlight pipelines are out go
-// together in the next one.
+// that arrive together share one pipeline: a request that finds no
+// sender running starts one at once (no request ever waits for a timer),
+// and those that arrive while a pipeline is out go together in the next.
 type readBatcher struct {
 	rdb redis.UniversalClient
 
@@ -29,16 +28,21 @@ type readBatcher struct {
 	reads, pipelines atomic.Uint64
 }
 
-// Bounds of the batching: pipelines out at once, and reads in one.
+// Bounds of the batching. One sender makes the largest batches; another
+// starts only when more reads wait than the senders running can take in
+// their next pipelines, so that a slow Redis (a remote one, or one that
+// fails and so takes the client's timeouts and retries) does not hold
+// every read behind one pipeline.
 const (
-	maxInFlight = 1
-	maxBatch    = 64
+	maxBatch   = 64 // reads in one pipeline
+	maxSenders = 8  // pipelines out at once
 )
 
 // stateRead is one answer's three reads: the token, the user's document
 // and the service's roles.
 type stateRead struct {
 	tokKey, userKey, rolesKey string
+	ctx                       context.Context // the request's: a read whose request is gone is not sent
 
 	tok   *redis.MapStringStringCmd
 	doc   *redis.StringCmd
@@ -50,50 +54,47 @@ type stateRead struct {
 // returns when they are answered (each command holds its own result or
 // error, a lost connection included) or ctx ends.
 func (b *readBatcher) read(ctx context.Context, r *stateRead) error {
-	r.done = make(chan struct{})
+	r.ctx, r.done = ctx, make(chan struct{})
 	b.mu.Lock()
 	b.pending = append(b.pending, r)
-	send := b.running < maxInFlight
+	send := b.running == 0 || (len(b.pending) > b.running*maxBatch && b.running < maxSenders)
 	if send {
 		b.running++
 	}
 	b.mu.Unlock()
 	if send {
-		b.send()
+		// In a goroutine of its own, so that this request, like every
+		// other in the batch, gives up at its own deadline however long
+		// a failing Redis takes to answer the pipeline.
+		go b.send()
 	}
 	select {
 	case <-r.done:
+		if r.tok == nil { // skipped: its request ended while it waited
+			return ctx.Err()
+		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// send takes one batch of the pending reads and runs it; if more came
-// meanwhile, a new goroutine goes on sending, so that the request whose
-// goroutine this is gets its answer without waiting for other batches.
+// send takes batches of the pending reads and runs them until none is
+// pending.
 func (b *readBatcher) send() {
-	b.mu.Lock()
-	n := min(len(b.pending), maxBatch)
-	batch := b.pending[:n:n]
-	b.pending = b.pending[n:]
-	if len(b.pending) == 0 {
-		b.pending = nil
-	}
-	b.mu.Unlock()
-
-	if len(batch) > 0 {
+	for {
+		b.mu.Lock()
+		if len(b.pending) == 0 {
+			b.pending = nil
+			b.running--
+			b.mu.Unlock()
+			return
+		}
+		n := min(len(b.pending), maxBatch)
+		batch := b.pending[:n:n]
+		b.pending = b.pending[n:]
+		b.mu.Unlock()
 		b.run(batch)
-	}
-
-	b.mu.Lock()
-	more := len(b.pending) > 0
-	if !more {
-		b.running--
-	}
-	b.mu.Unlock()
-	if more {
-		go b.send()
 	}
 }
 
@@ -103,14 +104,23 @@ func (b *readBatcher) send() {
 func (b *readBatcher) run(batch []*stateRead) {
 	ctx := context.Background()
 	p := b.rdb.Pipeline()
+	sent := 0
 	for _, r := range batch {
+		if r.ctx.Err() != nil {
+			// Its request gave up while it waited (the filter's timeout,
+			// say, while Redis is slow): nobody reads the answer.
+			continue
+		}
 		r.tok = p.HGetAll(ctx, r.tokKey)
 		r.doc = p.Get(ctx, r.userKey)
 		r.roles = p.HGetAll(ctx, r.rolesKey)
+		sent++
 	}
-	_, _ = p.Exec(ctx) // each command holds its own result or error
-	b.reads.Add(uint64(len(batch)))
-	b.pipelines.Add(1)
+	if sent > 0 {
+		_, _ = p.Exec(ctx) // each command holds its own result or error
+		b.reads.Add(uint64(sent))
+		b.pipelines.Add(1)
+	}
 	for _, r := range batch {
 		close(r.done)
 	}
