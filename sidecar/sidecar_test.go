@@ -358,12 +358,7 @@ func TestSentinel(t *testing.T) {
 	master := redistest.Start(t)
 	sentinel := redistest.StartSentinel(t, master)
 	opts := Options{RedisAddrs: sentinel, MasterName: "mymaster", AdminKey: adminKey, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, Retries: 2}
-	client, err := opts.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	store := NewStore(client, "kc:", time.Hour)
+	store := connect(t, opts)
 	ctx := context.Background()
 	var lastErr error
 	for range 50 { // the sentinel needs a moment to learn the master
@@ -431,12 +426,7 @@ func TestCluster(t *testing.T) {
 	SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	addrs := redistest.StartCluster(t)
 	opts := Options{RedisAddrs: strings.Join(addrs, ","), Cluster: true, AdminKey: adminKey, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second, Retries: 3}
-	client, err := opts.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	store := NewStore(client, "kc:", time.Hour)
+	store := connect(t, opts)
 	ctx := context.Background()
 	for i := range 20 { // users spread over the slots
 		user := fmt.Sprintf("u%d", i)
@@ -637,12 +627,7 @@ func TestBatchedReads(t *testing.T) {
 	SetRedisLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	rs := redistest.Start(t)
 	opts := Options{RedisURL: rs.URL(), AdminKey: adminKey, GatewayKey: gatewayKey, DialTimeout: 200 * time.Millisecond, ReadTimeout: time.Second, WriteTimeout: time.Second}
-	client, err := opts.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	store := NewStore(client, "kc:", time.Hour)
+	store := connect(t, opts)
 	ctx := context.Background()
 	const users = 40
 	want := map[string]string{}
@@ -716,4 +701,15 @@ func TestBatchedReads(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("back: %v", time.Since(t0))
+}
+
+// connect makes a Store on opts' Redis; its client closes with the test.
+func connect(t *testing.T, opts Options) *Store {
+	t.Helper()
+	client, err := opts.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return NewStore(client, "kc:", time.Hour)
 }

@@ -12,4 +12,8 @@
 // type, a local response sent twice, a request left paused with nothing
 // pending: each is a fault that the call returns as an error, never
 // silently ignored.
+//
+// Linear memory is reserved up front and grows in place, as in V8 and
+// Wasmtime (memory.go), so a module that grows large pays no copies the
+// real hosts do not make.
 package wasmhost
