@@ -80,9 +80,7 @@ func splitTable(data []byte) (rest, table []byte, ok bool) {
 // decodeTableField decodes the table's base64 as encoding/json would
 // into a []byte.
 func decodeTableField(s []byte) ([]byte, error) {
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-	n, err := base64.StdEncoding.Decode(out, s)
-	return out[:n], err
+	return base64.StdEncoding.AppendDecode(nil, s)
 }
 
 func base64Chars(s []byte) bool {

@@ -6,14 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/policytest"
@@ -24,12 +21,7 @@ import (
 // test moves.
 func remoteEngine(t *testing.T, gateway string, now *time.Time) *filter.Engine {
 	t.Helper()
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(policytest.RemoteKeysPolicy("https://idp.example")), 0o644)
-	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := policytest.CompileRemoteKeys(t, "https://idp.example", "k")
 	res.Config.Gateway = gateway
 	e, err := filter.New(res.Config, res.Table, func() time.Time { return *now })
 	if err != nil {

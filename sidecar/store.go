@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -240,10 +241,8 @@ func (s *Store) Answer(ctx context.Context, svc, user, id string) (*state.Answer
 		return nil, err
 	}
 	tok, doc, roles := rd.tok, rd.doc, rd.roles
-	for _, err := range []error{tok.Err(), roles.Err()} {
-		if err != nil {
-			return nil, err
-		}
+	if err := cmp.Or(tok.Err(), roles.Err()); err != nil {
+		return nil, err
 	}
 	a := &state.Answer{Version: state.Version, Token: state.Unknown, User: user, Status: state.Enabled}
 	if t := tok.Val(); len(t) > 0 {

@@ -3,14 +3,11 @@ package kongtest
 import (
 	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
@@ -28,14 +25,7 @@ func TestRemoteKeysInKong(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "oidc.yaml"), []byte(policytest.RemoteKeysPolicy(p.URL)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := policytest.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
 	sc := sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(policytest.RuntimeSecret), nil })
 	module := buildModule(t)
 	echo := strings.TrimPrefix(StartEcho(t).URL, "http://")

@@ -2,7 +2,9 @@ package policytest
 
 import (
 	"fmt"
+	"testing"
 
+	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
@@ -41,6 +43,17 @@ services:
       - {path: /, access: public}
       - {path: /me, access: user}
 `, issuerURL)
+}
+
+// CompileRemoteKeys compiles RemoteKeysPolicy for issuerURL, with
+// sidecarKey as the key the filter sends the sidecar.
+func CompileRemoteKeys(t testing.TB, issuerURL, sidecarKey string) *compiler.Result {
+	t.Helper()
+	res, err := compiler.Compile([]string{"oidc.yaml"}, map[string][]byte{"oidc.yaml": []byte(RemoteKeysPolicy(issuerURL))}, compiler.Settings{SidecarKey: sidecarKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // ProviderFault is one way an identity provider fails and the outcome the

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,14 +40,7 @@ func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStac
 	}
 	t.Cleanup(p.Close)
 	p.SetFault(fault)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "oidc.yaml"), []byte(policytest.RemoteKeysPolicy(p.URL)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := policytest.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
 	ks := &keyStack{p: p, res: res}
 	ks.sc = sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(policytest.RuntimeSecret), nil })
 	ks.sidecarUp.Store(true)
