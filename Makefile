@@ -11,7 +11,7 @@ export KEYCARD_DEMO_SECRET ?= keycard-demo-secret-not-for-production
 
 WASM_PKGS := ./table/... ./config/... ./filter/...
 
-.PHONY: all build wasm release sidecar-image test redis-server check bench bench-kong bench-wasm bench-sidecar bench-anchors demo fuzz clean
+.PHONY: all build wasm release sidecar-image test redis-server check bench bench-kong bench-wasm bench-floor bench-sidecar bench-anchors demo fuzz clean
 
 all: build wasm
 
@@ -51,6 +51,7 @@ release: wasm
 # Tests need redis-server (the sidecar's are run against a real one).
 test: redis-server
 	$(GO) test -count=1 ./...
+	cd bench && $(GO) test -count=1 ./wasmfloor
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -89,6 +90,15 @@ bench-wasm:
 	GOBIN=$(CURDIR)/build/tools $(GO) install github.com/tetratelabs/wazero/cmd/wazero@v1.12.0
 	PATH=$(CURDIR)/build/tools:$$PATH GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
 		$(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_wasip1_wasm_exec" -run '^$$' -bench . -count 5 ./filter ./filter/token | tee build/bench-wasm.txt
+
+# How fast RS256's and ES256's arithmetic can be inside wazero at all:
+# the standard library's checks beside a bare s^e mod n by math/big and
+# by a Montgomery multiplication written for wasm (bench/wasmfloor).
+bench-floor:
+	@mkdir -p build/tools
+	GOBIN=$(CURDIR)/build/tools $(GO) install github.com/tetratelabs/wazero/cmd/wazero@v1.12.0
+	cd bench && PATH=$(CURDIR)/build/tools:$$PATH GOWASIRUNTIME=wazero GOOS=wasip1 GOARCH=wasm \
+		$(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_wasip1_wasm_exec" -bench . -count 5 ./wasmfloor | tee ../build/bench-floor.txt
 
 # The sidecar measured from a separate process (bench/sidecarload): a
 # real redis-server and `keycard sidecar`, GET /v1/state offered at 5k,
