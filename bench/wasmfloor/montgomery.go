@@ -62,53 +62,17 @@ func (m *montgomery) mul(z, a, b []uint32) {
 		for ; j+8 <= k; j += 8 {
 			tt, bb, nn := t[j-1:j+8], b[j:j+8], n[j:j+8]
 			_, _, _ = tt[8], bb[7], nn[7]
-			x = uint64(tt[1]) + ai*uint64(bb[0]) + c1
-			c1 = x >> 32
-			y := uint64(uint32(x)) + q*uint64(nn[0]) + c2
-			c2 = y >> 32
-			tt[0] = uint32(y)
-			x = uint64(tt[2]) + ai*uint64(bb[1]) + c1
-			c1 = x >> 32
-			y = uint64(uint32(x)) + q*uint64(nn[1]) + c2
-			c2 = y >> 32
-			tt[1] = uint32(y)
-			x = uint64(tt[3]) + ai*uint64(bb[2]) + c1
-			c1 = x >> 32
-			y = uint64(uint32(x)) + q*uint64(nn[2]) + c2
-			c2 = y >> 32
-			tt[2] = uint32(y)
-			x = uint64(tt[4]) + ai*uint64(bb[3]) + c1
-			c1 = x >> 32
-			y = uint64(uint32(x)) + q*uint64(nn[3]) + c2
-			c2 = y >> 32
-			tt[3] = uint32(y)
-			x = uint64(tt[5]) + ai*uint64(bb[4]) + c1
-			c1 = x >> 32
-			y = uint64(uint32(x)) + q*uint64(nn[4]) + c2
-			c2 = y >> 32
-			tt[4] = uint32(y)
-			x = uint64(tt[6]) + ai*uint64(bb[5]) + c1
-			c1 = x >> 32
-			y = uint64(uint32(x)) + q*uint64(nn[5]) + c2
-			c2 = y >> 32
-			tt[5] = uint32(y)
-			x = uint64(tt[7]) + ai*uint64(bb[6]) + c1
-			c1 = x >> 32
-			y = uint64(uint32(x)) + q*uint64(nn[6]) + c2
-			c2 = y >> 32
-			tt[6] = uint32(y)
-			x = uint64(tt[8]) + ai*uint64(bb[7]) + c1
-			c1 = x >> 32
-			y = uint64(uint32(x)) + q*uint64(nn[7]) + c2
-			c2 = y >> 32
-			tt[7] = uint32(y)
+			tt[0], c1, c2 = step(tt[1], bb[0], nn[0], ai, q, c1, c2)
+			tt[1], c1, c2 = step(tt[2], bb[1], nn[1], ai, q, c1, c2)
+			tt[2], c1, c2 = step(tt[3], bb[2], nn[2], ai, q, c1, c2)
+			tt[3], c1, c2 = step(tt[4], bb[3], nn[3], ai, q, c1, c2)
+			tt[4], c1, c2 = step(tt[5], bb[4], nn[4], ai, q, c1, c2)
+			tt[5], c1, c2 = step(tt[6], bb[5], nn[5], ai, q, c1, c2)
+			tt[6], c1, c2 = step(tt[7], bb[6], nn[6], ai, q, c1, c2)
+			tt[7], c1, c2 = step(tt[8], bb[7], nn[7], ai, q, c1, c2)
 		}
 		for ; j < k; j++ {
-			x = uint64(t[j]) + ai*uint64(b[j]) + c1
-			c1 = x >> 32
-			y := uint64(uint32(x)) + q*uint64(n[j]) + c2
-			c2 = y >> 32
-			t[j-1] = uint32(y)
+			t[j-1], c1, c2 = step(t[j], b[j], n[j], ai, q, c1, c2)
 		}
 		x = uint64(t[k]) + c1 + c2
 		t[k-1] = uint32(x)
@@ -125,6 +89,14 @@ func (m *montgomery) mul(z, a, b []uint32) {
 		z[j] = uint32(d)
 		borrow = d >> 63
 	}
+}
+
+// step adds ai·bj and then q·nj into one limb tj, carrying c1 and c2,
+// and returns the limb that lands one place lower.
+func step(tj, bj, nj uint32, ai, q, c1, c2 uint64) (uint32, uint64, uint64) {
+	x := uint64(tj) + ai*uint64(bj) + c1
+	y := uint64(uint32(x)) + q*uint64(nj) + c2
+	return uint32(y), x >> 32, y >> 32
 }
 
 // below reports a < b for limbs of one length.
