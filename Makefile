@@ -121,7 +121,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./table
 	$(GO) test -run '^$$' -fuzz FuzzPath -fuzztime 30s ./filter/httppath
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./compiler
-	$(GO) test -run '^$$' -fuzz FuzzScanObject -fuzztime 30s ./filter/token
+	$(GO) test -run '^$$' -fuzz FuzzObject -fuzztime 30s ./internal/jsonscan
+	$(GO) test -run '^$$' -fuzz FuzzReadClaims -fuzztime 15s ./state
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 15s ./filter/token
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 15s ./internal/headermap
 	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./config

@@ -528,6 +528,7 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 				}
 				rs.Methods |= bit
 			}
+			rs.Methods = table.WithHead(rs.Methods)
 			if !ok {
 				continue
 			}
@@ -535,7 +536,11 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 			tied := false
 			for _, o := range seen[canon] {
 				om := methodsOf(o)
-				if om&rs.Methods != 0 || (om == 0 && rs.Methods == 0) {
+				switch {
+				case om&rs.Methods == table.MethodHead && (om|rs.Methods)&table.MethodGet != 0:
+					d.errorf(r.Path.Node, "route %q ties with route %q at %s on HEAD: a route that names GET covers HEAD, so name HEAD in one of them only", r.Path.Value, o.Path.Value, d.pos(o.Path.Node))
+					tied = true
+				case om&rs.Methods != 0 || (om == 0 && rs.Methods == 0):
 					d.errorf(r.Path.Node, "route %q ties with route %q at %s: both match the same paths and methods", r.Path.Value, o.Path.Value, d.pos(o.Path.Node))
 					tied = true
 				}
@@ -560,12 +565,14 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 	}
 }
 
+// methodsOf is the methods a route matches: those it names, and HEAD
+// with GET.
 func methodsOf(r *Route) table.MethodSet {
 	var m table.MethodSet
 	for _, x := range r.Methods {
 		m |= table.ParseMethod(x.Value)
 	}
-	return m
+	return table.WithHead(m)
 }
 
 func (c *compilation) roleDef(name string) int {

@@ -78,6 +78,8 @@ func TestCompileErrors(t *testing.T) {
 		{"methods do not tie", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [GET]}\n      - {path: /m, access: user, methods: [POST]}\n"}, ""},
 		{"methods tie", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [GET]}\n      - {path: /m, access: user, methods: [POST, GET]}\n"},
 			`p.yaml:18:16: route "/m" ties with route "/m" at p.yaml:17:16: both match the same paths and methods`},
+		{"GET covers HEAD", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [GET]}\n      - {path: /m, access: public, methods: [HEAD]}\n"},
+			`p.yaml:18:16: route "/m" ties with route "/m" at p.yaml:17:16 on HEAD: a route that names GET covers HEAD, so name HEAD in one of them only`},
 		{"rest not last", map[string]string{"p.yaml": base + "      - {path: /**/x, access: user}\n"},
 			`p.yaml:17:16: route "/**/x": ** must be the last segment`},
 		{"bad method", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [get]}\n"},

@@ -139,6 +139,7 @@ func parsePermission(s string) (permission, string) {
 			}
 			p.methods |= bit
 		}
+		p.methods = table.WithHead(p.methods)
 		rest = strings.TrimSpace(rest[i+1:])
 	}
 	if re, ok := strings.CutPrefix(rest, "re:"); ok {

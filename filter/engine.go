@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -60,7 +59,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	if size == 0 {
 		size = config.DefaultTokenCacheSize
 	}
-	v, err := token.New(&cfg.Identity, now, max, size)
+	v, err := token.New(cfg.Policy, &cfg.Identity, now, max, size)
 	if err != nil {
 		return nil, err
 	}
@@ -280,8 +279,9 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 		case table.DefaultNotFound:
 			return into(d, deny(404, ReasonNoRoute))
 		}
-		// deny: a token-holder with a role permission may still pass.
-		rule = table.Rule{Level: 255}
+		// deny: a token-holder with a role permission may still pass
+		// (authorize checks no level where no rule matched).
+		rule = table.Rule{}
 	}
 	if rule.Flags&table.FlagPublic != 0 && rule.Flags&table.FlagTokenOptional == 0 {
 		d.Allow, d.Reason = true, ReasonPublic
@@ -303,13 +303,8 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	}
 	p := Pending{d: d, rule: rule, ruleMatched: m.Rule >= 0, method: r.Method, path: path, id: c.id, opaque: c.opaque}
 	if stateful && e.cfg.NeedsSidecar() && (c.opaque || e.cfg.Sessions.State == config.StateSidecar) {
-		if c.id != nil {
-			p.TokenID, p.Subject = c.id.ID(c.raw), c.id.Subject
-		} else {
-			p.TokenID = token.ID(c.raw, nil)
-		}
-		p.Service = e.cfg.Policy
-		if a, ok := e.states.get(p.TokenID, e.now()); ok {
+		p.Name = e.stateName(&c)
+		if a, ok := e.states.get(p.Name.Key(), e.now()); ok {
 			return e.authorize(&p, a)
 		}
 		pending := p // only a request that waits needs it on the heap
@@ -420,11 +415,21 @@ func (e *Engine) KeysArrived(issuer string, body []byte, fetchErr error) (bool, 
 	return true, nil
 }
 
+// stateName names a credential's token to the sidecar: the policy's
+// name as the service, then whose token it is.
+func (e *Engine) stateName(c *credential) state.Name {
+	if c.opaque {
+		return state.Name{Service: e.cfg.Policy, Kind: state.KindOpaque, ID: state.SignedID(c.raw)}
+	}
+	return state.Name{Service: e.cfg.Policy, Kind: state.KindJWT, Issuer: c.id.Claims.Issuer, Subject: c.id.Subject,
+		ID: c.id.ID(c.raw), IssuedAt: c.id.Claims.IssuedAt}
+}
+
 // Pending is a request waiting for the sidecar's answer about its token.
 type Pending struct {
-	TokenID string // as state.TokenID names it
-	Subject string // the verified subject; "" for an opaque token
-	Service string // the service id the sidecar keeps state under
+	// Name is the token's name at the sidecar: requests with the same
+	// Name may share one call and its answer.
+	Name state.Name
 
 	d           Decision
 	rule        table.Rule
@@ -436,13 +441,7 @@ type Pending struct {
 }
 
 // StateQuery is the sidecar path that answers p.
-func (p *Pending) StateQuery() string {
-	q := "/v1/state?token=" + url.QueryEscape(p.TokenID) + "&service=" + url.QueryEscape(p.Service)
-	if p.Subject != "" {
-		q += "&user=" + url.QueryEscape(p.Subject)
-	}
-	return q
-}
+func (p *Pending) StateQuery() string { return p.Name.Query() }
 
 // Finish completes a pending decision with the sidecar's answer, or with
 // the error that kept it from answering (on_error decides).
@@ -453,7 +452,7 @@ func (e *Engine) Finish(p *Pending, a *state.Answer, err error) Decision {
 		}
 		return e.finalize(e.authorize(p, nil))
 	}
-	e.states.put(p.TokenID, a, e.now(), time.Duration(e.cfg.Sessions.CacheMillis)*time.Millisecond)
+	e.states.put(p.Name.Key(), a, e.now(), time.Duration(e.cfg.Sessions.CacheMillis)*time.Millisecond)
 	return e.finalize(e.authorize(p, a))
 }
 
@@ -472,6 +471,12 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 			if p.opaque {
 				return into(d, deny(401, ReasonInvalidToken))
 			}
+		}
+		if !p.opaque && id.Subject == "" {
+			// A JWT without a subject belongs to no user: its token's
+			// state decides, and no user's facts apply to it, whatever
+			// the answer holds.
+			a = &state.Answer{Version: a.Version, Token: a.Token, Status: state.Enabled}
 		}
 		if p.opaque {
 			id = &token.Identity{Issuer: e.verifier.OpaqueIssuer(), Subject: a.User, Level: a.Level, Roles: a.Roles}
@@ -498,7 +503,9 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 	need := e.tb.RoleSet(rule.RoleSet)
 	levelOK := id.Level >= int(rule.Level)
 	roleOK := need.Empty() || need.Intersects(roles)
-	if levelOK && roleOK {
+	// Where no route matched (default: deny), no level is enough: only a
+	// role permission or a per-user grant opens the path.
+	if p.ruleMatched && levelOK && roleOK {
 		d.Allow, d.Reason = true, ReasonOK
 		return d
 	}
@@ -721,11 +728,7 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 		case "level":
 			v = strconv.Itoa(id.Level)
 		case "roles":
-			if len(id.Roles) == 1 {
-				v = id.Roles[0]
-			} else {
-				v = strings.Join(id.Roles, ",")
-			}
+			v = joinRoles(id.Roles)
 		case "issuer":
 			v = id.Issuer
 		}
@@ -735,6 +738,31 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 	}
 	e.setBuf = out
 	return out
+}
+
+// joinRoles lists roles for the roles header, separated by commas. A
+// role that holds a comma, or is empty, cannot be told apart in such a
+// list (a token role "x,admin" would read as the role admin upstream),
+// so it is left out: the upstream sees fewer roles, never one the token
+// does not hold.
+func joinRoles(roles []string) string {
+	clean := true
+	for _, r := range roles {
+		clean = clean && r != "" && strings.IndexByte(r, ',') < 0
+	}
+	if clean {
+		if len(roles) == 1 {
+			return roles[0]
+		}
+		return strings.Join(roles, ",")
+	}
+	kept := make([]string, 0, len(roles))
+	for _, r := range roles {
+		if r != "" && strings.IndexByte(r, ',') < 0 {
+			kept = append(kept, r)
+		}
+	}
+	return strings.Join(kept, ",")
 }
 
 // validHeaderValue refuses values a client could use to smuggle a header

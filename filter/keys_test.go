@@ -54,7 +54,7 @@ func (s signer) token(t *testing.T, now time.Time) string {
 }
 
 func keySet(t *testing.T, set string, signers ...signer) []byte {
-	ks := state.KeySet{Version: state.Version, Issuer: "idp", Set: set}
+	ks := state.KeySet{Version: state.KeySetVersion, Issuer: "idp", Set: set}
 	for _, s := range signers {
 		k, err := config.KeyFrom(s.kid, &s.priv.PublicKey)
 		if err != nil {

@@ -38,16 +38,17 @@ const (
 	maxSenders = 8  // pipelines out at once
 )
 
-// stateRead is one answer's three reads: the token, the user's document
-// and the service's roles.
+// stateRead is one answer's four reads: the token, the user's document
+// and clear time, and the service's roles.
 type stateRead struct {
-	tokKey, userKey, rolesKey string
-	ctx                       context.Context // the request's: a read whose request is gone is not sent
+	tokKey, userKey, clearedKey, rolesKey string
+	ctx                                   context.Context // the request's: a read whose request is gone is not sent
 
-	tok   *redis.MapStringStringCmd
-	doc   *redis.StringCmd
-	roles *redis.MapStringStringCmd
-	done  chan struct{}
+	tok     *redis.MapStringStringCmd
+	doc     *redis.StringCmd
+	cleared *redis.StringCmd
+	roles   *redis.MapStringStringCmd
+	done    chan struct{}
 }
 
 // read runs r's commands, batched with whatever else is waiting, and
@@ -113,6 +114,7 @@ func (b *readBatcher) run(batch []*stateRead) {
 		}
 		r.tok = p.HGetAll(ctx, r.tokKey)
 		r.doc = p.Get(ctx, r.userKey)
+		r.cleared = p.Get(ctx, r.clearedKey)
 		r.roles = p.HGetAll(ctx, r.rolesKey)
 		sent++
 	}

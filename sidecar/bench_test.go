@@ -34,12 +34,12 @@ func BenchmarkStateEndpoint(b *testing.B) {
 	var paths []string
 	for i := range workers {
 		user := "user" + string(rune('a'+i))
-		id := state.JTIID("bench-" + user)
-		if err := store.Issue(ctx, "shop", user, id, "jwt", time.Hour, false); err != nil {
+		id := state.Name{Service: "shop", Kind: state.KindJWT, Subject: user, ID: state.JTIID("bench-" + user)}
+		if err := store.Issue(ctx, id, user, time.Now().Add(time.Hour), true, false); err != nil {
 			b.Fatal(err)
 		}
 		_ = store.SetUser(ctx, "shop", user, &UserDoc{Roles: []RoleDoc{{RoleID: "r", Perms: []string{"/a/.*"}}}, Type: "2", Status: "1"})
-		paths = append(paths, "/v1/state?service=shop&token="+id+"&user="+user)
+		paths = append(paths, id.Query())
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -97,6 +97,15 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	str(&o.JWTSubjectClaim, "jwt-subject-claim", "sub", "claim that carries the user id in issued JWTs (the policy's claims.subject)")
 }
 
+// subjectClaim is the claim that names a token's user: the policy's
+// claims.subject, "sub" unless set.
+func (o *Options) subjectClaim() string {
+	if o.JWTSubjectClaim == "" {
+		return "sub"
+	}
+	return o.JWTSubjectClaim
+}
+
 func env(name string) (string, bool) {
 	return os.LookupEnv("KEYCARD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
 }

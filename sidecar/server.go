@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -332,16 +331,11 @@ func (s *Server) handleState(_ http.ResponseWriter, r *http.Request) (any, error
 	if err := s.gateway(r); err != nil {
 		return nil, err
 	}
-	q := r.URL.Query()
-	id := q.Get("token")
-	if id == "" {
-		return nil, bad("token is required")
-	}
-	a, err := s.store.Answer(r.Context(), s.service(q.Get("service")), q.Get("user"), id)
+	n, err := state.ParseQuery(r.URL.Query())
 	if err != nil {
-		return nil, err
+		return nil, bad("%s", err.Error())
 	}
-	return a, nil
+	return s.store.Answer(r.Context(), n)
 }
 
 // timeout reads seed 002's param.timeout: seconds as a number or string.
@@ -381,26 +375,29 @@ func (s *Server) handleGetToken(w http.ResponseWriter, r *http.Request) (any, er
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	tok, kind := hex.EncodeToString(b[:]), "opaque"
+	svc, now := s.service(req.ServiceID), time.Now()
+	tok := hex.EncodeToString(b[:])
+	n := state.Name{Service: svc, Kind: state.KindOpaque, ID: state.SignedID(tok)}
 	if s.opts.JWTSecret != "" {
-		if tok, err = s.signJWT(r.Context(), s.service(req.ServiceID), req.UserID, tok, ttl); err != nil {
+		jti := tok
+		if tok, err = s.signJWT(r.Context(), svc, req.UserID, jti, now, ttl); err != nil {
 			return nil, err
 		}
-		kind = "jwt"
+		n = state.Name{Service: svc, Kind: state.KindJWT, Issuer: s.opts.JWTIssuer, Subject: req.UserID, ID: state.JTIID(jti), IssuedAt: now.Unix()}
 	}
-	if err := s.store.Issue(r.Context(), s.service(req.ServiceID), req.UserID, state.TokenID(tok), kind, ttl, false); err != nil {
+	if err := s.store.Issue(r.Context(), n, req.UserID, now.Add(ttl), true, false); err != nil {
 		return nil, err
 	}
 	return tok, nil
 }
 
 // signJWT issues an HS256 JWT for a user: jti from fresh random bits, the
-// user id in the configured subject claim, and the level and roles the
-// user's /user/roles record holds.
-func (s *Server) signJWT(ctx context.Context, svc, user, jti string, ttl time.Duration) (string, error) {
-	now := time.Now()
-	claims := jwt.MapClaims{"jti": jti, "sub": user, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
-	claims[s.opts.JWTSubjectClaim] = user
+// user id in the configured subject claim, the service it is for
+// (state.ServiceClaim, which the filter checks), and the level and roles
+// the user's /user/roles record holds.
+func (s *Server) signJWT(ctx context.Context, svc, user, jti string, now time.Time, ttl time.Duration) (string, error) {
+	claims := jwt.MapClaims{"jti": jti, "sub": user, "iat": now.Unix(), "exp": now.Add(ttl).Unix(), state.ServiceClaim: svc}
+	claims[s.opts.subjectClaim()] = user
 	if s.opts.JWTIssuer != "" {
 		claims["iss"] = s.opts.JWTIssuer
 	}
@@ -411,7 +408,7 @@ func (s *Server) signJWT(ctx context.Context, svc, user, jti string, ttl time.Du
 		return "", err
 	} else if doc != nil {
 		claims["level"] = doc.Level
-		var roles []string
+		roles := []string{}
 		for _, r := range doc.Roles {
 			roles = append(roles, r.RoleID)
 		}
@@ -420,34 +417,50 @@ func (s *Server) signJWT(ctx context.Context, svc, user, jti string, ttl time.Du
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.opts.JWTSecret))
 }
 
-// jwtExpiry reads a JWT's exp without verifying it (only to size a TTL).
-func jwtExpiry(tok string) (time.Time, bool) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
+// NameToken names a raw token as the filter names it (state.Name) for a
+// service: a JWT by its own claims (read, not verified: a token only
+// chooses which state a business call writes; subjectClaim is the
+// policy's claims.subject), an opaque token by its hash. It also returns
+// the JWT's exp, zero when it has none or is opaque.
+func NameToken(svc, raw, subjectClaim string) (state.Name, time.Time, error) {
+	if !state.IsJWT(raw) {
+		return state.Name{Service: svc, Kind: state.KindOpaque, ID: state.SignedID(raw)}, time.Time{}, nil
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	c, err := state.ParseJWT(raw, subjectClaim)
 	if err != nil {
-		return time.Time{}, false
+		return state.Name{}, time.Time{}, err
 	}
-	var c struct {
-		Exp float64 `json:"exp"`
+	var exp time.Time
+	if c.Expires != 0 {
+		exp = time.Unix(c.Expires, 0)
 	}
-	if json.Unmarshal(payload, &c) != nil || c.Exp <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(c.Exp), 0), true
+	return state.Name{Service: svc, Kind: state.KindJWT, Issuer: c.Issuer, Subject: c.Subject, ID: state.JWTID(&c, raw), IssuedAt: c.IssuedAt}, exp, nil
 }
 
-func (s *Server) ttlFor(tok string, def time.Duration) time.Duration {
-	if exp, ok := jwtExpiry(tok); ok {
-		if d := time.Until(exp); d > 0 {
-			return d + time.Minute // outlive the filter's leeway
-		}
-		return time.Minute
+// tokenName names a token a business call hands over (NameToken) and
+// says whose it is: the user the sidecar registered it for, else the
+// JWT's subject. An opaque token's exp is now: its revoked marker keeps
+// the longer lifetime its record already has.
+func (s *Server) tokenName(ctx context.Context, svc, raw string) (n state.Name, user string, registered bool, exp time.Time, err error) {
+	n, exp, err = NameToken(svc, raw, s.opts.subjectClaim())
+	if err != nil {
+		return n, "", false, exp, bad("token: %s", err.Error())
 	}
-	return def
+	user = n.Subject
+	if n.Kind == state.KindOpaque {
+		exp = s.now()
+	}
+	owner, found, err := s.store.Owner(ctx, n)
+	if err != nil {
+		return n, "", false, exp, err
+	}
+	if found {
+		user = owner
+	}
+	return n, user, found, exp, nil
 }
+
+func (s *Server) now() time.Time { return s.store.now() }
 
 func (s *Server) handleDelToken(w http.ResponseWriter, r *http.Request) (any, error) {
 	var req struct {
@@ -461,18 +474,22 @@ func (s *Server) handleDelToken(w http.ResponseWriter, r *http.Request) (any, er
 	if req.Token == "" {
 		return nil, bad("token is required")
 	}
-	id := state.TokenID(req.Token)
-	svc, user, found, err := s.store.Owner(r.Context(), id)
+	n, user, registered, exp, err := s.tokenName(r.Context(), s.service(req.ServiceID), req.Token)
 	if err != nil {
 		return nil, err
 	}
-	if !found {
-		if req.UserID == "" {
-			return nil, bad("userId is required for a token the sidecar has not seen")
-		}
-		svc, user = s.service(req.ServiceID), req.UserID
+	switch {
+	case n.Kind == state.KindOpaque && !registered && req.UserID == "":
+		return nil, bad("userId is required for an opaque token the sidecar has not seen")
+	case n.Kind == state.KindOpaque && !registered:
+		user = req.UserID
+	case req.UserID != "" && req.UserID != user:
+		// The filter asks about the token under its own subject: a
+		// marker under another user would revoke nothing.
+		return nil, bad("userId %q is not the token's user %q", req.UserID, user)
 	}
-	return "", s.store.Revoke(r.Context(), svc, user, id, s.ttlFor(req.Token, s.opts.TokenTTL))
+	_, err = s.store.Revoke(r.Context(), n, user, exp)
+	return "", err
 }
 
 func (s *Server) handleClearToken(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -504,12 +521,27 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) (any, error
 	if req.UserID == "" || req.Token == "" {
 		return nil, bad("userId and token are required")
 	}
-	def, err := req.Param.duration(s.opts.TokenTTL)
+	if _, err := req.Param.duration(s.opts.TokenTTL); err != nil {
+		return nil, err
+	}
+	if !state.IsJWT(req.Token) {
+		return nil, bad("token: not a JWT (login registers JWTs; getToken issues opaque tokens)")
+	}
+	n, user, _, exp, err := s.tokenName(r.Context(), s.service(req.ServiceID), req.Token)
 	if err != nil {
 		return nil, err
 	}
-	ttl := s.ttlFor(req.Token, def)
-	return "", s.store.Issue(r.Context(), s.service(req.ServiceID), req.UserID, state.TokenID(req.Token), "jwt", ttl, req.Single)
+	switch {
+	case n.Subject == "":
+		return nil, bad("token: no %s claim: a token without a subject belongs to no user", s.opts.subjectClaim())
+	case user != req.UserID:
+		return nil, bad("userId %q is not the token's user %q", req.UserID, user)
+	}
+	err = s.store.Issue(r.Context(), n, user, exp, false, req.Single)
+	if errors.Is(err, ErrRevoked) || errors.Is(err, ErrCleared) {
+		return nil, &httpError{http.StatusConflict, err.Error()}
+	}
+	return "", err
 }
 
 // checkPerms refuses patterns the filter could not compile (RE2).

@@ -108,9 +108,10 @@ func (f *fixture) post(t *testing.T, path, body string, key string) (int, envelo
 	return resp.StatusCode, env
 }
 
-func (f *fixture) answer(t *testing.T, id, user string) *state.Answer {
+// answer asks the state endpoint about n, as the filter would.
+func (f *fixture) answer(t *testing.T, n state.Name) *state.Answer {
 	t.Helper()
-	req, _ := http.NewRequest("GET", f.srv.URL+"/v1/state?service=shop&token="+id+"&user="+user, nil)
+	req, _ := http.NewRequest("GET", f.srv.URL+n.Query(), nil)
 	req.Header.Set(GatewayKeyHeader, gatewayKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -143,32 +144,32 @@ func TestOpaqueTokenLifecycle(t *testing.T) {
 	if status != 200 || env.Code != 0 || len(tok) != 32 {
 		t.Fatalf("getToken: %d %+v", status, env)
 	}
-	id := state.TokenID(tok)
-	if a := f.answer(t, id, ""); a.Token != state.Active || a.User != "u1" || a.Status != state.Enabled {
+	id := opaqueName(tok)
+	if a := f.answer(t, id); a.Token != state.Active || a.User != "u1" || a.Status != state.Enabled {
 		t.Fatalf("after getToken: %+v", a)
 	}
 	for _, k := range f.keys(t) {
 		if strings.Contains(k, tok) {
 			t.Errorf("key %s holds the raw token", k)
 		}
-		if ttl := f.rdb.TTL(context.Background(), k).Val(); ttl <= 0 || ttl > 601*time.Second {
+		if ttl := f.rdb.TTL(context.Background(), k).Val(); ttl <= 0 || ttl > 601*time.Second+MarkerMargin {
 			t.Errorf("key %s has TTL %v", k, ttl)
 		}
 	}
 	if status, env := f.post(t, "/auth/delToken", `{"token":"`+tok+`"}`, adminKey); status != 200 || env.Code != 0 {
 		t.Fatalf("delToken: %d %+v", status, env)
 	}
-	if a := f.answer(t, id, ""); a.Token != state.Revoked {
+	if a := f.answer(t, id); a.Token != state.Revoked {
 		t.Fatalf("after delToken: %+v", a)
 	}
 }
 
 func TestClearTokenKillsEveryDevice(t *testing.T) {
 	f := newFixture(t)
-	var ids []string
+	var ids []state.Name
 	for range 3 {
 		_, env := f.post(t, "/auth/getToken", `{"serviceId":"shop","userId":"u2"}`, adminKey)
-		ids = append(ids, state.TokenID(env.Data.(string)))
+		ids = append(ids, opaqueName(env.Data.(string)))
 	}
 	_, other := f.post(t, "/auth/getToken", `{"serviceId":"shop","userId":"u3"}`, adminKey)
 	status, env := f.post(t, "/auth/clearToken", `{"userId":"u2","serviceId":"shop"}`, adminKey)
@@ -176,11 +177,11 @@ func TestClearTokenKillsEveryDevice(t *testing.T) {
 		t.Fatalf("clearToken: %d %+v", status, env)
 	}
 	for _, id := range ids {
-		if a := f.answer(t, id, ""); a.Token != state.Revoked {
+		if a := f.answer(t, id); a.Token != state.Revoked {
 			t.Errorf("token of u2 after clear: %s", a.Token)
 		}
 	}
-	if a := f.answer(t, state.TokenID(other.Data.(string)), ""); a.Token != state.Active {
+	if a := f.answer(t, opaqueName(other.Data.(string))); a.Token != state.Active {
 		t.Errorf("u3's token after clearing u2: %s", a.Token)
 	}
 }
@@ -188,32 +189,49 @@ func TestClearTokenKillsEveryDevice(t *testing.T) {
 func TestSingleSessionLogin(t *testing.T) {
 	f := newFixture(t)
 	exp := time.Now().Add(time.Hour).Unix()
-	jwt1 := fakeJWT("j1", exp)
-	jwt2 := fakeJWT("j2", exp)
+	jwt1 := fakeJWT("13000000001", "j1", exp)
+	jwt2 := fakeJWT("13000000001", "j2", exp)
 	if status, env := f.post(t, "/auth/login", `{"serviceId":"shop","userId":"13000000001","token":"`+jwt1+`","single":true}`, adminKey); status != 200 {
 		t.Fatalf("login 1: %d %+v", status, env)
 	}
-	if a := f.answer(t, "jti:j1", "13000000001"); a.Token != state.Active {
+	if a := f.answer(t, jwtName("13000000001", "j1")); a.Token != state.Active {
 		t.Fatalf("first login: %+v", a)
 	}
 	f.post(t, "/auth/login", `{"serviceId":"shop","userId":"13000000001","token":"`+jwt2+`","single":true}`, adminKey)
-	if a := f.answer(t, "jti:j1", "13000000001"); a.Token != state.Conflict {
+	if a := f.answer(t, jwtName("13000000001", "j1")); a.Token != state.Conflict {
 		t.Errorf("older token after a new single-session login: %s", a.Token)
 	}
-	if a := f.answer(t, "jti:j2", "13000000001"); a.Token != state.Active {
+	if a := f.answer(t, jwtName("13000000001", "j2")); a.Token != state.Active {
 		t.Errorf("newer token: %s", a.Token)
 	}
-	if a := f.answer(t, "jti:never", "13000000001"); a.Token != state.Unknown {
+	if a := f.answer(t, jwtName("13000000001", "never")); a.Token != state.Unknown {
 		t.Errorf("unregistered token: %s", a.Token)
 	}
 }
 
-func fakeJWT(jti string, exp int64) string {
+// fakeJWT is a JWT of user, issued a second ago: the sidecar reads its
+// claims without verifying them.
+func fakeJWT(user, jti string, exp int64) string {
+	return fakeJWTClaims(map[string]any{"sub": user, "jti": jti, "exp": exp, "iat": time.Now().Unix() - 1})
+}
+
+func fakeJWTClaims(claims map[string]any) string {
 	enc := func(v any) string {
 		b, _ := json.Marshal(v)
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
-	return enc(map[string]string{"alg": "HS256"}) + "." + enc(map[string]any{"jti": jti, "exp": exp}) + ".sig"
+	return enc(map[string]string{"alg": "HS256"}) + "." + enc(claims) + ".sig"
+}
+
+// jwtName names a JWT of user in service shop, without issuer or iat,
+// as the filter asks about it.
+func jwtName(user, jti string) state.Name {
+	return state.Name{Service: "shop", Kind: state.KindJWT, Subject: user, ID: state.JTIID(jti)}
+}
+
+// opaqueName names an opaque token of service shop.
+func opaqueName(tok string) state.Name {
+	return state.Name{Service: "shop", Kind: state.KindOpaque, ID: state.SignedID(tok)}
 }
 
 func TestUserAndRoles(t *testing.T) {
@@ -223,13 +241,13 @@ func TestUserAndRoles(t *testing.T) {
 	if status != 200 || env.Code != 0 {
 		t.Fatalf("user/roles: %d %+v", status, env)
 	}
-	a := f.answer(t, "jti:x", "5533")
-	want := &state.Answer{Version: 1, Token: state.Unknown, User: "5533", Status: state.Enabled, Roles: []string{"a-role", "b-role"}, Allow: []string{"/a/test/a", "/a/x/.*", "/a/test/b"}, Deny: []string{"/a/test/b"}}
+	a := f.answer(t, jwtName("5533", "x"))
+	want := &state.Answer{Version: state.Version, Token: state.Unknown, User: "5533", Status: state.Enabled, Roles: []string{"a-role", "b-role"}, Allow: []string{"/a/test/a", "/a/x/.*", "/a/test/b"}, Deny: []string{"/a/test/b"}}
 	if !equalAnswer(a, want) {
 		t.Errorf("got %+v\nwant %+v", a, want)
 	}
 	f.post(t, "/user/roles", `{"userId":"5533","serviceId":"shop","roles":[{"roleId":"a-role","perms":["/a/test/a"]}],"excludes":["/a/ok"],"type":"1","status":"0"}`, adminKey)
-	a = f.answer(t, "jti:x", "5533")
+	a = f.answer(t, jwtName("5533", "x"))
 	if a.Status != state.Disabled || len(a.Deny) != 2 || len(a.Allow) != 1 || a.Allow[0] != "/a/ok" {
 		t.Errorf("black list, disabled: %+v", a)
 	}
@@ -265,8 +283,14 @@ func TestBadInput(t *testing.T) {
 		{"bad timeout", "/auth/getToken", `{"userId":"u","param":{"timeout":"-1"}}`, adminKey, 400, "param.timeout must be seconds from 1 to one year"},
 		{"huge body", "/auth/getToken", huge, adminKey, 413, "body larger than 65536 bytes"},
 		{"trailing data", "/auth/clearToken", `{"userId":"u"} {}`, adminKey, 400, "data after the JSON body"},
-		{"brace in id", "/auth/getToken", `{"userId":"u{x}"}`, adminKey, 400, "ids must be 1 to 256 bytes without braces, newlines or NUL"},
-		{"unseen token without user", "/auth/delToken", `{"token":"abc"}`, adminKey, 400, "userId is required for a token the sidecar has not seen"},
+		{"long id", "/auth/getToken", `{"userId":"` + strings.Repeat("u", 4097) + `"}`, adminKey, 400, "ids must be 1 to 4096 bytes"},
+		{"unseen token without user", "/auth/delToken", `{"token":"abc"}`, adminKey, 400, "userId is required for an opaque token the sidecar has not seen"},
+		{"delToken of a token under another user", "/auth/delToken", `{"token":"` + fakeJWT("u1", "j", 0) + `","userId":"u2"}`, adminKey, 400, `userId "u2" is not the token's user "u1"`},
+		{"delToken of a malformed JWT", "/auth/delToken", `{"token":"a.b.c"}`, adminKey, 400, "token: not a JWT: its payload is not base64url"},
+		{"delToken of a JWT with jti twice", "/auth/delToken", `{"token":"eyJhbGciOiJIUzI1NiJ9.eyJqdGkiOiJhIiwianRpIjoiYiJ9.c2ln"}`, adminKey, 400, "token: claim jti given twice"},
+		{"login of garbage", "/auth/login", `{"userId":"u","token":"garbage"}`, adminKey, 400, "token: not a JWT (login registers JWTs; getToken issues opaque tokens)"},
+		{"login of a token of another user", "/auth/login", `{"userId":"u2","token":"` + fakeJWT("u1", "j", 0) + `"}`, adminKey, 400, `userId "u2" is not the token's user "u1"`},
+		{"login of a token without subject", "/auth/login", `{"userId":"u","token":"` + fakeJWTClaims(map[string]any{"jti": "j"}) + `"}`, adminKey, 400, "token: no sub claim: a token without a subject belongs to no user"},
 		{"bad regex", "/user/roles", `{"userId":"u","roles":[{"roleId":"r","perms":["(["]}]}`, adminKey, 400, "permission \"([\" is not a valid RE2 expression: error parsing regexp: missing closing ]: `[`"},
 		{"bad type", "/user/roles", `{"userId":"u","type":"3"}`, adminKey, 400, `type must be "1" (black list) or "2" (white list)`},
 		{"type as a number out of range", "/user/roles", `{"userId":"u","type":3}`, adminKey, 400, `type must be "1" (black list) or "2" (white list)`},
@@ -362,7 +386,7 @@ func TestSentinel(t *testing.T) {
 	ctx := context.Background()
 	var lastErr error
 	for range 50 { // the sentinel needs a moment to learn the master
-		if lastErr = store.Issue(ctx, "shop", "u1", "jti:s1", "jwt", time.Minute, false); lastErr == nil {
+		if lastErr = store.Issue(ctx, jwtName("u1", "s1"), "u1", time.Now().Add(time.Minute), false, false); lastErr == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -370,13 +394,13 @@ func TestSentinel(t *testing.T) {
 	if lastErr != nil {
 		t.Fatal(lastErr)
 	}
-	a, err := store.Answer(ctx, "shop", "u1", "jti:s1")
+	a, err := store.Answer(ctx, jwtName("u1", "s1"))
 	if err != nil || a.Token != state.Active {
 		t.Fatalf("through the sentinel: %+v %v", a, err)
 	}
 	direct := redis.NewClient(&redis.Options{Addr: master.Addr})
 	defer direct.Close()
-	if n := direct.Exists(ctx, "kc:{shop:u1}:tok:jti:s1").Val(); n != 1 {
+	if n := direct.Exists(ctx, "kc:{4:shop2:u1}tok:0:6:jti:s1").Val(); n != 1 {
 		t.Errorf("the master does not hold the token key")
 	}
 }
@@ -409,12 +433,20 @@ func TestGetTokenJWT(t *testing.T) {
 	if c["phone"] != "13000000001" || c["level"] != float64(2) {
 		t.Errorf("claims %v", c)
 	}
-	id := state.TokenID(tok)
-	if a := f.answer(t, id, "13000000001"); a.Token != state.Active {
+	if c[state.ServiceClaim] != "shop" {
+		t.Errorf("issued JWT is not bound to its service: %v", c)
+	}
+	id := state.Name{Service: "shop", Kind: state.KindJWT, Issuer: "https://login.shop.example", Subject: "13000000001", ID: state.JTIID(c["jti"].(string)), IssuedAt: int64(c["iat"].(float64))}
+	if a := f.answer(t, id); a.Token != state.Active {
 		t.Errorf("issued JWT state %s", a.Token)
 	}
+	other := id
+	other.Service = "blog"
+	if a := f.answer(t, other); a.Token != state.Unknown || a.Level != 0 || len(a.Roles) != 0 {
+		t.Errorf("the token asked about for another service: %+v", a)
+	}
 	f.post(t, "/auth/delToken", `{"token":"`+tok+`"}`, adminKey)
-	if a := f.answer(t, id, "13000000001"); a.Token != state.Revoked {
+	if a := f.answer(t, id); a.Token != state.Revoked {
 		t.Errorf("after delToken: %s", a.Token)
 	}
 }
@@ -430,14 +462,15 @@ func TestCluster(t *testing.T) {
 	ctx := context.Background()
 	for i := range 20 { // users spread over the slots
 		user := fmt.Sprintf("u%d", i)
-		if err := store.Issue(ctx, "shop", user, "jti:old-"+user, "jwt", time.Minute, true); err != nil {
+		exp := time.Now().Add(time.Minute)
+		if err := store.Issue(ctx, jwtName(user, "old-"+user), user, exp, true, true); err != nil {
 			t.Fatal(err)
 		}
-		if err := store.Issue(ctx, "shop", user, "jti:new-"+user, "jwt", time.Minute, true); err != nil {
+		if err := store.Issue(ctx, jwtName(user, "new-"+user), user, exp, true, true); err != nil {
 			t.Fatal(err)
 		}
-		for id, want := range map[string]string{"jti:old-" + user: state.Conflict, "jti:new-" + user: state.Active} {
-			a, err := store.Answer(ctx, "shop", user, id)
+		for id, want := range map[string]string{"old-" + user: state.Conflict, "new-" + user: state.Active} {
+			a, err := store.Answer(ctx, jwtName(user, id))
 			if err != nil || a.Token != want {
 				t.Fatalf("%s %s: %+v %v, want %s", user, id, a, err, want)
 			}
@@ -445,8 +478,11 @@ func TestCluster(t *testing.T) {
 		if n, err := store.Clear(ctx, "shop", user); err != nil || n != 2 {
 			t.Fatalf("clear %s: %d %v", user, n, err)
 		}
-		if a, _ := store.Answer(ctx, "shop", "", "jti:new-"+user); a.Token != state.Revoked {
-			t.Fatalf("%s after clear (owner from the index): %+v", user, a)
+		if a, _ := store.Answer(ctx, jwtName(user, "new-"+user)); a.Token != state.Revoked {
+			t.Fatalf("%s after clear: %+v", user, a)
+		}
+		if a, _ := store.Answer(ctx, jwtName(user, "unregistered")); a.Token != state.Revoked {
+			t.Fatalf("%s: an unregistered token without iat after clear: %+v", user, a)
 		}
 	}
 }
@@ -533,7 +569,7 @@ func TestStateNeedsTheGatewayKey(t *testing.T) {
 		{"a wrong key", GatewayKeyHeader, "nope-nope-nope-nope", 401},
 		{"the gateway key", GatewayKeyHeader, gatewayKey, 200},
 	} {
-		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/state?service=shop&token=sha256:00", nil)
+		req, _ := http.NewRequest("GET", f.srv.URL+"/v1/state?service=shop&kind=opaque&token=sha256:00", nil)
 		if tc.header != "" {
 			req.Header.Set(tc.header, tc.key)
 		}
@@ -633,12 +669,12 @@ func TestBatchedReads(t *testing.T) {
 	want := map[string]string{}
 	for i := range users {
 		user := fmt.Sprintf("u%d", i)
-		if err := store.Issue(ctx, "shop", user, "jti:"+user, "jwt", time.Minute, false); err != nil {
+		if err := store.Issue(ctx, jwtName(user, user), user, time.Now().Add(time.Minute), true, false); err != nil {
 			t.Fatal(err)
 		}
 		want[user] = state.Active
 		if i%3 == 0 {
-			if err := store.Revoke(ctx, "shop", user, "jti:"+user, time.Minute); err != nil {
+			if _, err := store.Revoke(ctx, jwtName(user, user), user, time.Now().Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			want[user] = state.Revoked
@@ -659,7 +695,7 @@ func TestBatchedReads(t *testing.T) {
 					user := fmt.Sprintf("u%d", i)
 					// A gateway gives up on an answer after its timeout.
 					actx, cancel := context.WithTimeout(ctx, time.Second)
-					a, err := store.Answer(actx, "shop", user, "jti:"+user)
+					a, err := store.Answer(actx, jwtName(user, user))
 					cancel()
 					if err != nil {
 						mu.Lock()

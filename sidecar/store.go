@@ -3,9 +3,12 @@ package sidecar
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,27 +30,83 @@ func NewStore(rdb redis.UniversalClient, prefix string, userTTL time.Duration) *
 	return &Store{rdb: rdb, prefix: prefix, userTTL: userTTL, now: time.Now, reads: &readBatcher{rdb: rdb}}
 }
 
-func (s *Store) userTag(svc, user string) string {
-	// Braces would break the hash tag: they are not allowed in ids.
-	return s.prefix + "{" + svc + ":" + user + "}:"
+// part encodes one part of a key: its length, a colon and its bytes, so
+// that (shop, u1:x) and (shop:u1, x) make different keys whatever bytes
+// the parts hold (braces, newlines, NUL included). A part over 200 bytes
+// is named by its SHA-256 instead ("#" and hex, which no length starts
+// with), which keeps keys short for the longest subject a token may carry.
+func part(b *strings.Builder, v string) {
+	if len(v) > 200 {
+		sum := sha256.Sum256([]byte(v))
+		b.WriteByte('#')
+		b.WriteString(hex.EncodeToString(sum[:]))
+		return
+	}
+	b.WriteString(strconv.Itoa(len(v)))
+	b.WriteByte(':')
+	b.WriteString(v)
 }
-func (s *Store) tokKey(svc, user, id string) string { return s.userTag(svc, user) + "tok:" + id }
-func (s *Store) tokensKey(svc, user string) string  { return s.userTag(svc, user) + "tokens" }
-func (s *Store) userKey(svc, user string) string    { return s.userTag(svc, user) + "user" }
-func (s *Store) rolesKey(svc string) string         { return s.prefix + "{" + svc + "}:roles" }
-func (s *Store) idxKey(id string) string            { return s.prefix + "idx:" + id }
+
+// key joins the prefix, the parts and a suffix.
+func (s *Store) key(tag bool, suffix string, parts ...string) string {
+	var b strings.Builder
+	b.WriteString(s.prefix)
+	if tag {
+		// A Redis Cluster hash tag ends at the first "}": a part may hold
+		// one, but the tag still starts with a length, so it is never
+		// empty and a user's keys still share one slot.
+		b.WriteByte('{')
+	}
+	for _, p := range parts {
+		part(&b, p)
+	}
+	if tag {
+		b.WriteByte('}')
+	}
+	b.WriteString(suffix)
+	return b.String()
+}
+
+// tokenField names a token within its user: issuer and id.
+func tokenField(issuer, id string) string {
+	var b strings.Builder
+	part(&b, issuer)
+	part(&b, id)
+	return b.String()
+}
+
+func (s *Store) userTag(svc, user string) string   { return s.key(true, "", svc, user) }
+func (s *Store) tokPrefix(svc, user string) string { return s.userTag(svc, user) + "tok:" }
+func (s *Store) tokKey(n *state.Name, user string) string {
+	return s.tokPrefix(n.Service, user) + tokenField(n.Issuer, n.ID)
+}
+func (s *Store) tokensKey(svc, user string) string { return s.userTag(svc, user) + "tokens" }
+func (s *Store) userKey(svc, user string) string   { return s.userTag(svc, user) + "user" }
+func (s *Store) clearedKey(svc, user string) string {
+	return s.userTag(svc, user) + "cleared"
+}
+func (s *Store) rolesKey(svc string) string { return s.key(true, "roles", svc) }
+func (s *Store) idxKey(n *state.Name) string {
+	return s.key(false, "", "idx", n.Service, n.Kind, n.Issuer, n.ID)
+}
 
 // issueScript registers a token as active for a user; with ARGV[5] = "1"
 // (single session) every other active token of the user becomes
-// "conflict" in the same step. It prunes expired index entries.
+// "conflict" in the same step. It prunes expired index entries. A token
+// already revoked stays revoked (returns 0), and so does one issued (iat,
+// ARGV[8]) no later than the user's last clear; a revoked marker is
+// never turned active again.
 var issueScript = redis.NewScript(`
-local id, kind, ttl, exp, single, tokprefix, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+local field, kind, ttl, exp, single, tokprefix, now, iat = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+if redis.call('HGET', KEYS[1], 'state') == 'revoked' then return 0 end
+local cleared = tonumber(redis.call('GET', KEYS[3]))
+if cleared ~= nil and iat ~= nil and iat <= cleared then return -1 end
 local entries = redis.call('HGETALL', KEYS[2])
 for i = 1, #entries, 2 do
   local old, oldexp = entries[i], tonumber(entries[i+1])
-  if oldexp ~= nil and oldexp < now then
+  if oldexp ~= nil and oldexp > 0 and oldexp < now then
     redis.call('HDEL', KEYS[2], old)
-  elseif single == '1' and old ~= id then
+  elseif single == '1' and old ~= field then
     local k = tokprefix .. old
     if redis.call('HGET', k, 'state') == 'active' then
       redis.call('HSET', k, 'state', 'conflict')
@@ -55,101 +114,155 @@ for i = 1, #entries, 2 do
   end
 end
 redis.call('HSET', KEYS[1], 'state', 'active', 'kind', kind, 'exp', exp)
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('HSET', KEYS[2], id, exp)
-if redis.call('TTL', KEYS[2]) < ttl then redis.call('EXPIRE', KEYS[2], ttl) end
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+local existed, left = redis.call('EXISTS', KEYS[2]), redis.call('TTL', KEYS[2])
+redis.call('HSET', KEYS[2], field, exp)
+if ttl <= 0 then redis.call('PERSIST', KEYS[2])
+elseif existed == 0 or (left >= 0 and left < ttl) then redis.call('EXPIRE', KEYS[2], ttl) end
 return 1
 `)
 
-// revokeScript marks one token revoked, keeping (or setting) its TTL.
+// revokeScript marks one token revoked: its marker lives ARGV[1] seconds
+// (0: as long as Redis keeps data, for a token without exp), never less
+// than it already had. It returns 1 if the token was not revoked before.
 var revokeScript = redis.NewScript(`
 local ttl = tonumber(ARGV[1])
-local existed = redis.call('EXISTS', KEYS[1])
+local before, left = redis.call('HGET', KEYS[1], 'state'), redis.call('TTL', KEYS[1])
 redis.call('HSET', KEYS[1], 'state', 'revoked')
-if existed == 0 then
-  redis.call('HSET', KEYS[1], 'kind', 'unknown')
-  redis.call('EXPIRE', KEYS[1], ttl)
-end
-return existed
+if before == false then redis.call('HSET', KEYS[1], 'kind', ARGV[2]) end
+if ttl <= 0 then redis.call('PERSIST', KEYS[1])
+elseif before == false or (left >= 0 and left < ttl) then redis.call('EXPIRE', KEYS[1], ttl) end
+if before == 'revoked' then return 0 end
+return 1
 `)
 
-// clearScript revokes every token of a user.
+// clearScript revokes every registered token of a user and records when
+// (ARGV[2], seconds): a token issued no later than that, registered or
+// not, is refused from then on. It returns how many tokens it revoked
+// that were not revoked before.
 var clearScript = redis.NewScript(`
 local ids = redis.call('HKEYS', KEYS[1])
 local n = 0
 for _, id in ipairs(ids) do
   local k = ARGV[1] .. id
-  if redis.call('EXISTS', k) == 1 then
+  local st = redis.call('HGET', k, 'state')
+  if st ~= false and st ~= 'revoked' then
     redis.call('HSET', k, 'state', 'revoked')
     n = n + 1
   end
 end
+redis.call('SET', KEYS[2], ARGV[2])
 return n
 `)
 
-// ErrBadID refuses ids that would break the key layout.
-var ErrBadID = errors.New("ids must be 1 to 256 bytes without braces, newlines or NUL")
+// ErrBadID refuses empty service or user ids and ids over 4 KiB. Any
+// other bytes are stored, encoded into the keys (part), so that every id
+// the filter can ask about can also be revoked or disabled.
+var ErrBadID = errors.New("ids must be 1 to 4096 bytes")
 
 func checkID(ids ...string) error {
 	for _, id := range ids {
-		if id == "" || len(id) > 256 || strings.ContainsAny(id, "{}\n\r\x00") {
+		if id == "" || len(id) > 4096 {
 			return ErrBadID
 		}
 	}
 	return nil
 }
 
-// Issue records a token: an opaque one the sidecar made, or a JWT a login
-// registered. single makes every other active token of the user
-// "conflict".
-func (s *Store) Issue(ctx context.Context, svc, user, id, kind string, ttl time.Duration, single bool) error {
-	if err := checkID(svc, user, id); err != nil {
+// Errors of registering a token that must stay refused.
+var (
+	ErrRevoked = errors.New("the token is revoked: a revoked token is never made active again")
+	ErrCleared = errors.New("the token was issued before the user's tokens were cleared")
+)
+
+// Issue records a token as active for user: n names it (n.Subject is
+// ignored; user is whose it is). fresh says the sidecar made the token
+// just now (getToken), else it is a JWT a login registers. exp is when
+// it expires, zero for never; single makes every other active token of
+// the user "conflict".
+func (s *Store) Issue(ctx context.Context, n state.Name, user string, exp time.Time, fresh, single bool) error {
+	if err := checkID(n.Service, user, n.ID); err != nil {
 		return err
 	}
-	secs := int64(max(ttl/time.Second, 1))
-	exp := s.now().Add(time.Duration(secs) * time.Second).Unix()
+	ttl := markerTTL(exp, s.now())
+	expUnix := int64(0)
+	if !exp.IsZero() {
+		expUnix = exp.Unix()
+	}
 	flag := "0"
 	if single {
 		flag = "1"
 	}
-	keys := []string{s.tokKey(svc, user, id), s.tokensKey(svc, user)}
-	if err := issueScript.Run(ctx, s.rdb, keys, id, kind, secs, exp, flag, s.userTag(svc, user)+"tok:", s.now().Unix()).Err(); err != nil {
+	// A JWT registered from outside must be newer than the user's last
+	// clear; one without iat cannot show it is. A token the sidecar
+	// issues now (fresh) is newer by its making: it passes "".
+	iat := ""
+	if n.Kind == state.KindJWT && !fresh {
+		iat = strconv.FormatInt(n.IssuedAt, 10)
+	}
+	keys := []string{s.tokKey(&n, user), s.tokensKey(n.Service, user), s.clearedKey(n.Service, user)}
+	res, err := issueScript.Run(ctx, s.rdb, keys, tokenField(n.Issuer, n.ID), n.Kind, int64(ttl/time.Second), expUnix, flag, s.tokPrefix(n.Service, user), s.now().Unix(), iat).Int()
+	switch {
+	case err != nil:
 		return err
+	case res == 0:
+		return ErrRevoked
+	case res < 0:
+		return ErrCleared
 	}
 	// The index lives in another slot, so it is written after the token:
 	// a reader that finds no index reports "unknown", which refuses.
-	return s.rdb.Set(ctx, s.idxKey(id), svc+"\n"+user, time.Duration(secs)*time.Second).Err()
+	return s.rdb.Set(ctx, s.idxKey(&n), user, ttl).Err()
 }
 
-// Owner returns the service and user a token belongs to, if recorded.
-func (s *Store) Owner(ctx context.Context, id string) (svc, user string, found bool, err error) {
-	v, err := s.rdb.Get(ctx, s.idxKey(id)).Result()
+// MarkerMargin is how long a token's record outlives its exp: longer than
+// the largest leeway a filter's configuration can hold (3600 s), so that
+// no token the filter still accepts has lost its revoked marker.
+const MarkerMargin = time.Hour + time.Minute
+
+// markerTTL is how long a token's record must live: until exp plus
+// MarkerMargin, or for ever (0) when the token never expires.
+func markerTTL(exp, now time.Time) time.Duration {
+	if exp.IsZero() {
+		return 0
+	}
+	return max(exp.Sub(now), 0).Truncate(time.Second) + MarkerMargin
+}
+
+// Owner returns the user a registered token belongs to, if recorded.
+func (s *Store) Owner(ctx context.Context, n state.Name) (user string, found bool, err error) {
+	v, err := s.rdb.Get(ctx, s.idxKey(&n)).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", "", false, nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", "", false, err
+		return "", false, err
 	}
-	svc, user, ok := strings.Cut(v, "\n")
-	return svc, user, ok, nil
+	return v, true, nil
 }
 
-// Revoke marks a token revoked; a token the sidecar never saw is recorded
-// as revoked for ttl.
-func (s *Store) Revoke(ctx context.Context, svc, user, id string, ttl time.Duration) error {
-	if err := checkID(svc, user, id); err != nil {
-		return err
+// Revoke marks a token revoked, one the sidecar never saw included,
+// until exp plus MarkerMargin (for ever when exp is zero). It reports
+// whether the token was not revoked before.
+func (s *Store) Revoke(ctx context.Context, n state.Name, user string, exp time.Time) (bool, error) {
+	if err := checkID(n.Service, n.ID); err != nil {
+		return false, err
 	}
-	return revokeScript.Run(ctx, s.rdb, []string{s.tokKey(svc, user, id)}, int64(max(ttl/time.Second, 1))).Err()
+	if len(user) > 4096 {
+		return false, ErrBadID
+	}
+	ttl := markerTTL(exp, s.now())
+	res, err := revokeScript.Run(ctx, s.rdb, []string{s.tokKey(&n, user)}, int64(ttl/time.Second), n.Kind).Int()
+	return res == 1, err
 }
 
-// Clear revokes every token of a user and returns how many.
+// Clear revokes every token of a user issued until now, registered or
+// not, and returns how many registered tokens it newly revoked.
 func (s *Store) Clear(ctx context.Context, svc, user string) (int, error) {
 	if err := checkID(svc, user); err != nil {
 		return 0, err
 	}
-	n, err := clearScript.Run(ctx, s.rdb, []string{s.tokensKey(svc, user)}, s.userTag(svc, user)+"tok:").Int()
-	return n, err
+	return clearScript.Run(ctx, s.rdb, []string{s.tokensKey(svc, user), s.clearedKey(svc, user)}, s.tokPrefix(svc, user), s.now().Unix()).Int()
 }
 
 // UserDoc is what /user/roles stores for a user (seed 002's fields).
@@ -220,23 +333,26 @@ func (s *Store) SetRoles(ctx context.Context, svc string, roles []RoleDoc) error
 }
 
 // Answer reads everything the filter needs about a token in one round
-// trip (two for an opaque token, whose user comes from the index).
-func (s *Store) Answer(ctx context.Context, svc, user, id string) (*state.Answer, error) {
-	if user == "" {
-		osvc, ouser, found, err := s.Owner(ctx, id)
+// trip (two for an opaque token, whose user comes from the service's
+// index): the token's record under (service, issuer, user, id), the
+// user's record and clear time, and the service's roles. An opaque token
+// registered for another service is unknown here. A JWT without a
+// subject belongs to no user: only its own record and nothing of a
+// user's is answered.
+func (s *Store) Answer(ctx context.Context, n state.Name) (*state.Answer, error) {
+	unknown := &state.Answer{Version: state.Version, Token: state.Unknown, Status: state.Enabled}
+	user := n.Subject
+	if n.Kind == state.KindOpaque {
+		owner, found, err := s.Owner(ctx, n)
 		if err != nil {
 			return nil, err
 		}
 		if !found {
-			return &state.Answer{Version: state.Version, Token: state.Unknown, Status: state.Enabled}, nil
+			return unknown, nil
 		}
-		svc, user = osvc, ouser
+		user = owner
 	}
-	if checkID(svc, user, id) != nil {
-		// No state can exist under such ids: nothing is known of them.
-		return &state.Answer{Version: state.Version, Token: state.Unknown, Status: state.Enabled}, nil
-	}
-	rd := &stateRead{tokKey: s.tokKey(svc, user, id), userKey: s.userKey(svc, user), rolesKey: s.rolesKey(svc)}
+	rd := &stateRead{tokKey: s.tokKey(&n, user), userKey: s.userKey(n.Service, user), clearedKey: s.clearedKey(n.Service, user), rolesKey: s.rolesKey(n.Service)}
 	if err := s.reads.read(ctx, rd); err != nil {
 		return nil, err
 	}
@@ -250,8 +366,29 @@ func (s *Store) Answer(ctx context.Context, svc, user, id string) (*state.Answer
 		case state.Active, state.Revoked, state.Conflict:
 			a.Token = t["state"]
 		default:
-			return nil, fmt.Errorf("sidecar: token %s has state %q in Redis", id, t["state"])
+			return nil, fmt.Errorf("sidecar: token %s has state %q in Redis", n.ID, t["state"])
 		}
+	}
+	if a.Token == state.Unknown && n.Kind == state.KindJWT {
+		// A JWT the sidecar never registered: refused when it was issued
+		// no later than the user's last clear, or has no iat to tell.
+		raw, err := rd.cleared.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		if err == nil {
+			cleared, perr := strconv.ParseInt(raw, 10, 64)
+			if perr != nil {
+				return nil, fmt.Errorf("sidecar: user %s has clear time %q in Redis", user, raw)
+			}
+			if n.IssuedAt == 0 || n.IssuedAt <= cleared {
+				a.Token = state.Revoked
+			}
+		}
+	}
+	if user == "" {
+		a.User = ""
+		return a, nil
 	}
 	if raw, err := doc.Result(); err == nil {
 		var u UserDoc

@@ -20,6 +20,9 @@ type KeySet struct {
 	Keys    []config.Key `json:"keys"`
 }
 
+// KeySetVersion is the key-set answer's format version.
+const KeySetVersion = 1
+
 // MaxKeySet bounds the key-set answer the filter reads; MaxKeys the keys
 // in it.
 const (
@@ -53,8 +56,8 @@ func DecodeKeySet(data []byte, issuer string) (*KeySet, error) {
 		return nil, errors.New("keys: data after the answer")
 	}
 	switch {
-	case ks.Version != Version:
-		return nil, fmt.Errorf("keys: version %d, this build reads %d", ks.Version, Version)
+	case ks.Version != KeySetVersion:
+		return nil, fmt.Errorf("keys: version %d, this build reads %d", ks.Version, KeySetVersion)
 	case ks.Issuer != issuer:
 		return nil, fmt.Errorf("keys: answer for issuer %q, asked for %q", ks.Issuer, issuer)
 	case len(ks.Keys) == 0:

@@ -7,7 +7,6 @@ package state
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -15,8 +14,9 @@ import (
 	"strings"
 )
 
-// Version is the answer format version.
-const Version = 1
+// Version is the answer format version. 2: questions name the token's
+// service, kind, issuer, subject and iat (Name), not its id alone.
+const Version = 2
 
 // Token states.
 const (
@@ -79,25 +79,6 @@ func Decode(data []byte) (*Answer, error) {
 		return nil, fmt.Errorf("state: level %d", a.Level)
 	}
 	return &a, nil
-}
-
-// TokenID names a token to the sidecar without revealing it: its jti
-// when it is a JWT that has one, else the hex SHA-256 of what was signed
-// (see SignedID). The filter names verified tokens the same way (jti
-// from the verified claims); the sidecar reads the jti without
-// verifying, which only chooses a name.
-func TokenID(raw string) string {
-	if parts := strings.Split(raw, "."); len(parts) == 3 {
-		if payload, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
-			var c struct {
-				JTI string `json:"jti"`
-			}
-			if json.Unmarshal(payload, &c) == nil && c.JTI != "" {
-				return "jti:" + c.JTI
-			}
-		}
-	}
-	return SignedID(raw)
 }
 
 // SignedID names a token by what its signature covers: for a JWT (three

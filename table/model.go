@@ -87,6 +87,16 @@ func ParseMethod(m string) MethodSet {
 // MethodNames lists the known methods in bit order.
 func MethodNames() []string { return append([]string(nil), methodNames[:]...) }
 
+// WithHead adds HEAD to a set that holds GET: Go's mux, nginx, Express,
+// Flask and Spring answer HEAD with the GET handler, so a rule that
+// covers GET must cover HEAD too, or HEAD would walk around it.
+func WithHead(s MethodSet) MethodSet {
+	if s&MethodGet != 0 {
+		s |= MethodHead
+	}
+	return s
+}
+
 // Allows reports whether a request with method bit m matches the set. An
 // empty set matches every method, including unknown ones.
 func (s MethodSet) Allows(m MethodSet) bool { return s == 0 || s&m != 0 }

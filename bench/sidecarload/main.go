@@ -307,7 +307,8 @@ func seed(base string, users int) ([]string, error) {
 		if err != nil || env.Code != 0 || env.Data == "" {
 			return nil, fmt.Errorf("getToken for %s: %v %d %s", user, err, env.Code, env.Msg)
 		}
-		urls = append(urls, fmt.Sprintf("%s/v1/state?service=shop&token=%s&user=%s", base, state.TokenID(env.Data), user))
+		n := state.Name{Service: "shop", Kind: state.KindOpaque, ID: state.SignedID(env.Data)}
+		urls = append(urls, base+n.Query())
 	}
 	// The answer must be the registered token's, or the run measures
 	// the wrong path.

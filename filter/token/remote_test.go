@@ -32,7 +32,7 @@ func TestPinnedAndRemoteKeys(t *testing.T) {
 		Issuers: []config.Issuer{{Name: "idp", Kind: config.KindJWT, Algorithms: []string{"ES256"}, Keys: []config.Key{pinned}, Remote: &config.Remote{OIDCIssuer: "https://idp.example", RefreshMillis: 1000, MinIntervalMillis: 100, TimeoutMillis: 100}}},
 		Claims:  config.Claims{Subject: "sub", Level: "level", Roles: "roles"},
 	}
-	v, err := New(id, func() time.Time { return benchNow }, 8192, 16)
+	v, err := New("shop", id, func() time.Time { return benchNow }, 8192, 16)
 	if err != nil {
 		t.Fatal(err)
 	}

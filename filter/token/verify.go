@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/internal/jsonscan"
 	"github.com/keycard-gw/keycard/state"
 )
 
@@ -28,31 +29,25 @@ type Identity struct {
 	Subject string
 	Level   int
 	Roles   []string
-	JTI     string
 	Expires time.Time // zero when the token has no exp
 
-	id  string // the token's name for the sidecar, computed once
+	// Claims are the naming claims (state.ReadClaims): the token's iss,
+	// jti and iat name its state at the sidecar.
+	Claims state.Claims
+
+	id  string // the token's id for the sidecar, computed once
 	key string // which key verified it (keyName), so a key set change can drop it
 }
 
-// ID names the verified token to the sidecar (see ID), computing it once
-// per cached identity.
+// ID names the verified token to the sidecar (state.JWTID: its jti, else
+// the SHA-256 of what was signed, so raw tokens never leave the filter and
+// a rewritten signature does not make a new name), computing it once per
+// cached identity.
 func (i *Identity) ID(raw string) string {
 	if i.id == "" {
-		i.id = ID(raw, i)
+		i.id = state.JWTID(&i.Claims, raw)
 	}
 	return i.id
-}
-
-// ID names a token to the sidecar (state.TokenID's rule): its verified
-// jti, else the SHA-256 of what was signed (state.SignedID), so raw
-// tokens never leave the filter and a rewritten signature does not make
-// a new name.
-func ID(raw string, id *Identity) string {
-	if id != nil && id.JTI != "" {
-		return state.JTIID(id.JTI)
-	}
-	return state.SignedID(raw)
 }
 
 type issuer struct {
@@ -125,13 +120,15 @@ type Verifier struct {
 	cache    *cache
 	refused  *cache // refused tokens, so a repeated bad token costs no crypto
 	segments *jwt.Parser
+	service  string // the policy's name: a token whose state.ServiceClaim differs is refused
 }
 
-// New builds a verifier. now is the clock; maxBytes bounds the token size
-// worth looking at; cacheSize bounds the verified-token cache.
-func New(id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*Verifier, error) {
+// New builds a verifier for the policy named service. now is the clock;
+// maxBytes bounds the token size worth looking at; cacheSize bounds the
+// verified-token cache.
+func New(service string, id *config.Identity, now func() time.Time, maxBytes, cacheSize int) (*Verifier, error) {
 	v := &Verifier{
-		names: id.Claims, leeway: time.Duration(id.LeewaySeconds) * time.Second, now: now, maxBytes: maxBytes,
+		service: service, names: id.Claims, leeway: time.Duration(id.LeewaySeconds) * time.Second, now: now, maxBytes: maxBytes,
 		cache: newCache(cacheSize), refused: newCache(max(cacheSize/4, 1)),
 		segments: jwt.NewParser(jwt.WithStrictDecoding()),
 	}
@@ -222,7 +219,7 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		return nil, time.Time{}, ErrInvalid
 	}
 	signing := raw[:len(h)+1+len(p)]
-	var sig []byte
+	var sig, payload []byte
 	var c *claims
 	var need *NeedKeys
 	for i := range v.issuers {
@@ -246,8 +243,7 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		// The issuer's key signed it: the token is this issuer's, and its
 		// claims decide.
 		if c == nil {
-			payload, err := v.segments.DecodeSegment(p)
-			if err != nil {
+			if payload, err = v.segments.DecodeSegment(p); err != nil {
 				return nil, time.Time{}, ErrInvalid
 			}
 			if c, err = v.decodeClaims(payload); err != nil {
@@ -263,7 +259,14 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 			}
 			return nil, time.Time{}, ErrInvalid
 		}
-		id := &Identity{Issuer: is.cfg.Name, Subject: c.subject, Level: c.level, Roles: c.roles, JTI: c.jti, key: key.name}
+		// The claims that name the token's state, read as the sidecar
+		// reads them; a token the sidecar issued for another service is
+		// not this policy's.
+		names, err := state.ReadClaims(payload, v.names.Subject)
+		if err != nil || names.Service != "" && names.Service != v.service {
+			return nil, time.Time{}, ErrInvalid
+		}
+		id := &Identity{Issuer: is.cfg.Name, Subject: c.subject, Level: c.level, Roles: c.roles, Claims: names, key: key.name}
 		until := now.Add(5 * time.Minute)
 		if c.exp != nil {
 			id.Expires = c.exp.Time
@@ -289,9 +292,9 @@ func (is *issuer) missing(alg, kid string, hasKid bool, payload string, v *Verif
 			return nil
 		}
 		iss := ""
-		_ = scanObject(data, func(key, raw []byte) error {
+		_ = jsonscan.Object(data, func(key, raw []byte) error {
 			if string(key) == "iss" {
-				iss, _ = jsonString(raw)
+				iss, _ = jsonscan.String(raw)
 			}
 			return nil
 		})
@@ -366,20 +369,20 @@ func (v *Verifier) header(seg string) (alg, kid string, hasKid bool, err error) 
 	if err != nil {
 		return "", "", false, err
 	}
-	err = scanObject(data, func(key, raw []byte) error {
+	err = jsonscan.Object(data, func(key, raw []byte) error {
 		switch string(key) {
 		case "alg":
 			if alg != "" {
-				return errJSON
+				return jsonscan.ErrJSON
 			}
-			alg, err = jsonString(raw)
+			alg, err = jsonscan.String(raw)
 			return err
 		case "kid":
 			if hasKid {
-				return errJSON
+				return jsonscan.ErrJSON
 			}
 			hasKid = true
-			kid, err = jsonString(raw)
+			kid, err = jsonscan.String(raw)
 			return err
 		case "crit", "b64":
 			return errors.New("unsupported header " + string(key))
@@ -431,7 +434,7 @@ func isOpaqueShape(s string) bool {
 type claims struct {
 	exp, nbf, iat *jwt.NumericDate // nil when absent, else pointing into dates
 	dates         [3]jwt.NumericDate
-	iss, sub, jti string
+	iss, sub      string
 	aud           jwt.ClaimStrings
 	subject       string
 	level         int
@@ -450,7 +453,7 @@ func (c *claims) GetAudience() (jwt.ClaimStrings, error)       { return c.aud, n
 func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 	c := &claims{}
 	var seen uint16 // one bit per claim read, to refuse duplicates
-	err := scanObject(payload, func(key, raw []byte) error {
+	err := jsonscan.Object(payload, func(key, raw []byte) error {
 		var bit uint16
 		switch string(key) {
 		case "exp":
@@ -463,8 +466,6 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 			bit = 1 << 3
 		case "sub":
 			bit = 1 << 4
-		case "jti":
-			bit = 1 << 5
 		case "aud":
 			bit = 1 << 6
 		}
@@ -494,19 +495,17 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 		case "iat":
 			c.iat, err = numericDate(raw, &c.dates[2])
 		case "iss":
-			c.iss, err = jsonString(raw)
+			c.iss, err = jsonscan.String(raw)
 		case "sub":
-			c.sub, err = jsonStringOrNumber(raw)
-		case "jti":
-			c.jti, err = jsonString(raw)
+			c.sub, err = jsonscan.StringOrNumber(raw)
 		case "aud":
 			if raw[0] == '[' {
 				var list []string
-				list, err = jsonStrings(raw)
+				list, err = jsonscan.Strings(raw)
 				c.aud = list
 			} else {
 				var s string
-				s, err = jsonString(raw)
+				s, err = jsonscan.String(raw)
 				c.aud = jwt.ClaimStrings{s}
 			}
 		}
@@ -514,7 +513,7 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 			return fmt.Errorf("claim %s: %w", key, err)
 		}
 		if isSubject {
-			if c.subject, err = jsonStringOrNumber(raw); err != nil {
+			if c.subject, err = jsonscan.StringOrNumber(raw); err != nil {
 				return fmt.Errorf("claim %s: %w", key, err)
 			}
 		}
@@ -526,10 +525,10 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 		}
 		if isRoles {
 			if raw[0] == '[' {
-				c.roles, err = jsonStrings(raw)
+				c.roles, err = jsonscan.Strings(raw)
 			} else {
 				var s string
-				s, err = jsonString(raw)
+				s, err = jsonscan.String(raw)
 				c.roles = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
 			}
 			if err != nil {
@@ -585,7 +584,7 @@ func numericDate(raw []byte, d *jwt.NumericDate) (*jwt.NumericDate, error) {
 // "+2", "02" or " 2").
 func parseLevel(raw []byte) (int, bool) {
 	if raw[0] == '"' {
-		s, err := jsonString(raw)
+		s, err := jsonscan.String(raw)
 		if err != nil || s == "" || len(s) > 3 || (len(s) > 1 && s[0] == '0') {
 			return 0, false
 		}
@@ -615,16 +614,4 @@ func parseLevel(raw []byte) (int, bool) {
 		return 0, false
 	}
 	return int(r.Num().Int64()), true
-}
-
-// jsonStringOrNumber reads a string, or a number as its text (a phone
-// number may come either way).
-func jsonStringOrNumber(raw []byte) (string, error) {
-	if raw[0] == '"' {
-		return jsonString(raw)
-	}
-	if raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9') {
-		return string(raw), nil
-	}
-	return "", errors.New("not a string or number")
 }

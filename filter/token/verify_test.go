@@ -34,7 +34,7 @@ func benchTokens(n int) []string {
 }
 
 func TestVerify(t *testing.T) {
-	v, err := New(benchIdentity(), func() time.Time { return benchNow }, 8192, 16)
+	v, err := New("shop", benchIdentity(), func() time.Time { return benchNow }, 8192, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id.Subject != "13000000001" || id.Level != 1 || len(id.Roles) != 1 || id.Roles[0] != "support" || id.JTI != "0" {
+	if id.Subject != "13000000001" || id.Level != 1 || len(id.Roles) != 1 || id.Roles[0] != "support" || id.Claims.JTI != "0" {
 		t.Errorf("identity %+v", id)
 	}
 	if _, err := v.Verify(tok[:len(tok)-1] + "A"); err != ErrInvalid {
@@ -55,7 +55,7 @@ func TestVerify(t *testing.T) {
 // (make bench-wasm), to find what first-seen verification costs there.
 
 func BenchmarkVerifyFirstSeen(b *testing.B) {
-	v, _ := New(benchIdentity(), func() time.Time { return benchNow }, 8192, 1)
+	v, _ := New("shop", benchIdentity(), func() time.Time { return benchNow }, 8192, 1)
 	toks := benchTokens(64)
 	i := 0
 	for b.Loop() {
@@ -67,7 +67,7 @@ func BenchmarkVerifyFirstSeen(b *testing.B) {
 }
 
 func BenchmarkVerifyCached(b *testing.B) {
-	v, _ := New(benchIdentity(), func() time.Time { return benchNow }, 8192, 16)
+	v, _ := New("shop", benchIdentity(), func() time.Time { return benchNow }, 8192, 16)
 	tok := benchTokens(1)[0]
 	for b.Loop() {
 		if _, err := v.Verify(tok); err != nil {
@@ -79,7 +79,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 func BenchmarkClaimsDecode(b *testing.B) {
 	tok := benchTokens(1)[0]
 	payload, _ := base64.RawURLEncoding.DecodeString(splitPayload(tok))
-	v, _ := New(benchIdentity(), func() time.Time { return benchNow }, 8192, 1)
+	v, _ := New("shop", benchIdentity(), func() time.Time { return benchNow }, 8192, 1)
 	for b.Loop() {
 		if _, err := v.decodeClaims(payload); err != nil {
 			b.Fatal(err)
@@ -113,7 +113,7 @@ func BenchmarkHMACVerify(b *testing.B) {
 }
 
 func BenchmarkHeader(b *testing.B) {
-	v, _ := New(benchIdentity(), func() time.Time { return benchNow }, 8192, 1)
+	v, _ := New("shop", benchIdentity(), func() time.Time { return benchNow }, 8192, 1)
 	tok := benchTokens(1)[0]
 	h := tok[:strings.IndexByte(tok, '.')]
 	for b.Loop() {

@@ -33,7 +33,7 @@ type root struct {
 	metrics metrics
 	logs    logLimit
 	calls   map[uint32]*inflight // by call-out token
-	byToken map[string]*inflight // by token id: requests for one token share a call
+	byToken map[string]*inflight // by state.Name key: requests for one token share a call
 
 	keyCalls     map[uint32]*keyCall // key fetches by call-out token
 	keysByIssuer map[string]*keyCall // the fetch in flight per issuer
@@ -58,7 +58,7 @@ const keyTickMillis = 1000
 
 // inflight is one sidecar call and the requests waiting for it.
 type inflight struct {
-	tokenID string
+	name    string // the token's state.Name key
 	waiters []waiter
 }
 
@@ -193,8 +193,8 @@ func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailer
 		return
 	}
 	delete(r.calls, token)
-	if r.byToken[call.tokenID] == call {
-		delete(r.byToken, call.tokenID)
+	if r.byToken[call.name] == call {
+		delete(r.byToken, call.name)
 	}
 	a, err := r.readAnswer(numHeaders, bodySize)
 	if err != nil {
@@ -332,7 +332,8 @@ func (r *root) readBody(numHeaders, bodySize, max int) ([]byte, error) {
 // its own call.
 func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
 	kong := r.engine.Config().Gateway == config.GatewayKong
-	if call, ok := r.byToken[p.TokenID]; ok && !kong {
+	key := p.Name.Key()
+	if call, ok := r.byToken[key]; ok && !kong {
 		call.waiters = append(call.waiters, waiter{stream, p})
 		return false
 	}
@@ -342,10 +343,10 @@ func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
 		d := r.engine.Finish(p, nil, errors.New("dispatch: "+err.Error()))
 		return r.apply(&d, nil)
 	}
-	call := &inflight{tokenID: p.TokenID, waiters: []waiter{{stream, p}}}
+	call := &inflight{name: key, waiters: []waiter{{stream, p}}}
 	r.calls[token] = call
 	if !kong {
-		r.byToken[p.TokenID] = call
+		r.byToken[key] = call
 	}
 	return false
 }

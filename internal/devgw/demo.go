@@ -50,9 +50,20 @@ func (g *Gateway) Demo(ctx context.Context) ([]Scenario, error) {
 	token := func(sub string, level int) (string, error) {
 		return mint.Token(cfg, "login", "", mint.Claims{Subject: sub, Level: level, JTI: mint.RandomID(), TTL: 2 * time.Hour}, now)
 	}
-	login := func(sub, tok string, single bool) error {
-		return g.Store.Issue(ctx, svc, sub, state.TokenID(tok), "jwt", 2*time.Hour, single)
+	name := func(tok string) (state.Name, time.Time) {
+		n, exp, _ := sidecar.NameToken(svc, tok, cfg.Identity.Claims.Subject)
+		return n, exp
 	}
+	login := func(sub, tok string, single bool) error {
+		n, exp := name(tok)
+		return g.Store.Issue(ctx, n, sub, exp, false, single)
+	}
+	revoke := func(sub, tok string) error {
+		n, exp := name(tok)
+		_, err := g.Store.Revoke(ctx, n, sub, exp)
+		return err
+	}
+	opaque, _ := name("0123456789abcdef0123456789abcdef")
 	user, err := token("13000000001", 1)
 	if err != nil {
 		return nil, err
@@ -65,11 +76,11 @@ func (g *Gateway) Demo(ctx context.Context) ([]Scenario, error) {
 		login("13000000001", user, false),
 		login("13000000002", admin, false),
 		login("13000000003", revoked, false),
-		g.Store.Revoke(ctx, svc, "13000000003", state.TokenID(revoked), 2*time.Hour),
+		revoke("13000000003", revoked),
 		login("13000000004", older, true),
 		login("13000000004", newer, true), // the older token is now "Token Conflict"
 		g.Store.SetUser(ctx, svc, "legacy-user", &sidecar.UserDoc{Roles: []sidecar.RoleDoc{{RoleID: "support"}}, Type: "2", Status: "1", Level: 1}),
-		g.Store.Issue(ctx, svc, "legacy-user", state.TokenID("0123456789abcdef0123456789abcdef"), "opaque", 2*time.Hour, false),
+		g.Store.Issue(ctx, opaque, "legacy-user", now.Add(2*time.Hour), true, false),
 	} {
 		if step != nil {
 			return nil, step

@@ -60,6 +60,9 @@ func (st *stack) testCases(t *testing.T) {
 			}
 			want, _ := native(c.Request.Method, c.Request.Host, c.Request.Path, h)
 			got := st.get(t, c.Request.Method, c.Request.Host, c.Request.Path, h).Outcome()
+			if c.Request.Method == "HEAD" { // no body: neither the reason nor the echoed headers come back
+				got.Reason, got.Headers = want.Reason, want.Headers
+			}
 			if !agree(want, got) {
 				t.Errorf("native %v, Kong %v", want, got)
 			}

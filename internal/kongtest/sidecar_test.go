@@ -32,6 +32,19 @@ func (st *stack) testSidecar(t *testing.T) {
 		return r
 	}
 
+	// The shared token-state attacks, through Kong's call-out.
+	target := func(method, host, path string, headers [][2]string) (policytest.Outcome, error) {
+		return st.get(t, method, host, path, headers).Outcome(), nil
+	}
+	wait := func() { time.Sleep(1100 * time.Millisecond) } // sessions.cache is 1s
+	for _, sc := range policytest.StateScenarios(st.res.Config, "kong", time.Now()) {
+		t.Run(sc.Name, func(t *testing.T) {
+			if err := sc.Run(st.sc.Call, target, wait); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+
 	t.Run("revoked", func(t *testing.T) {
 		tok := fresh("13000000041", 1)
 		st.sc.Post(t, "/auth/login", `{"userId":"13000000041","token":"`+tok+`"}`)

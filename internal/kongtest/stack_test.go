@@ -213,7 +213,26 @@ func raw(addr, method, hostHeader, target string, headers [][2]string, body []by
 	if err := writeRequest(conn, method, hostHeader, target, headers, body, proto, true); err != nil {
 		return nil, err
 	}
+	if method == "HEAD" {
+		return readHead(bufio.NewReader(conn))
+	}
 	return readOne(bufio.NewReader(conn))
+}
+
+// readHead reads the response to a HEAD request, which has no body: the
+// status says allowed (the upstream's echo) or denied, and a denial's
+// reason is not there to read (Reason stays "").
+func readHead(br *bufio.Reader) (*Response, error) {
+	resp, err := http.ReadResponse(br, &http.Request{Method: "HEAD"})
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	r := &Response{Status: resp.StatusCode, Header: resp.Header}
+	if resp.Header.Get("Content-Type") == "application/x-echo" {
+		r.Status = 200
+	}
+	return r, nil
 }
 
 // writeRequest writes one request as given; close adds Connection: close.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/state"
 )
 
 // Attack is one hostile request against the example policy's /auth route
@@ -139,6 +140,8 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 		{"the same token twice", [][2]string{{"authorization", "Bearer " + hs(good())}, {"x-auth-token", hs(good())}}, 200, "ok"},
 		{"two Authorization headers", [][2]string{{"authorization", "Bearer " + hs(good())}, {"authorization", "Bearer " + hs(with("level", 2))}}, 401, "ambiguous_token"},
 		{"other scheme", [][2]string{{"authorization", "Basic dXNlcjpwYXNz"}}, 401, "no_token"},
+		bad("a sidecar's token issued for another service", hs(with(state.ServiceClaim, "blog"))),
+		ok("a sidecar's token issued for this service", hs(with(state.ServiceClaim, cfg.Policy))),
 		{"header injection through a claim", bearer(hs(with("phone", "1\r\nx-auth-level: 9"))), 200, "ok"},
 	}
 }

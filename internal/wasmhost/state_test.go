@@ -13,6 +13,7 @@ import (
 
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
@@ -326,5 +327,37 @@ func TestRewrittenTokenStaysRevoked(t *testing.T) {
 				st.expect(t, "spare bits in the "+name, "/auth", sb, 401, "invalid_token")
 			}
 		}
+	}
+}
+
+// TestStateScenarios plays the shared token-state attacks
+// (policytest.StateScenarios) against a real sidecar on Redis, natively
+// and through the module as Envoy and as Kong run it.
+func TestStateScenarios(t *testing.T) {
+	for _, flavor := range []struct {
+		name   string
+		flavor wasmhost.Flavor
+	}{{"envoy", wasmhost.Envoy}, {"kong", wasmhost.Kong}} {
+		t.Run(flavor.name, func(t *testing.T) {
+			st := newStateStackIn(t, flavor.flavor, 0)
+			e, err := filter.New(st.res.Config, st.res.Table, st.clock.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			targets := map[string]policytest.Target{
+				"native": policytest.Native(e, policytest.SidecarAsker(http.DefaultClient, st.sc.URL, sidecartest.GatewayKey)),
+				"wasm":   wasmTarget(st.vm),
+			}
+			wait := func() { st.clock.Add(1100 * time.Millisecond) } // sessions.cache is 1s
+			for _, target := range []string{"native", "wasm"} {
+				for _, sc := range policytest.StateScenarios(st.res.Config, flavor.name+"-"+target, time.Now()) {
+					t.Run(target+"/"+sc.Name, func(t *testing.T) {
+						if err := sc.Run(st.sc.Call, targets[target], wait); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+			}
+		})
 	}
 }

@@ -209,7 +209,7 @@ func (st *set) serve() {
 	}
 	data, _ := json.Marshal(keys)
 	sum := sha256.Sum256(data)
-	st.served = &state.KeySet{Version: state.Version, Issuer: st.src.Issuer, Set: hex.EncodeToString(sum[:12]), Keys: keys}
+	st.served = &state.KeySet{Version: state.KeySetVersion, Issuer: st.src.Issuer, Set: hex.EncodeToString(sum[:12]), Keys: keys}
 }
 
 // start marks a fetch in flight; st.mu is held.

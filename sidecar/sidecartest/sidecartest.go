@@ -4,6 +4,7 @@ package sidecartest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -70,24 +71,42 @@ func (s *Sidecar) Post(t testing.TB, path, body string) {
 // PostData is Post returning the envelope's data string (getToken).
 func (s *Sidecar) PostData(t testing.TB, path, body string) string {
 	t.Helper()
+	status, str, err := s.Call(path, body)
+	if err != nil || status != 200 {
+		t.Fatalf("%s: %d %v", path, status, err)
+	}
+	return str
+}
+
+// Call calls a business endpoint with the admin key and returns the
+// HTTP status and the envelope's data string; an answer that is not the
+// envelope, or a 200 whose code is not 0, is an error.
+func (s *Sidecar) Call(path, body string) (int, string, error) {
 	req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Admin-Key", AdminKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	var env struct {
-		Code int `json:"code"`
-		Data any `json:"data"`
+		Code int    `json:"code"`
+		Msg  string `json:"msg"`
+		Data any    `json:"data"`
 	}
 	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || decode(data, &env) != nil || env.Code != 0 {
-		t.Fatalf("%s: %d %s", path, resp.StatusCode, data)
+	if err := decode(data, &env); err != nil {
+		return resp.StatusCode, "", fmt.Errorf("not the envelope: %s", data)
+	}
+	if resp.StatusCode == 200 && env.Code != 0 {
+		return resp.StatusCode, "", fmt.Errorf("code %d: %s", env.Code, env.Msg)
+	}
+	if resp.StatusCode != 200 {
+		return resp.StatusCode, "", nil
 	}
 	str, _ := env.Data.(string)
-	return str
+	return resp.StatusCode, str, nil
 }
 
 // Stop stops the sidecar (in-flight calls fail).

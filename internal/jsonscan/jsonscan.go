@@ -1,37 +1,30 @@
-package token
+package jsonscan
 
 import (
 	"encoding/json"
 	"errors"
 )
 
-// A small, strict reader for the flat JSON objects of a JWT header and
-// payload. encoding/json costs tens of microseconds per token inside wasm
-// (reflection and a second pass through a decoder); this reads the object
-// once and decodes only the members the filter uses. It accepts exactly
-// what encoding/json accepts as one JSON object (FuzzScanObject checks it
-// against json.Valid), refuses duplicate member names, and falls back to
-// encoding/json for the rare string with escapes.
-
-var errJSON = errors.New("malformed JSON")
+// ErrJSON is the error for text that is not the JSON expected.
+var ErrJSON = errors.New("malformed JSON")
 
 const maxDepth = 32
 
-// scanObject calls fn for each member of the object that data holds, with
+// Object calls fn for each member of the object that data holds, with
 // the member's name decoded and its value as raw JSON text. The name is
 // only valid during the call (it may point into data): compare it with
 // string(key) == "…", which does not allocate, and copy what is kept.
-func scanObject(data []byte, fn func(key, raw []byte) error) error {
+func Object(data []byte, fn func(key, raw []byte) error) error {
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
-		return errJSON
+		return ErrJSON
 	}
 	end, err := skipObject(data, i, 0, fn)
 	if err != nil {
 		return err
 	}
 	if skipSpace(data, end) != len(data) {
-		return errJSON
+		return ErrJSON
 	}
 	return nil
 }
@@ -47,7 +40,7 @@ func skipSpace(data []byte, i int) int {
 // it. fn, when set, receives every member.
 func skipObject(data []byte, i, depth int, fn func(key, raw []byte) error) (int, error) {
 	if depth > maxDepth {
-		return 0, errJSON
+		return 0, ErrJSON
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
@@ -55,7 +48,7 @@ func skipObject(data []byte, i, depth int, fn func(key, raw []byte) error) (int,
 	}
 	for {
 		if i >= len(data) || data[i] != '"' {
-			return 0, errJSON
+			return 0, ErrJSON
 		}
 		kend, err := skipString(data, i)
 		if err != nil {
@@ -64,7 +57,7 @@ func skipObject(data []byte, i, depth int, fn func(key, raw []byte) error) (int,
 		key := data[i:kend]
 		i = skipSpace(data, kend)
 		if i >= len(data) || data[i] != ':' {
-			return 0, errJSON
+			return 0, ErrJSON
 		}
 		vstart := skipSpace(data, i+1)
 		vend, err := skipValue(data, vstart, depth+1)
@@ -72,7 +65,7 @@ func skipObject(data []byte, i, depth int, fn func(key, raw []byte) error) (int,
 			return 0, err
 		}
 		if fn != nil {
-			k, err := jsonName(key)
+			k, err := name(key)
 			if err != nil {
 				return 0, err
 			}
@@ -82,13 +75,13 @@ func skipObject(data []byte, i, depth int, fn func(key, raw []byte) error) (int,
 		}
 		i = skipSpace(data, vend)
 		if i >= len(data) {
-			return 0, errJSON
+			return 0, ErrJSON
 		}
 		if data[i] == '}' {
 			return i + 1, nil
 		}
 		if data[i] != ',' {
-			return 0, errJSON
+			return 0, ErrJSON
 		}
 		i = skipSpace(data, i+1)
 	}
@@ -96,7 +89,7 @@ func skipObject(data []byte, i, depth int, fn func(key, raw []byte) error) (int,
 
 func skipValue(data []byte, i, depth int) (int, error) {
 	if i >= len(data) {
-		return 0, errJSON
+		return 0, ErrJSON
 	}
 	switch c := data[i]; {
 	case c == '{':
@@ -114,14 +107,14 @@ func skipValue(data []byte, i, depth int) (int, error) {
 	case c == 'n':
 		return skipLiteral(data, i, "null")
 	}
-	return 0, errJSON
+	return 0, ErrJSON
 }
 
 // skipArray reads the array at data[i] ('['); fn, when set, receives
 // every element as raw JSON text.
 func skipArray(data []byte, i, depth int, fn func([]byte) error) (int, error) {
 	if depth > maxDepth {
-		return 0, errJSON
+		return 0, ErrJSON
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == ']' {
@@ -139,13 +132,13 @@ func skipArray(data []byte, i, depth int, fn func([]byte) error) (int, error) {
 		}
 		i = skipSpace(data, end)
 		if i >= len(data) {
-			return 0, errJSON
+			return 0, ErrJSON
 		}
 		if data[i] == ']' {
 			return i + 1, nil
 		}
 		if data[i] != ',' {
-			return 0, errJSON
+			return 0, ErrJSON
 		}
 		i = skipSpace(data, i+1)
 	}
@@ -153,7 +146,7 @@ func skipArray(data []byte, i, depth int, fn func([]byte) error) (int, error) {
 
 func skipLiteral(data []byte, i int, lit string) (int, error) {
 	if len(data)-i < len(lit) || string(data[i:i+len(lit)]) != lit {
-		return 0, errJSON
+		return 0, ErrJSON
 	}
 	return i + len(lit), nil
 }
@@ -165,30 +158,30 @@ func skipString(data []byte, i int) (int, error) {
 		case c == '"':
 			return i + 1, nil
 		case c < 0x20:
-			return 0, errJSON
+			return 0, ErrJSON
 		case c == '\\':
 			i++
 			if i >= len(data) {
-				return 0, errJSON
+				return 0, ErrJSON
 			}
 			switch data[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if len(data)-i < 5 {
-					return 0, errJSON
+					return 0, ErrJSON
 				}
 				for _, h := range data[i+1 : i+5] {
 					if !isHex(h) {
-						return 0, errJSON
+						return 0, ErrJSON
 					}
 				}
 				i += 4
 			default:
-				return 0, errJSON
+				return 0, ErrJSON
 			}
 		}
 	}
-	return 0, errJSON
+	return 0, ErrJSON
 }
 
 func isHex(c byte) bool {
@@ -211,12 +204,12 @@ func skipNumber(data []byte, i int) (int, error) {
 	if i < len(data) && data[i] == '0' {
 		i++
 	} else if digits() == 0 {
-		return 0, errJSON
+		return 0, ErrJSON
 	}
 	if i < len(data) && data[i] == '.' {
 		i++
 		if digits() == 0 {
-			return 0, errJSON
+			return 0, ErrJSON
 		}
 	}
 	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
@@ -225,16 +218,16 @@ func skipNumber(data []byte, i int) (int, error) {
 			i++
 		}
 		if digits() == 0 {
-			return 0, errJSON
+			return 0, ErrJSON
 		}
 	}
 	return i, nil
 }
 
-// jsonString decodes a raw JSON string (already checked by skipString).
-func jsonString(raw []byte) (string, error) {
+// String decodes a raw JSON string (already checked by skipString).
+func String(raw []byte) (string, error) {
 	if len(raw) < 2 || raw[0] != '"' {
-		return "", errJSON
+		return "", ErrJSON
 	}
 	inner := raw[1 : len(raw)-1]
 	for _, c := range inner {
@@ -247,31 +240,31 @@ func jsonString(raw []byte) (string, error) {
 	return string(inner), nil
 }
 
-// jsonName decodes a member name: the bytes between the quotes when it
+// name decodes a member name: the bytes between the quotes when it
 // has no escapes (no copy), else its decoded form, so that "\u0065xp" is
 // exp and a duplicate cannot hide behind an escape.
-func jsonName(raw []byte) ([]byte, error) {
+func name(raw []byte) ([]byte, error) {
 	if len(raw) < 2 || raw[0] != '"' {
-		return nil, errJSON
+		return nil, ErrJSON
 	}
 	inner := raw[1 : len(raw)-1]
 	for _, c := range inner {
 		if c == '\\' || c >= 0x80 {
-			s, err := jsonString(raw)
+			s, err := String(raw)
 			return []byte(s), err
 		}
 	}
 	return inner, nil
 }
 
-// jsonStrings decodes a raw JSON array of strings.
-func jsonStrings(raw []byte) ([]string, error) {
+// Strings decodes a raw JSON array of strings.
+func Strings(raw []byte) ([]string, error) {
 	if len(raw) == 0 || raw[0] != '[' {
-		return nil, errJSON
+		return nil, ErrJSON
 	}
 	out := []string{}
 	_, err := skipArray(raw, 0, 0, func(el []byte) error {
-		s, err := jsonString(el)
+		s, err := String(el)
 		if err != nil {
 			return err
 		}
@@ -279,4 +272,16 @@ func jsonStrings(raw []byte) ([]string, error) {
 		return nil
 	})
 	return out, err
+}
+
+// StringOrNumber reads a string, or a number as its text (a phone number
+// may come either way).
+func StringOrNumber(raw []byte) (string, error) {
+	if raw[0] == '"' {
+		return String(raw)
+	}
+	if raw[0] == '-' || ('0' <= raw[0] && raw[0] <= '9') {
+		return string(raw), nil
+	}
+	return "", errors.New("not a string or number")
 }
