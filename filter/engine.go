@@ -68,15 +68,28 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	for _, f := range cfg.Identity.Forward {
 		name := strings.ToLower(f.Header)
 		e.remove = append(e.remove, name)
-		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader})
+		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader, false})
 	}
+	kong := cfg.Gateway == config.GatewayKong
 	for _, o := range config.OverrideHeaders {
 		if slices.Contains(cfg.Options.PassHeaders, o.Name) {
 			continue
 		}
-		e.remove = append(e.remove, o.Name)
-		if !o.KongSets {
-			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader})
+		switch {
+		case kong && o.KongSets:
+			// Kong's proxy_set_header replaces a client's copy spelled
+			// as the header is (any case), but only while the copy is
+			// untouched: the host's removal zeroes its hash, and nginx
+			// then sends it next to its own. So it is left alone, and a
+			// spelling proxy_set_header does not know (X_Forwarded_Path,
+			// which CGI-style upstreams read as the same variable) is
+			// refused.
+			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader, true})
+		case kong:
+			e.remove = append(e.remove, o.Name)
+			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader, false})
+		default:
+			e.remove = append(e.remove, o.Name)
 		}
 	}
 	for _, name := range e.remove {
@@ -128,6 +141,11 @@ type Request struct {
 	Authority string
 	Path      string
 	Headers   token.Headers
+
+	// RouteHost is, on Kong, the host nginx routes and proxies by
+	// ($host: an absolute-form request line's host before the Host
+	// header's); "" when the host does not tell it.
+	RouteHost string
 }
 
 // host is the client's host as the configured gateway presents it. On
@@ -153,7 +171,17 @@ func (e *Engine) host(r *Request) (string, error) {
 			return "", httppath.ErrAmbiguousHost
 		}
 	}
-	return httppath.Host(first)
+	host, err := httppath.Host(first)
+	if err != nil || r.RouteHost == "" {
+		return host, err
+	}
+	// "GET http://b.shop.example/x" with "Host: a.shop.example": nginx
+	// routes and proxies by the request line's host, so a decision on
+	// the Host header would be about another request. Refused.
+	if routed, err := httppath.Host(r.RouteHost); err != nil || routed != host {
+		return "", httppath.ErrRoutedHost
+	}
+	return host, nil
 }
 
 // Decide decides a request, reading its token from the headers. When the
@@ -614,9 +642,16 @@ func withDetail(d Decision, err error) Decision {
 func has(h token.Headers, name string) bool { return len(h.Values(name)) > 0 }
 
 // refusal is a header whose client copy refuses a request on Kong, and
-// the reason given.
+// the reason given. With variantsOnly, only spellings that are not the
+// name itself in some case refuse ("_" for "-").
 type refusal struct {
 	name, reason string
+	variantsOnly bool
+}
+
+// refuses reports whether a client header named n falls under f.
+func (f *refusal) refuses(n string) bool {
+	return SameHeaderName(n, f.name) && !(f.variantsOnly && strings.EqualFold(n, f.name))
 }
 
 // sentRefused finds, on Kong, a client header that must not reach the
@@ -637,7 +672,7 @@ func (e *Engine) sentRefused(h token.Headers) (name, reason string, found bool) 
 	all, ok := h.(headerWalker)
 	if !ok {
 		for _, f := range e.refuse {
-			if _, ok := h.Nth(f.name, 0); ok {
+			if _, ok := h.Nth(f.name, 0); ok && !f.variantsOnly {
 				return f.name, f.reason, true
 			}
 		}
@@ -647,8 +682,8 @@ func (e *Engine) sentRefused(h token.Headers) (name, reason string, found bool) 
 		if found || len(n) == 0 || n[0] == ':' {
 			return
 		}
-		for _, f := range e.refuse {
-			if SameHeaderName(n, f.name) {
+		for i := range e.refuse {
+			if f := &e.refuse[i]; f.refuses(n) {
 				name, reason, found = n, f.reason, true
 				return
 			}

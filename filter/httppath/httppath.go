@@ -23,6 +23,7 @@ var (
 	ErrBadHost        = errors.New("host is malformed")
 	ErrNoHost         = errors.New("request has no Host header")
 	ErrAmbiguousHost  = errors.New("request has Host headers that differ")
+	ErrRoutedHost     = errors.New("the request line names another host than the Host header (absolute-form target)")
 	ErrBadMethod      = errors.New("method is not an upper-case token")
 )
 

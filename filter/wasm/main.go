@@ -420,6 +420,15 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 			return abi.ActionPause
 		}
 		req.Path = target
+		// nginx's $host: the host it routes and proxies by, which an
+		// absolute-form request line sets before the Host header.
+		// (request.host is not it: ngx_wasm_module maps that to
+		// ngx.hostname, the machine's name.)
+		if req.RouteHost, err = abi.GetPropertyString("ngx", "host"); err != nil {
+			abi.Log(abi.LogError, "keycard: cannot read ngx.host: "+err.Error())
+			_ = abi.SendHTTPResponse(500, nil, nil, "keycard_request_host")
+			return abi.ActionPause
+		}
 	} else {
 		req.Authority, _ = h.Get(":authority")
 		req.Path, _ = h.Get(":path")

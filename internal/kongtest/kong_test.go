@@ -27,6 +27,8 @@ func TestKong(t *testing.T) {
 	t.Run("paths", st.testPaths)
 	t.Run("nginx URI model", st.testNginxURI)
 	t.Run("http", st.testHTTP)
+	t.Run("absolute-form target", st.testAbsoluteForm)
+	t.Run("headers Kong sets", st.testKongSetHeaders)
 	t.Run("sidecar", st.testSidecar)
 	t.Run("load", st.testLoad)
 	t.Run("reload", st.testReload)
@@ -197,4 +199,62 @@ func rawText(addr, target string) (*textResponse, error) {
 	var b strings.Builder
 	_, err = bufio.NewReader(resp.Body).WriteTo(&b)
 	return &textResponse{resp.StatusCode, b.String()}, err
+}
+
+// testAbsoluteForm sends absolute-form request targets, which nginx
+// routes and proxies by the request line's host, not the Host header:
+// one naming another host than the Host header is refused; one naming
+// the same host is decided as usual.
+func (st *stack) testAbsoluteForm(t *testing.T) {
+	for _, tc := range []struct {
+		name, target, host string
+		status             int
+		reason             string
+	}{
+		{"another host in the request line", "http://b.shop.example/auth", "a.shop.example", 400, "bad_request"},
+		{"another host, public path", "http://a.shop.example/", "b.shop.example", 400, "bad_request"},
+		{"the same host in the request line", "http://a.shop.example/auth", "a.shop.example", 401, "no_token"},
+		{"the same host in another case and with a port", "http://A.Shop.Example:80/auth", "a.shop.example", 401, "no_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := st.get(t, "GET", tc.host, tc.target, nil)
+			if r.Status != tc.status || r.Reason != tc.reason {
+				t.Errorf("GET %s with Host %s: %d %s, want %d %s", tc.target, tc.host, r.Status, r.Reason, tc.status, tc.reason)
+			}
+		})
+	}
+}
+
+// testKongSetHeaders: a client's X-Forwarded-Path or -Prefix, spelled as
+// proxy_set_header knows it, is replaced by nginx's own value (the
+// upstream gets one copy, nginx's); spelled with "_" (which CGI-style
+// upstreams read as the same variable, and proxy_set_header does not
+// replace) the request is refused.
+func (st *stack) testKongSetHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name, header string
+		status       int
+		reason       string
+	}{
+		{"X-Forwarded-Path", "X-Forwarded-Path", 200, ""},
+		{"x-forwarded-prefix in lower case", "x-forwarded-prefix", 200, ""},
+		{"X_Forwarded_Path", "X_Forwarded_Path", 400, "override_header"},
+		{"X_Forwarded_Prefix", "X_Forwarded_Prefix", 400, "override_header"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := st.get(t, "GET", "a.shop.example", "/", [][2]string{{tc.header, "/admin/users"}})
+			if r.Status != tc.status || tc.status != 200 && r.Reason != tc.reason {
+				t.Fatalf("%d %s, want %d %s", r.Status, r.Reason, tc.status, tc.reason)
+			}
+			if r.Echo == nil {
+				return
+			}
+			for name, want := range map[string]string{"x-forwarded-path": "/", "x-forwarded-prefix": ""} {
+				got := r.Echo.Headers[name]
+				if len(got) > 1 || len(got) == 1 && got[0] != want {
+					t.Errorf("the upstream got %s %q, want only nginx's %q", name, got, want)
+				}
+			}
+		})
+	}
 }

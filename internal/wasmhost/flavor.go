@@ -173,6 +173,47 @@ func (s *stream) property(path string) (string, bool) {
 	switch path {
 	case "request\x00path", "request.path":
 		return s.target, true
+	case "ngx\x00host", "ngx.host":
+		if s.ngxHost != "" {
+			return s.ngxHost, true
+		}
 	}
 	return "", false
+}
+
+// nginxHost is what nginx makes of a request's host, and the target
+// with an absolute form's scheme and host taken off: $host is the
+// request line's host when the target is absolute-form
+// ("GET http://b.example/x"), else the Host header's, lower case and
+// without the port, else the server name
+// (ngx_http_process_request_line, ngx_http_variable_host). $request_uri
+// starts at the path.
+func nginxHost(req Request, serverName string) (host, target string) {
+	target = req.Path
+	raw := req.Authority
+	for _, scheme := range []string{"http://", "https://"} {
+		if len(target) > len(scheme) && strings.EqualFold(target[:len(scheme)], scheme) {
+			rest := target[len(scheme):]
+			end := strings.IndexAny(rest, "/?")
+			if end < 0 {
+				end = len(rest)
+			}
+			raw, target = rest[:end], rest[end:]
+			if target == "" || target[0] == '?' {
+				target = "/" + target
+			}
+			break
+		}
+	}
+	if i := strings.LastIndexByte(raw, ':'); i >= 0 && !strings.HasSuffix(raw, "]") {
+		raw = raw[:i]
+	}
+	host = strings.ToLower(strings.TrimSuffix(raw, "."))
+	if host == "" {
+		host = serverName
+		if host == "" {
+			host = "kong"
+		}
+	}
+	return host, target
 }

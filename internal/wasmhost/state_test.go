@@ -361,3 +361,33 @@ func TestStateScenarios(t *testing.T) {
 		})
 	}
 }
+
+// TestKongAbsoluteForm: in Kong's flavour the module reads nginx's $host
+// (ngx.host), which an absolute-form request line sets before the Host
+// header: another host there is refused, the same host decided as usual.
+func TestKongAbsoluteForm(t *testing.T) {
+	res := example(t)
+	cfg := *res.Config
+	cfg.Gateway = config.GatewayKong
+	conf, _ := json.Marshal(&cfg)
+	vm := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, conf)
+	for _, tc := range []struct {
+		target, host string
+		status       int
+		reason       string
+	}{
+		{"http://b.shop.example/auth", "a.shop.example", 400, "bad_request"},
+		{"http://a.shop.example/", "b.shop.example", 400, "bad_request"},
+		{"http://A.Shop.Example:80/auth", "a.shop.example", 401, "no_token"},
+		{"/auth", "a.shop.example", 401, "no_token"},
+	} {
+		r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: tc.host, Path: tc.target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := outcome(r)
+		if err != nil || o.Status != tc.status || o.Reason != tc.reason {
+			t.Errorf("GET %s with Host %s: %+v %v, want %d %s", tc.target, tc.host, o, err, tc.status, tc.reason)
+		}
+	}
+}

@@ -60,6 +60,7 @@ type stream struct {
 	ghosts   [][2]string // Kong: headers the module removed that nginx still forwards
 	answerTo uint32      // a host fault: where call-out answers go (0: the root)
 	target   string      // the request target as the client sent it
+	ngxHost  string      // Kong: nginx's $host ("" elsewhere)
 	response *LocalResponse
 	paused   bool
 	resumed  bool
@@ -322,6 +323,10 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	ctx = context.WithValue(ctx, vmKey{}, vm)
+	var ngxHost string
+	if vm.host.opts.Flavor == Kong {
+		ngxHost, req.Path = nginxHost(req, vm.host.opts.ServerName)
+	}
 	headers, err := vm.host.requestHeaders(req)
 	if err != nil {
 		// nginx answers itself; no filter runs.
@@ -329,7 +334,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	}
 	id := vm.nextID
 	vm.nextID++
-	s := &stream{id: id, headers: headers, target: req.Path, answerTo: req.AnswerTo}
+	s := &stream{id: id, headers: headers, target: req.Path, ngxHost: ngxHost, answerTo: req.AnswerTo}
 	vm.streams[id] = s
 	defer func() {
 		delete(vm.streams, id)
