@@ -63,7 +63,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, tb: tb, verifier: v, pathOpts: httppath.Options{AllowEncodedSlash: cfg.Options.AllowEncodedPath, Lenient: cfg.Options.LenientPaths}, now: now,
+	e := &Engine{cfg: cfg, tb: tb, verifier: v, pathOpts: PathOptions(&cfg.Options), now: now,
 		states: stateCache{max: size, entries: map[string]stateEntry{}}, patterns: patternCache{compiled: map[string]*regexp.Regexp{}}}
 	for _, f := range cfg.Identity.Forward {
 		name := strings.ToLower(f.Header)
@@ -109,6 +109,13 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	e.shadowHeader = strings.ToLower(cfg.Options.ShadowHeader)
 	e.kong = cfg.Gateway == config.GatewayKong
 	return e, nil
+}
+
+// PathOptions is how a configuration's requests have their paths read:
+// a gateway that routes requests must route on this reading, the one
+// the filter decides on.
+func PathOptions(o *config.Options) httppath.Options {
+	return httppath.Options{AllowEncodedSlash: o.AllowEncodedPath, Lenient: o.LenientPaths}
 }
 
 // FromJSON decodes a configuration and builds its engine.

@@ -31,6 +31,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/filter/httppath"
 	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/keycard-gw/keycard/sidecar"
@@ -68,6 +70,7 @@ type Gateway struct {
 	CertFile  string // the providers' certificates, for curl --cacert
 
 	closers  []func()
+	pathOpts httppath.Options // the filter's reading of paths, which routing follows
 	vms      chan *wasmhost.VM
 	all      []*wasmhost.VM
 	upstream map[string]*httputil.ReverseProxy
@@ -101,6 +104,7 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 		return nil, err
 	}
 	g.Result = res
+	g.pathOpts = filter.PathOptions(&res.Config.Options)
 
 	// Redis: the given one, or an embedded one.
 	redisURL := o.RedisURL
@@ -340,6 +344,7 @@ func (g *Gateway) Close() {
 func (g *Gateway) handle(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	req := wasmhost.Request{Method: r.Method, Authority: r.Host, Path: r.RequestURI}
+	dropHopByHop(r.Header)
 	names := make([]string, 0, len(r.Header))
 	for k := range r.Header {
 		names = append(names, k)
@@ -387,11 +392,22 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request) {
 			r.Header.Add(kv[0], kv[1])
 		}
 	}
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+	// Route on the filter's reading of the request, and send the
+	// upstream that reading: the raw path (/b/../a/) could name another
+	// service than the one the filter decided on.
+	host, err := httppath.Host(r.Host)
+	if err == nil {
+		var path string
+		if path, err = httppath.Path(r.RequestURI, g.pathOpts); err == nil {
+			r.URL.Path, r.URL.RawPath = path, ""
+		}
 	}
-	m := g.Result.Table.Lookup(strings.TrimSuffix(strings.ToLower(host), "."), r.Method, r.URL.Path)
+	if err != nil {
+		status, decision = 400, "bad_request"
+		http.Error(w, `{"code":400,"success":false,"data":"","msg":"Bad Request"}`, 400)
+		return
+	}
+	m := g.Result.Table.Lookup(host, r.Method, r.URL.Path)
 	if m.Service < 0 {
 		status, decision = 404, "no_upstream"
 		http.Error(w, `{"code":404,"success":false,"data":"","msg":"Not Found"}`, 404)
@@ -400,6 +416,24 @@ func (g *Gateway) handle(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: 200}
 	g.upstream[g.Result.Table.ServiceName(m.Service)].ServeHTTP(rec, r)
 	status = rec.status
+}
+
+// dropHopByHop takes away what a proxy consumes on receipt (RFC 9110
+// 7.6.1): Connection, the headers it names, and the standard hop-by-hop
+// headers. Done before the filter runs, as Envoy and nginx do, so that a
+// client's "Connection: close, X-Auth-Level" cannot make the proxy drop
+// the identity header the filter set afterwards.
+func dropHopByHop(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, name := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		h.Del(name)
+	}
 }
 
 type statusRecorder struct {

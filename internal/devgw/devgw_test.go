@@ -308,3 +308,24 @@ func TestRotationInDev(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestRoutesOnTheFiltersReading: the gateway sends a request to the
+// service the filter decided on, with the path the filter read, and a
+// client's Connection header cannot make it drop a header the filter set.
+func TestRoutesOnTheFiltersReading(t *testing.T) {
+	g := start(t)
+	scenarios, err := g.Demo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := do(t, g, "GET", "api.shop.example", "/b/../a/", nil)
+	if msg, _ := a.body["msg"].(string); a.status != 200 || msg != "service_a GET /a/" {
+		t.Errorf("/b/../a/ on the shared host: %d %q, want service_a's upstream at /a", a.status, msg)
+	}
+	user := scenarios[1].Headers
+	a = do(t, g, "GET", "a.shop.example", "/auth", append(user, [2]string{"Connection", "keep-alive, X-Auth-Level, X-Auth-Phone"}))
+	headers, _ := a.body["data"].(map[string]any)["header"].(map[string]any)
+	if a.status != 200 || headers["X-Auth-Level"] != "1" || headers["X-Auth-Phone"] != "13000000001" {
+		t.Errorf("with Connection naming the identity headers, the upstream saw %d %v", a.status, headers)
+	}
+}
