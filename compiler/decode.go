@@ -167,11 +167,12 @@ func (d *decoder) passHeaders(n *yaml.Node) []string {
 	var names []string
 	for i, r := range d.strList(n, "options.pass_headers") {
 		lower := strings.ToLower(r.Value)
-		if !config.IsOverrideHeader(lower) {
+		if !config.IsOverrideHeader(lower) && lower != config.MethodOverrideParam {
 			var known []string
 			for _, o := range config.OverrideHeaders {
 				known = append(known, o.Name)
 			}
+			known = append(known, config.MethodOverrideParam+" (a query parameter)")
 			d.errorf(r.Node, "options.pass_headers[%d]: %q is not a header the filter strips (%s)", i, r.Value, strings.Join(known, ", "))
 			continue
 		}

@@ -427,12 +427,17 @@ func (c *Config) Validate() (*table.Table, error) {
 		return nil, errors.New("config: negative timeout, token size or cache size")
 	}
 	for _, h := range c.Options.PassHeaders {
-		if !IsOverrideHeader(h) {
+		if !IsOverrideHeader(h) && h != MethodOverrideParam {
 			return nil, fmt.Errorf("config: options.pass_headers: %q is not a header the filter strips", h)
 		}
 	}
 	return tb, nil
 }
+
+// MethodOverrideParam is the query parameter frameworks read as the
+// request's method (Rails, Laravel, Symfony): the filter refuses a
+// request that has it unless options.pass_headers names it.
+const MethodOverrideParam = "_method"
 
 // IsOverrideHeader reports whether name (lower case) is one of
 // OverrideHeaders.

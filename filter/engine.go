@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -288,6 +289,9 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	path, err := httppath.Path(r.Path, e.pathOpts)
 	if err != nil {
 		return withDetail(deny(400, ReasonBadRequest), err)
+	}
+	if methodOverride(r.Path) && !slices.Contains(e.cfg.Options.PassHeaders, config.MethodOverrideParam) {
+		return withDetail(deny(400, ReasonOverrideHeader), errMethodOverride)
 	}
 	if e.kong {
 		if name, reason, ok := e.sentRefused(r.Headers); ok {
@@ -740,6 +744,29 @@ func SameHeaderName(name, forwarded string) bool {
 		}
 	}
 	return true
+}
+
+var errMethodOverride = errors.New("the query names _method, which Rails, Laravel and Symfony take as the request's method")
+
+// methodOverride reports whether a request target's query has a
+// _method parameter (its name percent-decoded), the override
+// frameworks read instead of the request's method. A form body's
+// _method the filter does not see (docs/policy.md).
+func methodOverride(target string) bool {
+	_, query, ok := strings.Cut(target, "?")
+	if !ok || !strings.Contains(query, "method") && !strings.Contains(query, "%") {
+		return false
+	}
+	for part := range strings.SplitSeq(query, "&") {
+		name, _, _ := strings.Cut(part, "=")
+		if decoded, err := url.QueryUnescape(name); err == nil {
+			name = decoded
+		}
+		if name == "_method" {
+			return true
+		}
+	}
+	return false
 }
 
 type errClientSent string
