@@ -34,7 +34,7 @@ type Name struct {
 	Kind     string // KindJWT or KindOpaque
 	Issuer   string // the JWT's iss ("" when it has none; always "" for opaque tokens)
 	Subject  string // the JWT's subject; "" for opaque tokens (the sidecar knows their user) and JWTs without one
-	ID       string // TokenID's name: "jti:…" or "sha256:…"
+	ID       string // JWTID's or SignedID's name: "jti:…" or "sha256:…"
 	IssuedAt int64  // the JWT's iat in whole seconds; 0 when it has none
 }
 
