@@ -71,13 +71,13 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.remove = append(e.remove, name)
 		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader, false})
 	}
-	kong := cfg.Gateway == config.GatewayKong
+	e.kong = cfg.Gateway == config.GatewayKong
 	for _, o := range config.OverrideHeaders {
 		if slices.Contains(cfg.Options.PassHeaders, o.Name) {
 			continue
 		}
 		switch {
-		case kong && o.KongSets:
+		case e.kong && o.KongSets:
 			// Kong's proxy_set_header replaces a client's copy spelled
 			// as the header is (any case), but only while the copy is
 			// untouched: the host's removal zeroes its hash, and nginx
@@ -86,7 +86,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 			// which CGI-style upstreams read as the same variable) is
 			// refused.
 			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader, true})
-		case kong:
+		case e.kong:
 			e.remove = append(e.remove, o.Name)
 			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader, false})
 		default:
@@ -108,7 +108,6 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	}
 	e.sources = token.LowerSources(cfg.Identity.Token)
 	e.shadowHeader = strings.ToLower(cfg.Options.ShadowHeader)
-	e.kong = cfg.Gateway == config.GatewayKong
 	return e, nil
 }
 
@@ -342,8 +341,8 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	}
 	p := Pending{d: d, rule: rule, ruleMatched: m.Rule >= 0, method: r.Method, path: path, id: c.id, opaque: c.opaque}
 	if stateful && e.cfg.NeedsSidecar() && (c.opaque || e.cfg.Sessions.State == config.StateSidecar) {
-		p.Name = e.stateName(&c)
-		if a, ok := e.states.get(p.Name.Key(), e.now()); ok {
+		p.Name, p.Key = e.stateName(&c)
+		if a, ok := e.states.get(p.Key, e.now()); ok {
 			return e.authorize(&p, a)
 		}
 		pending := p // only a request that waits needs it on the heap
@@ -454,21 +453,22 @@ func (e *Engine) KeysArrived(issuer string, body []byte, fetchErr error) (bool, 
 	return true, nil
 }
 
-// stateName names a credential's token to the sidecar: the policy's
-// name as the service, then whose token it is.
-func (e *Engine) stateName(c *credential) state.Name {
+// stateName names a credential's token to the sidecar, with the name's
+// key: the policy's name as the service, then whose token it is.
+func (e *Engine) stateName(c *credential) (state.Name, string) {
 	if c.opaque {
-		return state.Name{Service: e.cfg.Policy, Kind: state.KindOpaque, ID: state.SignedID(c.raw)}
+		n := state.Name{Service: e.cfg.Policy, Kind: state.KindOpaque, ID: state.SignedID(c.raw)}
+		return n, n.Key()
 	}
-	return state.Name{Service: e.cfg.Policy, Kind: state.KindJWT, Issuer: c.id.Claims.Issuer, Subject: c.id.Subject,
-		ID: c.id.ID(c.raw), IssuedAt: c.id.Claims.IssuedAt}
+	return c.id.StateName(e.cfg.Policy, c.raw)
 }
 
 // Pending is a request waiting for the sidecar's answer about its token.
 type Pending struct {
-	// Name is the token's name at the sidecar: requests with the same
-	// Name may share one call and its answer.
+	// Name is the token's name at the sidecar, Key its key: requests
+	// with the same Key may share one call and its answer.
 	Name state.Name
+	Key  string
 
 	d           Decision
 	rule        table.Rule
@@ -491,7 +491,7 @@ func (e *Engine) Finish(p *Pending, a *state.Answer, err error) Decision {
 		}
 		return e.finalize(e.authorize(p, nil))
 	}
-	e.states.put(p.Name.Key(), a, e.now(), time.Duration(e.cfg.Sessions.CacheMillis)*time.Millisecond)
+	e.states.put(p.Key, a, e.now(), time.Duration(e.cfg.Sessions.CacheMillis)*time.Millisecond)
 	return e.finalize(e.authorize(p, a))
 }
 
@@ -815,23 +815,20 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 // so it is left out: the upstream sees fewer roles, never one the token
 // does not hold.
 func joinRoles(roles []string) string {
-	clean := true
-	for _, r := range roles {
-		clean = clean && r != "" && strings.IndexByte(r, ',') < 0
+	listable := func(r string) bool { return r != "" && strings.IndexByte(r, ',') < 0 }
+	if len(roles) == 1 && listable(roles[0]) {
+		return roles[0] // the usual case, without a copy
 	}
-	if clean {
-		if len(roles) == 1 {
-			return roles[0]
-		}
-		return strings.Join(roles, ",")
-	}
-	kept := make([]string, 0, len(roles))
+	var b strings.Builder
 	for _, r := range roles {
-		if r != "" && strings.IndexByte(r, ',') < 0 {
-			kept = append(kept, r)
+		if listable(r) {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(r)
 		}
 	}
-	return strings.Join(kept, ",")
+	return b.String()
 }
 
 // validHeaderValue refuses values a client could use to smuggle a header

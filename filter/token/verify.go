@@ -35,19 +35,22 @@ type Identity struct {
 	// jti and iat name its state at the sidecar.
 	Claims state.Claims
 
-	id  string // the token's id for the sidecar, computed once
-	key string // which key verified it (keyName), so a key set change can drop it
+	name    state.Name // the token's name at the sidecar, computed once (StateName)
+	nameKey string
+	key     string // which key verified it (keyName), so a key set change can drop it
 }
 
-// ID names the verified token to the sidecar (state.JWTID: its jti, else
-// the SHA-256 of what was signed, so raw tokens never leave the filter and
-// a rewritten signature does not make a new name), computing it once per
-// cached identity.
-func (i *Identity) ID(raw string) string {
-	if i.id == "" {
-		i.id = state.JWTID(&i.Claims, raw)
+// StateName names the verified token raw at the sidecar for service
+// (state.Name: its iss, subject, iat and state.JWTID's id) and returns
+// the name's key. Both are computed once per cached identity, so a
+// cached token's state lookup builds no string.
+func (i *Identity) StateName(service, raw string) (state.Name, string) {
+	if i.nameKey == "" {
+		i.name = state.Name{Service: service, Kind: state.KindJWT, Issuer: i.Claims.Issuer, Subject: i.Subject,
+			ID: state.JWTID(&i.Claims, raw), IssuedAt: i.Claims.IssuedAt}
+		i.nameKey = i.name.Key()
 	}
-	return i.id
+	return i.name, i.nameKey
 }
 
 type issuer struct {

@@ -332,7 +332,7 @@ func (r *root) readBody(numHeaders, bodySize, max int) ([]byte, error) {
 // its own call.
 func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
 	kong := r.engine.Config().Gateway == config.GatewayKong
-	key := p.Name.Key()
+	key := p.Key
 	if call, ok := r.byToken[key]; ok && !kong {
 		call.waiters = append(call.waiters, waiter{stream, p})
 		return false

@@ -154,3 +154,26 @@ func issuerOf(cfg *config.Config, name string) config.Issuer {
 	}
 	panic("policy has no issuer " + name)
 }
+
+// HostRequest is a request sent with a Host header and a target that
+// may be in absolute form ("http://host/path"), and what it must get.
+type HostRequest struct {
+	Name         string
+	Target, Host string
+	Status       int
+	Reason       string
+}
+
+// AbsoluteForms are absolute-form requests against the example policy
+// on Kong, where nginx routes and proxies by the request line's host:
+// one that names another host than the Host header is refused, one that
+// names the same host is decided as usual.
+func AbsoluteForms() []HostRequest {
+	return []HostRequest{
+		{"another host in the request line", "http://b.shop.example/auth", "a.shop.example", 400, "bad_request"},
+		{"another host, public path", "http://a.shop.example/", "b.shop.example", 400, "bad_request"},
+		{"the same host in the request line", "http://a.shop.example/auth", "a.shop.example", 401, "no_token"},
+		{"the same host in another case and with a port", "http://A.Shop.Example:80/auth", "a.shop.example", 401, "no_token"},
+		{"an origin-form target", "/auth", "a.shop.example", 401, "no_token"},
+	}
+}
