@@ -291,6 +291,77 @@ func (c *compilation) check(files []string) {
 	if p.Sessions.State == "sidecar" && p.Sessions.Cache == 0 {
 		c.cfg.Sessions.CacheMillis = 2000
 	}
+	c.cors()
+}
+
+// cors turns the cross-origin rules into the configuration's, checking
+// each with its position, and warns when preflights would now be refused
+// for want of any rule.
+func (c *compilation) cors() {
+	p := c.p
+	add := func(def *CORSDef, service string, line int, route string) {
+		if def == nil {
+			return
+		}
+		d, what := def.dec, "cors"
+		rule := config.CORS{Service: service, Line: line, Route: route, Credentials: def.Credentials, MaxAgeSeconds: int(def.MaxAge / time.Second), ForwardPreflight: def.ForwardPreflight}
+		ok := true
+		for _, o := range def.Origins {
+			if err := config.CheckOrigin(o.Value); err != nil {
+				d.errorf(o.Node, "%s: %v", what, err)
+				ok = false
+			}
+			if o.Value == "*" && def.Credentials {
+				d.errorf(o.Node, `%s: origin "*" with credentials: browsers refuse it; list the origins`, what)
+				ok = false
+			}
+			rule.Origins = append(rule.Origins, o.Value)
+		}
+		for _, m := range def.Methods {
+			if table.ParseMethod(m.Value) == 0 {
+				d.errorf(m.Node, "%s: method %q is not one of %s%s", what, m.Value, strings.Join(table.MethodNames(), " "), suggest(strings.ToUpper(m.Value), table.MethodNames()))
+				ok = false
+			}
+			rule.Methods = append(rule.Methods, m.Value)
+		}
+		for _, h := range def.Headers {
+			if !isToken(h.Value) {
+				d.errorf(h.Node, "%s: %q is not a valid header name", what, h.Value)
+				ok = false
+			}
+			rule.Headers = append(rule.Headers, strings.ToLower(h.Value))
+		}
+		for _, h := range def.Expose {
+			if !isToken(h.Value) {
+				d.errorf(h.Node, "%s: %q is not a valid header name", what, h.Value)
+				ok = false
+			}
+			rule.Expose = append(rule.Expose, h.Value)
+		}
+		if def.ForwardPreflight && (service == "" || line != 0) {
+			d.errorf(def.Node, "%s: forward_preflight is a service's choice, not the policy's or a route's", what)
+			ok = false
+		}
+		if ok {
+			c.cfg.CORS = append(c.cfg.CORS, rule)
+		}
+	}
+	add(p.CORS, "", 0, "")
+	hasRule := p.CORS != nil
+	for si := range p.Services {
+		s := &p.Services[si]
+		add(s.CORS, s.Name, 0, "")
+		hasRule = hasRule || s.CORS != nil
+		for ri := range s.Routes {
+			r := &s.Routes[ri]
+			add(r.CORS, s.Name, r.Node.Line, r.Path.Value+" "+table.WithHead(methodsOf(r)).String())
+			hasRule = hasRule || r.CORS != nil
+		}
+	}
+	if !hasRule && c.cfg.Options.Preflight && len(p.Services) > 0 {
+		s := &p.Services[0]
+		c.warnf(s.dec, s.Node, "no cors rule: the filter answers CORS preflights itself, and without a rule every preflight gets 403 cors_not_allowed (before, they were let through to the upstream); add cors: {origins: [...]} to the policy or a service, or options.preflight: false to decide OPTIONS like any method")
+	}
 }
 
 func cmpOr[T comparable](v, def T) T {

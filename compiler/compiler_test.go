@@ -80,6 +80,18 @@ func TestCompileErrors(t *testing.T) {
 			`p.yaml:18:16: route "/m" ties with route "/m" at p.yaml:17:16: both match the same paths and methods`},
 		{"GET covers HEAD", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [GET]}\n      - {path: /m, access: public, methods: [HEAD]}\n"},
 			`p.yaml:18:16: route "/m" ties with route "/m" at p.yaml:17:16 on HEAD: a route that names GET covers HEAD, so name HEAD in one of them only`},
+		{"cors without origins", map[string]string{"p.yaml": base + "cors: {credentials: true}\n"},
+			`p.yaml:17:7: cors: needs origins`},
+		{"cors origin with a path", map[string]string{"p.yaml": base + "cors: {origins: [\"https://shop.example/app\"]}\n"},
+			`p.yaml:17:18: cors: origin "https://shop.example/app": only scheme, host and port; a wildcard only as the first label (*.)`},
+		{"cors origin in upper case", map[string]string{"p.yaml": base + "cors: {origins: [\"https://Shop.example\"]}\n"},
+			`p.yaml:17:18: cors: origin "https://Shop.example": browsers send origins in lower case`},
+		{"cors any origin with credentials", map[string]string{"p.yaml": base + "cors: {origins: [\"*\"], credentials: true}\n"},
+			`p.yaml:17:18: cors: origin "*" with credentials: browsers refuse it; list the origins`},
+		{"cors forwarding on a route", map[string]string{"p.yaml": base + "      - {path: /m, access: user, cors: {origins: [\"*\"], forward_preflight: true}}\n"},
+			`p.yaml:17:40: cors: forward_preflight is a service's choice, not the policy's or a route's`},
+		{"cors unknown field", map[string]string{"p.yaml": base + "cors: {origins: [\"*\"], max-age: 5m}\n"},
+			`p.yaml:17:24: cors: unknown field "max-age" (did you mean "max_age"?)`},
 		{"rest not last", map[string]string{"p.yaml": base + "      - {path: /**/x, access: user}\n"},
 			`p.yaml:17:16: route "/**/x": ** must be the last segment`},
 		{"bad method", map[string]string{"p.yaml": base + "      - {path: /m, access: user, methods: [get]}\n"},
@@ -219,6 +231,7 @@ services:
 		t.Fatal(err)
 	}
 	want := `p.yaml:7:3: warning: role idle: no route requires it (its permissions still grant access)` + "\n" +
+		`p.yaml:9:5: warning: no cors rule: the filter answers CORS preflights itself, and without a rule every preflight gets 403 cors_not_allowed (before, they were let through to the upstream); add cors: {origins: [...]} to the policy or a service, or options.preflight: false to decide OPTIONS like any method` + "\n" +
 		`p.yaml:12:16: warning: route "/b/z" of service a is unreachable: service b's prefix takes all its paths`
 	if got := res.Warnings.Error(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

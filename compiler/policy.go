@@ -20,6 +20,7 @@ type Policy struct {
 	Roles    []RoleDef
 	Sessions Sessions
 	Options  Options
+	CORS     *CORSDef // the policy's cross-origin rule, for services and routes without their own
 	Services []Service
 
 	// where each singleton section was defined, to report duplicates
@@ -116,6 +117,19 @@ type Options struct {
 	ShadowHeader     string
 }
 
+// CORSDef is a cross-origin rule as written (config.CORS).
+type CORSDef struct {
+	Node             *yaml.Node
+	Origins          []ref
+	Methods          []ref
+	Headers          []ref
+	Expose           []ref
+	Credentials      bool
+	MaxAge           time.Duration
+	ForwardPreflight bool
+	dec              *decoder
+}
+
 // Service is one service as written.
 type Service struct {
 	Name    string
@@ -124,6 +138,7 @@ type Service struct {
 	Hosts   []ref
 	Prefix  string
 	Default string
+	CORS    *CORSDef
 	Routes  []Route
 	dec     *decoder
 }
@@ -140,10 +155,11 @@ type Route struct {
 	Roles   []ref
 	Methods []ref
 	Token   string
+	CORS    *CORSDef
 }
 
 var (
-	topFields      = []string{"version", "name", "mode", "identity", "levels", "roles", "sessions", "options", "services"}
+	topFields      = []string{"version", "name", "mode", "identity", "levels", "roles", "sessions", "options", "cors", "services"}
 	identityFields = []string{"token", "issuers", "leeway", "claims", "forward"}
 	sourceFields   = []string{"header", "scheme", "cookie"}
 	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "secret", "jwks", "pem", "oidc"}
@@ -157,8 +173,9 @@ var (
 	claimFields   = []string{"subject", "level", "roles"}
 	sessionFields = []string{"state", "cache", "on_error"}
 	optionFields  = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers", "shadow_header"}
-	serviceFields = []string{"name", "hosts", "prefix", "default", "mode", "routes"}
-	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode"}
+	serviceFields = []string{"name", "hosts", "prefix", "default", "mode", "cors", "routes"}
+	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode", "cors"}
+	corsFields    = []string{"origins", "methods", "headers", "expose", "credentials", "max_age", "forward_preflight"}
 )
 
 // parseFile decodes one file's top-level mapping into p.
@@ -240,6 +257,8 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 					}
 				}
 			})
+		case "cors":
+			p.CORS = d.cors(v, "cors")
 		case "services":
 			d.list(v, "services", func(i int, sv *yaml.Node) {
 				p.Services = append(p.Services, d.service(sv, i))
@@ -419,6 +438,8 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 			s.Default, _ = d.oneOf(v, what+".default", "deny", "not_found", "allow")
 		case "mode":
 			s.Mode, _ = d.oneOf(v, what+".mode", "enforce", "shadow")
+		case "cors":
+			s.CORS = d.cors(v, what+".cors")
 		case "routes":
 			s.Routes = make([]Route, 0, len(v.Content)) // a million routes should not regrow a million times
 			d.list(v, what+".routes", func(j int, rv *yaml.Node) {
@@ -461,6 +482,8 @@ func (d *decoder) route(n *yaml.Node, what string) (Route, bool) {
 			r.Token, _ = d.oneOf(v, what+".token", "optional", "required")
 		case "mode":
 			r.Mode, _ = d.oneOf(v, what+".mode", "enforce", "shadow")
+		case "cors":
+			r.CORS = d.cors(v, what+".cors")
 		}
 	})
 	if r.Path.Node == nil {
@@ -472,6 +495,33 @@ func (d *decoder) route(n *yaml.Node, what string) (Route, bool) {
 		return r, false
 	}
 	return r, ok
+}
+
+// cors reads a cross-origin rule; what it means is checked by Compile.
+func (d *decoder) cors(n *yaml.Node, what string) *CORSDef {
+	c := &CORSDef{Node: n, dec: d}
+	d.fields(n, what, corsFields, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "origins":
+			c.Origins = d.strList(v, what+".origins")
+		case "methods":
+			c.Methods = d.strList(v, what+".methods")
+		case "headers":
+			c.Headers = d.strList(v, what+".headers")
+		case "expose":
+			c.Expose = d.strList(v, what+".expose")
+		case "credentials":
+			c.Credentials, _ = d.boolean(v, what+".credentials")
+		case "max_age":
+			c.MaxAge, _ = d.duration(v, what+".max_age", config.MaxCORSAge*time.Second)
+		case "forward_preflight":
+			c.ForwardPreflight, _ = d.boolean(v, what+".forward_preflight")
+		}
+	})
+	if len(c.Origins) == 0 {
+		d.errorf(n, "%s: needs origins", what)
+	}
+	return c
 }
 
 // isToken reports whether s is a valid HTTP field name (RFC 9110 token).

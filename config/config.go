@@ -32,6 +32,10 @@ type Config struct {
 	// no service matches, the policy (Shadow).
 	Shadow         bool     `json:"shadow,omitempty"`
 	ShadowServices []string `json:"shadow_services,omitempty"`
+
+	// CORS are the cross-origin rules (CORS): answered preflights and
+	// the CORS headers of cross-origin responses.
+	CORS []CORS `json:"cors,omitempty"`
 }
 
 // Identity says where tokens come from, who may issue them and what of
@@ -430,6 +434,18 @@ func (c *Config) Validate() (*table.Table, error) {
 		if !IsOverrideHeader(h) && h != MethodOverrideParam {
 			return nil, fmt.Errorf("config: options.pass_headers: %q is not a header the filter strips", h)
 		}
+	}
+	seen := map[[2]any]bool{}
+	for i := range c.CORS {
+		r := &c.CORS[i]
+		if err := r.validate(); err != nil {
+			return nil, fmt.Errorf("config: cors[%d]: %w", i, err)
+		}
+		k := [2]any{r.Service, r.Line}
+		if seen[k] {
+			return nil, fmt.Errorf("config: cors[%d]: a second rule for service %q line %d", i, r.Service, r.Line)
+		}
+		seen[k] = true
 	}
 	return tb, nil
 }

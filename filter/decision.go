@@ -11,18 +11,19 @@ import (
 // Reasons are the stable, machine-readable causes of a decision. They are
 // part of the response body and of the metrics.
 const (
-	ReasonOK              = "ok"              // token and rule agree
-	ReasonGranted         = "granted"         // a role permission covers the request
-	ReasonPublic          = "public"          // public route
-	ReasonDefaultAllow    = "default_allow"   // no route, service default allow
-	ReasonPreflight       = "preflight"       // CORS preflight let through
-	ReasonBadRequest      = "bad_request"     // malformed or ambiguous method, host or path
-	ReasonNoService       = "no_service"      // no service is mounted at this host and path
-	ReasonNoRoute         = "no_route"        // no route matches and the default denies
-	ReasonNoToken         = "no_token"        // a token is needed and none was sent
-	ReasonInvalidToken    = "invalid_token"   // bad signature, issuer, audience, format
-	ReasonExpiredToken    = "token_expired"   // exp (or nbf) outside the leeway
-	ReasonAmbiguousToken  = "ambiguous_token" // two different tokens in one request
+	ReasonOK              = "ok"               // token and rule agree
+	ReasonGranted         = "granted"          // a role permission covers the request
+	ReasonPublic          = "public"           // public route
+	ReasonDefaultAllow    = "default_allow"    // no route, service default allow
+	ReasonPreflight       = "preflight"        // CORS preflight answered by the filter (204), or forwarded where the service opts in
+	ReasonCORS            = "cors_not_allowed" // a CORS preflight its rule does not allow
+	ReasonBadRequest      = "bad_request"      // malformed or ambiguous method, host or path
+	ReasonNoService       = "no_service"       // no service is mounted at this host and path
+	ReasonNoRoute         = "no_route"         // no route matches and the default denies
+	ReasonNoToken         = "no_token"         // a token is needed and none was sent
+	ReasonInvalidToken    = "invalid_token"    // bad signature, issuer, audience, format
+	ReasonExpiredToken    = "token_expired"    // exp (or nbf) outside the leeway
+	ReasonAmbiguousToken  = "ambiguous_token"  // two different tokens in one request
 	ReasonLevel           = "insufficient_level"
 	ReasonRole            = "missing_role"
 	ReasonRevoked         = "token_revoked"  // the sidecar says revoked
@@ -40,7 +41,7 @@ const (
 var Reasons = []string{ReasonOK, ReasonGranted, ReasonPublic, ReasonDefaultAllow, ReasonPreflight,
 	ReasonBadRequest, ReasonNoService, ReasonNoRoute, ReasonNoToken, ReasonInvalidToken,
 	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole,
-	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonKeysUnavailable, ReasonIdentityHeader, ReasonOverrideHeader}
+	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonKeysUnavailable, ReasonIdentityHeader, ReasonOverrideHeader, ReasonCORS}
 
 // Decision is the answer for one request.
 type Decision struct {
@@ -58,6 +59,15 @@ type Decision struct {
 	// but is in shadow mode there, so it is let through and the would-be
 	// denial logged and counted.
 	Shadow bool
+
+	// Answered: the filter answers the request itself with Status and
+	// the CORS headers, and no body — not a denial (a CORS preflight).
+	Answered bool
+
+	// CORS are the response headers of a cross-origin request: an
+	// answered preflight's, or those to add to the filter's own answer
+	// or to the upstream's.
+	CORS [][2]string
 
 	Identity *token.Identity // verified identity, when there is one
 	Remove   []string        // request headers to remove (lower case), and every name that SameHeaderName matches to one

@@ -37,6 +37,7 @@ type Engine struct {
 	setBuf       [][2]string
 	states       stateCache
 	patterns     patternCache
+	cors         corsRules
 	keySets      map[string]*keyState // issuers whose keys the sidecar holds
 }
 
@@ -108,6 +109,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	}
 	e.sources = token.LowerSources(cfg.Identity.Token)
 	e.shadowHeader = strings.ToLower(cfg.Options.ShadowHeader)
+	e.cors = newCORSRules(cfg.CORS)
 	return e, nil
 }
 
@@ -239,6 +241,10 @@ type credential struct {
 
 func (e *Engine) decide(r *Request, identify func() credential, stateful bool) Decision {
 	d := e.match(r, identify, stateful)
+	e.withCORS(r, &d)
+	if d.Pending != nil {
+		d.Pending.cors = d.CORS
+	}
 	return e.finalize(d)
 }
 
@@ -264,7 +270,7 @@ func (e *Engine) finalize(d Decision) Decision {
 // upstream what the filter could not vouch for.
 func (e *Engine) shadowed(d *Decision) bool {
 	switch d.Reason {
-	case ReasonBadRequest, ReasonIdentityHeader, ReasonOverrideHeader:
+	case ReasonBadRequest, ReasonIdentityHeader, ReasonOverrideHeader, ReasonCORS, ReasonPreflight:
 		return false
 	}
 	switch {
@@ -297,8 +303,8 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 			return withDetail(deny(400, reason), errClientSent(name))
 		}
 	}
-	if e.cfg.Options.Preflight && r.Method == "OPTIONS" && has(r.Headers, "origin") && has(r.Headers, "access-control-request-method") {
-		return Decision{Allow: true, Reason: ReasonPreflight, Route: -1}
+	if e.cfg.Options.Preflight && isPreflight(r) {
+		return e.preflight(r, host, path)
 	}
 	m := e.tb.Lookup(host, r.Method, path)
 	if m.Service < 0 {
@@ -477,6 +483,7 @@ type Pending struct {
 	path        string
 	id          *token.Identity
 	opaque      bool
+	cors        [][2]string // the response's CORS headers, decided with the match
 }
 
 // StateQuery is the sidecar path that answers p.
@@ -485,14 +492,18 @@ func (p *Pending) StateQuery() string { return p.Name.Query() }
 // Finish completes a pending decision with the sidecar's answer, or with
 // the error that kept it from answering (on_error decides).
 func (e *Engine) Finish(p *Pending, a *state.Answer, err error) Decision {
-	if err != nil {
-		if !e.cfg.Sessions.OnErrorAllow || p.opaque {
-			return e.finalize(into(p.d, withDetail(deny(503, ReasonSidecar), err)))
-		}
-		return e.finalize(e.authorize(p, nil))
+	var d Decision
+	switch {
+	case err != nil && (!e.cfg.Sessions.OnErrorAllow || p.opaque):
+		d = into(p.d, withDetail(deny(503, ReasonSidecar), err))
+	case err != nil:
+		d = e.authorize(p, nil)
+	default:
+		e.states.put(p.Key, a, e.now(), time.Duration(e.cfg.Sessions.CacheMillis)*time.Millisecond)
+		d = e.authorize(p, a)
 	}
-	e.states.put(p.Key, a, e.now(), time.Duration(e.cfg.Sessions.CacheMillis)*time.Millisecond)
-	return e.finalize(e.authorize(p, a))
+	d.CORS = p.cors
+	return e.finalize(d)
 }
 
 // authorize decides with the identity and, when there is one, the

@@ -300,12 +300,15 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	roles := fs.String("roles", "", "the caller's roles, comma-separated")
 	subject := fs.String("subject", "explain", "the caller's subject")
 	noToken := fs.Bool("no-token", false, "the request carries no token")
+	origin := fs.String("origin", "", "the request's Origin: a cross-origin request (with OPTIONS and --request-method, a CORS preflight)")
+	reqMethod := fs.String("request-method", "", "a preflight's Access-Control-Request-Method")
+	reqHeaders := fs.String("request-headers", "", "a preflight's Access-Control-Request-Headers, comma-separated")
 	pos, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return exitCode(fs)
 	}
 	if len(pos) != 4 {
-		fmt.Fprintln(stderr, "usage: keycard explain POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token]")
+		fmt.Fprintln(stderr, "usage: keycard explain POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token] [--origin URL [--request-method M] [--request-headers a,b]]")
 		return 2
 	}
 	res := compilePolicy(pos[:1], compiler.Settings{}, stderr)
@@ -340,9 +343,18 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 			id.Roles = strings.Split(*roles, ",")
 		}
 	}
-	req := &filter.Request{Method: pos[1], Authority: pos[2], Path: pos[3], Headers: policytest.HeaderList(nil)}
+	var headers policytest.HeaderList
+	for _, h := range [][2]string{{"origin", *origin}, {"access-control-request-method", *reqMethod}, {"access-control-request-headers", *reqHeaders}} {
+		if h[1] != "" {
+			headers = append(headers, h)
+		}
+	}
+	req := &filter.Request{Method: pos[1], Authority: pos[2], Path: pos[3], Headers: headers}
 	d := e.DecideAs(req, id)
 	fmt.Fprintf(stdout, "request   %s %s %s\n", pos[1], pos[2], pos[3])
+	for _, h := range headers {
+		fmt.Fprintf(stdout, "header    %s: %s\n", h[0], h[1])
+	}
 	if id == nil {
 		fmt.Fprintln(stdout, "identity  no token")
 	} else {
@@ -365,6 +377,11 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	if d.Allow && !d.Shadow {
 		status = 200
 	}
+	if d.Answered {
+		fmt.Fprintln(stdout, "answer    the filter answers this CORS preflight itself; it never reaches the upstream")
+	} else if d.Allow && d.Reason == filter.ReasonPreflight {
+		fmt.Fprintln(stdout, "answer    the service takes its own preflights: sent on to the upstream, without a body")
+	}
 	if d.Shadow {
 		fmt.Fprintln(stdout, "mode      shadow: the denial below is logged and counted, and the request let through")
 	}
@@ -375,6 +392,9 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout)
 	for _, kv := range d.Set {
 		fmt.Fprintf(stdout, "forward   %s: %s\n", kv[0], kv[1])
+	}
+	for _, kv := range d.CORS {
+		fmt.Fprintf(stdout, "cors      %s: %s\n", kv[0], kv[1])
 	}
 	return 0
 }

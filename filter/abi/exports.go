@@ -167,6 +167,9 @@ func ProxyOnRequestTrailers(contextID, numTrailers uint32) uint32 {
 
 //go:wasmexport proxy_on_response_headers
 func ProxyOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	if s, ok := streams.get(contextID); ok {
+		return uint32(s.OnHTTPResponseHeaders(int(numHeaders), endOfStream != 0))
+	}
 	return uint32(ActionContinue)
 }
 
@@ -239,6 +242,9 @@ func ProxyOnDelete(contextID uint32) {
 		root.OnDelete()
 		roots.remove(contextID)
 		return
+	}
+	if s, ok := streams.get(contextID); ok {
+		s.OnHTTPDelete()
 	}
 	streams.remove(contextID)
 }

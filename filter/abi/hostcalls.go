@@ -13,6 +13,7 @@ import (
 // Map, buffer, metric and stream types used by the filter.
 const (
 	mapRequestHeaders      = 0
+	mapResponseHeaders     = 2
 	mapHTTPCallRespHeaders = 6
 
 	bufferHTTPCallResponseBody = 4
@@ -233,6 +234,16 @@ func GetHTTPRequestHeaders() (Headers, error) { return getMap(mapRequestHeaders)
 func GetHTTPCallResponseHeaders() (Headers, error) { return getMap(mapHTTPCallRespHeaders) }
 
 // ReplaceHTTPRequestHeader sets a request header, replacing every value.
+// GetHTTPResponseHeaders reads the response headers (in
+// proxy_on_response_headers).
+func GetHTTPResponseHeaders() (Headers, error) { return getMap(mapResponseHeaders) }
+
+// ReplaceHTTPResponseHeader sets a response header (in
+// proxy_on_response_headers), replacing every copy.
+func ReplaceHTTPResponseHeader(name, value string) error {
+	return asError(Status(proxyReplaceHeaderMapValue(mapResponseHeaders, strPtr(name), uint32(len(name)), strPtr(value), uint32(len(value)))))
+}
+
 func ReplaceHTTPRequestHeader(name, value string) error {
 	return asError(Status(proxyReplaceHeaderMapValue(mapRequestHeaders, strPtr(name), uint32(len(name)), strPtr(value), uint32(len(value)))))
 }

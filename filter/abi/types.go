@@ -87,6 +87,11 @@ type RootContext interface {
 // HTTPContext receives one HTTP stream's callbacks.
 type HTTPContext interface {
 	OnHTTPRequestHeaders(numHeaders int, endOfStream bool) Action
+	// OnHTTPResponseHeaders sees the response's headers: the upstream's,
+	// or (on Kong) the filter's own local response.
+	OnHTTPResponseHeaders(numHeaders int, endOfStream bool) Action
+	// OnHTTPDelete ends the stream: nothing of it is called again.
+	OnHTTPDelete()
 }
 
 func itoa(v uint32) string {

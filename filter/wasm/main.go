@@ -7,6 +7,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,10 @@ type root struct {
 	logs    logLimit
 	calls   map[uint32]*inflight // by call-out token
 	byToken map[string]*inflight // by state.Name key: requests for one token share a call
+
+	// responseCORS are the CORS headers for the responses of allowed
+	// cross-origin requests, by stream, until their response headers.
+	responseCORS map[uint32][][2]string
 
 	keyCalls     map[uint32]*keyCall // key fetches by call-out token
 	keysByIssuer map[string]*keyCall // the fetch in flight per issuer
@@ -159,7 +164,7 @@ func (r *root) OnPluginStart(size int) bool {
 	if r.calls == nil {
 		// Calls in flight survive a reconfiguration: their requests are
 		// finished by the new engine instead of hanging.
-		r.calls, r.byToken = map[uint32]*inflight{}, map[string]*inflight{}
+		r.calls, r.byToken, r.responseCORS = map[uint32]*inflight{}, map[string]*inflight{}, map[uint32][][2]string{}
 		r.keyCalls, r.keysByIssuer = map[uint32]*keyCall{}, map[string]*keyCall{}
 	}
 	if e.HoldsRemoteKeys() && !r.ticking {
@@ -205,7 +210,7 @@ func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailer
 			continue // the request is gone
 		}
 		d := r.engine.Finish(w.pending, a, err)
-		if r.apply(&d, nil) {
+		if r.apply(w.stream, &d, nil) {
 			_ = abi.ResumeHTTPRequest()
 		}
 	}
@@ -220,7 +225,7 @@ func (r *root) proceed(stream uint32, req *filter.Request, d *filter.Decision, h
 	case d.Pending != nil:
 		return r.ask(stream, d.Pending)
 	}
-	return r.apply(d, h)
+	return r.apply(stream, d, h)
 }
 
 // waitKeys sends (or, on Envoy, joins) the fetch of an issuer's keys that
@@ -341,7 +346,7 @@ func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
 	if err != nil {
 		abi.Log(abi.LogWarn, "keycard: cannot call the sidecar: "+err.Error())
 		d := r.engine.Finish(p, nil, errors.New("dispatch: "+err.Error()))
-		return r.apply(&d, nil)
+		return r.apply(stream, &d, nil)
 	}
 	call := &inflight{name: key, waiters: []waiter{{stream, p}}}
 	r.calls[token] = call
@@ -443,8 +448,14 @@ func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Acti
 // apply carries a verdict out on the current request: a local response
 // (false) or the identity headers (true: let it through).
 // h is the request's headers when the caller has them.
-func (r *root) apply(d *filter.Decision, h *abi.Headers) bool {
+func (r *root) apply(stream uint32, d *filter.Decision, h *abi.Headers) bool {
 	r.count(d)
+	if d.Answered { // a preflight: the filter's answer, not a denial
+		if err := abi.SendHTTPResponse(uint32(d.Status), d.CORS, nil, "keycard_"+d.Reason); err != nil {
+			abi.Log(abi.LogError, "keycard: cannot send the local response: "+err.Error())
+		}
+		return false
+	}
 	if !d.Allow || d.Shadow {
 		// One structured line per denial and per shadowed denial, at
 		// info, rate-limited so that a flood cannot flood the log.
@@ -456,7 +467,11 @@ func (r *root) apply(d *filter.Decision, h *abi.Headers) bool {
 		}
 	}
 	if !d.Allow {
-		if err := abi.SendHTTPResponse(uint32(d.Status), d.ResponseHeaders(), d.Body(), "keycard_"+d.Reason); err != nil {
+		headers := d.ResponseHeaders()
+		if len(d.CORS) > 0 { // the browser may read the denial
+			headers = append(slices.Clip(headers), d.CORS...)
+		}
+		if err := abi.SendHTTPResponse(uint32(d.Status), headers, d.Body(), "keycard_"+d.Reason); err != nil {
 			abi.Log(abi.LogError, "keycard: cannot send the local response: "+err.Error())
 		}
 		return false
@@ -491,8 +506,40 @@ func (r *root) apply(d *filter.Decision, h *abi.Headers) bool {
 			return false
 		}
 	}
+	if len(d.CORS) > 0 { // for the upstream's response
+		r.responseCORS[stream] = d.CORS
+	}
 	return true
 }
+
+// OnHTTPResponseHeaders adds the CORS headers decided for an allowed
+// cross-origin request to the upstream's response: they replace any the
+// upstream set (the gateway answers for CORS), except Vary, to which
+// Origin is added.
+func (s *stream) OnHTTPResponseHeaders(int, bool) abi.Action {
+	cors, ok := s.root.responseCORS[s.id]
+	if !ok {
+		return abi.ActionContinue
+	}
+	delete(s.root.responseCORS, s.id)
+	for _, kv := range cors {
+		v := kv[1]
+		if kv[0] == "vary" {
+			if h, err := abi.GetHTTPResponseHeaders(); err == nil {
+				if old, found := h.Get("vary"); found && old != "" {
+					v = old + ", " + v
+				}
+			}
+		}
+		if err := abi.ReplaceHTTPResponseHeader(kv[0], v); err != nil {
+			abi.Log(abi.LogWarn, "keycard: cannot set the response's "+kv[0]+": "+err.Error())
+		}
+	}
+	return abi.ActionContinue
+}
+
+// OnHTTPDelete forgets what the stream left behind.
+func (s *stream) OnHTTPDelete() { delete(s.root.responseCORS, s.id) }
 
 func setsHeader(set [][2]string, name string) bool {
 	for _, kv := range set {
@@ -512,7 +559,7 @@ func (r *root) count(d *filter.Decision) {
 			_ = abi.IncrementCounter(id, 1)
 		}
 	}
-	if d.Allow {
+	if d.Allow || d.Answered {
 		_ = abi.IncrementCounter(r.metrics.allowed, 1)
 		return
 	}

@@ -108,6 +108,8 @@ func (g *Gateway) Demo(ctx context.Context) ([]Scenario, error) {
 		{"the newer login", "GET", "a.shop.example", "/auth", bearer(newer), 200, ""},
 		{"level 1 on /admin", "GET", "a.shop.example", "/admin/users", bearer(user), 403, "insufficient_level"},
 		{"ambiguous path", "GET", "a.shop.example", "/admin%2F..", bearer(admin), 400, "bad_request"},
+		{"a CORS preflight from the shop's site, answered by the filter", "OPTIONS", "a.shop.example", "/auth", [][2]string{{"Origin", "https://shop.example"}, {"Access-Control-Request-Method", "GET"}, {"Access-Control-Request-Headers", "authorization"}}, 204, ""},
+		{"a CORS preflight from another site", "OPTIONS", "a.shop.example", "/auth", [][2]string{{"Origin", "https://evil.example"}, {"Access-Control-Request-Method", "GET"}}, 403, "cors_not_allowed"},
 	}, remote...), nil
 }
 

@@ -29,6 +29,7 @@ func TestKong(t *testing.T) {
 	t.Run("http", st.testHTTP)
 	t.Run("absolute-form target", st.testAbsoluteForm)
 	t.Run("headers Kong sets", st.testKongSetHeaders)
+	t.Run("cors", st.testCORS)
 	t.Run("sidecar", st.testSidecar)
 	t.Run("load", st.testLoad)
 	t.Run("reload", st.testReload)
@@ -243,6 +244,33 @@ func (st *stack) testKongSetHeaders(t *testing.T) {
 				if len(got) > 1 || len(got) == 1 && got[0] != want {
 					t.Errorf("the upstream got %s %q, want only nginx's %q", name, got, want)
 				}
+			}
+		})
+	}
+}
+
+// testCORS runs the shared cross-origin table through Kong: answered
+// preflights, and the CORS headers the filter adds to its own answers and
+// to the upstream's responses (in proxy_on_response_headers).
+func (st *stack) testCORS(t *testing.T) {
+	for _, c := range policytest.CORSRequests(st.res.Config, time.Now()) {
+		t.Run(c.Name, func(t *testing.T) {
+			r := st.get(t, c.Method, c.Host, c.Path, c.Headers)
+			reason := r.Reason
+			if r.Status == 200 {
+				reason = ""
+			}
+			if r.Status != c.Status || reason != c.Reason {
+				t.Errorf("got %d %s, want %d %s", r.Status, reason, c.Status, c.Reason)
+			}
+			if diff := c.CheckResponse(func(name string) (string, bool) {
+				v := r.Header.Values(name)
+				if len(v) == 0 {
+					return "", false
+				}
+				return strings.Join(v, ", "), true
+			}); diff != "" {
+				t.Error(diff)
 			}
 		})
 	}

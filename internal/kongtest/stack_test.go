@@ -291,6 +291,8 @@ func readResponse(resp *http.Response) (*Response, error) {
 			return nil, fmt.Errorf("%d with body %q: not the filter's envelope", resp.StatusCode, data)
 		}
 		r.Reason = env.Reason
+	case resp.StatusCode == 204 && resp.Header.Get("Access-Control-Allow-Origin") != "":
+		r.Reason = "preflight" // the filter's answer to a preflight has no body
 	default:
 		r.Reason = HostRefused
 	}

@@ -492,6 +492,17 @@ func describe(res Side) map[string]string {
 		set("service "+svc.Name+" default", svc.Default.String())
 	}
 	set("mode", fmt.Sprintf("policy shadow %v, shadow services [%s]", c.Shadow, strings.Join(c.ShadowServices, ", ")))
+	for _, r := range c.CORS {
+		where := "cors of the policy"
+		switch {
+		case r.Line > 0:
+			where = fmt.Sprintf("cors of service %s, route %s", r.Service, r.Route)
+		case r.Service != "":
+			where = "cors of service " + r.Service
+		}
+		set(where, fmt.Sprintf("origins [%s], methods [%s], headers [%s], expose [%s], credentials %v, max_age %ds, forward_preflight %v",
+			strings.Join(r.Origins, ", "), strings.Join(r.Methods, ", "), strings.Join(r.Headers, ", "), strings.Join(r.Expose, ", "), r.Credentials, r.MaxAgeSeconds, r.ForwardPreflight))
+	}
 	return d
 }
 

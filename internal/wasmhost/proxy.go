@@ -22,6 +22,7 @@ const (
 // Map and buffer types the filter may ask for.
 const (
 	mapRequestHeaders  = 0
+	mapResponseHeaders = 2
 	mapCallRespHeaders = 6
 
 	bufCallRespBody = 4
@@ -189,6 +190,12 @@ func (vm *VM) headerMap(call string, typ uint32) ([][2]string, uint64) {
 		return s.headers, statusOK
 	case typ == mapCallRespHeaders && vm.callResp != nil:
 		return vm.callResp.headers, statusOK
+	case typ == mapResponseHeaders:
+		s := vm.streamFor(call)
+		if s == nil || !s.inResponse {
+			return nil, statusNotFound
+		}
+		return s.respHeaders, statusOK
 	case typ > 7:
 		vm.faultf("%s: map type %d does not exist (a stray stat call?)", call, typ)
 		return nil, statusBadArgument
@@ -196,29 +203,38 @@ func (vm *VM) headerMap(call string, typ uint32) ([][2]string, uint64) {
 	return nil, statusNotFound
 }
 
-// mutableRequest returns the stream whose request headers may still change.
-func (vm *VM) mutableRequest(call string, mapType uint32) *stream {
-	if mapType != mapRequestHeaders {
+// mutableMap returns the header map a setter may change now, with its
+// stream: the request's until it is answered or forwarded, the
+// response's while proxy_on_response_headers runs.
+func (vm *VM) mutableMap(call string, mapType uint32) (*[][2]string, *stream) {
+	if mapType != mapRequestHeaders && mapType != mapResponseHeaders {
 		vm.faultf("%s: map type %d cannot be changed here", call, mapType)
-		return nil
+		return nil, nil
 	}
 	s := vm.streamFor(call)
 	if s == nil {
-		return nil
+		return nil, nil
+	}
+	if mapType == mapResponseHeaders {
+		if !s.inResponse {
+			vm.faultf("%s: the response's headers can change only in proxy_on_response_headers", call)
+			return nil, nil
+		}
+		return &s.respHeaders, s
 	}
 	if s.response != nil || s.resumed {
 		vm.faultf("%s: the request has already been answered or forwarded", call)
-		return nil
+		return nil, nil
 	}
-	return s
+	return &s.headers, s
 }
 
 func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 	vm := vmOf(ctx)
-	s := vm.mutableRequest("proxy_replace_header_map_value", uint32(stack[0]))
+	m, s := vm.mutableMap("proxy_replace_header_map_value", uint32(stack[0]))
 	key, ok1 := vm.readString(mod, uint32(stack[1]), uint32(stack[2]), "proxy_replace_header_map_value key")
 	val, ok2 := vm.readString(mod, uint32(stack[3]), uint32(stack[4]), "proxy_replace_header_map_value value")
-	if s == nil || !ok1 || !ok2 {
+	if m == nil || !ok1 || !ok2 {
 		stack[0] = statusBadArgument
 		return
 	}
@@ -231,14 +247,14 @@ func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 	if vm.host.opts.Flavor != Kong {
 		name = strings.ToLower(key) // Envoy's header maps are lower case
 	}
-	kept := s.headers[:0]
+	kept := (*m)[:0]
 	done := false
-	for _, kv := range s.headers {
+	for _, kv := range *m {
 		if strings.EqualFold(kv[0], name) {
 			if !done {
 				kept = append(kept, [2]string{name, val})
 				done = true
-			} else {
+			} else if m == &s.headers {
 				s.unremoved(vm.host.opts.Flavor, kv)
 			}
 			continue
@@ -248,27 +264,27 @@ func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 	if !done {
 		kept = append(kept, [2]string{name, val})
 	}
-	s.headers = kept
+	*m = kept
 	stack[0] = statusOK
 }
 
 func removeHeader(ctx context.Context, mod api.Module, stack []uint64) {
 	vm := vmOf(ctx)
-	s := vm.mutableRequest("proxy_remove_header_map_value", uint32(stack[0]))
+	m, s := vm.mutableMap("proxy_remove_header_map_value", uint32(stack[0]))
 	key, ok := vm.read(mod, uint32(stack[1]), uint32(stack[2]), "proxy_remove_header_map_value key")
-	if s == nil || !ok {
+	if m == nil || !ok {
 		stack[0] = statusBadArgument
 		return
 	}
-	kept := s.headers[:0]
-	for _, kv := range s.headers {
+	kept := (*m)[:0]
+	for _, kv := range *m {
 		if !strings.EqualFold(kv[0], string(key)) {
 			kept = append(kept, kv)
-		} else {
+		} else if m == &s.headers {
 			s.unremoved(vm.host.opts.Flavor, kv)
 		}
 	}
-	s.headers = kept
+	*m = kept
 	stack[0] = statusOK
 }
 

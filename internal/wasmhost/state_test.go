@@ -382,3 +382,46 @@ func TestKongAbsoluteForm(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSRequests runs the shared cross-origin table through the module
+// as Envoy and as Kong run it: status, reason and the CORS headers of the
+// response the client gets (the filter's own, or the upstream's with the
+// headers the module adds in proxy_on_response_headers).
+func TestCORSRequests(t *testing.T) {
+	for _, flavor := range []struct {
+		name   string
+		flavor wasmhost.Flavor
+	}{{"envoy", wasmhost.Envoy}, {"kong", wasmhost.Kong}} {
+		t.Run(flavor.name, func(t *testing.T) {
+			st := newStateStackIn(t, flavor.flavor, 0)
+			for _, c := range policytest.CORSRequests(st.res.Config, time.Now()) {
+				t.Run(c.Name, func(t *testing.T) {
+					r, err := st.vm.Do(context.Background(), wasmhost.Request{Method: c.Method, Authority: c.Host, Path: c.Path, Headers: c.Headers})
+					if err != nil {
+						t.Fatal(err)
+					}
+					o, err := outcome(r)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if o.Status == 200 {
+						o.Reason = ""
+					}
+					if o.Status != c.Status || o.Reason != c.Reason {
+						t.Errorf("got %d %s, want %d %s", o.Status, o.Reason, c.Status, c.Reason)
+					}
+					if diff := c.CheckResponse(func(name string) (string, bool) {
+						for _, kv := range r.ResponseHeaders {
+							if strings.EqualFold(kv[0], name) {
+								return kv[1], true
+							}
+						}
+						return "", false
+					}); diff != "" {
+						t.Error(diff)
+					}
+				})
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,11 @@ type stream struct {
 	response *LocalResponse
 	paused   bool
 	resumed  bool
+
+	// The response's headers while proxy_on_response_headers runs (the
+	// only time the module may read or change them), then as changed.
+	respHeaders [][2]string
+	inResponse  bool
 }
 
 type pendingCall struct {
@@ -299,6 +305,10 @@ type Result struct {
 	Headers [][2]string
 	// Callouts the filter made.
 	Callouts []Callout
+	// ResponseHeaders are the response's headers as the client receives
+	// them, after the module's changes in proxy_on_response_headers: the
+	// upstream's (a 200 of the model's) or the filter's own answer's.
+	ResponseHeaders [][2]string
 }
 
 // Allowed reports whether the filter let the request through.
@@ -392,6 +402,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 		return nil, err
 	}
 	res.Response = s.response
+	res.ResponseHeaders = s.respHeaders
 	if s.response == nil {
 		res.Headers = append(s.headers, s.ghosts...)
 	}
@@ -421,10 +432,13 @@ func (vm *VM) finishStream(ctx context.Context, s *stream, bodySize int) error {
 			return err
 		}
 	}
-	respHeaders, respBody := len(upstreamResponse.headers), len(upstreamResponse.body)
+	s.respHeaders = append([][2]string(nil), upstreamResponse.headers...)
+	respBody := len(upstreamResponse.body)
 	if s.response != nil {
-		respHeaders, respBody = len(s.response.Headers)+1, len(s.response.Body)
+		s.respHeaders = append([][2]string{{":status", strconv.Itoa(s.response.Status)}}, s.response.Headers...)
+		respBody = len(s.response.Body)
 	}
+	respHeaders := len(s.respHeaders)
 	steps := []struct {
 		name string
 		args []uint64
@@ -441,7 +455,9 @@ func (vm *VM) finishStream(ctx context.Context, s *stream, bodySize int) error {
 			continue // Envoy calls it only when the response has trailers
 		}
 		vm.effective = s.id
+		s.inResponse = st.name == cbResponseHeaders
 		r, err := vm.call(ctx, st.name, st.args...)
+		s.inResponse = false
 		if err != nil {
 			return err
 		}
