@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -193,7 +194,7 @@ nginx_http_wasm_socket_send_timeout = 1s
 				"strip_path": false,
 			}
 			if m.prefix != "/" {
-				r["paths"] = []string{m.prefix}
+				r["paths"] = kongPaths(m.prefix)
 			}
 			routes = append(routes, r)
 		}
@@ -286,7 +287,7 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 		var routes []any
 		for _, r := range rs {
 			routes = append(routes, map[string]any{
-				"match": map[string]any{"prefix": r.prefix},
+				"match": envoyMatch(r.prefix),
 				"route": map[string]any{"cluster": r.cluster, "timeout": "15s"},
 			})
 		}
@@ -411,4 +412,25 @@ func envoyConfig(res *compiler.Result, o Options, upstream string) ([]byte, map[
 		return nil, nil, err
 	}
 	return conf, obj, nil
+}
+
+// A service's prefix holds whole segments: /a holds /a and /a/x, never
+// /abc, as the filter mounts it. The gateway must route the same way, or
+// a request the filter decided as one service's would reach another's
+// upstream.
+
+// kongPaths are a Kong route's paths for a prefix: the prefix with its
+// slash (a plain path is a string prefix in Kong), and the bare prefix
+// as a regular expression anchored at its end (Kong anchors its start).
+func kongPaths(prefix string) []string {
+	return []string{prefix + "/", "~" + regexp.QuoteMeta(prefix) + "$"}
+}
+
+// envoyMatch is an Envoy route match for a prefix: path_separated_prefix
+// (Envoy ≥ 1.22), the prefix exactly or followed by "/".
+func envoyMatch(prefix string) map[string]any {
+	if prefix == "/" {
+		return map[string]any{"prefix": "/"}
+	}
+	return map[string]any{"path_separated_prefix": prefix}
 }
