@@ -192,11 +192,7 @@ func (r *Response) Outcome() policytest.Outcome {
 			}
 		}
 		o.Headers = policytest.Watched(received)
-		for _, oh := range config.OverrideHeaders {
-			if oh.KongSets { // the gateway's own values, not the client's
-				delete(o.Headers, oh.Name)
-			}
-		}
+		o.WithoutKongSets()
 	}
 	return o
 }

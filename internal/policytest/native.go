@@ -96,6 +96,17 @@ func SidecarAsker(client *http.Client, base, gatewayKey string) Asker {
 	}
 }
 
+// WithoutKongSets drops from o the headers Kong's proxy location sets
+// itself (config.OverrideHeaders' KongSets): on Kong the upstream gets
+// the gateway's own value there, not one the filter decided on.
+func (o *Outcome) WithoutKongSets() {
+	for _, oh := range config.OverrideHeaders {
+		if oh.KongSets {
+			delete(o.Headers, oh.Name)
+		}
+	}
+}
+
 // OutcomeOf turns a decision into the outcome cases compare.
 func OutcomeOf(d *filter.Decision) Outcome {
 	o := Outcome{Status: d.Status, Reason: d.Reason, Headers: map[string]string{}}

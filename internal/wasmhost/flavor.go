@@ -181,6 +181,42 @@ func (s *stream) property(path string) (string, bool) {
 	return "", false
 }
 
+// kongProxySets are the request headers Kong's proxy location sets with
+// proxy_set_header (kong/templates/nginx_kong.lua), with the value this
+// model gives them: the path, and no prefix (an empty value is not sent).
+var kongProxySets = []string{"x-forwarded-path", "x-forwarded-prefix"}
+
+// kongUpstreamHeaders is what nginx's proxy module sends upstream on
+// Kong: the request headers as the module left them, where
+// proxy_set_header replaces every live copy of kongProxySets (spelled as
+// they are, in any case) with its own value, then the copies the module
+// "removed" — nginx still forwards them, and proxy_set_header no longer
+// recognises them once their hash is zeroed
+// (ngx_http_proxy_create_request skips only copies whose hash matches a
+// set header's), so a removed X-Forwarded-Path reaches the upstream next
+// to Kong's own — as the real-host suite saw. One difference is known and
+// not modelled: there, a removed X-Forwarded-Prefix (set to "", so not
+// sent) did not reach the upstream either; the filter removes neither
+// header on Kong, so no decision depends on it.
+func kongUpstreamHeaders(live, ghosts [][2]string) [][2]string {
+	out := make([][2]string, 0, len(live)+len(ghosts)+1)
+	path := ""
+	for _, kv := range live {
+		if kv[0] == ":path" {
+			path, _, _ = strings.Cut(kv[1], "?")
+		}
+		set := false
+		for _, name := range kongProxySets {
+			set = set || strings.EqualFold(kv[0], name)
+		}
+		if !set {
+			out = append(out, kv)
+		}
+	}
+	out = append(out, [2]string{"X-Forwarded-Path", path})
+	return append(out, ghosts...)
+}
+
 // nginxHost is what nginx makes of a request's host, and the target
 // with an absolute form's scheme and host taken off: $host is the
 // request line's host when the target is absolute-form

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -423,5 +424,37 @@ func TestCORSRequests(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestKongSetHeaders: in Kong's flavour the upstream gets one
+// X-Forwarded-Path, Kong's own, whatever the client sent; a spelling
+// proxy_set_header does not replace is refused. (The model forwards a
+// removed copy next to Kong's, as nginx does.)
+func TestKongSetHeaders(t *testing.T) {
+	res := example(t)
+	cfg := *res.Config
+	cfg.Gateway = config.GatewayKong
+	conf, _ := json.Marshal(&cfg)
+	vm := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, conf)
+	for _, tc := range []struct {
+		header string
+		status int
+	}{{"X-Forwarded-Path", 200}, {"x-forwarded-prefix", 200}, {"X_Forwarded_Path", 400}, {"X_Forwarded_Prefix", 400}} {
+		r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: [][2]string{{tc.header, "/admin/users"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := outcome(r)
+		if err != nil || o.Status != tc.status {
+			t.Errorf("%s: %+v %v, want %d", tc.header, o, err, tc.status)
+			continue
+		}
+		if got := r.Header("x-forwarded-path"); tc.status == 200 && !slices.Equal(got, []string{"/"}) {
+			t.Errorf("%s: the upstream got X-Forwarded-Path %q, want only Kong's \"/\"", tc.header, got)
+		}
+		if got := r.Header("x-forwarded-prefix"); len(got) > 0 {
+			t.Errorf("%s: the upstream got X-Forwarded-Prefix %q, want none", tc.header, got)
+		}
 	}
 }

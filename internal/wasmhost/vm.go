@@ -278,6 +278,9 @@ func (vm *VM) MemoryPages() uint32 {
 	return vm.mod.Memory().Size() / 65536
 }
 
+// Flavor is the host the VM plays.
+func (vm *VM) Flavor() Flavor { return vm.host.opts.Flavor }
+
 // PollCalls counts poll_oneoff calls (which Envoy does not implement).
 func (vm *VM) PollCalls() int { return vm.pollCalls }
 
@@ -405,6 +408,9 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	res.ResponseHeaders = s.respHeaders
 	if s.response == nil {
 		res.Headers = append(s.headers, s.ghosts...)
+		if vm.host.opts.Flavor == Kong {
+			res.Headers = kongUpstreamHeaders(s.headers, s.ghosts)
+		}
 	}
 	return res, nil
 }
