@@ -146,6 +146,24 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 	}
 }
 
+// envoyReasons are attack rows whose reason differs on Envoy (the status
+// does not), and why.
+var envoyReasons = map[string]string{
+	// Envoy keeps Authorization as one inline header: a second copy is
+	// appended to the first with "," (HeaderMapImpl::addViaMove), so the
+	// filter sees one value, which is no token.
+	"two Authorization headers": "invalid_token",
+}
+
+// ReasonOn is the reason a row must get on gateway (config.GatewayKong or
+// config.GatewayEnvoy).
+func (a *Attack) ReasonOn(gateway string) string {
+	if r, ok := envoyReasons[a.Name]; ok && gateway == config.GatewayEnvoy {
+		return r
+	}
+	return a.Reason
+}
+
 func issuerOf(cfg *config.Config, name string) config.Issuer {
 	for _, is := range cfg.Identity.Issuers {
 		if is.Name == name {

@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -78,7 +79,14 @@ func (h *Host) requestHeaders(req Request) ([][2]string, error) {
 	if h.opts.Flavor != Kong {
 		out = append(out, [2]string{":method", req.Method}, [2]string{":authority", req.Authority}, [2]string{":path", req.Path}, [2]string{":scheme", "https"})
 		for _, kv := range req.Headers {
-			out = append(out, [2]string{strings.ToLower(kv[0]), kv[1]})
+			name := strings.ToLower(kv[0])
+			if envoyInline[name] {
+				if i := slices.IndexFunc(out, func(o [2]string) bool { return o[0] == name }); i >= 0 {
+					out[i][1] += "," + kv[1]
+					continue
+				}
+			}
+			out = append(out, [2]string{name, kv[1]})
 		}
 		return out, nil
 	}
@@ -216,6 +224,12 @@ func kongUpstreamHeaders(live, ghosts [][2]string) [][2]string {
 	out = append(out, [2]string{"X-Forwarded-Path", path})
 	return append(out, ghosts...)
 }
+
+// envoyInline are request headers Envoy keeps as one inline entry: a
+// second copy is appended to the first with "," (HeaderMapImpl's
+// addViaMove/appendToHeader), so a filter sees one value. Those seen so in
+// Envoy's host core; cookies and other headers stay separate entries.
+var envoyInline = map[string]bool{"authorization": true, "user-agent": true}
 
 // nginxHost is what nginx makes of a request's host, and the target
 // with an absolute form's scheme and host taken off: $host is the
