@@ -53,7 +53,8 @@ func TestAttacks(t *testing.T) {
 	e := engine(t, res)
 	for _, a := range policytest.Attacks(res.Config, fixedNow) {
 		t.Run(a.Name, func(t *testing.T) {
-			d := decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policytest.HeaderList(a.Headers)})
+			method, path := a.Request()
+			d := decide(e, &filter.Request{Method: method, Authority: "a.shop.example", Path: path, Headers: policytest.HeaderList(a.Headers)})
 			got := policytest.OutcomeOf(&d)
 			if got.Status != a.Status || got.Reason != a.Reason {
 				t.Errorf("got %d %s, want %d %s", got.Status, got.Reason, a.Status, a.Reason)

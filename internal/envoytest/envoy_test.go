@@ -234,7 +234,8 @@ func edgeRefusal(native policytest.Outcome, headers [][2]string) string {
 func (st *stack) testAttacks(t *testing.T) {
 	for _, a := range policytest.Attacks(st.res.Config, time.Now()) {
 		t.Run(a.Name, func(t *testing.T) {
-			got, err := st.target("GET", "a.shop.example", "/auth", a.Headers)
+			method, path := a.Request()
+			got, err := st.target(method, "a.shop.example", path, a.Headers)
 			if err != nil {
 				t.Fatal(err)
 			}

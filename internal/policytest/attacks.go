@@ -14,13 +14,28 @@ import (
 	"github.com/keycard-gw/keycard/state"
 )
 
-// Attack is one hostile request against the example policy's /auth route
-// on a.shop.example (level 1 needed).
+// Attack is one hostile request against the example policy on
+// a.shop.example: GET /auth (level 1 needed) unless Method or Path say
+// otherwise.
 type Attack struct {
 	Name    string
 	Headers [][2]string
 	Status  int    // 200 when it must pass
 	Reason  string // expected reason
+	Method  string // "" is GET
+	Path    string // "" is /auth
+}
+
+// Request is the row's method and path.
+func (a *Attack) Request() (method, path string) {
+	method, path = a.Method, a.Path
+	if method == "" {
+		method = "GET"
+	}
+	if path == "" {
+		path = "/auth"
+	}
+	return method, path
 }
 
 // Attacks builds the JWT attack table for the example policy (issuer
@@ -87,9 +102,9 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 	}()
 
 	bearer := func(tok string) [][2]string { return [][2]string{{"authorization", "Bearer " + tok}} }
-	bad := func(name, tok string) Attack { return Attack{name, bearer(tok), 401, "invalid_token"} }
-	ok := func(name, tok string) Attack { return Attack{name, bearer(tok), 200, "ok"} }
-	expired := func(name, tok string) Attack { return Attack{name, bearer(tok), 401, "token_expired"} }
+	bad := func(name, tok string) Attack { return Attack{Name: name, Headers: bearer(tok), Status: 401, Reason: "invalid_token"} }
+	ok := func(name, tok string) Attack { return Attack{Name: name, Headers: bearer(tok), Status: 200, Reason: "ok"} }
+	expired := func(name, tok string) Attack { return Attack{Name: name, Headers: bearer(tok), Status: 401, Reason: "token_expired"} }
 
 	return []Attack{
 		ok("control: a good token", hs(good())),
@@ -136,13 +151,16 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 		bad("100k dots", strings.Repeat(".", 100000)),
 		bad("not a JWT", "hello"),
 		bad("bad base64", "!!!.???.***"),
-		{"two different tokens", [][2]string{{"authorization", "Bearer " + hs(good())}, {"x-auth-token", hs(with("level", 2))}}, 401, "ambiguous_token"},
-		{"the same token twice", [][2]string{{"authorization", "Bearer " + hs(good())}, {"x-auth-token", hs(good())}}, 200, "ok"},
-		{"two Authorization headers", [][2]string{{"authorization", "Bearer " + hs(good())}, {"authorization", "Bearer " + hs(with("level", 2))}}, 401, "ambiguous_token"},
-		{"other scheme", [][2]string{{"authorization", "Basic dXNlcjpwYXNz"}}, 401, "no_token"},
+		{Name: "two different tokens", Headers: [][2]string{{"authorization", "Bearer " + hs(good())}, {"x-auth-token", hs(with("level", 2))}}, Status: 401, Reason: "ambiguous_token"},
+		{Name: "the same token twice", Headers: [][2]string{{"authorization", "Bearer " + hs(good())}, {"x-auth-token", hs(good())}}, Status: 200, Reason: "ok"},
+		{Name: "two Authorization headers", Headers: [][2]string{{"authorization", "Bearer " + hs(good())}, {"authorization", "Bearer " + hs(with("level", 2))}}, Status: 401, Reason: "ambiguous_token"},
+		{Name: "other scheme", Headers: [][2]string{{"authorization", "Basic dXNlcjpwYXNz"}}, Status: 401, Reason: "no_token"},
 		bad("a sidecar's token issued for another service", hs(with(state.ServiceClaim, "blog"))),
+		{Name: "a CORS preflight from another origin", Method: "OPTIONS", Headers: [][2]string{{"origin", "https://evil.example"}, {"access-control-request-method", "DELETE"}}, Status: 403, Reason: "cors_not_allowed"},
+		{Name: "level 255 on a path no route matches", Path: "/nope", Headers: bearer(hs(with("level", 255))), Status: 403, Reason: "no_route"},
+		{Name: "a _method override in the query", Path: "/auth?_method=DELETE", Headers: bearer(hs(good())), Status: 400, Reason: "override_header"},
 		ok("a sidecar's token issued for this service", hs(with(state.ServiceClaim, cfg.Policy))),
-		{"header injection through a claim", bearer(hs(with("phone", "1\r\nx-auth-level: 9"))), 200, "ok"},
+		{Name: "header injection through a claim", Headers: bearer(hs(with("phone", "1\r\nx-auth-level: 9"))), Status: 200, Reason: "ok"},
 	}
 }
 

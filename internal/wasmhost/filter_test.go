@@ -255,7 +255,8 @@ func TestAttacksThroughWasm(t *testing.T) {
 	vm, _ := stackVM(t, res)
 	for _, a := range policytest.Attacks(res.Config, fixedNow) {
 		t.Run(a.Name, func(t *testing.T) {
-			r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: a.Headers})
+			method, path := a.Request()
+			r, err := vm.Do(context.Background(), wasmhost.Request{Method: method, Authority: "a.shop.example", Path: path, Headers: a.Headers})
 			if err != nil {
 				t.Fatal(err)
 			}
