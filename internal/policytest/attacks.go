@@ -102,9 +102,15 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 	}()
 
 	bearer := func(tok string) [][2]string { return [][2]string{{"authorization", "Bearer " + tok}} }
-	bad := func(name, tok string) Attack { return Attack{Name: name, Headers: bearer(tok), Status: 401, Reason: "invalid_token"} }
-	ok := func(name, tok string) Attack { return Attack{Name: name, Headers: bearer(tok), Status: 200, Reason: "ok"} }
-	expired := func(name, tok string) Attack { return Attack{Name: name, Headers: bearer(tok), Status: 401, Reason: "token_expired"} }
+	bad := func(name, tok string) Attack {
+		return Attack{Name: name, Headers: bearer(tok), Status: 401, Reason: "invalid_token"}
+	}
+	ok := func(name, tok string) Attack {
+		return Attack{Name: name, Headers: bearer(tok), Status: 200, Reason: "ok"}
+	}
+	expired := func(name, tok string) Attack {
+		return Attack{Name: name, Headers: bearer(tok), Status: 401, Reason: "token_expired"}
+	}
 
 	return []Attack{
 		ok("control: a good token", hs(good())),
