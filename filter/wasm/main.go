@@ -517,6 +517,9 @@ func (r *root) apply(stream uint32, d *filter.Decision, h *abi.Headers) bool {
 // upstream set (the gateway answers for CORS), except Vary, to which
 // Origin is added.
 func (s *stream) OnHTTPResponseHeaders(int, bool) abi.Action {
+	if len(s.root.responseCORS) == 0 {
+		return abi.ActionContinue // the usual case: no map lookup
+	}
 	cors, ok := s.root.responseCORS[s.id]
 	if !ok {
 		return abi.ActionContinue
@@ -539,7 +542,11 @@ func (s *stream) OnHTTPResponseHeaders(int, bool) abi.Action {
 }
 
 // OnHTTPDelete forgets what the stream left behind.
-func (s *stream) OnHTTPDelete() { delete(s.root.responseCORS, s.id) }
+func (s *stream) OnHTTPDelete() {
+	if len(s.root.responseCORS) > 0 {
+		delete(s.root.responseCORS, s.id)
+	}
+}
 
 func setsHeader(set [][2]string, name string) bool {
 	for _, kv := range set {

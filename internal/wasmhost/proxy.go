@@ -220,6 +220,9 @@ func (vm *VM) mutableMap(call string, mapType uint32) (*[][2]string, *stream) {
 			vm.faultf("%s: the response's headers can change only in proxy_on_response_headers", call)
 			return nil, nil
 		}
+		if s.respShared {
+			s.respHeaders, s.respShared = append([][2]string(nil), s.respHeaders...), false
+		}
 		return &s.respHeaders, s
 	}
 	if s.response != nil || s.resumed {

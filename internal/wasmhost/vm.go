@@ -69,6 +69,7 @@ type stream struct {
 	// The response's headers while proxy_on_response_headers runs (the
 	// only time the module may read or change them), then as changed.
 	respHeaders [][2]string
+	respShared  bool // respHeaders is upstreamResponse's: copy before a change
 	inResponse  bool
 }
 
@@ -438,10 +439,12 @@ func (vm *VM) finishStream(ctx context.Context, s *stream, bodySize int) error {
 			return err
 		}
 	}
-	s.respHeaders = append([][2]string(nil), upstreamResponse.headers...)
+	// The response's headers, shared until the module reads or changes
+	// them (respHeadersFor copies them then).
+	s.respHeaders, s.respShared = upstreamResponse.headers, true
 	respBody := len(upstreamResponse.body)
 	if s.response != nil {
-		s.respHeaders = append([][2]string{{":status", strconv.Itoa(s.response.Status)}}, s.response.Headers...)
+		s.respHeaders, s.respShared = append([][2]string{{":status", strconv.Itoa(s.response.Status)}}, s.response.Headers...), false
 		respBody = len(s.response.Body)
 	}
 	respHeaders := len(s.respHeaders)
