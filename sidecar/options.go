@@ -4,11 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"strconv"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/internal/envflag"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/redis/go-redis/v9"
 )
@@ -51,33 +51,23 @@ type Options struct {
 	JWTSubjectClaim string
 }
 
-// Register declares the flags.
+// Register declares the flags. Every flag can also come from an
+// environment variable (KEYCARD_ + the flag name in upper case, - as _),
+// so secrets need not appear on a command line; --help names the
+// variable and says whether it is set, never its value. The command
+// applies the variables after parsing (envflag.Apply).
 func (o *Options) Register(fs *flag.FlagSet) {
-	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, envOr(name, def), usage) }
-	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
-		d := def
-		if v, ok := env(name); ok {
-			if parsed, err := time.ParseDuration(v); err == nil {
-				d = parsed
-			}
-		}
-		fs.DurationVar(p, name, d, usage)
-	}
-	num := func(p *int, name string, def int, usage string) {
-		n := def
-		if v, ok := env(name); ok {
-			if parsed, err := strconv.Atoi(v); err == nil {
-				n = parsed
-			}
-		}
-		fs.IntVar(p, name, n, usage)
-	}
+	bind := func(name string) { envflag.Bind(fs, name, EnvName(name)) }
+	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, def, usage); bind(name) }
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) { fs.DurationVar(p, name, def, usage); bind(name) }
+	num := func(p *int, name string, def int, usage string) { fs.IntVar(p, name, def, usage); bind(name) }
 	str(&o.Listen, "listen", "127.0.0.1:8181", "address to serve on")
 	str(&o.DebugListen, "debug-listen", "", "loopback address to serve Go's profiler on (/debug/pprof/), off by default")
 	str(&o.RedisURL, "redis-url", "", "standalone Redis, redis://[:password@]host:port/db")
 	str(&o.RedisAddrs, "redis-addrs", "", "Sentinel (with --sentinel-master) or Cluster (with --cluster) addresses, comma-separated")
 	str(&o.MasterName, "sentinel-master", "", "Sentinel master name")
-	fs.BoolVar(&o.Cluster, "cluster", envOr("cluster", "") == "true", "the addresses are Redis Cluster nodes")
+	fs.BoolVar(&o.Cluster, "cluster", false, "the addresses are Redis Cluster nodes")
+	bind("cluster")
 	str(&o.Password, "redis-password", "", "Redis password")
 	num(&o.DB, "redis-db", 0, "Redis database index (not in Cluster)")
 	dur(&o.DialTimeout, "dial-timeout", time.Second, "Redis connect timeout")
@@ -97,6 +87,11 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	str(&o.JWTSubjectClaim, "jwt-subject-claim", "sub", "claim that carries the user id in issued JWTs (the policy's claims.subject)")
 }
 
+// EnvName is the environment variable of a flag.
+func EnvName(flag string) string {
+	return "KEYCARD_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
 // subjectClaim is the claim that names a token's user: the policy's
 // claims.subject, "sub" unless set.
 func (o *Options) subjectClaim() string {
@@ -106,15 +101,16 @@ func (o *Options) subjectClaim() string {
 	return o.JWTSubjectClaim
 }
 
-func env(name string) (string, bool) {
-	return os.LookupEnv("KEYCARD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")))
-}
-
-func envOr(name, def string) string {
-	if v, ok := env(name); ok {
-		return v
+// redacted is a Redis URL with any password replaced, for errors.
+func redacted(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
 	}
-	return def
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if at := strings.LastIndexByte(rest, '@'); ok && at >= 0 {
+		return scheme + "://xxxxx@" + rest[at+1:]
+	}
+	return "(not a URL)"
 }
 
 // Client builds the Redis client the options describe.
@@ -131,10 +127,24 @@ func (o *Options) Client() (redis.UniversalClient, error) {
 	if (o.RedisURL == "") == (o.RedisAddrs == "") {
 		return nil, errors.New("sidecar: give --redis-url (standalone) or --redis-addrs (Sentinel or Cluster)")
 	}
+	if o.TokenTTL < 0 || o.UserTTL < 0 {
+		return nil, errors.New("sidecar: --token-ttl and --user-ttl cannot be negative")
+	}
 	if o.RedisURL != "" {
 		opt, err := redis.ParseURL(o.RedisURL)
 		if err != nil {
-			return nil, fmt.Errorf("sidecar: --redis-url: %w", err)
+			// The URL may hold a password: the error says where, not what.
+			msg := strings.ReplaceAll(err.Error(), o.RedisURL, redacted(o.RedisURL))
+			if u, perr := url.Parse(o.RedisURL); perr == nil {
+				if pw, set := u.User.Password(); set && pw != "" {
+					msg = strings.ReplaceAll(msg, pw, "xxxxx")
+				}
+			} else if _, rest, ok := strings.Cut(o.RedisURL, "://"); ok {
+				if at := strings.LastIndexByte(rest, '@'); at > 0 {
+					msg = strings.ReplaceAll(msg, rest[:at], "xxxxx")
+				}
+			}
+			return nil, fmt.Errorf("sidecar: --redis-url %s: %s", redacted(o.RedisURL), msg)
 		}
 		if o.Password != "" {
 			opt.Password = o.Password

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/internal/envflag"
 	"io"
 	"os"
 	"path/filepath"
@@ -52,7 +53,8 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	wasmPath := fs.String("wasm-path", "", "where the gateway finds keycard.wasm (Kong: the directory, default the output directory's absolute path; Envoy: the file, default DIR/keycard.wasm as -o gives it)")
 	resolver := fs.String("resolver", "", "Kong: the DNS server its workers resolve a host-name --sidecar with (not needed for an address)")
 	wasmFile := fs.String("wasm", "", "a filter module to deploy instead of this keycard's own")
-	sidecarKey := fs.String("sidecar-key", os.Getenv("KEYCARD_GATEWAY_KEY"), "the gateway key the sidecar requires to read token state (its --gateway-key; default $KEYCARD_GATEWAY_KEY)")
+	sidecarKey := fs.String("sidecar-key", "", "the gateway key the sidecar requires to read token state (its --gateway-key)")
+	envflag.Bind(fs, "sidecar-key", "KEYCARD_GATEWAY_KEY")
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
 	plugins := fs.Bool("plugins", false, "Kong 3.9+: attach the filter as a plugin entity instead of a filter chain")
 	image := fs.String("image", "", "Istio, Envoy Gateway: where it pulls the module, oci://REGISTRY/REPO:TAG (keycard image push) or https://…")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/keycard-gw/keycard/internal/envflag"
 	"io"
 	"os"
 	"path/filepath"
@@ -34,7 +35,8 @@ func (c *compileFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.sidecar, "sidecar", "", "sidecar upstream: an Envoy cluster name or host:port for Kong (default keycard_sidecar)")
 	fs.DurationVar(&c.timeout, "sidecar-timeout", 200*time.Millisecond, "timeout of the filter's call to the sidecar")
 	fs.StringVar(&c.gateway, "gateway", "", "the gateway the filter configuration is for: kong or envoy (they present a request's host and path differently)")
-	fs.StringVar(&c.key, "sidecar-key", os.Getenv("KEYCARD_GATEWAY_KEY"), "the gateway key the sidecar requires to read token state (default $KEYCARD_GATEWAY_KEY)")
+	fs.StringVar(&c.key, "sidecar-key", "", "the gateway key the sidecar requires to read token state")
+	envflag.Bind(fs, "sidecar-key", "KEYCARD_GATEWAY_KEY")
 }
 
 func (c *compileFlags) settings() compiler.Settings {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
+	"github.com/keycard-gw/keycard/internal/envflag"
 	"io"
 	"runtime/debug"
 	"strings"
@@ -88,11 +89,15 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]str
 			return nil, false
 		}
 		args = fs.Args()
-		if len(args) == 0 {
+		if len(args) == 0 || args[0] == "--" {
+			if len(args) > 0 {
+				pos = append(pos, args[1:]...)
+			}
+			if err := envflag.Apply(fs); err != nil {
+				fmt.Fprintf(stderr, "keycard %s: %v\n", fs.Name(), err)
+				return nil, false
+			}
 			return pos, true
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), true
 		}
 		pos = append(pos, args[0])
 		args = args[1:]

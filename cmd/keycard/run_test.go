@@ -175,3 +175,42 @@ func TestUsage(t *testing.T) {
 		t.Errorf("compile without -o: %d %s", code, stderr)
 	}
 }
+
+// TestSecretsNeverPrinted: keys and passwords given in the environment
+// appear in no help, usage or error, whatever the command.
+func TestSecretsNeverPrinted(t *testing.T) {
+	secrets := map[string]string{
+		"KEYCARD_ADMIN_KEY":      "admin-secret-0123456789",
+		"KEYCARD_GATEWAY_KEY":    "gateway-secret-0123456789",
+		"KEYCARD_JWT_SECRET":     "jwt-secret-0123456789abcdef0123456789",
+		"KEYCARD_REDIS_PASSWORD": "redis-secret-0123",
+		"KEYCARD_REDIS_URL":      "redis://:url-secret-4567@127.0.0.1:x/0",
+	}
+	for k, v := range secrets {
+		t.Setenv(k, v)
+	}
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	for _, args := range [][]string{
+		{"sidecar", "--help"},
+		{"sidecar", "--bogus"},
+		{"sidecar"},
+		{"render", "kong", "--help"},
+		{"render", "envoy", "--bogus"},
+		{"compile", "--help"},
+		{"compile", "../../policies", "--nope"},
+	} {
+		_, out, errs := runCLI(t, args...)
+		for name, v := range secrets {
+			secret := v
+			if name == "KEYCARD_REDIS_URL" {
+				secret = "url-secret-4567"
+			}
+			if strings.Contains(out+errs, secret) {
+				t.Errorf("keycard %s prints $%s:\n%s%s", strings.Join(args, " "), name, out, errs)
+			}
+		}
+	}
+	if _, out, _ := runCLI(t, "sidecar", "--help"); !strings.Contains(out, "(default $KEYCARD_ADMIN_KEY, set)") {
+		t.Errorf("sidecar --help does not say the admin key is set:\n%s", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/keycard-gw/keycard/internal/envflag"
 	"io"
 	"log/slog"
 	"maps"
@@ -25,7 +26,8 @@ func cmdSidecar(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
 	var opts sidecar.Options
 	opts.Register(fs)
-	policy := fs.String("policy", os.Getenv("KEYCARD_POLICY"), "the filter's policy (files or directory) or its compiled configuration (keycard.json): the sidecar fetches its issuers' remote keys and holds their run-time secrets")
+	policy := fs.String("policy", "", "the filter's policy (files or directory) or its compiled configuration (keycard.json): the sidecar fetches its issuers' remote keys and holds their run-time secrets")
+	envflag.Bind(fs, "policy", "KEYCARD_POLICY")
 	secrets := secretFiles{}
 	fs.Var(secrets, "secret-file", "NAME=PATH of a run-time secret (secret: {runtime: NAME}); KEYCARD_SECRET_NAME works too (repeatable)")
 	if pos, ok := parseArgs(fs, args, stdout, stderr); !ok {
