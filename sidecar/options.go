@@ -59,7 +59,10 @@ type Options struct {
 func (o *Options) Register(fs *flag.FlagSet) {
 	bind := func(name string) { envflag.Bind(fs, name, EnvName(name)) }
 	str := func(p *string, name, def, usage string) { fs.StringVar(p, name, def, usage); bind(name) }
-	dur := func(p *time.Duration, name string, def time.Duration, usage string) { fs.DurationVar(p, name, def, usage); bind(name) }
+	dur := func(p *time.Duration, name string, def time.Duration, usage string) {
+		fs.DurationVar(p, name, def, usage)
+		bind(name)
+	}
 	num := func(p *int, name string, def int, usage string) { fs.IntVar(p, name, def, usage); bind(name) }
 	str(&o.Listen, "listen", "127.0.0.1:8181", "address to serve on")
 	str(&o.DebugListen, "debug-listen", "", "loopback address to serve Go's profiler on (/debug/pprof/), off by default")
