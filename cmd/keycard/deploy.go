@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -143,40 +142,24 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, err)
 	}
 	// A file that carries an HMAC secret compiled into the configuration
-	// is readable by its owner only, and the operator is told.
-	var secrets []string
-	if res.Config.Sidecar.Key != "" {
-		secrets = append(secrets, res.Config.Sidecar.Key)
-	}
-	for _, is := range res.Config.Identity.Issuers {
-		for _, k := range is.Keys {
-			if k.Kty == "oct" && k.K != "" {
-				secrets = append(secrets, k.K)
-			}
-		}
-	}
+	// is readable by its owner only from its first byte, and the operator
+	// is told. The module carries none.
+	secrets := configSecrets(res.Config)
 	var secretFiles []string
 	for _, name := range append(names, "keycard.wasm") {
 		path := filepath.Join(*out, name)
-		if err := writeOutput(path, files[name], stdout); err != nil {
+		secret := name != "keycard.wasm" && carriesSecret(files[name], secrets)
+		if err := writeFile(path, files[name], stdout, secret); err != nil {
 			return fail(stderr, err)
 		}
-		for _, sec := range secrets {
-			if bytes.Contains(files[name], []byte(sec)) {
-				if err := os.Chmod(path, 0o600); err != nil {
-					return fail(stderr, err)
-				}
-				secretFiles = append(secretFiles, name)
-				break
-			}
+		if secret {
+			secretFiles = append(secretFiles, name)
 		}
 	}
 	if err := writeStdout(stdout, []byte(fmt.Sprintf("wrote %s/{%s,keycard.wasm}\n", *out, strings.Join(names, ",")))); err != nil {
 		return fail(stderr, err)
 	}
-	if len(secretFiles) > 0 {
-		fmt.Fprintf(stderr, "keycard render: %s carry the policy's HMAC secret or the sidecar's gateway key (written 0600): keep them out of git and out of public artifact stores (secret: {runtime: NAME} keeps an HMAC secret in the sidecar instead)\n", strings.Join(secretFiles, ", "))
-	}
+	warnSecretFiles(stderr, "render", secretFiles)
 	for _, line := range keySources(res.Config) {
 		fmt.Fprintf(stderr, "keycard render: keys of %s\n", line)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -151,8 +152,12 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 	if *out == "" {
 		*out = "-"
 	}
-	if err := writeOutput(*out, data, stdout); err != nil {
+	secret := *out != "-" && carriesSecret(data, configSecrets(res.Config))
+	if err := writeFile(*out, data, stdout, secret); err != nil {
 		return fail(stderr, err)
+	}
+	if secret {
+		warnSecretFiles(stderr, "compile", []string{*out})
 	}
 	return 0
 }
@@ -164,6 +169,48 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 // other existing file (a device, a pipe) is written in place; a
 // directory is refused. Errors name the user's path.
 func writeOutput(name string, data []byte, stdout io.Writer) error {
+	return writeFile(name, data, stdout, false)
+}
+
+// configSecrets are the secrets a filter configuration carries: the
+// sidecar's gateway key and HMAC secrets compiled in.
+func configSecrets(cfg *config.Config) [][]byte {
+	var out [][]byte
+	if cfg.Sidecar.Key != "" {
+		out = append(out, []byte(cfg.Sidecar.Key))
+	}
+	for _, is := range cfg.Identity.Issuers {
+		for _, k := range is.Keys {
+			if k.Kty == "oct" && k.K != "" {
+				out = append(out, []byte(k.K))
+			}
+		}
+	}
+	return out
+}
+
+// carriesSecret reports whether data holds one of secrets.
+func carriesSecret(data []byte, secrets [][]byte) bool {
+	for _, s := range secrets {
+		if bytes.Contains(data, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// warnSecretFiles tells the operator which files carry secrets, the same
+// way in every command that writes them.
+func warnSecretFiles(stderr io.Writer, command string, files []string) {
+	if len(files) > 0 {
+		fmt.Fprintf(stderr, "keycard %s: %s carry the policy's HMAC secret or the sidecar's gateway key (written 0600): keep them out of git and out of public artifact stores (secret: {runtime: NAME} keeps an HMAC secret in the sidecar instead)\n", command, strings.Join(files, ", "))
+	}
+}
+
+// writeFile is writeOutput; with secret, a new or replaced file is
+// readable by its owner only from its first byte (0600, an existing file
+// narrowed to that too).
+func writeFile(name string, data []byte, stdout io.Writer, secret bool) error {
 	if name == "-" {
 		return writeStdout(stdout, data)
 	}
@@ -190,7 +237,10 @@ func writeOutput(name string, data []byte, stdout io.Writer) error {
 		return nil
 	}
 	mode := os.FileMode(0o644)
-	if err == nil {
+	switch {
+	case secret:
+		mode = 0o600
+	case err == nil:
 		mode = fi.Mode().Perm() // keep an existing file's permissions
 	}
 	if err := writeAtomic(target, data, mode); err != nil {
@@ -207,9 +257,12 @@ func writeAtomic(name string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	tmp := f.Name()
+	// The mode is set before a byte is written (CreateTemp makes the
+	// file 0600; a secret stays so), then the data.
+	merr := f.Chmod(mode)
 	_, werr := f.Write(data)
 	cerr := f.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(tmp, mode)); err != nil {
+	if err := errors.Join(merr, werr, cerr); err != nil {
 		os.Remove(tmp)
 		return err
 	}

@@ -214,3 +214,31 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Errorf("sidecar --help does not say the admin key is set:\n%s", out)
 	}
 }
+
+// TestSecretFilesOwnerOnly: every command that writes a file carrying a
+// secret writes it 0600 (an existing file too) and says so.
+func TestSecretFilesOwnerOnly(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "keycard.json")
+	if err := os.WriteFile(out, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runCLI(t, "compile", "../../policies", "--format", "json", "--gateway", "envoy", "--sidecar-key", "gateway-key-0123456789", "-o", out)
+	if code != 0 {
+		t.Fatalf("compile: %d %s", code, errs)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("compile --format json: mode %v %v, want 0600", fi.Mode().Perm(), err)
+	}
+	if !strings.Contains(errs, "keycard compile: "+out+" carry the policy's HMAC secret") {
+		t.Errorf("compile says nothing of the secret: %s", errs)
+	}
+	table := filepath.Join(dir, "shop.table")
+	if code, _, errs := runCLI(t, "compile", "../../policies", "-o", table); code != 0 {
+		t.Fatalf("compile binary: %d %s", code, errs)
+	}
+	if fi, _ := os.Stat(table); fi.Mode().Perm() != 0o644 {
+		t.Errorf("a table without secrets: mode %v, want 0644", fi.Mode().Perm())
+	}
+}
