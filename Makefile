@@ -42,7 +42,7 @@ release: wasm
 	set -e; for t in $(RELEASE_TARGETS); do \
 		os=$${t%/*}; arch=$${t#*/}; dir=build/release/keycard-$(VERSION)-$$os-$$arch; mkdir -p $$dir; \
 		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags keycard_embed -ldflags '$(LDFLAGS)' -o $$dir/keycard ./cmd/keycard; \
-		cp README.md $$dir/; tar -C build/release -czf build/release/keycard-$(VERSION)-$$os-$$arch.tar.gz keycard-$(VERSION)-$$os-$$arch; rm -rf $$dir; \
+		cp README.md LICENSE $$dir/; cp -r docs $$dir/docs; tar -C build/release -czf build/release/keycard-$(VERSION)-$$os-$$arch.tar.gz keycard-$(VERSION)-$$os-$$arch; rm -rf $$dir; \
 	done
 	cp build/keycard.wasm build/release/keycard-$(VERSION).wasm
 	cd build/release && sha256sum *.tar.gz *.wasm > SHA256SUMS

@@ -75,6 +75,10 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keycard render %s: give the policy and --sidecar HOST:PORT\n", target)
 		return 2
 	}
+	if err := outputOverInput(*out, paths); err != nil {
+		fmt.Fprintf(stderr, "keycard render %s: %v\n", target, err)
+		return 2
+	}
 	res := compilePolicy(paths, (&compileFlags{key: *sidecarKey}).settings(), stderr)
 	if res == nil {
 		return 1
@@ -176,7 +180,14 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 // keycard's own.
 func loadModule(path string) ([]byte, error) {
 	if path != "" {
-		return os.ReadFile(path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkModule(path, data); err != nil {
+			return nil, err
+		}
+		return data, nil
 	}
 	return filterModule()
 }

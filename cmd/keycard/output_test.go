@@ -238,7 +238,7 @@ func TestRenderAnywhere(t *testing.T) {
 		t.Error("a failed render left its output directory")
 	}
 	module := filepath.Join(dir, "custom.wasm")
-	noop := wasmasm.NoopFilter()
+	noop := keycardStandIn()
 	if err := os.WriteFile(module, noop, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +386,7 @@ func TestRenderSecretFiles(t *testing.T) {
 	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
 	out := filepath.Join(t.TempDir(), "deploy")
 	module := filepath.Join(t.TempDir(), "m.wasm")
-	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
+	os.WriteFile(module, keycardStandIn(), 0o644)
 	code, _, stderr := runCLI(t, "render", "kong", "../../policies", "--sidecar", "10.0.0.7:8181", "--sidecar-key", testGatewayKey, "-o", out, "--wasm", module)
 	if code != 0 || !strings.Contains(stderr, "keycard render: keycard.json, kong.yaml carry the policy's HMAC secret or the sidecar's gateway key (written 0600)") {
 		t.Fatalf("%d %q", code, stderr)
@@ -415,7 +415,7 @@ func TestRenderNeedsGatewayKey(t *testing.T) {
 // it is given.
 func TestImageCommand(t *testing.T) {
 	module := filepath.Join(t.TempDir(), "m.wasm")
-	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
+	os.WriteFile(module, keycardStandIn(), 0o644)
 	out := filepath.Join(t.TempDir(), "img")
 	code, stdout, stderr := runCLI(t, "image", "build", "-o", out, "--wasm", module, "--tag", "v1")
 	if code != 0 || !strings.HasPrefix(stdout, "wrote the OCI image layout "+out+" (sha256:") {
@@ -434,8 +434,8 @@ func TestImageCommand(t *testing.T) {
 func TestRenderEnvoyGateway(t *testing.T) {
 	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
 	module := filepath.Join(t.TempDir(), "m.wasm")
-	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
-	sum := sha256.Sum256(wasmasm.NoopFilter())
+	os.WriteFile(module, keycardStandIn(), 0o644)
+	sum := sha256.Sum256(keycardStandIn())
 	out := filepath.Join(t.TempDir(), "eg")
 	code, _, stderr := runCLI(t, "render", "envoy-gateway", "../../policies", "--sidecar", "keycard-sidecar.keycard.svc.cluster.local:8181", "--sidecar-key", testGatewayKey,
 		"--image", "https://modules.example.com/keycard.wasm", "--gateway-name", "eg", "--namespace", "edge", "-o", out, "--wasm", module)
@@ -506,7 +506,7 @@ func TestRenderRuntimeSecret(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "keys", "partner.jwks.json"), jwks, 0o644)
 	t.Setenv("KEYCARD_DEMO_SECRET", "") // compiling must not need it
 	module := filepath.Join(t.TempDir(), "m.wasm")
-	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
+	os.WriteFile(module, keycardStandIn(), 0o644)
 	for _, target := range []string{"kong", "envoy", "istio", "envoy-gateway"} {
 		out := filepath.Join(t.TempDir(), target)
 		args := []string{"render", target, dir, "--sidecar", "10.0.0.7:8181", "--sidecar-key", testGatewayKey, "-o", out, "--wasm", module}
@@ -569,4 +569,11 @@ func TestSidecarKeys(t *testing.T) {
 			t.Errorf("explain: %d, lacks %q:\n%s", code, want, out)
 		}
 	}
+}
+
+// keycardStandIn is a module render takes as Keycard's (the no-op filter
+// with Keycard's mark), for tests of what render writes, not of the
+// filter.
+func keycardStandIn() []byte {
+	return wasmasm.WithCustomSection(wasmasm.NoopFilter(), "keycard-test", []byte(keycardMark))
 }

@@ -117,6 +117,10 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keycard compile: give the policy's files or directory")
 		return 2
 	}
+	if err := outputOverInput(*out, paths); err != nil {
+		fmt.Fprintln(stderr, "keycard compile: "+err.Error())
+		return 2
+	}
 	switch {
 	case cf.gateway != "" && cf.gateway != config.GatewayKong && cf.gateway != config.GatewayEnvoy:
 		fmt.Fprintf(stderr, "keycard compile: --gateway %q: kong or envoy\n", cf.gateway)
@@ -170,6 +174,49 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 // directory is refused. Errors name the user's path.
 func writeOutput(name string, data []byte, stdout io.Writer) error {
 	return writeFile(name, data, stdout, false)
+}
+
+// outputOverInput refuses an output path that is one of the inputs or
+// lands inside an input directory: `compile pc -o pc/shop.yaml` would
+// replace the policy, `render -o pc` would write files the next `check
+// pc` reads. Paths compare after symlinks are resolved (for an output
+// that does not exist yet, its nearest existing parent's).
+func outputOverInput(out string, inputs []string) error {
+	if out == "" || out == "-" {
+		return nil
+	}
+	o := resolved(out)
+	for _, in := range inputs {
+		i := resolved(in)
+		if o == i {
+			return fmt.Errorf("-o %s is the input %s: write the output elsewhere", out, in)
+		}
+		if fi, err := os.Stat(i); err == nil && fi.IsDir() {
+			if rel, err := filepath.Rel(i, o); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				return fmt.Errorf("-o %s lands inside the policy directory %s, whose files the next check reads: write the output elsewhere", out, in)
+			}
+		}
+	}
+	return nil
+}
+
+// resolved is a path made absolute with its symlinks resolved, as far as
+// it exists.
+func resolved(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	rest := ""
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(real, rest)
+		}
+		if dir == filepath.Dir(dir) {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(dir), rest)
+	}
 }
 
 // configSecrets are the secrets a filter configuration carries: the

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keycard-gw/keycard/internal/wasmasm"
 )
 
 const demoSecret = "keycard-demo-secret-not-for-production"
@@ -240,5 +242,76 @@ func TestSecretFilesOwnerOnly(t *testing.T) {
 	}
 	if fi, _ := os.Stat(table); fi.Mode().Perm() != 0o644 {
 		t.Errorf("a table without secrets: mode %v, want 0644", fi.Mode().Perm())
+	}
+}
+
+// TestOutputOverInput: an output that is an input, or lands inside a
+// policy directory, is refused and nothing is written.
+func TestOutputOverInput(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := t.TempDir()
+	pc := filepath.Join(dir, "pc")
+	if err := os.CopyFS(pc, os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(pc, "shop.yaml"))
+	if err := os.Symlink(pc, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"compile", pc, "-o", filepath.Join(pc, "shop.yaml")}, "lands inside the policy directory"},
+		{[]string{"compile", filepath.Join(pc, "shop.yaml"), filepath.Join(pc, "services.yaml"), "-o", filepath.Join(pc, "shop.yaml")}, "is the input"},
+		{[]string{"compile", pc, "-o", filepath.Join(dir, "link", "new.table")}, "lands inside the policy directory"},
+		{[]string{"render", "envoy", pc, "--sidecar", "127.0.0.1:8181", "--sidecar-key", "gateway-key-0123456789", "-o", pc}, "is the input"},
+		{[]string{"render", "kong", pc, "--sidecar", "127.0.0.1:8181", "--sidecar-key", "gateway-key-0123456789", "-o", filepath.Join(pc, "out")}, "lands inside the policy directory"},
+	} {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(errs, tc.want) {
+			t.Errorf("keycard %s: %d %s, want 2 and %q", strings.Join(tc.args, " "), code, errs, tc.want)
+		}
+	}
+	after, _ := os.ReadFile(filepath.Join(pc, "shop.yaml"))
+	if !bytes.Equal(before, after) {
+		t.Error("the policy was overwritten")
+	}
+	if _, err := os.Stat(filepath.Join(pc, "out")); err == nil {
+		t.Error("render wrote inside the policy directory")
+	}
+	if code, _, errs := runCLI(t, "check", pc); code != 0 {
+		t.Errorf("check after the refusals: %d %s", code, errs)
+	}
+}
+
+// TestRenderChecksTheModule: --wasm must be a WebAssembly module with the
+// proxy-wasm callbacks the hosts call, and Keycard's.
+func TestRenderChecksTheModule(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"passwd":    []byte("root:x:0:0:root:/root:/bin/bash\n"),
+		"empty":     wasmasm.Assemble(nil, nil),
+		"noop":      wasmasm.NoopFilter(),
+		"truncated": []byte("\x00asm\x01\x00\x00\x00\x01\xff"),
+	}
+	for name, want := range map[string]string{
+		"passwd":    "is not a WebAssembly module (no \\0asm version 1 header)",
+		"empty":     "is not a proxy-wasm 0.2.1 filter the gateways can run: it lacks",
+		"noop":      "is a proxy-wasm filter but not Keycard's",
+		"truncated": "is not a valid WebAssembly module",
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, files[name], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errs := runCLI(t, "render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "--sidecar-key", "gateway-key-0123456789", "--wasm", path, "-o", filepath.Join(dir, "out-"+name))
+		if code == 0 || !strings.Contains(errs, want) {
+			t.Errorf("--wasm %s: %d %s, want a refusal saying %q", name, code, errs, want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "out-"+name)); err == nil {
+			t.Errorf("--wasm %s: render wrote its output", name)
+		}
 	}
 }

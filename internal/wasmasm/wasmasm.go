@@ -172,3 +172,9 @@ func HeaderReadingFilter(n int) []byte {
 	exports["proxy_on_request_headers"] = Func{Params: 3, Results: 1, Body: body}
 	return Assemble(imports, exports)
 }
+
+// WithCustomSection appends a custom section (id 0) to a module: a name
+// and bytes no host executes, such as a mark a tool looks for.
+func WithCustomSection(module []byte, sectionName string, data []byte) []byte {
+	return append(append([]byte(nil), module...), section(0, append(name(sectionName), data...))...)
+}
