@@ -19,6 +19,7 @@ package policydiff
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -412,6 +413,9 @@ func settings(before, after Side) []Setting {
 	sort.Strings(keys)
 	out := []Setting{}
 	for _, k := range keys {
+		if deployment[k] && (before.Policy != nil || after.Policy != nil) {
+			continue // a policy source has no deployment of its own
+		}
 		if b[k] != a[k] {
 			out = append(out, Setting{What: k, Before: orNone(b[k]), After: orNone(a[k])})
 		}
@@ -425,6 +429,10 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// deployment are the settings a compiled configuration carries for its
+// deployment: compared between two compiled configurations only.
+var deployment = map[string]bool{"gateway": true, "sidecar": true}
 
 func describe(res Side) map[string]string {
 	c := res.Config
@@ -492,6 +500,14 @@ func describe(res Side) map[string]string {
 		set("service "+svc.Name+" default", svc.Default.String())
 	}
 	set("mode", fmt.Sprintf("policy shadow %v, shadow services [%s]", c.Shadow, strings.Join(c.ShadowServices, ", ")))
+	// Deployment settings (deployment): the gateway key by a digest.
+	set("gateway", c.Gateway)
+	key := "none"
+	if c.Sidecar.Key != "" {
+		sum := sha256.Sum256([]byte(c.Sidecar.Key))
+		key = "sha256:" + hex.EncodeToString(sum[:8])
+	}
+	set("sidecar", fmt.Sprintf("upstream %s, timeout %dms, gateway key %s", c.Sidecar.Upstream, c.Sidecar.TimeoutMillis, key))
 	for _, r := range c.CORS {
 		where := "cors of the policy"
 		switch {

@@ -1,6 +1,7 @@
 package policydiff
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -171,6 +172,13 @@ func TestDiffArtifact(t *testing.T) {
 		r, err := DiffSides(art, FromResult(base))
 		if err != nil || !r.Empty() {
 			t.Errorf("%s artifact against its policy: %v\n%s", gw, err, Text(r))
+		}
+		moved := cfg
+		moved.Gateway = map[string]string{"kong": "envoy", "envoy": "kong"}[gw]
+		moved.Sidecar.Upstream, moved.Sidecar.TimeoutMillis, moved.Sidecar.Key = "10.0.0.9:8181", 500, "another-gateway-key-0123"
+		r, _ = DiffSides(art, Side{Config: &moved, Table: base.Table})
+		if got := fmt.Sprint(r.Settings); !strings.Contains(got, "gateway") || !strings.Contains(got, "upstream 10.0.0.9:8181, timeout 500ms, gateway key sha256:") || strings.Contains(got, "another-gateway-key") {
+			t.Errorf("%s artifact against one deployed elsewhere: %s", gw, got)
 		}
 		raised := variant(t, map[string][][2]string{"services.yaml": {{"{path: /auth, access: user}", "{path: /auth, access: admin}"}}})
 		if r, _ := DiffSides(art, FromResult(raised)); len(r.Decisions) != 1 {
