@@ -450,6 +450,9 @@ func (c *Config) Validate() (*table.Table, error) {
 	return tb, nil
 }
 
+// MinKeyBytes is the shortest admin or gateway key the sidecar takes.
+const MinKeyBytes = 16
+
 // MethodOverrideParam is the query parameter frameworks read as the
 // request's method (Rails, Laravel, Symfony): the filter refuses a
 // request that has it unless options.pass_headers names it.

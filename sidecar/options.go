@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/keycard-gw/keycard/config"
 	"net/url"
 	"strings"
 	"time"
@@ -121,8 +122,8 @@ func (o *Options) Client() (redis.UniversalClient, error) {
 	if o.AdminKey == "" {
 		return nil, errors.New("sidecar: --admin-key (or KEYCARD_ADMIN_KEY) is required")
 	}
-	if len(o.AdminKey) < 16 {
-		return nil, errors.New("sidecar: the admin key must be at least 16 bytes")
+	if len(o.AdminKey) < config.MinKeyBytes {
+		return nil, fmt.Errorf("sidecar: the admin key must be at least %d bytes", config.MinKeyBytes)
 	}
 	if o.JWTSecret != "" && len(o.JWTSecret) < 32 {
 		return nil, errors.New("sidecar: --jwt-secret must be at least 32 bytes for HS256")

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/keycard-gw/keycard/config"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,8 +27,8 @@ func Run(ctx context.Context, opts Options, log *slog.Logger, ready func(addr st
 	switch {
 	case opts.GatewayKey == "":
 		return errors.New("sidecar: --gateway-key (or KEYCARD_GATEWAY_KEY) is required: the key the filter sends to read token state (keycard render --sidecar-key)")
-	case len(opts.GatewayKey) < 16:
-		return errors.New("sidecar: the gateway key must be at least 16 bytes")
+	case len(opts.GatewayKey) < config.MinKeyBytes:
+		return fmt.Errorf("sidecar: the gateway key must be at least %d bytes", config.MinKeyBytes)
 	case opts.GatewayKey == opts.AdminKey:
 		return errors.New("sidecar: the gateway key and the admin key must differ: the gateway reads state, business services write it")
 	}

@@ -79,12 +79,13 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keycard render %s: %v\n", target, err)
 		return 2
 	}
-	res := compilePolicy(paths, (&compileFlags{key: *sidecarKey}).settings(), stderr)
+	cf := &compileFlags{key: *sidecarKey}
+	res := compilePolicy(paths, cf.settings(), stderr)
 	if res == nil {
 		return 1
 	}
-	if res.Config.NeedsSidecar() && *sidecarKey == "" {
-		fmt.Fprintf(stderr, "keycard render: the policy asks the sidecar for token state: give --sidecar-key (or $KEYCARD_GATEWAY_KEY), the sidecar's --gateway-key\n")
+	if err := cf.check(res, true); err != nil {
+		fmt.Fprintln(stderr, "keycard render: "+err.Error())
 		return 2
 	}
 	// By default the rendered files point at the module beside them: as

@@ -86,7 +86,7 @@ func TestOutputs(t *testing.T) {
 	}
 
 	for _, args := range [][]string{
-		{"compile", "../../policies", "--format", "json", "--gateway", "envoy"},
+		{"compile", "../../policies", "--format", "json", "--gateway", "envoy", "--sidecar-key", "gateway-key-0123456789"},
 		{"compile", "../../policies", "--format", "dump"},
 		{"check", "../../policies"},
 		{"token", "../../policies"},

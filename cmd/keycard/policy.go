@@ -40,6 +40,19 @@ func (c *compileFlags) register(fs *flag.FlagSet) {
 	envflag.Bind(fs, "sidecar-key", "KEYCARD_GATEWAY_KEY")
 }
 
+// check refuses a gateway key the sidecar would refuse, and a
+// configuration for a gateway that asks the sidecar with no key to ask
+// with (every such request would get 503).
+func (c *compileFlags) check(res *compiler.Result, deploying bool) error {
+	if c.key != "" && len(c.key) < config.MinKeyBytes {
+		return fmt.Errorf("--sidecar-key is %d bytes: the sidecar takes gateway keys of at least %d", len(c.key), config.MinKeyBytes)
+	}
+	if deploying && res.Config.NeedsSidecar() && c.key == "" {
+		return errors.New("the policy asks the sidecar for token state: give --sidecar-key (or $KEYCARD_GATEWAY_KEY), the sidecar's --gateway-key")
+	}
+	return nil
+}
+
 func (c *compileFlags) settings() compiler.Settings {
 	return compiler.Settings{SidecarUp: c.sidecar, SidecarTimeout: c.timeout, Gateway: c.gateway, SidecarKey: c.key}
 }
@@ -132,6 +145,10 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 	res := compilePolicy(paths, cf.settings(), stderr)
 	if res == nil {
 		return 1
+	}
+	if err := cf.check(res, *format == "json"); err != nil {
+		fmt.Fprintln(stderr, "keycard compile: "+err.Error())
+		return 2
 	}
 	var data []byte
 	switch *format {

@@ -20,7 +20,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"compile", "POLICY... [-o FILE] [--format binary|json|dump]", "compile a policy into a decision table or a filter configuration", "keycard compile policies/ --format json --gateway kong -o keycard.json", cmdCompile},
+		{"compile", "POLICY... [-o FILE] [--format binary|json|dump]", "compile a policy into a decision table or a filter configuration", "keycard compile policies/ --format json --gateway kong --sidecar-key $KEY -o keycard.json", cmdCompile},
 		{"check", "POLICY...", "check a policy and print its errors and warnings", "keycard check policies/", cmdCheck},
 		{"explain", "POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token] [--origin URL [--request-method M] [--request-headers a,b]]", "show which service and rule a request matches, and the decision", "keycard explain policies/ GET a.shop.example /admin/users --level 1", cmdExplain},
 		{"diff", "OLD NEW [--format text|markdown|json] [--exit-code], or REV REV -- POLICY...", "list every request whose decision changes between two policies, and every setting that changes", "keycard diff main HEAD -- policies/ --format markdown", cmdDiff},

@@ -33,7 +33,7 @@ func TestCompileDeterministic(t *testing.T) {
 	if len(da) == 0 || !bytes.Equal(da, db) {
 		t.Fatal("two compilations differ")
 	}
-	code, out, _ := runCLI(t, "compile", "../../policies", "--format", "json", "--gateway", "kong")
+	code, out, _ := runCLI(t, "compile", "../../policies", "--format", "json", "--gateway", "kong", "--sidecar-key", "gateway-key-0123456789")
 	if code != 0 || !strings.Contains(out, `"gateway": "kong"`) || !strings.Contains(out, `"table": "KCDT`) && !strings.Contains(out, `"table": "S0NEV`) {
 		t.Fatalf("json: %d %s", code, out[:min(200, len(out))])
 	}
@@ -313,5 +313,38 @@ func TestRenderChecksTheModule(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "out-"+name)); err == nil {
 			t.Errorf("--wasm %s: render wrote its output", name)
 		}
+	}
+}
+
+// TestGatewayKeyChecks: a gateway key the sidecar would refuse, a
+// configuration that would ask the sidecar with no key, and a sidecar
+// whose key is not the configuration's are refused before deployment.
+func TestGatewayKeyChecks(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	t.Setenv("KEYCARD_GATEWAY_KEY", "")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"compile", "../../policies", "--format", "json", "--gateway", "envoy", "--sidecar-key", "short", "-o", filepath.Join(dir, "a.json")},
+			"keycard compile: --sidecar-key is 5 bytes: the sidecar takes gateway keys of at least 16"},
+		{[]string{"compile", "../../policies", "--format", "json", "--gateway", "envoy", "-o", filepath.Join(dir, "b.json")},
+			"keycard compile: the policy asks the sidecar for token state: give --sidecar-key (or $KEYCARD_GATEWAY_KEY), the sidecar's --gateway-key"},
+		{[]string{"render", "envoy", "../../policies", "--sidecar", "127.0.0.1:8181", "--sidecar-key", "short", "-o", filepath.Join(dir, "c")},
+			"keycard render: --sidecar-key is 5 bytes: the sidecar takes gateway keys of at least 16"},
+	} {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(errs, tc.want) {
+			t.Errorf("keycard %s: %d %q, want 2 and %q", strings.Join(tc.args, " "), code, errs, tc.want)
+		}
+	}
+	conf := filepath.Join(dir, "keycard.json")
+	if code, _, errs := runCLI(t, "compile", "../../policies", "--format", "json", "--gateway", "envoy", "--sidecar-key", "gateway-key-0123456789", "-o", conf); code != 0 {
+		t.Fatal(errs)
+	}
+	code, _, errs := runCLI(t, "sidecar", "--policy", conf, "--gateway-key", "another-key-0123456789", "--admin-key", "admin-key-0123456789", "--redis-url", "redis://127.0.0.1:1")
+	if code == 0 || !strings.Contains(errs, "carries another gateway key than --gateway-key") || strings.Contains(errs, "gateway-key-0123456789") {
+		t.Errorf("sidecar with another key than the configuration's: %d %s", code, errs)
 	}
 }

@@ -41,6 +41,9 @@ func cmdSidecar(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(stderr, err)
 		}
+		if cfg.Sidecar.Key != "" && opts.GatewayKey != "" && cfg.Sidecar.Key != opts.GatewayKey {
+			return fail(stderr, fmt.Errorf("sidecar: --policy %s carries another gateway key than --gateway-key: the filter deployed with it would get 401 on every state read (render again with --sidecar-key, or give the sidecar the key the configuration has)", *policy))
+		}
 		if opts.KeySources, err = keyset.Sources(cfg, secrets.lookup); err != nil {
 			return fail(stderr, fmt.Errorf("sidecar: %w", err))
 		}
