@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # The Keycard policy pipeline, for any CI: check, test, diff against the
 # target branch, compile, render, and checksums of every artifact.
+# What may be published (test report, diff, decision table) goes to
+# KEYCARD_OUT; what carries the policy's HMAC secrets or the gateway key
+# (the filter configurations, the rendered gateway files) goes to
+# KEYCARD_DEPLOY_OUT, written 0600, for the deployment step only: never
+# upload it as a build artifact.
 # The example GitHub Actions and GitLab CI files call it; Keycard's own
 # tests run it too.
 #
 # Settings (environment):
 #   KEYCARD            the keycard binary (default: keycard on PATH)
 #   KEYCARD_POLICY     the policy directory (default: policies)
-#   KEYCARD_OUT        where artifacts go (default: keycard-out)
+#   KEYCARD_OUT        where publishable artifacts go (default: keycard-out)
+#   KEYCARD_DEPLOY_OUT where secret-bearing files go (default: keycard-deploy)
 #   KEYCARD_SIDECAR    host:port the gateways reach the sidecar at (required)
 #   KEYCARD_RESOLVER   Kong: DNS server for a host-name sidecar
 #   KEYCARD_GATEWAY_KEY the key the sidecar requires to read token state
@@ -22,6 +28,7 @@ set -euo pipefail
 kc=${KEYCARD:-keycard}
 policy=${KEYCARD_POLICY:-policies}
 out=${KEYCARD_OUT:-keycard-out}
+deploy=${KEYCARD_DEPLOY_OUT:-keycard-deploy}
 sidecar=${KEYCARD_SIDECAR:?set KEYCARD_SIDECAR to the host:port the gateways reach the sidecar at}
 format=text
 if [ -n "${GITHUB_ACTIONS:-}" ]; then format=github; fi # annotate the pull request
@@ -30,7 +37,7 @@ if [ -n "${KEYCARD_WASM:-}" ]; then wasm=(--wasm "$KEYCARD_WASM"); fi
 resolver=()
 if [ -n "${KEYCARD_RESOLVER:-}" ]; then resolver=(--resolver "$KEYCARD_RESOLVER"); fi
 
-mkdir -p "$out"
+mkdir -p "$out" "$deploy"
 echo "== check"
 "$kc" check --format "$format" "$policy"
 echo "== test"
@@ -42,10 +49,18 @@ if [ -n "${KEYCARD_TARGET_REF:-}" ]; then
 fi
 echo "== compile"
 "$kc" compile "$policy" -o "$out/policy.kct"
-"$kc" compile "$policy" --format json --gateway kong -o "$out/keycard.kong.json"
-"$kc" compile "$policy" --format json --gateway envoy -o "$out/keycard.envoy.json"
+"$kc" compile "$policy" --format json --gateway kong -o "$deploy/keycard.kong.json"
+"$kc" compile "$policy" --format json --gateway envoy -o "$deploy/keycard.envoy.json"
 echo "== render"
-"$kc" render kong "$policy" --sidecar "$sidecar" "${resolver[@]}" "${wasm[@]}" -o "$out/kong"
-"$kc" render envoy "$policy" --sidecar "$sidecar" "${wasm[@]}" -o "$out/envoy"
+"$kc" render kong "$policy" --sidecar "$sidecar" "${resolver[@]}" "${wasm[@]}" -o "$deploy/kong"
+"$kc" render envoy "$policy" --sidecar "$sidecar" "${wasm[@]}" -o "$deploy/envoy"
 echo "== checksums"
-(cd "$out" && find . -type f ! -name SHA256SUMS | LC_ALL=C sort | xargs sha256sum > SHA256SUMS && cat SHA256SUMS)
+for d in "$out" "$deploy"; do
+	(cd "$d" && find . -type f ! -name SHA256SUMS | LC_ALL=C sort | xargs sha256sum > SHA256SUMS && cat SHA256SUMS)
+done
+# keycard writes a file that carries a secret 0600: none may be among
+# what is published.
+if leaked=$(find "$out" -type f ! -perm -044 | LC_ALL=C sort) && [ -n "$leaked" ]; then
+	echo "keycard-policy: $out holds files that carry secrets: $leaked" >&2
+	exit 1
+fi
