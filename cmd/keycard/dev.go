@@ -34,6 +34,10 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: keycard dev POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]")
 		return 2
 	}
+	if *workers < 1 || *workers > 64 {
+		fmt.Fprintf(stderr, "keycard dev: --workers %d: give 1 to 64 filter VMs\n", *workers)
+		return 2
+	}
 	// A module the user names is loaded as it is; otherwise this
 	// keycard's own (embedded, or built from the checkout).
 	var wasm []byte
@@ -63,7 +67,10 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	if *demo {
 		scenarios, err := g.Demo(ctx)
 		if err != nil {
-			return fail(stderr, err)
+			return fail(stderr, fmt.Errorf("--demo shows Keycard's example policy (policies/ of the repository), and cannot prepare it for policy %s: %v", g.Result.Config.Policy, err))
+		}
+		if wrong := g.Check(scenarios); len(wrong) > 0 {
+			return fail(stderr, fmt.Errorf("--demo shows Keycard's example policy (policies/ of the repository); for policy %s, %d of its %d lines would print another status than they claim (%s): run keycard dev without --demo", g.Result.Config.Policy, len(wrong), len(scenarios), strings.Join(wrong, "; ")))
 		}
 		fmt.Fprintln(stdout, "\nTry these (each prints the status it claims):")
 		for _, s := range scenarios {

@@ -53,3 +53,23 @@ func TestDevStartErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDevRefusals: --workers out of range is a usage error; --demo
+// refuses to print lines that would not show what they claim (here: a
+// module that lets everything through).
+func TestDevRefusals(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	module := filepath.Join(t.TempDir(), "noop.wasm")
+	if err := os.WriteFile(module, wasmasm.NoopFilter(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"dev", "../../policies", "--workers", "0"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--workers 0: give 1 to 64 filter VMs") {
+		t.Errorf("--workers 0: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	code := run([]string{"dev", "../../policies", "--wasm", module, "--listen", "127.0.0.1:0", "--provider-listen", "127.0.0.1:0", "--demo"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "would print another status than they claim") {
+		t.Errorf("--demo whose lines do not hold: %d %q", code, errb.String())
+	}
+}

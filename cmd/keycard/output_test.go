@@ -90,6 +90,8 @@ func TestOutputs(t *testing.T) {
 		{"compile", "../../policies", "--format", "dump"},
 		{"check", "../../policies"},
 		{"token", "../../policies"},
+		{"explain", "../../policies", "GET", "a.shop.example", "/auth", "--level", "1"},
+		{"test", "../../policies"},
 	} {
 		var errb strings.Builder
 		code := run(args, failingWriter{}, &errb)

@@ -470,52 +470,53 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	req := &filter.Request{Method: pos[1], Authority: pos[2], Path: pos[3], Headers: headers}
 	d := e.DecideAs(req, id)
-	fmt.Fprintf(stdout, "request   %s %s %s\n", pos[1], pos[2], pos[3])
+	var b strings.Builder // written at once: a failed write is an error, not a half answer
+	fmt.Fprintf(&b, "request   %s %s %s\n", pos[1], pos[2], pos[3])
 	for _, h := range headers {
-		fmt.Fprintf(stdout, "header    %s: %s\n", h[0], h[1])
+		fmt.Fprintf(&b, "header    %s: %s\n", h[0], h[1])
 	}
 	if id == nil {
-		fmt.Fprintln(stdout, "identity  no token")
+		fmt.Fprintln(&b, "identity  no token")
 	} else {
-		fmt.Fprintf(stdout, "identity  level %d, roles [%s]\n", id.Level, strings.Join(id.Roles, ","))
+		fmt.Fprintf(&b, "identity  level %d, roles [%s]\n", id.Level, strings.Join(id.Roles, ","))
 		for _, line := range keySources(res.Config) {
-			fmt.Fprintf(stdout, "keys      %s\n", line)
+			fmt.Fprintf(&b, "keys      %s\n", line)
 		}
 	}
 	svc := d.Service
 	if svc == "" {
 		svc = "none"
 	}
-	fmt.Fprintf(stdout, "service   %s\n", svc)
+	fmt.Fprintf(&b, "service   %s\n", svc)
 	if d.Route >= 0 {
-		fmt.Fprintf(stdout, "route     %s\n", routeAt(res.Policy, d.Service, d.RouteLine))
+		fmt.Fprintf(&b, "route     %s\n", routeAt(res.Policy, d.Service, d.RouteLine))
 	} else {
-		fmt.Fprintln(stdout, "route     none")
+		fmt.Fprintln(&b, "route     none")
 	}
 	status := d.Status
 	if d.Allow && !d.Shadow {
 		status = 200
 	}
 	if d.Answered {
-		fmt.Fprintln(stdout, "answer    the filter answers this CORS preflight itself; it never reaches the upstream")
+		fmt.Fprintln(&b, "answer    the filter answers this CORS preflight itself; it never reaches the upstream")
 	} else if d.Allow && d.Reason == filter.ReasonPreflight {
-		fmt.Fprintln(stdout, "answer    the service takes its own preflights: sent on to the upstream, without a body")
+		fmt.Fprintln(&b, "answer    the service takes its own preflights: sent on to the upstream, without a body")
 	}
 	if d.Shadow {
-		fmt.Fprintln(stdout, "mode      shadow: the denial below is logged and counted, and the request let through")
+		fmt.Fprintln(&b, "mode      shadow: the denial below is logged and counted, and the request let through")
 	}
-	fmt.Fprintf(stdout, "decision  %d %s", status, d.Reason)
+	fmt.Fprintf(&b, "decision  %d %s", status, d.Reason)
 	if d.Detail != "" {
-		fmt.Fprintf(stdout, " (%s)", d.Detail)
+		fmt.Fprintf(&b, " (%s)", d.Detail)
 	}
-	fmt.Fprintln(stdout)
+	fmt.Fprintln(&b)
 	for _, kv := range d.Set {
-		fmt.Fprintf(stdout, "forward   %s: %s\n", kv[0], kv[1])
+		fmt.Fprintf(&b, "forward   %s: %s\n", kv[0], kv[1])
 	}
 	for _, kv := range d.CORS {
-		fmt.Fprintf(stdout, "cors      %s: %s\n", kv[0], kv[1])
+		fmt.Fprintf(&b, "cors      %s: %s\n", kv[0], kv[1])
 	}
-	return 0
+	return writeOrFail(stdout, stderr, b.String())
 }
 
 func cmdTest(args []string, stdout, stderr io.Writer) int {
@@ -602,23 +603,27 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	failed := map[*policytest.Case]bool{}
+	var b strings.Builder // written at once: a failed write is an error, not a pass
 	for _, f := range fails {
-		fmt.Fprintln(stdout, "FAIL", f)
+		fmt.Fprintln(&b, "FAIL", f)
 		failed[f.Case] = true
 	}
 	if *verbose {
 		for i := range cases {
 			if !failed[&cases[i]] {
-				fmt.Fprintf(stdout, "ok   %s:%d: %s\n", cases[i].File, cases[i].Line, cases[i].Name)
+				fmt.Fprintf(&b, "ok   %s:%d: %s\n", cases[i].File, cases[i].Line, cases[i].Name)
 			}
 		}
 	}
 	if len(fails) > 0 {
-		fmt.Fprintf(stdout, "FAIL: %d of %d cases\n", len(fails), len(cases))
+		fmt.Fprintf(&b, "FAIL: %d of %d cases\n", len(fails), len(cases))
+		if code := writeOrFail(stdout, stderr, b.String()); code != 0 {
+			return code
+		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "PASS: %d cases\n", len(cases))
-	return 0
+	fmt.Fprintf(&b, "PASS: %d cases\n", len(cases))
+	return writeOrFail(stdout, stderr, b.String())
 }
 
 // routeAt finds the matched route as written: the table keeps only its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"time"
@@ -127,4 +128,24 @@ func (g *Gateway) RotationCommands(issuer string) []string {
 		fmt.Sprintf("curl -s --cacert %s -H 'X-Admin-Key: %s' -X POST '%s/rotate?retire=1'", g.CertFile, g.AdminKey, p.URL),
 		fmt.Sprintf("curl -s --cacert %s -H 'X-Admin-Key: %s' %s/token -d '%s'", g.CertFile, g.AdminKey, p.URL, claims),
 	}
+}
+
+// Check sends each scenario through the gateway, as its curl line would,
+// and returns those whose status is not the one the scenario claims: the
+// demo's lines are printed only when they hold for the policy running.
+func (g *Gateway) Check(scenarios []Scenario) []string {
+	var wrong []string
+	for _, s := range scenarios {
+		req := httptest.NewRequest(s.Method, s.Path, nil)
+		req.Host = s.Host
+		for _, h := range s.Headers {
+			req.Header.Add(h[0], h[1])
+		}
+		rec := httptest.NewRecorder()
+		g.handle(rec, req)
+		if rec.Code != s.Status {
+			wrong = append(wrong, fmt.Sprintf("%s: %d, not %d", s.Name, rec.Code, s.Status))
+		}
+	}
+	return wrong
 }

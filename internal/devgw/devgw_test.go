@@ -130,6 +130,9 @@ func TestDemo(t *testing.T) {
 			}
 		})
 	}
+	if wrong := g.Check(scenarios); len(wrong) > 0 {
+		t.Errorf("the demo's lines do not hold: %v", wrong)
+	}
 	// An allowed request reaches the demo upstream with the identity
 	// headers, and a client-sent copy is gone.
 	a := do(t, g, "GET", "a.shop.example", "/auth", append(scenarios[1].Headers, [2]string{"X-Auth-Level", "9"}))
