@@ -225,10 +225,12 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	issuer := fs.String("issuer", "", "issuer name in the policy (default: the first JWT issuer)")
 	key := fs.String("key", "", "private key (PKCS#8 PEM) of an asymmetric issuer")
 	jti := fs.String("jti", "", "jti claim (default: random)")
+	secrets := runtimeSecretFlag(fs)
 	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return exitCode(fs)
 	}
+	secrets.use()
 	if len(paths) == 0 {
 		fmt.Fprintln(stderr, "usage: keycard token POLICY [--sub S] [--level N] [--roles a,b] [--ttl 1h] [--issuer NAME] [--key FILE]")
 		return 2

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/keycard-gw/keycard/internal/envflag"
+	"github.com/keycard-gw/keycard/internal/mint"
 	"io"
 	"os"
 	"path/filepath"
@@ -524,10 +525,12 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every case")
 	format := fs.String("format", formatText, "text or json (every case with its outcome)")
 	junitFile := fs.String("junit", "", "also write a JUnit XML report to this file")
+	secrets := runtimeSecretFlag(fs)
 	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return exitCode(fs)
 	}
+	secrets.use()
 	if !validFormat(*format, formatText, formatJSON) {
 		fmt.Fprintf(stderr, "keycard test: --format %q: text or json\n", *format)
 		return 2
@@ -576,6 +579,9 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	}
 	e, err := filter.New(res.Config, res.Table, time.Now)
 	if err != nil {
+		return fail(stderr, err)
+	}
+	if err := policytest.HoldRuntimeSecrets(e, res.Config, mint.RuntimeSecret); err != nil {
 		return fail(stderr, err)
 	}
 	fails := policytest.Run(cases, res.Config, policytest.Native(e, policytest.Static), time.Now())

@@ -348,3 +348,38 @@ func TestGatewayKeyChecks(t *testing.T) {
 		t.Errorf("sidecar with another key than the configuration's: %d %s", code, errs)
 	}
 }
+
+// TestRuntimeSecretTokens: with secret: {runtime: NAME}, token and test
+// sign with the secret the sidecar would read ($KEYCARD_SECRET_NAME or
+// --secret-file NAME=PATH).
+func TestRuntimeSecretTokens(t *testing.T) {
+	dir := t.TempDir()
+	pc := filepath.Join(dir, "pc")
+	if err := os.CopyFS(pc, os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	shop := filepath.Join(pc, "shop.yaml")
+	src, _ := os.ReadFile(shop)
+	os.WriteFile(shop, []byte(strings.Replace(string(src), "secret: {env: KEYCARD_DEMO_SECRET}", "secret: {runtime: LOGIN}", 1)), 0o644)
+	if err := os.CopyFS(filepath.Join(dir, "testdata", "keys"), os.DirFS("../../testdata/keys")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KEYCARD_SECRET_LOGIN", "")
+	if code, _, errs := runCLI(t, "token", pc, "--issuer", "login"); code != 1 || !strings.Contains(errs, "run-time secret LOGIN: give --secret-file LOGIN=PATH or set KEYCARD_SECRET_LOGIN") {
+		t.Errorf("no secret anywhere: %d %s", code, errs)
+	}
+	file := filepath.Join(dir, "login.secret")
+	os.WriteFile(file, []byte(demoSecret+"\n"), 0o600)
+	code, out, errs := runCLI(t, "token", pc, "--issuer", "login", "--secret-file", "LOGIN="+file)
+	if code != 0 {
+		t.Fatalf("token with --secret-file: %d %s", code, errs)
+	}
+	parts := strings.Split(strings.TrimSpace(out), ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", out)
+	}
+	t.Setenv("KEYCARD_SECRET_LOGIN", demoSecret)
+	if code, out, errs := runCLI(t, "test", pc); code != 0 || !strings.Contains(out, "PASS") {
+		t.Errorf("test with $KEYCARD_SECRET_LOGIN: %d %s %s", code, out, errs)
+	}
+}

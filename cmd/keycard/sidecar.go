@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/keycard-gw/keycard/internal/envflag"
+	"github.com/keycard-gw/keycard/internal/mint"
 	"io"
 	"log/slog"
 	"maps"
@@ -96,6 +97,19 @@ func (s secretFiles) Set(v string) error {
 	s[name] = path
 	return nil
 }
+
+// runtimeSecretFlag declares --secret-file on a command that makes
+// tokens (token, test): an issuer whose secret the sidecar holds at run
+// time (secret: {runtime: NAME}) signs with the secret the sidecar would
+// read, from the file or from $KEYCARD_SECRET_NAME.
+func runtimeSecretFlag(fs *flag.FlagSet) secretFiles {
+	s := secretFiles{}
+	fs.Var(s, "secret-file", "NAME=PATH of a run-time secret (secret: {runtime: NAME}) to sign tokens with; KEYCARD_SECRET_NAME works too (repeatable)")
+	return s
+}
+
+// use makes the token minting read run-time secrets as the sidecar does.
+func (s secretFiles) use() { mint.RuntimeSecret = s.lookup }
 
 // lookup finds a run-time secret: --secret-file, else
 // KEYCARD_SECRET_<NAME>.

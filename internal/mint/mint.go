@@ -101,6 +101,13 @@ func Token(cfg *config.Config, issuer string, keyFile string, c Claims, now time
 				return t.SignedString(secret)
 			}
 		}
+		if is.Remote != nil && is.Remote.Secret != "" {
+			secret, err := RuntimeSecret(is.Remote.Secret)
+			if err != nil {
+				return "", fmt.Errorf("issuer %s: %w", is.Name, err)
+			}
+			return t.SignedString(secret)
+		}
 		return "", fmt.Errorf("issuer %s has no secret", is.Name)
 	}
 	if keyFile == "" {
@@ -148,4 +155,15 @@ func RandomID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// RuntimeSecret finds a run-time secret (secret: {runtime: NAME}) where
+// the sidecar finds it: $KEYCARD_SECRET_<NAME>. A command with
+// --secret-file replaces it to read files first, as the sidecar does.
+var RuntimeSecret = func(name string) ([]byte, error) {
+	env := config.SecretEnv(name)
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		return []byte(v), nil
+	}
+	return nil, fmt.Errorf("run-time secret %s: give --secret-file %s=PATH or set %s, as for the sidecar", name, name, env)
 }

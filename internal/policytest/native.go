@@ -1,6 +1,8 @@
 package policytest
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"github.com/keycard-gw/keycard/config"
 	"io"
@@ -117,4 +119,30 @@ func OutcomeOf(d *filter.Decision) Outcome {
 		o.Headers[kv[0]] = kv[1]
 	}
 	return o
+}
+
+// HoldRuntimeSecrets hands the engine, as the sidecar would, the
+// run-time secret of every issuer that has one (secret: {runtime:
+// NAME}), found by secret: `keycard test` then decides tokens signed
+// with it as the deployed filter does. An issuer whose secret is not
+// found is left without keys (its cases say so).
+func HoldRuntimeSecrets(e *filter.Engine, cfg *config.Config, secret func(name string) ([]byte, error)) error {
+	for _, is := range cfg.Identity.Issuers {
+		if is.Remote == nil || is.Remote.Secret == "" {
+			continue
+		}
+		v, err := secret(is.Remote.Secret)
+		if err != nil {
+			continue
+		}
+		body, err := json.Marshal(state.KeySet{Version: state.KeySetVersion, Issuer: is.Name, Set: "runtime",
+			Keys: []config.Key{{Kty: "oct", K: base64.RawURLEncoding.EncodeToString(v)}}})
+		if err != nil {
+			return err
+		}
+		if _, err := e.KeysArrived(is.Name, body, nil); err != nil {
+			return fmt.Errorf("issuer %s: %w", is.Name, err)
+		}
+	}
+	return nil
 }
