@@ -383,3 +383,14 @@ func TestRuntimeSecretTokens(t *testing.T) {
 		t.Errorf("test with $KEYCARD_SECRET_LOGIN: %d %s %s", code, out, errs)
 	}
 }
+
+// TestSidecarPolicyWithoutHMACSecrets: the sidecar compiles its --policy
+// for the keys it holds, and needs none of the HMAC secrets the filter's
+// configuration compiles in.
+func TestSidecarPolicyWithoutHMACSecrets(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", "")
+	code, _, errs := runCLI(t, "sidecar", "--policy", "../../policies", "--admin-key", "admin-key-0123456789", "--gateway-key", "gateway-key-0123456789", "--redis-url", "redis://127.0.0.1:x")
+	if code == 0 || strings.Contains(errs, "KEYCARD_DEMO_SECRET") || !strings.Contains(errs, "--redis-url") {
+		t.Errorf("sidecar --policy without the HMAC secret: %d %s", code, errs)
+	}
+}
