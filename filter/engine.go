@@ -44,11 +44,17 @@ type Engine struct {
 // keyState is the engine's side of one issuer's remote keys: when they
 // were last asked for and when to ask again.
 type keyState struct {
-	remote   *config.Remote
-	asked    time.Time // the last fetch sent; zero: never
-	inflight bool
-	nextPoll time.Time
-	set      string // KeySet.Set of the keys in use
+	remote *config.Remote
+	// When a token last had keys fetched for it (the fetch sent, then
+	// its answer), zero for never: for a kid the keys lack, and while
+	// there are no keys at all. Each allows one fetch per min_interval;
+	// the periodic poll spends neither, so a key rotated in just after a
+	// poll, or after the first keys arrived, is fetched for at once.
+	kidAsked, noneAsked time.Time
+	inflight            bool
+	asking              *time.Time // the allowance the fetch in flight spends; nil for a poll
+	nextPoll            time.Time
+	set                 string // KeySet.Set of the keys in use
 }
 
 // New builds an engine from a decoded, validated configuration.
@@ -386,14 +392,29 @@ func (e *Engine) needKeys(d Decision, n *token.NeedKeys) Decision {
 	switch {
 	case st.inflight && !e.kong:
 		return Decision{Keys: &KeyFetch{Issuer: n.Issuer, Kid: n.Kid}, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
-	case !st.inflight && (st.asked.IsZero() || now.Sub(st.asked) >= time.Duration(st.remote.MinIntervalMillis)*time.Millisecond):
-		st.inflight, st.asked = true, now
+	case !st.inflight && allowed(*st.allowance(n), now, st.remote):
+		st.inflight, st.asking = true, st.allowance(n)
+		*st.asking = now
 		return Decision{Keys: &KeyFetch{Issuer: n.Issuer, Kid: n.Kid, Send: true}, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
 	case n.None:
 		return into(d, withDetail(deny(503, ReasonKeysUnavailable), n))
 	default:
 		return into(d, withDetail(deny(401, ReasonInvalidToken), n))
 	}
+}
+
+// allowance is the time a token's fetch of keys spends: its own for a
+// kid the keys lack, another while there are no keys.
+func (st *keyState) allowance(n *token.NeedKeys) *time.Time {
+	if n.None {
+		return &st.noneAsked
+	}
+	return &st.kidAsked
+}
+
+// allowed reports whether a fetch last spent at may be sent now.
+func allowed(at, now time.Time, r *config.Remote) bool {
+	return at.IsZero() || now.Sub(at) >= time.Duration(r.MinIntervalMillis)*time.Millisecond
 }
 
 // KeysDue names the issuers whose keys are due to be asked for again
@@ -405,7 +426,7 @@ func (e *Engine) KeysDue() []string {
 	var due []string
 	for name, st := range e.keySets {
 		if !st.inflight && !now.Before(st.nextPoll) {
-			st.inflight, st.asked = true, now
+			st.inflight, st.asking = true, nil
 			due = append(due, name)
 		}
 	}
@@ -436,8 +457,13 @@ func (e *Engine) KeysArrived(issuer string, body []byte, fetchErr error) (bool, 
 	}
 	now := e.now()
 	// min_interval counts from the answer: a fetch slower than it must
-	// not let the requests that waited for it send the next one.
-	st.inflight, st.asked = false, now
+	// not let the requests that waited for it send the next one. The
+	// periodic poll spends no kid's allowance: a token signed with a key
+	// rotated in just after a poll is fetched for at once.
+	if st.asking != nil {
+		*st.asking = now
+	}
+	st.inflight, st.asking = false, nil
 	retry := now.Add(time.Duration(st.remote.MinIntervalMillis) * time.Millisecond)
 	if fetchErr != nil {
 		st.nextPoll = retry

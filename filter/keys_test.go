@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,13 @@ func TestKeyFetchDecisions(t *testing.T) {
 			if d := e.Decide(meReq(tokA)); !d.Allow {
 				t.Fatalf("with keys: %d %s", d.Status, d.Reason)
 			}
+			// The fetches while there were no keys spent no kid's
+			// allowance: the first unknown kid is asked for at once, a
+			// second within min_interval of it is refused.
+			if d := e.Decide(meReq(b.token(t, now))); d.Keys == nil || !d.Keys.Send || d.Keys.Kid != "b" {
+				t.Fatalf("the first unknown kid: %+v %d %s", d.Keys, d.Status, d.Reason)
+			}
+			e.KeysArrived("idp", keySet(t, "s1", a), nil)
 			if d := e.Decide(meReq(b.token(t, now))); d.Status != 401 || d.Reason != filter.ReasonInvalidToken {
 				t.Fatalf("unknown kid within min_interval: %+v %d %s", d.Keys, d.Status, d.Reason)
 			}
@@ -139,6 +147,38 @@ func TestKeyFetchDecisions(t *testing.T) {
 			}
 			if d := e.Decide(meReq(b.token(t, now))); !d.Allow {
 				t.Fatalf("a bad answer keeps the keys: %d %s", d.Status, d.Reason)
+			}
+		})
+	}
+}
+
+// TestPollSpendsNoKidAllowance: a token naming a kid the keys lack, right
+// after the periodic poll's answer, has its fetch sent at once.
+func TestPollSpendsNoKidAllowance(t *testing.T) {
+	now := fixedNow
+	a, b := newSigner(t, "a"), newSigner(t, "b")
+	for _, gateway := range []string{config.GatewayEnvoy, config.GatewayKong} {
+		t.Run(gateway, func(t *testing.T) {
+			e := remoteEngine(t, gateway, &now)
+			if due := e.KeysDue(); !slices.Contains(due, "idp") {
+				t.Fatalf("the first poll: %v", due)
+			}
+			if _, err := e.KeysArrived("idp", keySet(t, "s1", a), nil); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(10 * time.Millisecond) // well within min_interval
+			if d := e.Decide(meReq(b.token(t, now))); d.Keys == nil || !d.Keys.Send || d.Keys.Kid != "b" {
+				t.Fatalf("a new kid right after the poll: %+v %d %s", d.Keys, d.Status, d.Reason)
+			}
+			if _, err := e.KeysArrived("idp", keySet(t, "s2", a, b), nil); err != nil {
+				t.Fatal(err)
+			}
+			if d := e.Decide(meReq(b.token(t, now))); !d.Allow {
+				t.Fatalf("with the new key: %d %s", d.Status, d.Reason)
+			}
+			c := newSigner(t, "c")
+			if d := e.Decide(meReq(c.token(t, now))); d.Keys != nil || d.Status != 401 {
+				t.Fatalf("a second unknown kid within min_interval: %+v %d %s", d.Keys, d.Status, d.Reason)
 			}
 		})
 	}

@@ -332,3 +332,30 @@ func TestRoutesOnTheFiltersReading(t *testing.T) {
 		t.Errorf("with Connection naming the identity headers, the upstream saw %d %v", a.status, headers)
 	}
 }
+
+// TestRotationPassesAtOnce is README's rotation lines with the example
+// policy as it is (refresh 1m, min_interval 5s): right after the gateway
+// fetched keys, a token signed with a newly rotated key passes on its
+// first request, on every VM.
+func TestRotationPassesAtOnce(t *testing.T) {
+	g := start(t)
+	p := g.Providers["sso"]
+	claims := func() jwt.MapClaims {
+		return jwt.MapClaims{"phone": "13000000005", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}
+	}
+	old, _ := p.Sign(claims())
+	for range 4 { // every VM has its keys
+		if a := do(t, g, "GET", "a.shop.example", "/auth", [][2]string{{"Authorization", "Bearer " + old}}); a.status != 200 {
+			t.Fatalf("a provider token: %d %s", a.status, a.reason)
+		}
+	}
+	if _, err := p.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := p.Sign(claims())
+	for i := range 4 {
+		if a := do(t, g, "GET", "a.shop.example", "/auth", [][2]string{{"Authorization", "Bearer " + fresh}}); a.status != 200 {
+			t.Fatalf("request %d with the rotated key: %d %s, want 200 at once", i, a.status, a.reason)
+		}
+	}
+}

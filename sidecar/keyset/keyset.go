@@ -89,6 +89,7 @@ type set struct {
 	served    *state.KeySet // what the filter gets: fetched plus the secret, made when they change; nil while there are none
 	goodAt    time.Time     // when the last good answer came (zero: never)
 	triedAt   time.Time     // when the last fetch started
+	kidAt     time.Time     // when the last fetch for a kid the set lacked started
 	nextAt    time.Time     // when the next scheduled fetch is due
 	etag      string
 	jwksURL   string // found through discovery
@@ -162,11 +163,23 @@ func (s *Sets) Get(ctx context.Context, issuer, kid string) (*state.KeySet, erro
 		st.mu.Lock()
 		// A set that lacks the kid, or no good set yet, is worth asking
 		// the provider again.
-		stale := len(st.fetched) == 0 || kid != "" && !slices.ContainsFunc(st.fetched, func(k config.Key) bool { return k.Kid == kid })
+		none := len(st.fetched) == 0
+		unknownKid := !none && kid != "" && !slices.ContainsFunc(st.fetched, func(k config.Key) bool { return k.Kid == kid })
+		stale := none || unknownKid
 		interval := time.Duration(st.src.Remote.MinIntervalMillis) * time.Millisecond
+		// An unknown kid's allowance is its own: the periodic refresh
+		// just before a rotation must not keep the new key out for
+		// min_interval. Kids still cost at most one fetch per interval.
+		last := st.triedAt
+		if unknownKid {
+			last = st.kidAt
+		}
 		wait := st.fetching
-		if stale && wait == nil && (st.triedAt.IsZero() || s.now().Sub(st.triedAt) >= interval) {
+		if stale && wait == nil && (last.IsZero() || s.now().Sub(last) >= interval) {
 			wait = s.start(st)
+			if unknownKid {
+				st.kidAt = st.triedAt
+			}
 			go s.fetch(context.WithoutCancel(ctx), st)
 		}
 		st.mu.Unlock()

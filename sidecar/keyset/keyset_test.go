@@ -231,3 +231,24 @@ func TestCacheHeaders(t *testing.T) {
 		t.Fatalf("keys after a 304: %q", got)
 	}
 }
+
+// TestRotationRightAfterAFetch: a key rotated in just after the set was
+// fetched (at start, or by the periodic refresh) is fetched for at once
+// when a token names it; the periodic fetch spends no kid's allowance.
+func TestRotationRightAfterAFetch(t *testing.T) {
+	p := startProvider(t)
+	s := newSets(t, p, oidc(p, time.Hour))
+	get(t, s, "") // the first fetch
+	newKid, err := p.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kids(get(t, s, newKid)); !strings.Contains(got, newKid) {
+		t.Fatalf("right after a fetch, a token's new kid %s: keys %q", newKid, got)
+	}
+	before := p.Fetches()
+	get(t, s, "made-up")
+	if p.Fetches() != before {
+		t.Errorf("a second unknown kid within min_interval fetched again")
+	}
+}
