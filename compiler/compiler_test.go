@@ -20,7 +20,7 @@ func env(vals map[string]string) Env {
 	return func(k string) (string, bool) { v, ok := vals[k]; return v, ok }
 }
 
-var testEnv = env(map[string]string{"SECRET": secret, "SHORT": "too-short"})
+var testEnv = env(map[string]string{"SECRET": secret, "SHORT": "too-short", "EMPTY": ""})
 
 // base is a small valid policy; cases replace a marked part of it.
 const base = `version: 1
@@ -108,6 +108,8 @@ func TestCompileErrors(t *testing.T) {
 				`p.yaml:13:33: service a: host "a.*.example" a wildcard is only allowed as a leading *. label`},
 		{"missing secret", map[string]string{"p.yaml": strings.Replace(base, "SECRET", "NOPE", 1)},
 			`p.yaml:7:15: issuer login: environment variable NOPE is not set`},
+		{"empty secret", map[string]string{"p.yaml": strings.Replace(base, "SECRET", "EMPTY", 1)},
+			`p.yaml:7:15: issuer login: environment variable EMPTY is set but empty`},
 		{"short secret", map[string]string{"p.yaml": strings.Replace(base, "SECRET", "SHORT", 1)},
 			`p.yaml:7:15: issuer login: secret from $SHORT is 9 bytes; HS256 needs at least 32`},
 		{"algorithm does not fit", map[string]string{"p.yaml": strings.Replace(base, "[HS256]", "[HS256, ES256]", 1)},
@@ -288,7 +290,8 @@ func TestExamples(t *testing.T) {
 }
 
 func TestMissingDemoSecret(t *testing.T) {
-	t.Setenv("KEYCARD_DEMO_SECRET", "")
+	t.Setenv("KEYCARD_DEMO_SECRET", "") // restored after the test
+	os.Unsetenv("KEYCARD_DEMO_SECRET")
 	_, err := CompileFiles([]string{filepath.Join("..", "policies")}, Settings{})
 	want := filepath.Join("..", "policies", "shop.yaml") + ":19:15: issuer login: environment variable KEYCARD_DEMO_SECRET is not set"
 	if err == nil || err.Error() != want {

@@ -186,8 +186,12 @@ func (c *compilation) readSecret(id *Identity, is *IssuerDef) ([]byte, bool) {
 	var secret []byte
 	if kr.Env != "" {
 		v, ok := c.env(kr.Env)
-		if !ok || v == "" {
+		switch {
+		case !ok:
 			d.errorf(kr.Node, "issuer %s: environment variable %s is not set", is.Name, kr.Env)
+			return nil, false
+		case v == "":
+			d.errorf(kr.Node, "issuer %s: environment variable %s is set but empty", is.Name, kr.Env)
 			return nil, false
 		}
 		secret = []byte(v)

@@ -41,8 +41,12 @@ var renderTargets = []string{"kong", "envoy", "istio", "envoy-gateway"}
 const renderUsage = " POLICY --sidecar HOST:PORT [-o DIR] [--upstream SERVICE=HOST:PORT]..."
 
 func cmdRender(args []string, stdout, stderr io.Writer) int {
+	usage := "usage: keycard render " + strings.Join(renderTargets, "|") + renderUsage + "\n(keycard render TARGET --help says more)"
+	if len(args) > 0 && isHelp(args[0]) {
+		return writeOrFail(stdout, stderr, usage+"\n")
+	}
 	if len(args) == 0 || !slices.Contains(renderTargets, args[0]) {
-		fmt.Fprintln(stderr, "usage: keycard render "+strings.Join(renderTargets, "|")+renderUsage)
+		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	target := args[0]

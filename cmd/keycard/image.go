@@ -16,8 +16,12 @@ func cmdImage(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "sidecar" {
 		return cmdSidecarImage(args[1:], stdout, stderr)
 	}
+	const usage = "usage: keycard image build [-o DIR] [--wasm FILE], keycard image push REF [--wasm FILE] [--insecure], or keycard image sidecar --binary FILE [-o DIR]\n(keycard image build --help, push --help and sidecar --help say more)"
+	if len(args) > 0 && isHelp(args[0]) {
+		return writeOrFail(stdout, stderr, usage+"\n")
+	}
 	if len(args) == 0 || (args[0] != "build" && args[0] != "push") {
-		fmt.Fprintln(stderr, "usage: keycard image build [-o DIR] [--wasm FILE], keycard image push REF [--wasm FILE] [--insecure], or keycard image sidecar --binary FILE [-o DIR]")
+		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	verb := args[0]

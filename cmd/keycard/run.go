@@ -20,12 +20,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"compile", "POLICY... [-o FILE] [--format binary|json|dump]", "compile a policy into a decision table or a filter configuration", "keycard compile policies/ --format json --gateway kong --sidecar-key $KEY -o keycard.json", cmdCompile},
+		{"compile", "POLICY... [-o FILE] [--format binary|json|dump]", "compile a policy into a decision table or a filter configuration", "KEYCARD_GATEWAY_KEY=... keycard compile policies/ --format json --gateway kong -o keycard.json", cmdCompile},
 		{"check", "POLICY...", "check a policy and print its errors and warnings", "keycard check policies/", cmdCheck},
 		{"explain", "POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token] [--origin URL [--request-method M] [--request-headers a,b]]", "show which service and rule a request matches, and the decision", "keycard explain policies/ GET a.shop.example /admin/users --level 1", cmdExplain},
 		{"diff", "OLD NEW [--format text|markdown|json] [--exit-code], or REV REV -- POLICY...", "list every request whose decision changes between two policies, and every setting that changes", "keycard diff main HEAD -- policies/ --format markdown", cmdDiff},
 		{"test", "PATH...", "run the policy's test cases (*.cases.yaml)", "keycard test policies/", cmdTest},
-		{"render", strings.Join(renderTargets, "|") + renderUsage, "write the gateway configuration, the filter configuration and the module", "keycard render kong policies/ --sidecar keycard-sidecar:8181 -o deploy/kong", cmdRender},
+		{"render", strings.Join(renderTargets, "|") + renderUsage, "write the gateway configuration, the filter configuration and the module", "KEYCARD_GATEWAY_KEY=... keycard render kong policies/ --sidecar keycard-sidecar:8181 --resolver 10.96.0.10 -o deploy/kong", cmdRender},
 		{"dev", "POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]", "a local gateway running the real filter in wazero, with the sidecar and an embedded Redis", "keycard dev policies/ --demo", cmdDev},
 		{"token", "POLICY [--sub S] [--level N] [--roles a,b] [--ttl D] [--issuer NAME] [--key FILE]", "mint a test token for one of the policy's issuers", "keycard token policies/ --sub 13000000001 --level 2", cmdToken},
 		{"sidecar", "--redis-url URL | --redis-addrs A,B (--sentinel-master M | --cluster) --admin-key KEY --gateway-key KEY [--listen ADDR]", "serve token state from Redis to the filter, and the business API", "KEYCARD_ADMIN_KEY=... KEYCARD_GATEWAY_KEY=... keycard sidecar --redis-url redis://127.0.0.1:6379/0 --listen 127.0.0.1:8181", cmdSidecar},
@@ -76,7 +76,7 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]str
 		if a == "--" {
 			break
 		}
-		if a == "-h" || a == "-help" || a == "--help" {
+		if isHelp(a) {
 			helped[fs] = true
 			fs.SetOutput(stdout)
 			commandHelp(stdout, fs)
@@ -103,6 +103,9 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]str
 		args = args[1:]
 	}
 }
+
+// isHelp reports whether an argument asks for help.
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 
 // helped records the flag sets whose command was asked for help.
 var helped = map[*flag.FlagSet]bool{}

@@ -394,3 +394,66 @@ func TestSidecarPolicyWithoutHMACSecrets(t *testing.T) {
 		t.Errorf("sidecar --policy without the HMAC secret: %d %s", code, errs)
 	}
 }
+
+// TestExamplesRun runs every command's --help example that needs no
+// server or registry, as a user would type it in a repository that holds
+// the example policy: each must succeed.
+func TestExamplesRun(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "policies"), os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(dir, "testdata", "keys"), os.DirFS("../../testdata/keys")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "build"), 0o755)
+	os.WriteFile(filepath.Join(dir, "build", "keycard.wasm"), keycardStandIn(), 0o644)
+	git := gitIn(t, dir)
+	git("init", "-q", "-b", "main")
+	git("add", ".")
+	git("commit", "-qm", "policy")
+	t.Chdir(dir)
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	skip := map[string]bool{"dev": true, "sidecar": true, "image": true, "completion": true} // servers, a registry, a shell
+	for _, c := range commands() {
+		if skip[c.name] || c.example == "" {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			var args []string
+			for _, f := range strings.Fields(c.example) {
+				if name, val, ok := strings.Cut(f, "="); ok && len(args) == 0 && strings.HasPrefix(name, "KEYCARD_") {
+					if val == "..." {
+						val = testGatewayKey
+					}
+					t.Setenv(name, val)
+					continue
+				}
+				args = append(args, f)
+			}
+			if args[0] != "keycard" {
+				t.Fatalf("the example does not start with keycard: %q", c.example)
+			}
+			if code, _, errs := runCLI(t, args[1:]...); code != 0 {
+				t.Errorf("%s: exit %d\n%s", c.example, code, errs)
+			}
+		})
+	}
+}
+
+// TestREADMEExplain: README's explain sample is what the command prints.
+func TestREADMEExplain(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(readme), "`explain` prints the service")
+	_, block, _ := strings.Cut(after, "```\n")
+	want, _, _ := strings.Cut(block, "```")
+	t.Chdir("../..")
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	code, out, errs := runCLI(t, "explain", "policies/", "GET", "a.shop.example", "/admin/users", "--level", "1")
+	if code != 0 || out != want {
+		t.Errorf("explain: %d %s\n%s\nREADME shows:\n%s", code, errs, out, want)
+	}
+}
