@@ -519,6 +519,10 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 			spec.Default = table.DefaultAllow
 		}
 		for _, h := range s.Hosts {
+			if scheme, _, ok := strings.Cut(h.Value, "://"); ok {
+				d.errorf(h.Node, "service %s: host %q: a host is a name, not a URL: drop %s:// (a path prefix may follow the name: api.shop.example/a)", s.Name, h.Value, scheme)
+				continue
+			}
 			host, prefix, _ := strings.Cut(h.Value, "/")
 			prefix = "/" + prefix
 			if prefix == "/" {

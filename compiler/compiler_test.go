@@ -106,6 +106,8 @@ func TestCompileErrors(t *testing.T) {
 			`p.yaml:13:13: service a: host "a_b.example" has a character other than letters, digits, - and .` + "\n" +
 				`p.yaml:13:26: service a: host "*.x" a wildcard needs at least two labels after *.` + "\n" +
 				`p.yaml:13:33: service a: host "a.*.example" a wildcard is only allowed as a leading *. label`},
+		{"a host written as a URL", map[string]string{"p.yaml": strings.Replace(base, "hosts: [a.example]", "hosts: [\"http://a.example\"]", 1)},
+			"p.yaml:13:13: service a: host \"http://a.example\": a host is a name, not a URL: drop http:// (a path prefix may follow the name: api.shop.example/a)"},
 		{"missing secret", map[string]string{"p.yaml": strings.Replace(base, "SECRET", "NOPE", 1)},
 			`p.yaml:7:15: issuer login: environment variable NOPE is not set`},
 		{"empty secret", map[string]string{"p.yaml": strings.Replace(base, "SECRET", "EMPTY", 1)},

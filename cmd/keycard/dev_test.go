@@ -73,3 +73,21 @@ func TestDevRefusals(t *testing.T) {
 		t.Errorf("--demo whose lines do not hold: %d %q", code, errb.String())
 	}
 }
+
+// TestDevProviderPortTaken: when the example's provider address
+// (127.0.0.1:8443) is taken, dev says to use --provider-listen.
+func TestDevProviderPortTaken(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:8443")
+	if err != nil {
+		t.Skip("127.0.0.1:8443 is taken by another program: " + err.Error())
+	}
+	defer busy.Close()
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	module := filepath.Join(t.TempDir(), "noop.wasm")
+	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
+	var out, errb bytes.Buffer
+	code := run([]string{"dev", "../../policies", "--wasm", module, "--listen", "127.0.0.1:0"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "serve the provider elsewhere with --provider-listen ADDR") {
+		t.Errorf("%d %q", code, errb.String())
+	}
+}

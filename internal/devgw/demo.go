@@ -126,7 +126,8 @@ func (g *Gateway) RotationCommands(issuer string) []string {
 	claims := fmt.Sprintf(`{"%s":"13000000005","%s":1}`, g.Result.Config.Identity.Claims.Subject, g.Result.Config.Identity.Claims.Level)
 	return []string{
 		fmt.Sprintf("curl -s --cacert %s -H 'X-Admin-Key: %s' -X POST '%s/rotate?retire=1'", g.CertFile, g.AdminKey, p.URL),
-		fmt.Sprintf("curl -s --cacert %s -H 'X-Admin-Key: %s' %s/token -d '%s'", g.CertFile, g.AdminKey, p.URL, claims),
+		fmt.Sprintf("TOKEN=$(curl -s --cacert %s -H 'X-Admin-Key: %s' '%s/token?raw=1' -d '%s')", g.CertFile, g.AdminKey, p.URL, claims),
+		fmt.Sprintf("curl -s -o /dev/null -w '%%{http_code}\\n' -H 'Host: a.shop.example' -H \"Authorization: Bearer $TOKEN\" http://%s/auth", g.Addr),
 	}
 }
 

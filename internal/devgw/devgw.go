@@ -225,7 +225,11 @@ func (g *Gateway) startProviders(cfg *config.Config, o Options) error {
 		}
 		p, err := idp.Start(addr, g.AdminKey)
 		if err != nil {
-			return fmt.Errorf("issuer %s: keycard dev serves its OpenID provider on %s and cannot listen there: %w", is.Name, addr, err)
+			hint := ""
+			if o.ProviderListen == "" && errors.Is(err, syscall.EADDRINUSE) {
+				hint = " (another program uses that port: serve the provider elsewhere with --provider-listen ADDR)"
+			}
+			return fmt.Errorf("issuer %s: keycard dev serves its OpenID provider on %s and cannot listen there: %w%s", is.Name, addr, err, hint)
 		}
 		g.closers = append(g.closers, p.Close)
 		g.Providers[is.Name] = p

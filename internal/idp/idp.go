@@ -326,6 +326,11 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
+	if r.URL.Query().Get("raw") == "1" { // the token alone, for a shell variable
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, tok+"\n")
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]string{"token": tok, "kid": p.Kid()})
 }
