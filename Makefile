@@ -50,6 +50,9 @@ release: wasm
 
 # Tests need redis-server (the sidecar's are run against a real one).
 test: redis-server
+	@kong=$${KEYCARD_NGX_WASM:-../shared/ngxwasm/nginx}; envoy=$${KEYCARD_ENVOY_HOST:-../shared/envoyhost}; \
+	if [ -e "$$kong" ]; then echo "real Kong host: $$kong"; else echo "real Kong host tests skip: none at $$kong (set KEYCARD_NGX_WASM)"; fi; \
+	if [ -e "$$envoy/bin/envoyhost" ] || [ -e "$$envoy/envoyhost-v8" ]; then echo "Envoy host core: $$envoy"; else echo "Envoy host core tests skip: none at $$envoy (set KEYCARD_ENVOY_HOST)"; fi
 	$(GO) test -count=1 ./...
 	cd bench && $(GO) test -count=1 ./wasmfloor
 

@@ -281,8 +281,12 @@ func TestCIFormats(t *testing.T) {
 	var doc struct {
 		OK       bool      `json:"ok"`
 		Findings []finding `json:"findings"`
+		Summary  struct {
+			Errors   int `json:"errors"`
+			Warnings int `json:"warnings"`
+		} `json:"summary"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 || doc.OK || len(doc.Findings) != 2 || doc.Findings[1].Line != 15 || doc.Findings[1].Severity != "error" {
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 1 || doc.OK || len(doc.Findings) != 2 || doc.Findings[1].Line != 15 || doc.Findings[1].Severity != "error" || doc.Summary.Errors != 2 || doc.Summary.Warnings != 0 {
 		t.Errorf("json: %d %v %+v", code, err, doc)
 	}
 	if code, _, stderr := runCLI(t, "check", "--format", "sarif", dir); code != 2 || stderr != "keycard check: --format \"sarif\": text, github or json\n" {

@@ -72,6 +72,14 @@ func githubEscape(s string, property bool) string {
 
 // writeFindings writes findings as GitHub workflow commands or as JSON.
 func writeFindings(w io.Writer, format string, fs []finding, summary map[string]any) error {
+	errs, warns := 0, 0
+	for _, f := range fs {
+		if f.Severity == "error" {
+			errs++
+		} else {
+			warns++
+		}
+	}
 	var b strings.Builder
 	switch format {
 	case formatGitHub:
@@ -87,9 +95,11 @@ func writeFindings(w io.Writer, format string, fs []finding, summary map[string]
 			fs = []finding{}
 		}
 		doc := map[string]any{"ok": summary != nil, "findings": fs}
-		if summary != nil {
-			doc["summary"] = summary
+		if summary == nil { // failed: what a CI step reads is still there
+			summary = map[string]any{"warnings": warns}
 		}
+		summary["errors"] = errs
+		doc["summary"] = summary
 		data, err := json.MarshalIndent(doc, "", "  ")
 		if err != nil {
 			return err
