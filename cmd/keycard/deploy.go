@@ -112,7 +112,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		files, err = render.Envoy(res, opts)
 	}
 	if err != nil {
-		return fail(stderr, err)
+		return renderFail(stderr, err)
 	}
 	// Everything is in hand before anything is written: a failed render
 	// leaves no partial output directory.
@@ -127,7 +127,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	}
 	if target == "envoy-gateway" {
 		if files, err = render.EnvoyGateway(res, opts, render.EnvoyGatewayOptions{Image: *image, Sha256: sum, Namespace: *namespace, Gateway: *gatewayName}); err != nil {
-			return fail(stderr, err)
+			return renderFail(stderr, err)
 		}
 	}
 	if target == "istio" {
@@ -138,7 +138,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if files, err = render.Istio(res, opts, render.IstioOptions{Image: *image, Sha256: sum, Namespace: *namespace, Selector: labels}); err != nil {
-			return fail(stderr, err)
+			return renderFail(stderr, err)
 		}
 	}
 	names := make([]string, 0, len(files))
@@ -179,6 +179,17 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keycard render: no --upstream for %d service(s), rendered with a default address: %s\n", len(d), strings.Join(d, ", "))
 	}
 	return 0
+}
+
+// renderFail reports a render error: 2 for what the command was given
+// (a missing or malformed flag), 1 for the rest.
+func renderFail(stderr io.Writer, err error) int {
+	var usage *render.UsageError
+	if errors.As(err, &usage) {
+		fmt.Fprintln(stderr, "keycard render: "+err.Error())
+		return 2
+	}
+	return fail(stderr, err)
 }
 
 // loadModule reads the module at path, or, when path is empty, this

@@ -457,3 +457,27 @@ func TestREADMEExplain(t *testing.T) {
 		t.Errorf("explain: %d %s\n%s\nREADME shows:\n%s", code, errs, out, want)
 	}
 }
+
+// TestUsageExitCodes: what README says of exit codes: a missing or
+// malformed flag is a usage error (2), whichever command finds it.
+func TestUsageExitCodes(t *testing.T) {
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	t.Setenv("KEYCARD_GATEWAY_KEY", "")
+	out := t.TempDir()
+	module := filepath.Join(t.TempDir(), "keycard.wasm")
+	os.WriteFile(module, keycardStandIn(), 0o644)
+	for _, args := range [][]string{
+		{"render", "istio", "../../policies", "--sidecar", "10.0.0.1:8181", "--sidecar-key", testGatewayKey, "--wasm", module, "-o", out},
+		{"render", "envoy-gateway", "../../policies", "--sidecar", "10.0.0.1:8181", "--sidecar-key", testGatewayKey, "--gateway-name", "eg", "--wasm", module, "-o", out},
+		{"render", "kong", "../../policies", "--sidecar", "keycard-sidecar:8181", "--sidecar-key", testGatewayKey, "-o", out},
+		{"render", "kong", "../../policies", "--sidecar", "10.0.0.1:8181", "-o", out},
+		{"render", "kong", "../../policies", "-o", out},
+		{"compile", "../../policies", "--format", "json", "--gateway", "envoy"},
+		{"explain", "../../policies", "GET"},
+		{"dev", "../../policies", "--workers", "-1"},
+	} {
+		if code, _, errs := runCLI(t, args...); code != 2 {
+			t.Errorf("keycard %s: exit %d, want 2 (%s)", strings.Join(args, " "), code, strings.TrimSpace(errs))
+		}
+	}
+}

@@ -101,7 +101,7 @@ func checkModuleSource(image, sum, platform string) error {
 			return fmt.Errorf("--image %s: an https module needs --sha256 (%s checks it)", image, platform)
 		}
 	default:
-		return fmt.Errorf("--image %q: oci://REGISTRY/REPO:TAG or https://…", image)
+		return usagef("--image %q: oci://REGISTRY/REPO:TAG or https://…", image)
 	}
 	if sum != "" && (len(sum) != 64 || strings.Trim(sum, "0123456789abcdef") != "") {
 		return fmt.Errorf("--sha256 %q: 64 lower-case hex digits", sum)

@@ -158,7 +158,7 @@ func Kong(res *compiler.Result, o Options) (Files, error) {
 	resolver := ""
 	if shost, _, _ := splitHostPort(o.Sidecar); net.ParseIP(strings.Trim(shost, "[]")) == nil {
 		if o.Resolver == "" {
-			return nil, fmt.Errorf("--sidecar %s is a host name: give --resolver ADDR, the DNS server Kong's workers reach (in Kubernetes, the cluster DNS service, e.g. 10.96.0.10), or give the sidecar as an address", o.Sidecar)
+			return nil, usagef("--sidecar %s is a host name: give --resolver ADDR, the DNS server Kong's workers reach (in Kubernetes, the cluster DNS service, e.g. 10.96.0.10), or give the sidecar as an address", o.Sidecar)
 		}
 		resolver = fmt.Sprintf("nginx_wasm_resolver = %s ipv6=off\n", o.Resolver)
 	}
@@ -433,4 +433,14 @@ func envoyMatch(prefix string) map[string]any {
 		return map[string]any{"prefix": "/"}
 	}
 	return map[string]any{"path_separated_prefix": prefix}
+}
+
+// UsageError is an error in what the command was given (a missing or
+// malformed flag), not in rendering: the CLI exits 2 for it.
+type UsageError struct{ msg string }
+
+func (e *UsageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &UsageError{fmt.Sprintf(format, args...)}
 }
