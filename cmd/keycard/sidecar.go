@@ -23,14 +23,21 @@ import (
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
-func cmdSidecar(args []string, stdout, stderr io.Writer) int {
+// sidecarFlags declares keycard sidecar's flags: the one list its
+// parsing, --help and docs/sidecar.md's flag table (flagTable) read.
+func sidecarFlags() (*flag.FlagSet, *sidecar.Options, *string, secretFiles) {
 	fs := flag.NewFlagSet("sidecar", flag.ContinueOnError)
-	var opts sidecar.Options
+	opts := &sidecar.Options{}
 	opts.Register(fs)
 	policy := fs.String("policy", "", "the filter's policy (files or directory) or its compiled configuration (keycard.json): the sidecar fetches its issuers' remote keys and holds their run-time secrets")
 	envflag.Bind(fs, "policy", "KEYCARD_POLICY")
 	secrets := secretFiles{}
 	fs.Var(secrets, "secret-file", "NAME=PATH of a run-time secret (secret: {runtime: NAME}); KEYCARD_SECRET_NAME works too (repeatable)")
+	return fs, opts, policy, secrets
+}
+
+func cmdSidecar(args []string, stdout, stderr io.Writer) int {
+	fs, opts, policy, secrets := sidecarFlags()
 	if pos, ok := parseArgs(fs, args, stdout, stderr); !ok {
 		return exitCode(fs)
 	} else if len(pos) > 0 {
@@ -54,7 +61,7 @@ func cmdSidecar(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := sidecar.Run(ctx, opts, log, nil); err != nil {
+	if err := sidecar.Run(ctx, *opts, log, nil); err != nil {
 		return fail(stderr, err)
 	}
 	return 0
