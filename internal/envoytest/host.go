@@ -63,6 +63,7 @@ type Result struct {
 	Headers         [][2]string `json:"headers"`
 	Details         string      `json:"details"`
 	UpstreamHeaders [][2]string `json:"upstream_headers"`
+	Callouts        []any       `json:"callouts"`
 	Log             []string    `json:"log"`
 }
 
@@ -177,6 +178,72 @@ func (h *Host) Do(r Request) (*Result, error) {
 		return nil, fmt.Errorf("an answer without a result: %.300s", h.last)
 	}
 	return &res, nil
+}
+
+// Concurrent sends requests that the host runs together (their streams
+// paused at once, so they may share a call-out) and returns what became
+// of each, in order.
+func (h *Host) Concurrent(reqs []Request) ([]*Result, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	data, err := json.Marshal(map[string][]Request{"concurrent": reqs})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.in.Write(append(data, '\n')); err != nil {
+		return nil, err
+	}
+	out := make([]*Result, len(reqs))
+	for i := range reqs {
+		var r Result
+		if err := h.read(&r); err != nil {
+			return nil, err
+		}
+		out[i] = &r
+	}
+	return out, nil
+}
+
+// Summary is what the host reports when its input ends.
+type Summary struct {
+	VMErrors   int                       `json:"vm_errors"`
+	WasmFailed bool                      `json:"wasm_failed"`
+	WASI       map[string]map[string]any `json:"wasi"`
+	Memory     struct {
+		WasmBytesAfterSetup int64 `json:"wasm_bytes_after_setup"`
+		WasmBytesEnd        int64 `json:"wasm_bytes_end"`
+	} `json:"memory"`
+}
+
+// Loop runs the request lines n times over in a host of its own (the
+// driver's --loop) and returns its summary.
+func Loop(e Engine, wasm, configFile string, clusters map[string]string, lines []Request, n int) (*Summary, error) {
+	args := []string{"--wasm", wasm, "--config", configFile, "--loop", fmt.Sprint(n)}
+	for name, url := range clusters {
+		args = append(args, "--cluster", name+"="+url)
+	}
+	cmd := exec.Command(e.Bin, args...)
+	var in strings.Builder
+	for _, l := range lines {
+		data, err := json.Marshal(l)
+		if err != nil {
+			return nil, err
+		}
+		in.Write(append(data, '\n'))
+	}
+	cmd.Stdin = strings.NewReader(in.String())
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s --loop: %w", e.Name, err)
+	}
+	lastLines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	var doc struct {
+		Summary *Summary `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(lastLines[len(lastLines)-1]), &doc); err != nil || doc.Summary == nil {
+		return nil, fmt.Errorf("%s --loop: no summary line: %v", e.Name, err)
+	}
+	return doc.Summary, nil
 }
 
 // Sleep runs the host's event loop for ms milliseconds (ticks, call-out
