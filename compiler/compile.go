@@ -281,7 +281,7 @@ func (c *compilation) check(files []string) {
 	c.cfg.Shadow = p.Mode == "shadow"
 	c.cfg.Options.ShadowHeader = p.Options.ShadowHeader
 	c.cfg.Options.Metrics = !c.settings.NoMetrics
-	c.cfg.Options.MaxTokenBytes = config.DefaultMaxTokenBytes
+	c.cfg.Options.MaxTokenBytes = cmpOr(p.Options.MaxTokenBytes, config.DefaultMaxTokenBytes)
 	c.cfg.Options.TokenCacheSize = config.DefaultTokenCacheSize
 	c.cfg.Sidecar = config.Sidecar{
 		Upstream:      cmpOr(c.settings.SidecarUp, "keycard_sidecar"),
@@ -386,6 +386,7 @@ func (c *compilation) identity() {
 		d.errorf(id.Node, "identity: needs at least one issuer")
 	}
 	names := map[string]*yaml.Node{}
+	var nodes []*yaml.Node // each compiled issuer's definition
 	for i := range id.Issuers {
 		is := &id.Issuers[i]
 		if prev, ok := names[is.Name]; ok && is.Name != "" {
@@ -396,18 +397,25 @@ func (c *compilation) identity() {
 		keys, remote := c.keys(id, is)
 		var algs []string
 		for _, a := range is.Algorithms {
-			algs = append(algs, a.Value)
+			if alg := config.CanonicalAlgorithm(a.Value); !slices.Contains(algs, alg) {
+				algs = append(algs, alg)
+			}
 		}
 		cfg.Issuers = append(cfg.Issuers, config.Issuer{
 			Name: is.Name, Kind: is.Kind, Issuer: is.Issuer, Audiences: is.Audiences,
-			Algorithms: algs, RequireExp: is.RequireExp, Keys: keys, Remote: remote,
+			Algorithms: algs, RequireExp: is.RequireExp, TokenType: is.TokenType, Keys: keys, Remote: remote,
 		})
+		if is.Kind == config.KindJWT && len(is.Audiences) == 0 {
+			c.warnf(d, is.Node, "issuer %s: no audiences: every token its keys sign passes, whichever client or API it was issued for; name this API's audience (audiences: [...])", is.Name)
+		}
 		if is.OIDC != nil && is.Issuer == "" && remote != nil {
 			// The provider's tokens carry its issuer URL as iss (OpenID
 			// Connect Discovery 1.0 section 4.3): check it.
 			cfg.Issuers[len(cfg.Issuers)-1].Issuer = remote.OIDCIssuer
 		}
+		nodes = append(nodes, is.Node)
 	}
+	c.sharedKeys(d, cfg.Issuers, nodes)
 	cfg.LeewaySeconds = int(id.Leeway / time.Second)
 	cfg.Claims = config.Claims{
 		Subject: cmpOr(id.Claims["subject"], "sub"),
@@ -423,6 +431,37 @@ func (c *compilation) identity() {
 	for i := 1; i < len(cfg.Forward); i++ {
 		if strings.EqualFold(cfg.Forward[i-1].Header, cfg.Forward[i].Header) {
 			d.errorf(id.Node, "identity.forward: header %s given twice (header names ignore case)", cfg.Forward[i].Header)
+		}
+	}
+}
+
+// sharedKeys warns about issuers that share a key and accept the same
+// iss: the filter selects issuers by the token's iss and tries each
+// whose keys verify it, in policy order, so a token both accept takes
+// the first one's name, levels and state. Issuers that share keys but
+// name different iss values (Entra ID's v1 and v2) are told apart.
+func (c *compilation) sharedKeys(d *decoder, issuers []config.Issuer, nodes []*yaml.Node) {
+	sources := func(is *config.Issuer) []string {
+		var out []string
+		for _, k := range is.Keys {
+			k.Kid = ""
+			out = append(out, fmt.Sprint(k))
+		}
+		if is.Remote != nil && is.Remote.URL() != "" {
+			out = append(out, is.Remote.URL())
+		}
+		return out
+	}
+	for i := range issuers {
+		for j := 0; j < i; j++ {
+			a, b := &issuers[j], &issuers[i]
+			if a.Kind != config.KindJWT || b.Kind != config.KindJWT || a.Issuer != b.Issuer {
+				continue
+			}
+			shared := slices.ContainsFunc(sources(a), func(s string) bool { return slices.Contains(sources(b), s) })
+			if shared {
+				c.warnf(d, nodes[i], "issuers %s and %s share keys and accept the same iss: a token both accept is taken as %s's (the first in the policy); give each its issuer, or audiences that do not overlap", a.Name, b.Name, a.Name)
+			}
 		}
 	}
 }

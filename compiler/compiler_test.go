@@ -216,7 +216,10 @@ func TestWarnings(t *testing.T) {
 	src := `version: 1
 name: t
 identity:
-  issuers: [{name: login, algorithms: [HS256], secret: {env: SECRET}}]
+  issuers:
+    - {name: login, algorithms: [HS256], secret: {env: SECRET}}
+    - {name: api2, audiences: [api2], algorithms: [HS256], secret: {env: SECRET}}
+    - {name: v2, issuer: "https://v2", audiences: [api2], algorithms: [HS256], secret: {env: SECRET}}
 levels: {public: 0}
 roles:
   idle: [/idle]
@@ -234,9 +237,11 @@ services:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `p.yaml:7:3: warning: role idle: no route requires it (its permissions still grant access)` + "\n" +
-		`p.yaml:9:5: warning: no cors rule: the filter answers CORS preflights itself, and without a rule every preflight gets 403 cors_not_allowed (before, they were let through to the upstream); add cors: {origins: [...]} to the policy or a service, or options.preflight: false to decide OPTIONS like any method` + "\n" +
-		`p.yaml:12:16: warning: route "/b/z" of service a is unreachable: service b's prefix takes all its paths`
+	want := `p.yaml:5:7: warning: issuer login: no audiences: every token its keys sign passes, whichever client or API it was issued for; name this API's audience (audiences: [...])` + "\n" +
+		`p.yaml:6:7: warning: issuers login and api2 share keys and accept the same iss: a token both accept is taken as login's (the first in the policy); give each its issuer, or audiences that do not overlap` + "\n" +
+		`p.yaml:10:3: warning: role idle: no route requires it (its permissions still grant access)` + "\n" +
+		`p.yaml:12:5: warning: no cors rule: the filter answers CORS preflights itself, and without a rule every preflight gets 403 cors_not_allowed (before, they were let through to the upstream); add cors: {origins: [...]} to the policy or a service, or options.preflight: false to decide OPTIONS like any method` + "\n" +
+		`p.yaml:15:16: warning: route "/b/z" of service a is unreachable: service b's prefix takes all its paths`
 	if got := res.Warnings.Error(); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}

@@ -37,7 +37,7 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) ([]config.Key, *config.R
 	}
 	for _, a := range is.Algorithms {
 		if config.KeyTypeFor(a.Value) == "" {
-			known := []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+			known := []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 			d.errorf(a.Node, "issuer %s: algorithm %q is not supported%s", is.Name, a.Value, suggest(a.Value, known))
 		}
 	}

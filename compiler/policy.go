@@ -53,6 +53,7 @@ type IssuerDef struct {
 	Audiences  []string
 	Algorithms []ref
 	RequireExp bool
+	TokenType  string // the typ its tokens must carry, or ""
 	Secret     *KeyRef
 	JWKS       *KeyRef
 	PEM        *KeyRef
@@ -115,6 +116,7 @@ type Options struct {
 	LenientPaths     bool
 	PassHeaders      []string // lower case
 	ShadowHeader     string
+	MaxTokenBytes    int // 0: config.DefaultMaxTokenBytes
 }
 
 // CORSDef is a cross-origin rule as written (config.CORS).
@@ -162,7 +164,7 @@ var (
 	topFields      = []string{"version", "name", "mode", "identity", "levels", "roles", "sessions", "options", "cors", "services"}
 	identityFields = []string{"token", "issuers", "leeway", "claims", "forward"}
 	sourceFields   = []string{"header", "scheme", "cookie"}
-	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "secret", "jwks", "pem", "oidc"}
+	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "token_type", "secret", "jwks", "pem", "oidc"}
 	fetchFields    = []string{"refresh", "min_interval", "timeout", "allow_http"}
 	keyRefFields   = map[string][]string{
 		"secret": {"env", "file", "runtime"},
@@ -172,7 +174,7 @@ var (
 	}
 	claimFields   = []string{"subject", "level", "roles"}
 	sessionFields = []string{"state", "cache", "on_error"}
-	optionFields  = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers", "shadow_header"}
+	optionFields  = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers", "shadow_header", "max_token_bytes"}
 	serviceFields = []string{"name", "hosts", "prefix", "default", "mode", "cors", "routes"}
 	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode", "cors"}
 	corsFields    = []string{"origins", "methods", "headers", "expose", "credentials", "max_age", "forward_preflight"}
@@ -255,6 +257,8 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 					if h, ok := d.str(ov, "options.shadow_header"); ok && d.checkHeaderName(ov, "options.shadow_header", h) {
 						p.Options.ShadowHeader = h
 					}
+				case "max_token_bytes":
+					p.Options.MaxTokenBytes, _ = d.integer(ov, "options.max_token_bytes", config.MinMaxTokenBytes, config.MaxMaxTokenBytes)
 				}
 			})
 		case "cors":
@@ -345,6 +349,8 @@ func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
 			is.Algorithms = d.strList(v, what+".algorithms")
 		case "require_exp":
 			is.RequireExp, _ = d.boolean(v, what+".require_exp")
+		case "token_type":
+			is.TokenType, _ = d.oneOf(v, what+".token_type", "at+jwt", "JWT")
 		case "secret", "jwks", "pem", "oidc":
 			kr := d.keyRef(v, what+"."+key, key)
 			if kr == nil {

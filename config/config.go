@@ -86,7 +86,8 @@ type Issuer struct {
 	Audiences  []string `json:"audiences,omitempty"`
 	Algorithms []string `json:"algorithms,omitempty"`
 	RequireExp bool     `json:"require_exp"`
-	Keys       []Key    `json:"keys,omitempty"` // pinned at compile time
+	TokenType  string   `json:"token_type,omitempty"` // the typ a token must carry (at+jwt: RFC 9068 access tokens only), or any
+	Keys       []Key    `json:"keys,omitempty"`       // pinned at compile time
 	Remote     *Remote  `json:"remote,omitempty"`
 }
 
@@ -306,9 +307,16 @@ var minSecret = map[string]int{"HS256": 32, "HS384": 48, "HS512": 64}
 // (the policy's levels, the token's claim, the CLI's flags).
 const MaxLevel = 255
 
+// Bounds of options.max_token_bytes: below 1 KiB no real token fits;
+// above 64 KiB no gateway passes the header (Envoy's default is 60 KiB).
+const (
+	MinMaxTokenBytes = 1024
+	MaxMaxTokenBytes = 65536
+)
+
 // Defaults for zero-valued options.
 const (
-	DefaultMaxTokenBytes  = 8192
+	DefaultMaxTokenBytes  = 16384 // Entra ID tokens with 150-200 group ids are 8-11 KB
 	DefaultTokenCacheSize = 4096
 	DefaultTimeoutMillis  = 200
 )
@@ -427,8 +435,11 @@ func (c *Config) Validate() (*table.Table, error) {
 	if c.NeedsSidecar() && c.Sidecar.Upstream == "" {
 		return nil, errors.New("config: sidecar.upstream: required when token state is asked of the sidecar")
 	}
-	if c.Sidecar.TimeoutMillis < 0 || c.Options.MaxTokenBytes < 0 || c.Options.TokenCacheSize < 0 {
-		return nil, errors.New("config: negative timeout, token size or cache size")
+	if m := c.Options.MaxTokenBytes; m != 0 && (m < MinMaxTokenBytes || m > MaxMaxTokenBytes) {
+		return nil, fmt.Errorf("config: options.max_token_bytes %d not in %d..%d", m, MinMaxTokenBytes, MaxMaxTokenBytes)
+	}
+	if c.Sidecar.TimeoutMillis < 0 || c.Options.TokenCacheSize < 0 {
+		return nil, errors.New("config: negative timeout or cache size")
 	}
 	for _, h := range c.Options.PassHeaders {
 		if !IsOverrideHeader(h) && h != MethodOverrideParam {
@@ -501,7 +512,18 @@ var algKty = map[string]string{
 	"RS256": "RSA", "RS384": "RSA", "RS512": "RSA",
 	"PS256": "RSA", "PS384": "RSA", "PS512": "RSA",
 	"ES256": "EC", "ES384": "EC", "ES512": "EC",
-	"EdDSA": "OKP",
+	"EdDSA": "OKP", "Ed25519": "OKP",
+}
+
+// CanonicalAlgorithm names an algorithm one way: Ed25519 (RFC 9864's
+// fully specified name, which jose and others now emit) is EdDSA on the
+// one curve supported here, so either name in a policy, a token header
+// or a key set's alg means the same algorithm.
+func CanonicalAlgorithm(alg string) string {
+	if alg == "Ed25519" {
+		return "EdDSA"
+	}
+	return alg
 }
 
 // KeyTypeFor returns the JWK key type an algorithm needs, or "" when the

@@ -28,7 +28,7 @@ func (k Key) Fits(alg string) bool {
 	if c, ok := curveFor[alg]; ok {
 		return k.Crv == c
 	}
-	if alg == "EdDSA" {
+	if CanonicalAlgorithm(alg) == "EdDSA" {
 		return k.Crv == "Ed25519"
 	}
 	return true

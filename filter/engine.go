@@ -212,8 +212,11 @@ func (e *Engine) Decide(r *Request) Decision {
 			return credential{}
 		}
 		id, err := e.verifier.Verify(raw)
-		if need, ok := err.(*token.NeedKeys); ok {
-			return credential{raw: raw, present: true, keys: need}
+		switch e := err.(type) {
+		case *token.NeedKeys:
+			return credential{raw: raw, present: true, keys: e}
+		case *token.TooLarge:
+			return credential{failure: ReasonInvalidToken, detail: e, present: true}
 		}
 		switch err {
 		case nil:
@@ -240,6 +243,7 @@ type credential struct {
 	id      *token.Identity // verified JWT identity
 	raw     string
 	failure string // why the token was refused
+	detail  error  // what the log says of it, if more than failure
 	present bool   // a token was sent
 	opaque  bool   // a token only the sidecar knows
 	keys    *token.NeedKeys
@@ -341,6 +345,8 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	switch {
 	case c.keys != nil:
 		return e.needKeys(d, c.keys)
+	case c.failure != "" && c.detail != nil:
+		return into(d, withDetail(deny(401, c.failure), c.detail))
 	case c.failure != "":
 		return into(d, deny(401, c.failure))
 	case !c.present && m.Rule < 0:

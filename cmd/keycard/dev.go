@@ -23,7 +23,8 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	workers := fs.Int("workers", 2, "filter VMs (requests run through one at a time each)")
 	wasmFile := fs.String("wasm", "", "a filter module to run instead of this keycard's own")
 	demo := fs.Bool("demo", false, "prepare the example policy's demo tokens and print curl lines")
-	providerListen := fs.String("provider-listen", "", "where to serve the policy's loopback OpenID providers (default: their issuer URL's address)")
+	providerListen := fs.String("provider-listen", "", "where to serve the demo OpenID provider of the example's issuer "+devgw.DemoIssuer+" (default: that address; tokens then carry the address taken)")
+	caFile := fs.String("ca-file", "", "PEM file of CA certificates trusted for fetching the policy's key sets, besides the system's")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=URL of a service's upstream (repeatable; default: a demo echo service)")
 	paths, ok := parseArgs(fs, args, stdout, stderr)
@@ -54,7 +55,7 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	g, err := devgw.Start(ctx, devgw.Options{Policy: paths, Wasm: wasm, Upstreams: ups, RedisURL: *redisURL, Listen: *listen, Workers: *workers, Log: log, AccessLog: stderr, ProviderListen: *providerListen})
+	g, err := devgw.Start(ctx, devgw.Options{Policy: paths, Wasm: wasm, Upstreams: ups, RedisURL: *redisURL, Listen: *listen, Workers: *workers, Log: log, AccessLog: stderr, ProviderListen: *providerListen, CAFile: *caFile})
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -62,7 +63,11 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "keycard dev: gateway on http://%s, policy %s, filter %s in wazero (%d VMs)\n", g.Addr, g.Result.Config.Policy, *wasmFile, *workers)
 	fmt.Fprintf(stdout, "sidecar (business API) on %s, admin key %s\n", g.SidecarURL, g.AdminKey)
 	for _, name := range slices.Sorted(maps.Keys(g.Providers)) {
-		fmt.Fprintf(stdout, "OpenID provider of issuer %s on %s (its certificate: %s)\n", name, g.Providers[name].URL, g.CertFile)
+		p := g.Providers[name]
+		fmt.Fprintf(stdout, "demo OpenID provider of issuer %s on %s (its certificate: %s)\n", name, p.URL, g.CertFile)
+		if p.URL != devgw.DemoIssuer {
+			fmt.Fprintf(stdout, "  served in place of the policy's %s (--provider-listen): its tokens carry iss %s, and the filter and sidecar take that\n", devgw.DemoIssuer, p.URL)
+		}
 	}
 	if *demo {
 		scenarios, err := g.Demo(ctx)

@@ -87,7 +87,7 @@ func TestDevProviderPortTaken(t *testing.T) {
 	os.WriteFile(module, wasmasm.NoopFilter(), 0o644)
 	var out, errb bytes.Buffer
 	code := run([]string{"dev", "../../policies", "--wasm", module, "--listen", "127.0.0.1:0"}, &out, &errb)
-	if code != 1 || !strings.Contains(errb.String(), "serve the provider elsewhere with --provider-listen ADDR") {
+	if code != 1 || !strings.Contains(errb.String(), "serve the demo provider elsewhere with --provider-listen ADDR") {
 		t.Errorf("%d %q", code, errb.String())
 	}
 }

@@ -142,6 +142,7 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 		}
 		is := issuer{cfg: ic, methods: map[string]jwt.SigningMethod{}, loaded: ic.Remote == nil}
 		for _, alg := range ic.Algorithms {
+			alg = config.CanonicalAlgorithm(alg)
 			m := jwt.GetSigningMethod(alg)
 			if m == nil || alg == "none" {
 				return nil, fmt.Errorf("issuer %s: algorithm %s is not available", ic.Name, alg)
@@ -185,7 +186,7 @@ const refusalTTL = time.Minute
 // ErrOpaque when the policy has an opaque issuer, else ErrInvalid.
 func (v *Verifier) Verify(raw string) (*Identity, error) {
 	if len(raw) > v.maxBytes {
-		return nil, ErrInvalid
+		return nil, &TooLarge{Size: len(raw), Max: v.maxBytes}
 	}
 	now := v.now()
 	if id, _, ok := v.cache.get(raw, now); ok {
@@ -206,6 +207,14 @@ func (v *Verifier) Verify(raw string) (*Identity, error) {
 	return id, err
 }
 
+// TooLarge refuses a token longer than options.max_token_bytes without
+// reading it; the client is told invalid_token, the log which limit.
+type TooLarge struct{ Size, Max int }
+
+func (e *TooLarge) Error() string {
+	return fmt.Sprintf("token is %d bytes, over options.max_token_bytes %d", e.Size, e.Max)
+}
+
 var errNotYet = errors.New("token not valid yet")
 
 func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, error) {
@@ -217,7 +226,7 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		}
 		return nil, time.Time{}, ErrInvalid
 	}
-	alg, kid, hasKid, err := v.header(h)
+	hd, err := v.header(h)
 	if err != nil {
 		return nil, time.Time{}, ErrInvalid
 	}
@@ -225,42 +234,50 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 	var sig, payload []byte
 	var c *claims
 	var need *NeedKeys
+	refusal := ErrInvalid // the most telling refusal of the issuers tried
 	for i := range v.issuers {
 		is := &v.issuers[i]
-		method, ok := is.methods[alg]
+		method, ok := is.methods[hd.alg]
 		if !ok {
 			continue // the algorithm is pinned per issuer, never taken from the token
 		}
-		if sig == nil {
-			if sig, err = v.segments.DecodeSegment(s); err != nil || len(sig) == 0 {
-				return nil, time.Time{}, ErrInvalid
-			}
-		}
-		key := is.signedBy(method, alg, kid, hasKid, signing, sig)
-		if key == nil {
-			if need == nil && is.cfg.Remote != nil {
-				need = is.missing(alg, kid, hasKid, p, v)
-			}
-			continue
-		}
-		// The issuer's key signed it: the token is this issuer's, and its
-		// claims decide.
 		if c == nil {
+			// The claims are read before any signature is checked, only to
+			// choose the issuers whose iss the token claims: nothing they
+			// say is believed until one of those issuers' keys verifies it.
 			if payload, err = v.segments.DecodeSegment(p); err != nil {
 				return nil, time.Time{}, ErrInvalid
 			}
 			if c, err = v.decodeClaims(payload); err != nil {
 				return nil, time.Time{}, ErrInvalid
 			}
+			if sig, err = v.segments.DecodeSegment(s); err != nil || len(sig) == 0 {
+				return nil, time.Time{}, ErrInvalid
+			}
+		}
+		// Issuers may share keys (Entra ID's v1 and v2 issuers publish one
+		// set; two audiences of one provider are two issuers): the token's
+		// iss selects among them, and every issuer it fits is tried.
+		if is.cfg.Issuer != "" && c.iss != is.cfg.Issuer || !is.typeFits(hd.typ) {
+			continue
+		}
+		key := is.signedBy(method, hd.alg, hd.kid, hd.hasKid, signing, sig)
+		if key == nil {
+			if need == nil && is.cfg.Remote != nil {
+				need = is.missing(hd.alg, hd.kid, hd.hasKid)
+			}
+			continue
 		}
 		if err := is.validator.Validate(c); err != nil {
 			switch {
 			case errors.Is(err, jwt.ErrTokenExpired):
-				return nil, time.Time{}, ErrExpired
+				refusal = ErrExpired
 			case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-				return nil, time.Time{}, errNotYet
+				if refusal != ErrExpired {
+					refusal = errNotYet
+				}
 			}
-			return nil, time.Time{}, ErrInvalid
+			continue
 		}
 		// The claims that name the token's state, read as the sidecar
 		// reads them; a token the sidecar issued for another service is
@@ -277,34 +294,35 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		}
 		return id, until, nil
 	}
+	if refusal != ErrInvalid {
+		return nil, time.Time{}, refusal
+	}
 	if need != nil {
 		return nil, time.Time{}, need
 	}
 	return nil, time.Time{}, ErrInvalid
 }
 
+// typeFits checks the token's typ header against the issuer's required
+// type (RFC 9068 section 4: at+jwt, which may be written
+// application/at+jwt; media types ignore case, RFC 7515 section 4.1.9).
+func (is *issuer) typeFits(typ string) bool {
+	want := is.cfg.TokenType
+	if want == "" {
+		return true
+	}
+	if len(typ) > len("application/") && strings.EqualFold(typ[:len("application/")], "application/") && !strings.Contains(want, "/") {
+		typ = typ[len("application/"):]
+	}
+	return strings.EqualFold(typ, want)
+}
+
 // missing says whether a token this issuer's keys did not verify could
 // be verified by keys the sidecar has not handed over: there are none
-// yet, or the token names a kid the set lacks. It must claim to be this
-// issuer's when the issuer is named (iss, unverified: the answer only
-// chooses between two refusals and a fetch the filter rate-limits).
-func (is *issuer) missing(alg, kid string, hasKid bool, payload string, v *Verifier) *NeedKeys {
-	if is.cfg.Issuer != "" {
-		data, err := v.segments.DecodeSegment(payload)
-		if err != nil {
-			return nil
-		}
-		iss := ""
-		_ = jsonscan.Object(data, func(key, raw []byte) error {
-			if string(key) == "iss" {
-				iss, _ = jsonscan.String(raw)
-			}
-			return nil
-		})
-		if iss != is.cfg.Issuer {
-			return nil
-		}
-	}
+// yet, or the token names a kid the set lacks. The caller has checked
+// that the token claims to be this issuer's (iss, unverified: the answer
+// only chooses between two refusals and a fetch the filter rate-limits).
+func (is *issuer) missing(alg, kid string, hasKid bool) *NeedKeys {
 	if !is.loaded {
 		return &NeedKeys{Issuer: is.cfg.Name, Kid: kid, None: true}
 	}
@@ -364,38 +382,54 @@ func (v *Verifier) SetRemoteKeys(name string, keys []config.Key) (int, error) {
 	return len(fresh) - is.pinned, nil
 }
 
-// header reads alg and kid. A token that asks for critical extensions
-// (crit) or an unencoded payload (b64) is refused (RFC 7515 4.1.11, RFC
-// 7797). Keys the token carries (jwk, jku, x5u, x5c) are never looked at.
-func (v *Verifier) header(seg string) (alg, kid string, hasKid bool, err error) {
+// jwsHeader is what the filter reads of a token's header.
+type jwsHeader struct {
+	alg, kid, typ string
+	hasKid        bool
+}
+
+// header reads alg, kid and typ. A token that asks for critical
+// extensions (crit) or an unencoded payload (b64) is refused (RFC 7515
+// 4.1.11, RFC 7797). Keys the token carries (jwk, jku, x5u, x5c) are
+// never looked at. Ed25519 (RFC 9864) reads as EdDSA: for the only curve
+// supported they are one algorithm.
+func (v *Verifier) header(seg string) (jwsHeader, error) {
+	var h jwsHeader
 	data, err := v.segments.DecodeSegment(seg)
 	if err != nil {
-		return "", "", false, err
+		return h, err
 	}
+	hasTyp := false
 	err = jsonscan.Object(data, func(key, raw []byte) error {
+		var err error
 		switch string(key) {
 		case "alg":
-			if alg != "" {
+			if h.alg != "" {
 				return jsonscan.ErrJSON
 			}
-			alg, err = jsonscan.String(raw)
-			return err
+			h.alg, err = jsonscan.String(raw)
 		case "kid":
-			if hasKid {
+			if h.hasKid {
 				return jsonscan.ErrJSON
 			}
-			hasKid = true
-			kid, err = jsonscan.String(raw)
-			return err
+			h.hasKid = true
+			h.kid, err = jsonscan.String(raw)
+		case "typ":
+			if hasTyp {
+				return jsonscan.ErrJSON
+			}
+			hasTyp = true
+			h.typ, err = jsonscan.String(raw)
 		case "crit", "b64":
 			return errors.New("unsupported header " + string(key))
 		}
-		return nil
+		return err
 	})
-	if err == nil && alg == "" {
+	if err == nil && h.alg == "" {
 		err = errors.New("no alg")
 	}
-	return alg, kid, hasKid, err
+	h.alg = config.CanonicalAlgorithm(h.alg)
+	return h, err
 }
 
 // signedBy tries the issuer's keys: by kid when the token names one (a key

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -117,8 +118,102 @@ func BenchmarkHeader(b *testing.B) {
 	tok := benchTokens(1)[0]
 	h := tok[:strings.IndexByte(tok, '.')]
 	for b.Loop() {
-		if _, _, _, err := v.header(h); err != nil {
+		if _, err := v.header(h); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestIssuerSelection: issuers that share a key are told apart by the
+// token's iss and then by their own checks; every issuer the token fits
+// is tried, and the typ and size rules answer as documented.
+func TestIssuerSelection(t *testing.T) {
+	k, _ := config.KeyFrom("", benchSecret)
+	hs := func(name, iss string, aud ...string) config.Issuer {
+		return config.Issuer{Name: name, Kind: config.KindJWT, Issuer: iss, Audiences: aud, Algorithms: []string{"HS256"}, Keys: []config.Key{k}}
+	}
+	v1 := hs("entra-v1", "https://sts.windows.net/t/", "api://shop")
+	v2 := hs("entra-v2", "https://login.microsoftonline.com/t/v2.0", "shop-client-id")
+	orders := hs("orders", "https://idp", "orders")
+	billing := hs("billing", "https://idp", "billing")
+	typed := hs("typed", "https://typed", "api")
+	typed.TokenType = "at+jwt"
+	id := &config.Identity{Issuers: []config.Issuer{v1, v2, orders, billing, typed}, Claims: config.Claims{Subject: "sub", Level: "level", Roles: "roles"}}
+	v, err := New("shop", id, func() time.Time { return benchNow }, 2048, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(header map[string]any, c jwt.MapClaims) string {
+		c["exp"] = benchNow.Add(time.Hour).Unix()
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+		for h, x := range header {
+			tok.Header[h] = x
+		}
+		s, _ := tok.SignedString(benchSecret)
+		return s
+	}
+	expired := func() string {
+		c := jwt.MapClaims{"iss": "https://idp", "aud": "billing", "sub": "u", "exp": benchNow.Add(-time.Hour).Unix()}
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(benchSecret)
+		return s
+	}()
+	for _, c := range []struct {
+		name, tok, issuer string
+		err               error
+	}{
+		{"v2 token among v1 and v2 on one key", sign(nil, jwt.MapClaims{"iss": v2.Issuer, "aud": "shop-client-id", "sub": "u"}), "entra-v2", nil},
+		{"v1 token", sign(nil, jwt.MapClaims{"iss": v1.Issuer, "aud": "api://shop", "sub": "u"}), "entra-v1", nil},
+		{"v2 iss with v1's audience", sign(nil, jwt.MapClaims{"iss": v2.Issuer, "aud": "api://shop", "sub": "u"}), "", ErrInvalid},
+		{"second issuer of one iss, by audience", sign(nil, jwt.MapClaims{"iss": "https://idp", "aud": "billing", "sub": "u"}), "billing", nil},
+		{"first issuer of one iss", sign(nil, jwt.MapClaims{"iss": "https://idp", "aud": "orders", "sub": "u"}), "orders", nil},
+		{"expired for the issuer that fits", expired, "", ErrExpired},
+		{"iss with a trailing slash is another issuer", sign(nil, jwt.MapClaims{"iss": "https://idp/", "aud": "orders", "sub": "u"}), "", ErrInvalid},
+		{"at+jwt", sign(map[string]any{"typ": "at+jwt"}, jwt.MapClaims{"iss": "https://typed", "aud": "api", "sub": "u"}), "typed", nil},
+		{"application/at+jwt", sign(map[string]any{"typ": "application/AT+JWT"}, jwt.MapClaims{"iss": "https://typed", "aud": "api", "sub": "u"}), "typed", nil},
+		{"an ID token where at+jwt is required", sign(map[string]any{"typ": "JWT"}, jwt.MapClaims{"iss": "https://typed", "aud": "api", "sub": "u"}), "", ErrInvalid},
+		{"no typ where at+jwt is required", sign(map[string]any{"typ": nil}, jwt.MapClaims{"iss": "https://typed", "aud": "api", "sub": "u"}), "", ErrInvalid},
+		{"typ twice", b64JSON(`{"alg":"HS256","typ":"at+jwt","typ":"at+jwt"}`) + "." + b64JSON(`{}`) + ".AAAA", "", ErrInvalid},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			id, err := v.Verify(c.tok)
+			if err != c.err {
+				t.Fatalf("err %v, want %v", err, c.err)
+			}
+			if err == nil && id.Issuer != c.issuer {
+				t.Errorf("issuer %s, want %s", id.Issuer, c.issuer)
+			}
+		})
+	}
+	big := sign(nil, jwt.MapClaims{"iss": "https://idp", "aud": "orders", "pad": strings.Repeat("x", 2048)})
+	_, err = v.Verify(big)
+	if tl, ok := err.(*TooLarge); !ok || tl.Max != 2048 || tl.Error() != fmt.Sprintf("token is %d bytes, over options.max_token_bytes 2048", len(big)) {
+		t.Errorf("a token over the limit: %v", err)
+	}
+}
+
+func b64JSON(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// TestEd25519Name: RFC 9864's Ed25519 and EdDSA name one algorithm,
+// whichever the policy pins and the token's header says.
+func TestEd25519Name(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	k, _ := config.KeyFrom("", pub)
+	for _, pinned := range []string{"EdDSA", "Ed25519"} {
+		id := &config.Identity{Issuers: []config.Issuer{{Name: "ed", Kind: config.KindJWT, Algorithms: []string{pinned}, Keys: []config.Key{k}}}, Claims: config.Claims{Subject: "sub"}}
+		v, err := New("shop", id, func() time.Time { return benchNow }, 8192, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, alg := range []string{"EdDSA", "Ed25519"} {
+			tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": "u"})
+			tok.Header["alg"] = alg
+			s, err := tok.SignedString(priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(s); err != nil {
+				t.Errorf("pinned %s, token %s: %v", pinned, alg, err)
+			}
 		}
 	}
 }

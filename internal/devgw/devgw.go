@@ -51,11 +51,23 @@ type Options struct {
 	Log       *slog.Logger
 	AccessLog io.Writer
 
-	// ProviderListen, when set, is where the dev OpenID providers listen
-	// instead of their policy URL's address (tests: "127.0.0.1:0"); the
-	// filter and the sidecar are then pointed at the address taken.
+	// ProviderListen, when set, is where the demo OpenID provider
+	// listens instead of DemoIssuer's address (tests: "127.0.0.1:0"); the
+	// filter and the sidecar are then pointed at the address taken, and
+	// the log says so.
 	ProviderListen string
+
+	// CAFile holds PEM roots trusted, besides the system's, for fetching
+	// the key sets of the policy's other providers (one on loopback
+	// with its own CA, for instance).
+	CAFile string
 }
+
+// DemoIssuer is the example policy's OpenID issuer (policies/shop.yaml,
+// issuer sso). keycard dev serves its demo provider for an oidc issuer
+// at exactly this URL, and for no other: any other provider, loopback or
+// not, is a real one whose keys the sidecar fetches.
+const DemoIssuer = "https://127.0.0.1:8443"
 
 // Gateway is a running local gateway.
 type Gateway struct {
@@ -65,7 +77,7 @@ type Gateway struct {
 	Result     *compiler.Result
 	Store      *sidecar.Store
 	// Providers are the OpenID providers keycard dev serves, by issuer
-	// name: every oidc issuer of the policy at a loopback address.
+	// name: the oidc issuers at DemoIssuer.
 	Providers map[string]*idp.Provider
 	CertFile  string // the providers' certificates, for curl --cacert
 
@@ -199,9 +211,10 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 	return g, nil
 }
 
-// startProviders serves an OpenID provider for every oidc issuer of the
-// policy at a loopback address, so that its tokens verify through keys
-// the sidecar fetches, as in production.
+// startProviders serves the demo OpenID provider for the policy's oidc
+// issuers at DemoIssuer, so that their tokens verify through keys the
+// sidecar fetches, as in production. It writes CertFile: the provider's
+// certificate, then the roots of o.CAFile.
 func (g *Gateway) startProviders(cfg *config.Config, o Options) error {
 	g.Providers = map[string]*idp.Provider{}
 	issuers := append([]config.Issuer(nil), cfg.Identity.Issuers...)
@@ -209,36 +222,42 @@ func (g *Gateway) startProviders(cfg *config.Config, o Options) error {
 	var certs []byte
 	for i := range issuers {
 		is := &issuers[i]
-		if is.Remote == nil || is.Remote.OIDCIssuer == "" {
-			continue
-		}
-		u, err := url.Parse(is.Remote.OIDCIssuer)
-		if err != nil || !isLoopback(u.Hostname()) {
+		if is.Remote == nil || strings.TrimSuffix(is.Remote.OIDCIssuer, "/") != DemoIssuer {
 			continue // a real provider: the sidecar fetches from it
-		}
-		if u.Path != "" && u.Path != "/" {
-			return fmt.Errorf("issuer %s: keycard dev serves an OpenID provider at the root of %s, not under %s", is.Name, u.Host, u.Path)
 		}
 		addr := o.ProviderListen
 		if addr == "" {
-			addr = u.Host
+			addr = strings.TrimPrefix(DemoIssuer, "https://")
 		}
 		p, err := idp.Start(addr, g.AdminKey)
 		if err != nil {
 			hint := ""
 			if o.ProviderListen == "" && errors.Is(err, syscall.EADDRINUSE) {
-				hint = " (another program uses that port: serve the provider elsewhere with --provider-listen ADDR)"
+				hint = " (another program uses that port: serve the demo provider elsewhere with --provider-listen ADDR)"
 			}
-			return fmt.Errorf("issuer %s: keycard dev serves its OpenID provider on %s and cannot listen there: %w%s", is.Name, addr, err, hint)
+			return fmt.Errorf("issuer %s: keycard dev serves its demo OpenID provider on %s and cannot listen there: %w%s", is.Name, addr, err, hint)
 		}
 		g.closers = append(g.closers, p.Close)
+		if len(is.Audiences) > 0 {
+			p.Audience = is.Audiences[0]
+		}
 		g.Providers[is.Name] = p
-		if p.URL != strings.TrimSuffix(is.Remote.OIDCIssuer, "/") {
+		if p.URL != DemoIssuer {
+			// Served elsewhere (--provider-listen): its tokens carry its
+			// own address as iss, and the filter and the sidecar take
+			// that in place of the policy's. keycard dev says so.
 			r := *is.Remote
 			r.OIDCIssuer, is.Issuer = p.URL, p.URL
 			is.Remote = &r
 		}
 		certs = append(certs, p.CertPEM()...)
+	}
+	if o.CAFile != "" {
+		data, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return fmt.Errorf("--ca-file: %w", err)
+		}
+		certs = append(certs, data...)
 	}
 	if len(certs) == 0 {
 		return nil
@@ -254,14 +273,6 @@ func (g *Gateway) startProviders(cfg *config.Config, o Options) error {
 	}
 	g.CertFile = f.Name()
 	return f.Close()
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // holdKeys gives the sidecar the keys it holds for the filter: remote

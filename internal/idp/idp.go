@@ -52,6 +52,7 @@ type Provider struct {
 	URL      string // the issuer: https://127.0.0.1:PORT
 	JWKSPath string
 	SlowBy   time.Duration
+	Audience string // the aud of tokens signed without one; "" for none
 
 	srv          *httptest.Server
 	adminKey     string
@@ -168,7 +169,8 @@ func (p *Provider) Kid() string {
 	return p.keys[0].kid
 }
 
-// Sign signs claims (iss is set to the provider's URL unless given) with
+// Sign signs claims (iss is set to the provider's URL and aud to
+// Audience unless given) with
 // the current key.
 func (p *Provider) Sign(claims jwt.MapClaims) (string, error) { return p.SignWith("", claims) }
 
@@ -189,6 +191,9 @@ func (p *Provider) SignWith(kid string, claims jwt.MapClaims) (string, error) {
 	}
 	if _, ok := claims["iss"]; !ok {
 		claims["iss"] = p.URL
+	}
+	if _, ok := claims["aud"]; !ok && p.Audience != "" {
+		claims["aud"] = p.Audience
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	t.Header["kid"] = k.kid

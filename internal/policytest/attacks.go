@@ -86,7 +86,6 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 	}
 	partnerClaims := good()
 	partnerClaims["iss"] = partner.Issuer
-	delete(partnerClaims, "aud")
 	partnerJWK, _ := json.Marshal(partner.Keys[0])
 	hsWithKey := func(key []byte) string {
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, partnerClaims).SignedString(key)
