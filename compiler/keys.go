@@ -67,7 +67,11 @@ func (c *compilation) keys(id *Identity, is *IssuerDef) ([]config.Key, *config.R
 		}
 		var got []config.Key
 		if kr == is.JWKS {
-			got, err = parseJWKS(data)
+			var left []string
+			got, left, err = usableJWKS(data, algs)
+			for _, why := range left {
+				c.warnf(d, kr.Node, "issuer %s: %s: %s: left out, as the sidecar leaves it out of a fetched set", is.Name, kr.File, why)
+			}
 		} else {
 			got, err = parsePEM(data)
 		}
@@ -130,7 +134,7 @@ func (c *compilation) remote(id *Identity, is *IssuerDef) *config.Remote {
 		fetch, r.OIDCIssuer = is.OIDC, is.OIDC.URL
 	}
 	if is.Secret != nil && is.Secret.Runtime != "" {
-		r.Secret = is.Secret.Runtime
+		r.Secret, r.SecretEncoding = is.Secret.Runtime, is.Secret.Encoding
 	}
 	if fetch == nil && r.Secret == "" {
 		return nil
@@ -201,7 +205,21 @@ func (c *compilation) readSecret(id *Identity, is *IssuerDef) ([]byte, bool) {
 			d.errorf(kr.Node, "issuer %s: %v", is.Name, err)
 			return nil, false
 		}
-		secret = []byte(strings.TrimRight(string(data), "\r\n"))
+		// The file's bytes are the secret, a final line break included:
+		// a random secret may end in 0x0a, and trimming it would refuse
+		// every token. A line break an editor added is warned about.
+		secret = data
+		if kr.Encoding == config.SecretRaw && len(data) > 0 && (data[len(data)-1] == '\n' || data[len(data)-1] == '\r') {
+			c.warnf(d, kr.Node, "issuer %s: secret file %s ends with a line break, which is part of the secret; if an editor added it, remove it (printf '%%s' ... > file), or write the secret as encoding: base64", is.Name, kr.File)
+		}
+	}
+	if kr.Encoding != config.SecretRaw {
+		decoded, err := config.DecodeSecret(secret, kr.Encoding)
+		if err != nil {
+			d.errorf(kr.Node, "issuer %s: secret (encoding %s): %v", is.Name, kr.Encoding, err)
+			return nil, false
+		}
+		secret = decoded
 	}
 	for _, a := range is.Algorithms {
 		if n := config.MinSecretBytes(a.Value); len(secret) < n {
@@ -216,19 +234,32 @@ func (c *compilation) readSecret(id *Identity, is *IssuerDef) ([]byte, bool) {
 	return secret, true
 }
 
-func parseJWKS(data []byte) ([]config.Key, error) {
+// usableJWKS reads a key set file by the rule the sidecar applies to a
+// fetched one (config.JWKSEntry.Unusable): the keys that may verify the
+// issuer's tokens, and why each other one is left out. A set with none
+// left is an error.
+func usableJWKS(data []byte, algs []string) ([]config.Key, []string, error) {
 	entries, err := config.ParseJWKS(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]config.Key, 0, len(entries))
+	var out []config.Key
+	var left []string
 	for i, e := range entries {
-		if e.Err != nil {
-			return nil, fmt.Errorf("key %d: %v", i, e.Err)
+		if why := e.Unusable(algs); why != nil {
+			name := fmt.Sprintf("key %d", i)
+			if e.Key.Kid != "" {
+				name += " (kid " + e.Key.Kid + ")"
+			}
+			left = append(left, name+": "+why.Error())
+			continue
 		}
 		out = append(out, e.Key)
 	}
-	return out, nil
+	if len(out) == 0 {
+		return nil, nil, fmt.Errorf("none of its %d keys verifies %s (%s)", len(entries), strings.Join(algs, ", "), strings.Join(left, "; "))
+	}
+	return out, left, nil
 }
 
 func parsePEM(data []byte) ([]config.Key, error) {

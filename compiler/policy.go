@@ -65,12 +65,13 @@ type IssuerDef struct {
 // the sidecar holds at run time, or a URL the sidecar fetches, with how
 // often.
 type KeyRef struct {
-	Node    *yaml.Node
-	Env     string
-	File    string
-	Runtime string
-	URL     string
-	Fetch   FetchDef
+	Node     *yaml.Node
+	Env      string
+	File     string
+	Runtime  string
+	URL      string
+	Encoding string // a secret's: config.SecretRaw, SecretBase64 or SecretJWK
+	Fetch    FetchDef
 }
 
 // FetchDef is how a remote key set is kept fresh; zero fields take the
@@ -167,7 +168,7 @@ var (
 	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "token_type", "secret", "jwks", "pem", "oidc"}
 	fetchFields    = []string{"refresh", "min_interval", "timeout", "allow_http"}
 	keyRefFields   = map[string][]string{
-		"secret": {"env", "file", "runtime"},
+		"secret": {"env", "file", "runtime", "encoding"},
 		"jwks":   append([]string{"file", "url", "env"}, fetchFields...),
 		"pem":    {"file", "env"},
 		"oidc":   append([]string{"issuer"}, fetchFields...),
@@ -381,7 +382,11 @@ func (d *decoder) keyRef(v *yaml.Node, what, key string) *KeyRef {
 	sources := 0
 	d.fields(v, what, keyRefFields[key], func(field string, _, fv *yaml.Node) {
 		var s string
-		if field != "allow_http" {
+		switch field {
+		case "allow_http":
+		case "encoding":
+			s, _ = d.oneOf(fv, what+".encoding", "raw", config.SecretBase64, config.SecretJWK)
+		default:
 			s, _ = d.str(fv, what+"."+field)
 		}
 		switch field {
@@ -391,6 +396,10 @@ func (d *decoder) keyRef(v *yaml.Node, what, key string) *KeyRef {
 			kr.File, sources = s, sources+1
 		case "runtime":
 			kr.Runtime, sources = s, sources+1
+		case "encoding":
+			if s != "raw" {
+				kr.Encoding = s
+			}
 		case "url", "issuer":
 			kr.URL, sources = s, sources+1
 		case "refresh":
@@ -406,7 +415,7 @@ func (d *decoder) keyRef(v *yaml.Node, what, key string) *KeyRef {
 	if sources != 1 {
 		var names []string
 		for _, f := range keyRefFields[key] {
-			if !slices.Contains(fetchFields, f) {
+			if !slices.Contains(fetchFields, f) && f != "encoding" {
 				names = append(names, f)
 			}
 		}

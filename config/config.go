@@ -99,12 +99,13 @@ type Issuer struct {
 // MinIntervalMillis.
 type Remote struct {
 	JWKSURL           string `json:"jwks_url,omitempty"`
-	OIDCIssuer        string `json:"oidc_issuer,omitempty"` // discovery: OIDCIssuer + /.well-known/openid-configuration
-	Secret            string `json:"secret,omitempty"`      // name of a secret the sidecar holds
-	RefreshMillis     int    `json:"refresh_ms"`            // the longest a fetched set is kept without asking again
-	MinIntervalMillis int    `json:"min_interval_ms"`       // the shortest time between two fetches
-	TimeoutMillis     int    `json:"timeout_ms"`            // one fetch, discovery included
-	AllowHTTP         bool   `json:"allow_http,omitempty"`  // plain http URLs, for tests on loopback
+	OIDCIssuer        string `json:"oidc_issuer,omitempty"`     // discovery: OIDCIssuer + /.well-known/openid-configuration
+	Secret            string `json:"secret,omitempty"`          // name of a secret the sidecar holds
+	SecretEncoding    string `json:"secret_encoding,omitempty"` // how it is written (DecodeSecret): raw bytes, base64 or jwk
+	RefreshMillis     int    `json:"refresh_ms"`                // the longest a fetched set is kept without asking again
+	MinIntervalMillis int    `json:"min_interval_ms"`           // the shortest time between two fetches
+	TimeoutMillis     int    `json:"timeout_ms"`                // one fetch, discovery included
+	AllowHTTP         bool   `json:"allow_http,omitempty"`      // plain http URLs, for tests on loopback
 }
 
 // Defaults and bounds of the remote key settings.
@@ -157,6 +158,9 @@ func (r *Remote) validate() error {
 	}
 	if r.Secret != "" && !ValidSecretName(r.Secret) {
 		return fmt.Errorf("remote: secret name %q: letters, digits and _ only", r.Secret)
+	}
+	if r.SecretEncoding != SecretRaw && r.SecretEncoding != SecretBase64 && r.SecretEncoding != SecretJWK {
+		return fmt.Errorf("remote: secret_encoding %q is not base64 or jwk", r.SecretEncoding)
 	}
 	if r.MinIntervalMillis <= 0 || r.RefreshMillis < r.MinIntervalMillis || r.RefreshMillis > MaxRefreshMillis {
 		return fmt.Errorf("remote: refresh_ms %d and min_interval_ms %d: need 0 < min_interval_ms <= refresh_ms <= %d", r.RefreshMillis, r.MinIntervalMillis, MaxRefreshMillis)

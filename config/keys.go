@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 )
 
 // MinRSABits is the smallest RSA modulus accepted.
@@ -196,6 +197,39 @@ func ParseJWKS(data []byte) ([]JWKSEntry, error) {
 	return out, nil
 }
 
+// Unusable says why a published key may not verify an issuer's tokens,
+// or nil when it may: a signing key (use absent or "sig") that parses,
+// fits one of the issuer's algorithms and, when it names its alg, names
+// one of them. A key set from a file and one fetched by the sidecar
+// follow this one rule.
+func (e JWKSEntry) Unusable(algs []string) error {
+	switch {
+	case e.Err != nil:
+		return e.Err
+	case e.Use != "" && e.Use != "sig":
+		return fmt.Errorf("use %q is not sig", e.Use)
+	}
+	if e.Alg != "" {
+		named := false
+		for _, a := range algs {
+			named = named || CanonicalAlgorithm(a) == CanonicalAlgorithm(e.Alg)
+		}
+		if !named {
+			return fmt.Errorf("alg %s is not one of the issuer's %v", e.Alg, algs)
+		}
+	}
+	for _, a := range algs {
+		if e.Key.Fits(a) {
+			return nil
+		}
+	}
+	kind := e.Key.Kty
+	if e.Key.Crv != "" {
+		kind += " " + e.Key.Crv
+	}
+	return fmt.Errorf("its %s key fits none of the issuer's algorithms %v", kind, algs)
+}
+
 // jsonProblem says what is wrong with a JSON document without Go's type
 // names.
 func jsonProblem(err error) string {
@@ -223,4 +257,57 @@ func jsonKind(goKind string) string {
 		return "object"
 	}
 	return "number"
+}
+
+// Secret encodings: how an HMAC secret's bytes are written where they
+// are kept (a file, an environment variable, the sidecar's secret).
+const (
+	SecretRaw    = ""       // the bytes as they are, a final line break included
+	SecretBase64 = "base64" // standard or URL alphabet, padded or not; surrounding white space is not part of it
+	SecretJWK    = "jwk"    // a JWK of kty oct (RFC 7517), or a JWKS holding one
+)
+
+// DecodeSecret turns a secret as kept into its bytes.
+func DecodeSecret(data []byte, encoding string) ([]byte, error) {
+	switch encoding {
+	case SecretRaw:
+		return data, nil
+	case SecretBase64:
+		s := strings.TrimSpace(string(data))
+		s = strings.TrimRight(s, "=")
+		if strings.ContainsAny(s, "-_") {
+			b, err := base64.RawURLEncoding.DecodeString(s)
+			if err != nil {
+				return nil, errors.New("not base64 (URL alphabet)")
+			}
+			return b, nil
+		}
+		b, err := base64.RawStdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, errors.New("not base64")
+		}
+		return b, nil
+	case SecretJWK:
+		var jwk struct {
+			Kty  *string          `json:"kty"`
+			K    string           `json:"k"`
+			Keys []map[string]any `json:"keys"`
+		}
+		if err := json.Unmarshal(data, &jwk); err != nil {
+			return nil, fmt.Errorf("not a JWK: %s", jsonProblem(err))
+		}
+		if jwk.Kty == nil && len(jwk.Keys) == 1 {
+			one, _ := json.Marshal(jwk.Keys[0])
+			return DecodeSecret(one, SecretJWK)
+		}
+		if jwk.Kty == nil || *jwk.Kty != "oct" || jwk.K == "" {
+			return nil, errors.New(`not a JWK of kty "oct" with "k" (or a JWKS holding exactly one)`)
+		}
+		b, err := base64.RawURLEncoding.DecodeString(jwk.K)
+		if err != nil {
+			return nil, errors.New(`JWK "k" is not base64url without padding`)
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("encoding %q is not base64 or jwk", encoding)
 }

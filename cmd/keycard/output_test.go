@@ -555,7 +555,7 @@ func TestSidecarKeys(t *testing.T) {
 		want string
 	}{
 		{[]string{"sidecar", "--policy", dir}, "keycard: sidecar: issuer login: run-time secret LOGIN_SECRET: give --secret-file LOGIN_SECRET=PATH or set KEYCARD_SECRET_LOGIN_SECRET\n"},
-		{[]string{"sidecar", "--policy", dir, "--secret-file", "LOGIN_SECRET=" + short}, "keycard: sidecar: issuer login: run-time secret LOGIN_SECRET is 9 bytes; HS256 needs at least 32\n"},
+		{[]string{"sidecar", "--policy", dir, "--secret-file", "LOGIN_SECRET=" + short}, "keycard: sidecar: issuer login: run-time secret LOGIN_SECRET is 10 bytes; HS256 needs at least 32\n"},
 		{[]string{"sidecar", "--policy", dir, "--secret-file", "LOGIN_SECRET=/nonexistent"}, "keycard: sidecar: issuer login: run-time secret LOGIN_SECRET: open /nonexistent: no such file or directory\n"},
 		{[]string{"sidecar", "--secret-file", "LOGIN_SECRET=" + short}, "keycard: sidecar: --secret-file needs --policy, which says which issuer takes which secret\n"},
 		{[]string{"sidecar", "--policy", filepath.Join(dir, "nope.json")}, "keycard: "},

@@ -136,7 +136,7 @@ func (s secretFiles) lookup(name string) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("run-time secret %s: %w", name, err)
 		}
-		return []byte(strings.TrimRight(string(data), "\r\n")), nil
+		return data, nil // exact bytes, as the compiler reads a secret file
 	}
 	env := config.SecretEnv(name)
 	if v, ok := os.LookupEnv(env); ok && v != "" {

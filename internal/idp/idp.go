@@ -53,6 +53,9 @@ type Provider struct {
 	JWKSPath string
 	SlowBy   time.Duration
 	Audience string // the aud of tokens signed without one; "" for none
+	// TrailingSlash makes the issuer URL + "/", as Auth0's are: in the
+	// discovery document and in the iss of the tokens it signs.
+	TrailingSlash bool
 
 	srv          *httptest.Server
 	adminKey     string
@@ -190,7 +193,7 @@ func (p *Provider) SignWith(kid string, claims jwt.MapClaims) (string, error) {
 		return "", fmt.Errorf("no key %q", kid)
 	}
 	if _, ok := claims["iss"]; !ok {
-		claims["iss"] = p.URL
+		claims["iss"] = p.Issuer()
 	}
 	if _, ok := claims["aud"]; !ok && p.Audience != "" {
 		claims["aud"] = p.Audience
@@ -200,6 +203,15 @@ func (p *Provider) SignWith(kid string, claims jwt.MapClaims) (string, error) {
 	return t.SignedString(k.priv)
 }
 
+// Issuer is the issuer the provider names: its URL, with a slash after
+// it when TrailingSlash says so.
+func (p *Provider) Issuer() string {
+	if p.TrailingSlash {
+		return p.URL + "/"
+	}
+	return p.URL
+}
+
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	p.discovery.Add(1)
 	if p.fail(w) {
@@ -207,7 +219,7 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
-		"issuer":                                p.URL,
+		"issuer":                                p.Issuer(),
 		"jwks_uri":                              p.JWKSURL(),
 		"id_token_signing_alg_values_supported": []string{"ES256"},
 	})

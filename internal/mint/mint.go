@@ -103,6 +103,9 @@ func Token(cfg *config.Config, issuer string, keyFile string, c Claims, now time
 		}
 		if is.Remote != nil && is.Remote.Secret != "" {
 			secret, err := RuntimeSecret(is.Remote.Secret)
+			if err == nil {
+				secret, err = config.DecodeSecret(secret, is.Remote.SecretEncoding)
+			}
 			if err != nil {
 				return "", fmt.Errorf("issuer %s: %w", is.Name, err)
 			}

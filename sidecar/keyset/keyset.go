@@ -46,6 +46,9 @@ func Sources(cfg *config.Config, secret func(name string) ([]byte, error)) ([]So
 			if err != nil {
 				return nil, fmt.Errorf("issuer %s: %w", is.Name, err)
 			}
+			if v, err = config.DecodeSecret(v, is.Remote.SecretEncoding); err != nil {
+				return nil, fmt.Errorf("issuer %s: run-time secret %s (encoding %s): %w", is.Name, is.Remote.Secret, is.Remote.SecretEncoding, err)
+			}
 			for _, alg := range is.Algorithms {
 				if n := config.MinSecretBytes(alg); len(v) < n {
 					return nil, fmt.Errorf("issuer %s: run-time secret %s is %d bytes; %s needs at least %d", is.Name, is.Remote.Secret, len(v), alg, n)
@@ -341,7 +344,7 @@ func (s *Sets) get(ctx context.Context, st *set) result {
 	var keys []config.Key
 	refused := 0
 	for _, e := range entries {
-		if !usable(e, st.src.Algorithms) {
+		if e.Unusable(st.src.Algorithms) != nil {
 			refused++
 			continue
 		}
@@ -351,19 +354,6 @@ func (s *Sets) get(ctx context.Context, st *set) result {
 		return result{outcome: OutcomeNoKeys, err: fmt.Errorf("%s: none of its %d keys verifies %s", jwksURL, len(entries), strings.Join(st.src.Algorithms, ", ")), refused: refused}
 	}
 	return result{outcome: OutcomeOK, keys: keys, refused: refused, etag: resp.Header.Get("ETag"), maxAge: maxAge}
-}
-
-// usable reports whether a published key may verify the issuer's tokens:
-// a signing key (use absent or "sig") that parses, fits a pinned
-// algorithm, and names none other than a pinned one.
-func usable(e config.JWKSEntry, algs []string) bool {
-	if e.Err != nil || (e.Use != "" && e.Use != "sig") {
-		return false
-	}
-	if e.Alg != "" && !slices.Contains(algs, e.Alg) {
-		return false
-	}
-	return slices.ContainsFunc(algs, e.Key.Fits)
 }
 
 // discover reads the OpenID provider's discovery document for jwks_uri.
@@ -383,10 +373,13 @@ func (s *Sets) discover(ctx context.Context, st *set) (string, result) {
 	switch {
 	case doc.Issuer == nil || doc.JWKSURI == nil:
 		return "", fail(OutcomeDiscovery, "%s: no issuer or jwks_uri", r.URL())
-	case strings.TrimSuffix(*doc.Issuer, "/") != strings.TrimSuffix(r.OIDCIssuer, "/"):
-		// OpenID Connect Discovery 1.0 section 4.3: the document must be
-		// the issuer's own.
-		return "", fail(OutcomeDiscovery, "%s: issuer %q is not %q", r.URL(), *doc.Issuer, r.OIDCIssuer)
+	case *doc.Issuer != r.OIDCIssuer:
+		// OpenID Connect Discovery 1.0 section 4.3: the document's issuer
+		// is identical to the URL discovery started from, and it is what
+		// the provider's tokens carry as iss. A trailing slash is part of
+		// it: the policy must spell the issuer as the provider does, or
+		// every token would be refused for its iss.
+		return "", fail(OutcomeDiscovery, "%s: the provider's issuer is %q, not the policy's %q: its tokens carry %q as iss; write oidc.issuer exactly so", r.URL(), *doc.Issuer, r.OIDCIssuer, *doc.Issuer)
 	}
 	if err := config.CheckKeyURL(*doc.JWKSURI, r.AllowHTTP); err != nil {
 		return "", fail(OutcomeDiscovery, "%s: jwks_uri %v", r.URL(), err)

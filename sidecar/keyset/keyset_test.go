@@ -252,3 +252,28 @@ func TestRotationRightAfterAFetch(t *testing.T) {
 		t.Errorf("a second unknown kid within min_interval fetched again")
 	}
 }
+
+// TestDiscoveryIssuerExact: the discovery document's issuer must be the
+// policy's oidc.issuer exactly (OpenID Connect Discovery 1.0 section
+// 4.3), a trailing slash included, because it is what tokens carry as
+// iss: a policy spelled otherwise gets a failed fetch that says what to
+// write, not keys for tokens its iss check would refuse one by one.
+func TestDiscoveryIssuerExact(t *testing.T) {
+	p := startProvider(t)
+	p.TrailingSlash = true
+	s := newSets(t, p, oidc(p, 20*time.Millisecond)) // the policy spells it without the slash
+	_, err := s.Get(context.Background(), "idp", "")
+	want := fmt.Sprintf(`no keys yet: %s/.well-known/openid-configuration: the provider's issuer is "%s/", not the policy's "%s": its tokens carry "%s/" as iss; write oidc.issuer exactly so`, p.URL, p.URL, p.URL, p.URL)
+	if err == nil || err.Error() != want {
+		t.Fatalf("err %v\nwant %s", err, want)
+	}
+	if !metric(s, `keycard_sidecar_key_fetches_total{issuer="idp",outcome="discovery"} 1`) {
+		t.Error("the refused discovery is not counted")
+	}
+	r := oidc(p, 20*time.Millisecond)
+	r.OIDCIssuer = p.Issuer()
+	s = newSets(t, p, r)
+	if got := kids(get(t, s, "")); got != p.Kid() {
+		t.Errorf("keys %q with the issuer spelled as the provider does", got)
+	}
+}
