@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/keycard-gw/keycard/internal/envflag"
-	"github.com/keycard-gw/keycard/internal/mint"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +22,11 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/token"
+	"github.com/keycard-gw/keycard/internal/envflag"
+	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/sidecar"
+	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
 // compileFlags are the deployment settings every compiling command takes.
@@ -526,6 +530,10 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", formatText, "text or json (every case with its outcome)")
 	junitFile := fs.String("junit", "", "also write a JUnit XML report to this file")
 	secrets := runtimeSecretFlag(fs)
+	jwks := secretFiles{}
+	fs.Var(jwks, "jwks", "ISSUER=FILE: the keys of an issuer the sidecar fetches (jwks.url, oidc), from a JWKS file (repeatable)")
+	fetchKeys := fs.Bool("fetch-keys", false, "fetch the keys of jwks.url and oidc issuers without --jwks from their providers, as the sidecar does")
+	caFile := fs.String("ca-file", "", "PEM file of CA certificates trusted for --fetch-keys, besides the system's")
 	paths, ok := parseArgs(fs, args, stdout, stderr)
 	if !ok {
 		return exitCode(fs)
@@ -581,7 +589,13 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	if err := policytest.HoldRuntimeSecrets(e, res.Config, mint.RuntimeSecret); err != nil {
+	sources := policytest.KeySources{Secret: mint.RuntimeSecret, Files: jwks}
+	if *fetchKeys {
+		if sources.Fetch, err = keyFetcher(res.Config, *caFile); err != nil {
+			return fail(stderr, err)
+		}
+	}
+	if err := policytest.HoldKeys(e, res.Config, sources); err != nil {
 		return fail(stderr, err)
 	}
 	fails := policytest.Run(cases, res.Config, policytest.Native(e, policytest.Static), time.Now())
@@ -630,6 +644,31 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(&b, "PASS: %d cases\n", len(cases))
 	return writeOrFail(stdout, stderr, b.String())
+}
+
+// keyFetcher fetches an issuer's key set with the sidecar's own code, so
+// that keycard test --fetch-keys takes the keys the sidecar would.
+func keyFetcher(cfg *config.Config, caFile string) (func(string) ([]config.Key, error), error) {
+	client, err := sidecar.KeyClient(caFile)
+	if err != nil {
+		return nil, err
+	}
+	var srcs []keyset.Source
+	for _, is := range cfg.Identity.Issuers {
+		if is.Remote != nil && is.Remote.URL() != "" {
+			r := *is.Remote
+			r.Secret = "" // run-time secrets come from --secret-file
+			srcs = append(srcs, keyset.Source{Issuer: is.Name, Remote: r, Algorithms: is.Algorithms})
+		}
+	}
+	sets := keyset.New(srcs, client, time.Now, slog.New(slog.DiscardHandler))
+	return func(issuer string) ([]config.Key, error) {
+		ks, err := sets.Get(context.Background(), issuer, "")
+		if err != nil {
+			return nil, err
+		}
+		return ks.Keys, nil
+	}, nil
 }
 
 // routeAt finds the matched route as written: the table keeps only its

@@ -1,12 +1,14 @@
 package policytest
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/keycard-gw/keycard/config"
 	"io"
 	"net/http"
+	"os"
+	"slices"
+
+	"github.com/keycard-gw/keycard/config"
 
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/state"
@@ -65,12 +67,27 @@ func Native(e *filter.Engine, ask Asker) Target {
 			headers = append([][2]string{{"host", host}}, headers...)
 		}
 		d := e.Decide(&filter.Request{Method: method, Authority: host, Path: path, Headers: HeaderList(headers)})
+		if d.Keys != nil {
+			return Outcome{}, missingKeys(e.Config(), d.Keys.Issuer)
+		}
 		if d.Pending != nil {
 			a, err := ask(d.Pending)
 			d = e.Finish(d.Pending, a, err)
 		}
 		return OutcomeOf(&d), nil
 	}
+}
+
+// missingKeys says why a token cannot be decided natively: its issuer's
+// keys are held by the sidecar, and none were given.
+func missingKeys(cfg *config.Config, issuer string) error {
+	from := "a run-time secret"
+	for _, is := range cfg.Identity.Issuers {
+		if is.Name == issuer && is.Remote != nil && is.Remote.URL() != "" {
+			from = is.Remote.URL()
+		}
+	}
+	return fmt.Errorf("the token is issuer %s's, whose keys the sidecar holds (%s) and none were given: pass --jwks %s=FILE, or --fetch-keys to fetch them as the sidecar does (a run-time secret: --secret-file NAME=PATH)", issuer, from, issuer)
 }
 
 // SidecarAsker asks a running sidecar at base (http://host:port) with
@@ -121,22 +138,64 @@ func OutcomeOf(d *filter.Decision) Outcome {
 	return o
 }
 
-// HoldRuntimeSecrets hands the engine, as the sidecar would, the
-// run-time secret of every issuer that has one (secret: {runtime:
-// NAME}), found by secret: `keycard test` then decides tokens signed
-// with it as the deployed filter does. An issuer whose secret is not
-// found is left without keys (its cases say so).
-func HoldRuntimeSecrets(e *filter.Engine, cfg *config.Config, secret func(name string) ([]byte, error)) error {
+// KeySources are where `keycard test` finds the keys the sidecar would
+// hold for the filter: run-time secrets (as the sidecar reads them),
+// JWKS files by issuer name (read by the rule the sidecar applies to a
+// fetched set) and, when Fetch is set, the provider itself.
+type KeySources struct {
+	Secret func(name string) ([]byte, error)
+	Files  map[string]string                         // issuer name -> JWKS file
+	Fetch  func(issuer string) ([]config.Key, error) // the sidecar's fetch of a key set, or nil
+}
+
+// HoldKeys hands the engine, for each issuer whose keys the sidecar
+// holds, the keys sources has for it. An issuer left without keys makes
+// the cases that need them fail with the reason (Native says it).
+func HoldKeys(e *filter.Engine, cfg *config.Config, sources KeySources) error {
+	for name := range sources.Files {
+		if !slices.ContainsFunc(cfg.Identity.Issuers, func(is config.Issuer) bool { return is.Name == name && is.Remote != nil }) {
+			return fmt.Errorf("--jwks %s: the policy has no issuer %s whose keys the sidecar holds", name, name)
+		}
+	}
 	for _, is := range cfg.Identity.Issuers {
-		if is.Remote == nil || is.Remote.Secret == "" {
+		if is.Remote == nil {
 			continue
 		}
-		v, err := secret(is.Remote.Secret)
-		if err != nil {
+		var keys []config.Key
+		if is.Remote.Secret != "" && sources.Secret != nil {
+			if v, err := sources.Secret(is.Remote.Secret); err == nil {
+				if v, err = config.DecodeSecret(v, is.Remote.SecretEncoding); err != nil {
+					return fmt.Errorf("issuer %s: run-time secret %s: %w", is.Name, is.Remote.Secret, err)
+				}
+				k, _ := config.KeyFrom("", v)
+				keys = append(keys, k)
+			}
+		}
+		if file, ok := sources.Files[is.Name]; ok {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("--jwks %s: %w", is.Name, err)
+			}
+			entries, err := config.ParseJWKS(data)
+			if err != nil {
+				return fmt.Errorf("--jwks %s: %s: %w", is.Name, file, err)
+			}
+			for _, en := range entries {
+				if en.Unusable(is.Algorithms) == nil {
+					keys = append(keys, en.Key)
+				}
+			}
+		} else if is.Remote.URL() != "" && sources.Fetch != nil {
+			fetched, err := sources.Fetch(is.Name)
+			if err != nil {
+				return fmt.Errorf("issuer %s: fetching its keys: %w", is.Name, err)
+			}
+			keys = append(keys, fetched...)
+		}
+		if len(keys) == 0 {
 			continue
 		}
-		body, err := json.Marshal(state.KeySet{Version: state.KeySetVersion, Issuer: is.Name, Set: "runtime",
-			Keys: []config.Key{{Kty: "oct", K: base64.RawURLEncoding.EncodeToString(v)}}})
+		body, err := json.Marshal(state.KeySet{Version: state.KeySetVersion, Issuer: is.Name, Set: "test", Keys: keys})
 		if err != nil {
 			return err
 		}
