@@ -52,7 +52,8 @@ release: wasm
 test: redis-server
 	@kong=$${KEYCARD_NGX_WASM:-../shared/ngxwasm/nginx}; envoy=$${KEYCARD_ENVOY_HOST:-../shared/envoyhost}; \
 	if [ -e "$$kong" ]; then echo "real Kong host: $$kong"; else echo "real Kong host tests skip: none at $$kong (set KEYCARD_NGX_WASM)"; fi; \
-	if [ -e "$$envoy/bin/envoyhost" ] || [ -e "$$envoy/envoyhost-v8" ]; then echo "Envoy host core: $$envoy"; else echo "Envoy host core tests skip: none at $$envoy (set KEYCARD_ENVOY_HOST)"; fi
+	if [ -e "$$envoy/bin/envoyhost" ] || [ -e "$$envoy/envoyhost-v8" ]; then echo "Envoy host core: $$envoy"; else echo "Envoy host core tests skip: none at $$envoy (set KEYCARD_ENVOY_HOST)"; fi; \
+	if command -v node >/dev/null && command -v npm >/dev/null; then echo "interop (jose, oidc-provider): node $$(node --version)"; else echo "interop tests skip: no node and npm on PATH"; fi
 	$(GO) test -count=1 ./...
 	cd bench && $(GO) test -count=1 ./wasmfloor
 

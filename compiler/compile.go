@@ -439,7 +439,8 @@ func (c *compilation) identity() {
 // iss: the filter selects issuers by the token's iss and tries each
 // whose keys verify it, in policy order, so a token both accept takes
 // the first one's name, levels and state. Issuers that share keys but
-// name different iss values (Entra ID's v1 and v2) are told apart.
+// name different iss values (Entra ID's v1 and v2), or audiences that do
+// not overlap (two APIs of one provider), are told apart.
 func (c *compilation) sharedKeys(d *decoder, issuers []config.Issuer, nodes []*yaml.Node) {
 	sources := func(is *config.Issuer) []string {
 		var out []string
@@ -457,6 +458,9 @@ func (c *compilation) sharedKeys(d *decoder, issuers []config.Issuer, nodes []*y
 			a, b := &issuers[j], &issuers[i]
 			if a.Kind != config.KindJWT || b.Kind != config.KindJWT || a.Issuer != b.Issuer {
 				continue
+			}
+			if len(a.Audiences) > 0 && len(b.Audiences) > 0 && !slices.ContainsFunc(a.Audiences, func(x string) bool { return slices.Contains(b.Audiences, x) }) {
+				continue // told apart by aud: two APIs of one provider
 			}
 			shared := slices.ContainsFunc(sources(a), func(s string) bool { return slices.Contains(sources(b), s) })
 			if shared {

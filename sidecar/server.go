@@ -650,7 +650,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opts.Keys != nil {
 		if ok, missing := s.opts.Keys.Ready(); !ok {
-			http.Error(w, "no keys yet for issuer "+strings.Join(missing, ", "), http.StatusServiceUnavailable)
+			http.Error(w, "no keys yet for issuer "+strings.Join(missing, "; "), http.StatusServiceUnavailable)
 			return
 		}
 	}

@@ -119,6 +119,20 @@ func kongVersion(v string) (minor int, err error) {
 	return minor, nil
 }
 
+// headerBufferKB is the size, in KiB, of nginx's large header buffers
+// that holds an Authorization header with a token of maxToken bytes: a
+// power of two, 8 at least (nginx's default).
+func headerBufferKB(maxToken int) int {
+	if maxToken == 0 {
+		maxToken = config.DefaultMaxTokenBytes
+	}
+	kb := 8
+	for kb*1024 < maxToken+1024 {
+		kb *= 2
+	}
+	return kb
+}
+
 // Kong renders keycard.meta.json, kong.conf lines and a declarative
 // configuration attaching the filter to every service of the policy.
 func Kong(res *compiler.Result, o Options) (Files, error) {
@@ -169,7 +183,10 @@ wasm_filters_path = %s
 nginx_http_wasm_socket_connect_timeout = 1s
 nginx_http_wasm_socket_read_timeout = 1s
 nginx_http_wasm_socket_send_timeout = 1s
-%s`, minor, wasmDir, o.Sidecar, resolver)
+# a token of options.max_token_bytes (%d) fits one header line: nginx's
+# default buffer (8k) would answer a longer one with 400 before Keycard
+nginx_http_large_client_header_buffers = 4 %dk
+%s`, minor, wasmDir, o.Sidecar, res.Config.Options.MaxTokenBytes, headerBufferKB(res.Config.Options.MaxTokenBytes), resolver)
 
 	var filterConfig any
 	if err := json.Unmarshal(conf, &filterConfig); err != nil {
@@ -320,6 +337,9 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 						"merge_slashes":                    true,
 						"path_with_escaped_slashes_action": escapedSlashes(res.Config.Options.AllowEncodedPath),
 						"common_http_protocol_options":     map[string]any{"headers_with_underscores_action": "REJECT_REQUEST"},
+						// Envoy's header limit (60 KiB by default) holds a
+						// token of options.max_token_bytes and the rest.
+						"max_request_headers_kb": max(60, (res.Config.Options.MaxTokenBytes+4096+1023)/1024),
 						"route_config": map[string]any{
 							"name":          "keycard_routes",
 							"virtual_hosts": vhosts,

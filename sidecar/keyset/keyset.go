@@ -440,11 +440,19 @@ func cacheMaxAge(v string) time.Duration {
 	return 0
 }
 
-// Ready reports whether every issuer has keys, naming those without.
+// Ready reports whether every issuer has keys, naming those without and
+// why, when a fetch failed: "sso (https://idp/...: status 500)".
 func (s *Sets) Ready() (bool, []string) {
 	var missing []string
 	for _, name := range s.names {
 		if _, err := s.sets[name].answer(); err != nil {
+			st := s.sets[name]
+			st.mu.Lock()
+			why := st.lastErr
+			st.mu.Unlock()
+			if why != "" {
+				name += " (" + why + ")"
+			}
 			missing = append(missing, name)
 		}
 	}
