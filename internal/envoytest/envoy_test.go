@@ -66,6 +66,7 @@ func TestEnvoyHost(t *testing.T) {
 			t.Run("attacks", st.testAttacks)
 			t.Run("paths", st.testPaths)
 			t.Run("cors", st.testCORS)
+			t.Run("the model against the host", st.testModel)
 			t.Run("token state", st.testState)
 			t.Run("one call for concurrent requests", st.testSharedCall)
 			t.Run("sidecar faults", st.testSidecarFaults)

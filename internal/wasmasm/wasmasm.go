@@ -1,8 +1,8 @@
 // Package wasmasm assembles tiny WebAssembly modules by hand: proxy-wasm
 // modules that misbehave in exactly one way (the wasmhost's strictness
 // tests) or do nothing at all (the real-host benchmark's floor). It knows
-// only what those need: i32 functions, imports from "env", one page of
-// memory.
+// only what those need: i32 functions (imports may take i64 too),
+// imports from "env" and WASI, one page of memory.
 package wasmasm
 
 import (
@@ -17,11 +17,20 @@ type Func struct {
 	Body            []byte
 }
 
-// Import is a host function the module imports from "env".
+// Import is a host function the module imports from Module ("env"
+// when empty). Its parameters are i32, unless I64 marks some as i64.
 type Import struct {
+	Module          string
 	Name            string
 	Params, Results int
+	I64             []int // indices of i64 parameters
 }
+
+// I64Type and I32Type are the value types of WebAssembly's binary format.
+const (
+	I32Type byte = 0x7f
+	I64Type byte = 0x7e
+)
 
 // leb is an unsigned LEB128.
 func leb(v uint32) []byte { return binary.AppendUvarint(nil, uint64(v)) }
@@ -53,11 +62,15 @@ func section(id byte, body []byte) []byte {
 	return append(append([]byte{id}, leb(uint32(len(body)))...), body...)
 }
 
-func functype(params, results int) []byte {
+func functype(params, results int, i64 ...int) []byte {
 	b := []byte{0x60}
 	b = append(b, leb(uint32(params))...)
-	for range params {
-		b = append(b, 0x7f)
+	for i := range params {
+		t := I32Type
+		if slices.Contains(i64, i) {
+			t = I64Type
+		}
+		b = append(b, t)
 	}
 	b = append(b, leb(uint32(results))...)
 	for range results {
@@ -71,19 +84,23 @@ func functype(params, results int) []byte {
 // name order so that the same input gives the same bytes.
 func Assemble(imports []Import, exports map[string]Func) []byte {
 	var types [][]byte
-	typeOf := map[[2]int]uint32{}
-	tidx := func(p, r int) uint32 {
-		k := [2]int{p, r}
-		if i, ok := typeOf[k]; ok {
+	typeOf := map[string]uint32{}
+	tidx := func(p, r int, i64 ...int) uint32 {
+		t := functype(p, r, i64...)
+		if i, ok := typeOf[string(t)]; ok {
 			return i
 		}
-		typeOf[k] = uint32(len(types))
-		types = append(types, functype(p, r))
-		return typeOf[k]
+		typeOf[string(t)] = uint32(len(types))
+		types = append(types, t)
+		return typeOf[string(t)]
 	}
 	var imps [][]byte
 	for _, im := range imports {
-		imps = append(imps, append(append(name("env"), name(im.Name)...), append([]byte{0x00}, leb(tidx(im.Params, im.Results))...)...))
+		module := im.Module
+		if module == "" {
+			module = "env"
+		}
+		imps = append(imps, append(append(name(module), name(im.Name)...), append([]byte{0x00}, leb(tidx(im.Params, im.Results, im.I64...))...)...))
 	}
 	var funcs, codes, exps [][]byte
 	names := make([]string, 0, len(exports))
@@ -113,6 +130,23 @@ func Assemble(imports []Import, exports map[string]Func) []byte {
 // I32 is i32.const v.
 func I32(v int32) []byte { return append([]byte{0x41}, sleb(v)...) }
 
+// I64 is i64.const v.
+func I64(v int64) []byte {
+	var out []byte
+	for {
+		b := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && b&0x40 == 0) || (v == -1 && b&0x40 != 0) {
+			return append([]byte{0x42}, append(out, b)...)
+		}
+		out = append(out, b|0x80)
+	}
+}
+
+// Store8 is i32.store8 with no offset: stores the low byte of the value
+// on top of the stack at the address under it.
+func Store8() []byte { return []byte{0x3a, 0x00, 0x00} }
+
 // Call calls function index f.
 func Call(f int) []byte { return append([]byte{0x10}, leb(uint32(f))...) }
 
@@ -130,9 +164,11 @@ func Cat(parts ...[]byte) (b []byte) {
 // NoopFilter is a proxy-wasm 0.2.1 HTTP filter that does nothing: it
 // exports every callback a host calls on a request, each returning at
 // once (continue, or "done" for proxy_on_done), and imports nothing.
-func NoopFilter() []byte { return Assemble(nil, noopExports()) }
+func NoopFilter() []byte { return Assemble(nil, NoopExports()) }
 
-func noopExports() map[string]Func {
+// NoopExports are NoopFilter's exports, a fresh map each call, for a
+// module that replaces some of them.
+func NoopExports() map[string]Func {
 	return map[string]Func{
 		"_initialize":                 {Params: 0, Results: 0, Body: nil},
 		"proxy_abi_version_0_2_1":     {Params: 0, Results: 0, Body: nil},
@@ -166,7 +202,7 @@ func HeaderReadingFilter(n int) []byte {
 	}
 	body = Cat(body, I32(0))
 	exports := map[string]Func{}
-	for name, f := range noopExports() {
+	for name, f := range NoopExports() {
 		exports[name] = f
 	}
 	exports["proxy_on_request_headers"] = Func{Params: 3, Results: 1, Body: body}

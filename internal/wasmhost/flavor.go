@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strconv"
@@ -48,6 +49,50 @@ const (
 	cbDelete           = "proxy_on_delete"
 )
 
+// localReplyHeaders are the headers a local reply goes out with. Envoy
+// sets content-length to the body's (Http::Utility::sendLocalReply in
+// source/common/http/utility.cc; 0 for none), and content-type
+// text/plain for a body that has none; it stamps date and server too,
+// which the model leaves out. Kong's form is the module's headers as
+// they are.
+func (f Flavor) localReplyHeaders(headers [][2]string, body []byte) [][2]string {
+	if f != Envoy {
+		return headers
+	}
+	out := slices.DeleteFunc(slices.Clone(headers), func(kv [2]string) bool { return strings.EqualFold(kv[0], "content-length") })
+	if len(body) > 0 && !slices.ContainsFunc(out, func(kv [2]string) bool { return strings.EqualFold(kv[0], "content-type") }) {
+		out = append(out, [2]string{"content-type", "text/plain"})
+	}
+	return append(out, [2]string{"content-length", strconv.Itoa(len(body))})
+}
+
+// failedCall is what the module's proxy_on_http_call_response gets for
+// a call-out that got no answer.
+//
+// Kong: a response whose only header is the pseudo-header
+// :dispatch_status (ngx_http_proxy_wasm_dispatch.c).
+//
+// Envoy: the call goes through the cluster's router
+// (AsyncStreamImpl, source/common/http/async_client_impl.cc), which
+// answers a refused connection or a reset before the response's
+// headers with a local reply, 503 and "upstream connect error or
+// disconnect/reset before headers", and a call that outlives its
+// timeout with 504 "upstream request timeout"
+// (source/common/router/router.cc), headers and body both; only a
+// reset after the headers arrived reaches the module as onFailure, a
+// response with no headers, which HTTPCaller never produces. Checked in
+// Envoy's host core (internal/envoytest).
+func (f Flavor) failedCall(err error) ([][2]string, []byte) {
+	if f == Kong {
+		return [][2]string{{":dispatch_status", "broken connection"}}, nil
+	}
+	status, body := "503", "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
+	if errors.Is(err, context.DeadlineExceeded) {
+		status, body = "504", "upstream request timeout"
+	}
+	return [][2]string{{":status", status}, {"content-length", strconv.Itoa(len(body))}, {"content-type", "text/plain"}}, []byte(body)
+}
+
 // mandatory reports whether the flavour calls a callback without checking
 // that the module exports it.
 func (f Flavor) mandatory(callback string) bool {
@@ -77,7 +122,7 @@ func (f Flavor) mandatory(callback string) bool {
 func (h *Host) requestHeaders(req Request) ([][2]string, error) {
 	out := make([][2]string, 0, 5+len(req.Headers))
 	if h.opts.Flavor != Kong {
-		out = append(out, [2]string{":method", req.Method}, [2]string{":authority", req.Authority}, [2]string{":path", req.Path}, [2]string{":scheme", "https"})
+		out = append(out, [2]string{":method", req.Method}, [2]string{":authority", req.Authority}, [2]string{":path", req.Path}, [2]string{":scheme", "http"})
 		for _, kv := range req.Headers {
 			name := strings.ToLower(kv[0])
 			if envoyInline[name] {

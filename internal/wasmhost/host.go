@@ -43,6 +43,11 @@ type Options struct {
 	// "kong" and 8000.
 	ServerName string
 	Port       int
+	// Probe says the module probes the host's answers on purpose (a
+	// pointer outside memory, say): calls are answered as the host
+	// answers them, and not failed as the model fails a filter's
+	// mistakes.
+	Probe bool
 }
 
 // Caller answers a call-out. A non-nil error means the call failed (no
@@ -90,7 +95,7 @@ func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	if err := instantiateHostModule(ctx, rt, wasiModule, wasiFuncs()); err != nil {
+	if err := instantiateHostModule(ctx, rt, wasiModule, wasiFuncs(opts.Flavor)); err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}
@@ -115,7 +120,7 @@ func (h *Host) now() time.Time {
 // WASIFunctions lists the WASI functions this host offers.
 func WASIFunctions() []string {
 	var out []string
-	for _, f := range wasiFuncs() {
+	for _, f := range wasiFuncs(Envoy) {
 		out = append(out, f.name)
 	}
 	slices.Sort(out)

@@ -334,7 +334,7 @@ func sendLocalResponse(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = statusParse
 		return
 	}
-	s.response = &LocalResponse{Status: int(status), Headers: headers, Body: body, Details: string(details)}
+	s.response = &LocalResponse{Status: int(status), Headers: vm.host.opts.Flavor.localReplyHeaders(headers, body), Body: body, Details: string(details)}
 	stack[0] = statusOK
 }
 

@@ -231,7 +231,7 @@ func (vm *VM) call(ctx context.Context, name string, args ...uint64) (uint64, er
 }
 
 func (vm *VM) faultf(format string, args ...any) {
-	if vm.fault == nil {
+	if vm.fault == nil && !vm.host.opts.Probe {
 		vm.fault = fmt.Errorf(format, args...)
 	}
 }
@@ -505,9 +505,7 @@ func (vm *VM) answer(ctx context.Context, tok uint32, pc *pendingCall) error {
 	}
 	cr := &callResult{}
 	if err != nil {
-		if vm.host.opts.Flavor == Kong {
-			cr.headers = [][2]string{{":dispatch_status", "broken connection"}}
-		}
+		cr.headers, cr.body = vm.host.opts.Flavor.failedCall(err)
 	} else {
 		cr.headers, cr.body = resp.Headers, resp.Body
 	}
