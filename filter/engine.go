@@ -54,7 +54,8 @@ type keyState struct {
 	inflight            bool
 	asking              *time.Time // the allowance the fetch in flight spends; nil for a poll
 	nextPoll            time.Time
-	set                 string // KeySet.Set of the keys in use
+	polledAt            time.Time // when the poll in flight, if any, was sent
+	set                 string    // KeySet.Set of the keys in use
 }
 
 // New builds an engine from a decoded, validated configuration.
@@ -423,16 +424,25 @@ func allowed(at, now time.Time, r *config.Remote) bool {
 	return at.IsZero() || now.Sub(at) >= time.Duration(r.MinIntervalMillis)*time.Millisecond
 }
 
+// KeyTickMillis is how often the host should call KeysDue (the root's
+// tick period).
+const KeyTickMillis = 1000
+
 // KeysDue names the issuers whose keys are due to be asked for again
 // (at start, then every Remote.PollMillis) and marks them in flight: send
 // a fetch for each (KeysQuery with no kid) and hand its answer to
 // KeysArrived.
+//
+// The next poll counts from when this one was sent, and a poll is due
+// half a tick early: a host's ticks come about KeyTickMillis apart,
+// never exactly, and a poll due just after a tick would wait for the
+// next one, doubling a one-second period.
 func (e *Engine) KeysDue() []string {
 	now := e.now()
 	var due []string
 	for name, st := range e.keySets {
-		if !st.inflight && !now.Before(st.nextPoll) {
-			st.inflight, st.asking = true, nil
+		if !st.inflight && !now.Before(st.nextPoll.Add(-KeyTickMillis/2*time.Millisecond)) {
+			st.inflight, st.asking, st.polledAt = true, nil, now
 			due = append(due, name)
 		}
 	}
@@ -466,6 +476,7 @@ func (e *Engine) KeysArrived(issuer string, body []byte, fetchErr error) (bool, 
 	// not let the requests that waited for it send the next one. The
 	// periodic poll spends no kid's allowance: a token signed with a key
 	// rotated in just after a poll is fetched for at once.
+	wasPoll := st.inflight && st.asking == nil
 	if st.asking != nil {
 		*st.asking = now
 	}
@@ -480,7 +491,11 @@ func (e *Engine) KeysArrived(issuer string, body []byte, fetchErr error) (bool, 
 		st.nextPoll = retry
 		return false, err
 	}
-	st.nextPoll = now.Add(time.Duration(st.remote.PollMillis()) * time.Millisecond)
+	from := now
+	if wasPoll {
+		from = st.polledAt
+	}
+	st.nextPoll = from.Add(time.Duration(st.remote.PollMillis()) * time.Millisecond)
 	if ks.Set == st.set && st.set != "" {
 		return false, nil
 	}

@@ -183,3 +183,29 @@ func TestPollSpendsNoKidAllowance(t *testing.T) {
 		})
 	}
 }
+
+// TestPollEveryTick: with a poll period of one tick (refresh 1s), a
+// poll whose answer comes some milliseconds after the tick that sent it
+// is due again at the next tick, and a tick that comes a little early
+// still finds it due: the period does not double.
+func TestPollEveryTick(t *testing.T) {
+	now := fixedNow
+	a := newSigner(t, "a")
+	e := remoteEngine(t, config.GatewayEnvoy, &now)
+	polls := 0
+	for tick := range 10 {
+		if slices.Contains(e.KeysDue(), "idp") {
+			polls++
+			now = now.Add(30 * time.Millisecond) // the sidecar's answer
+			if _, err := e.KeysArrived("idp", keySet(t, "s1", a), nil); err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(-30 * time.Millisecond)
+		}
+		// Ticks about a second apart, some early, some late.
+		now = now.Add(time.Second + time.Duration(tick%3-1)*20*time.Millisecond)
+	}
+	if polls != 10 {
+		t.Errorf("%d polls in 10 ticks, want 10", polls)
+	}
+}

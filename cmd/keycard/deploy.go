@@ -59,6 +59,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	sidecarKey := fs.String("sidecar-key", "", "the gateway key the sidecar requires to read token state (its --gateway-key)")
 	envflag.Bind(fs, "sidecar-key", "KEYCARD_GATEWAY_KEY")
 	kongVersion := fs.String("kong-version", "3.10", "Kong version, 3.4 to 3.10")
+	runtime := fs.String("runtime", "v8", "Envoy: the Wasm engine, v8 (Envoy's default), wamr (2.3.0 or later only) or wasmtime")
 	plugins := fs.Bool("plugins", false, "Kong 3.9+: attach the filter as a plugin entity instead of a filter chain")
 	image := fs.String("image", "", "Istio, Envoy Gateway: where it pulls the module, oci://REGISTRY/REPO:TAG (keycard image push) or https://…")
 	imageSha := fs.String("sha256", "", "Istio, Envoy Gateway: the module's sha256 (default, for an https --image: this keycard's module's)")
@@ -102,7 +103,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 			*wasmPath = abs
 		}
 	}
-	opts := render.Options{Sidecar: *sc, Upstreams: ups, WasmPath: *wasmPath, KongVersion: *kongVersion, Resolver: *resolver, Plugins: *plugins}
+	opts := render.Options{Sidecar: *sc, Upstreams: ups, WasmPath: *wasmPath, KongVersion: *kongVersion, Resolver: *resolver, Plugins: *plugins, Runtime: *runtime}
 	var files render.Files
 	var err error
 	switch target {

@@ -59,7 +59,7 @@ type keyWaiter struct {
 
 // keyTickMillis is how often the root looks for key sets due to be asked
 // for again; each issuer's own period is Remote.PollMillis.
-const keyTickMillis = 1000
+const keyTickMillis = filter.KeyTickMillis
 
 // inflight is one sidecar call and the requests waiting for it.
 type inflight struct {

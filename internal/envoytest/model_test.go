@@ -178,7 +178,7 @@ func modelLogs(entries []wasmhost.LogEntry) []string {
 // without the host's prefix, or "".
 func decisionLine(logs []string) string {
 	for _, l := range logs {
-		for _, kind := range []string{"keycard: allow ", "keycard: deny ", "keycard: shadow "} {
+		for _, kind := range []string{"keycard: allow ", "keycard: deny ", "keycard: shadow-deny "} {
 			if i := strings.Index(l, kind); i >= 0 {
 				return l[i:]
 			}

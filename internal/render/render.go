@@ -28,10 +28,18 @@ type Options struct {
 	Resolver  string            // Kong: the DNS server ngx_wasm_module resolves a host-name sidecar with
 	Plugins   bool              // Kong 3.9+: attach the filter through plugin entities instead of filter_chains
 	Listen    int               // Envoy listener port (default 8000)
+	Runtime   string            // Envoy's Wasm engine: v8 (default), wamr or wasmtime (Runtimes)
 	// KongVersion is "3.4" .. "3.10": 3.4 takes the configuration as a
 	// string, and metrics need 3.8.
 	KongVersion string
 }
+
+// Runtimes are the Wasm engines Envoy can run the filter on. V8 is
+// Envoy's default and the one Keycard is tested on first; WAMR and
+// Wasmtime are build options of Envoy. WAMR before 2.3.0 keeps a stale
+// memory size after a host call that grew memory, and a Go filter traps
+// after a few thousand requests (docs/hosts.md).
+var Runtimes = []string{"v8", "wamr", "wasmtime"}
 
 // Files is what a renderer writes: file name -> content.
 type Files map[string][]byte
@@ -267,6 +275,13 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--sidecar: %v", err)
 	}
+	runtime := o.Runtime
+	if runtime == "" {
+		runtime = "v8"
+	}
+	if !slices.Contains(Runtimes, runtime) {
+		return nil, usagef("--runtime %q: Envoy runs Wasm on %s", o.Runtime, strings.Join(Runtimes, ", "))
+	}
 	if err := o.checkUpstreams(res); err != nil {
 		return nil, err
 	}
@@ -354,7 +369,7 @@ func Envoy(res *compiler.Result, o Options) (Files, error) {
 										"root_id": "keycard",
 										"vm_config": map[string]any{
 											"vm_id":   "keycard",
-											"runtime": "envoy.wasm.runtime.v8",
+											"runtime": "envoy.wasm.runtime." + runtime,
 											"code":    map[string]any{"local": map[string]any{"filename": wasm}},
 										},
 										"configuration": map[string]any{

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,7 +59,8 @@ func TestEnvoyValidates(t *testing.T) {
 	}
 	text := string(files["envoy.yaml"])
 	for _, want := range []string{"envoy.filters.http.wasm", "fail_open: false", "name: keycard_sidecar", "address: 10.0.0.5", "envoy.filters.http.router",
-		"normalize_path: true", "merge_slashes: true", "path_with_escaped_slashes_action: REJECT_REQUEST", "headers_with_underscores_action: REJECT_REQUEST"} {
+		"normalize_path: true", "merge_slashes: true", "path_with_escaped_slashes_action: REJECT_REQUEST", "headers_with_underscores_action: REJECT_REQUEST",
+		"runtime: envoy.wasm.runtime.v8", "max_request_headers_kb: 60"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("envoy.yaml lacks %q", want)
 		}
@@ -70,6 +72,19 @@ func TestEnvoyValidates(t *testing.T) {
 	broken := bytes.Replace(yamlToJSON(t, files["envoy.yaml"]), []byte(`"port_value":8181`), []byte(`"port_value":70000`), 1)
 	if err := protojson.Unmarshal(broken, &b); err == nil && b.ValidateAll() == nil {
 		t.Error("a port of 70000 validated")
+	}
+}
+
+// TestEnvoyRuntime: V8 unless --runtime names another engine Envoy has.
+func TestEnvoyRuntime(t *testing.T) {
+	files, err := Envoy(example(t), Options{Sidecar: "127.0.0.1:8181", Runtime: "wamr"})
+	if err != nil || !strings.Contains(string(files["envoy.yaml"]), "runtime: envoy.wasm.runtime.wamr") {
+		t.Errorf("--runtime wamr: %v", err)
+	}
+	_, err = Envoy(example(t), Options{Sidecar: "127.0.0.1:8181", Runtime: "wasmer"})
+	var usage *UsageError
+	if !errors.As(err, &usage) || err.Error() != `--runtime "wasmer": Envoy runs Wasm on v8, wamr, wasmtime` {
+		t.Errorf("--runtime wasmer: %v", err)
 	}
 }
 

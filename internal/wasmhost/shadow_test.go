@@ -2,55 +2,22 @@ package wasmhost_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/policytest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
-
-// shadowPolicy is the example with /admin/** of service_a in shadow
-// mode, all of service_b in shadow mode, and the shadow header on.
-func shadowPolicy(t testing.TB) *compiler.Result {
-	t.Helper()
-	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	dir := filepath.Join(t.TempDir(), "policies")
-	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "policies"))); err != nil {
-		t.Fatal(err)
-	}
-	edit := func(file string, reps ...string) {
-		p := filepath.Join(dir, file)
-		data, _ := os.ReadFile(p)
-		s := string(data)
-		for i := 0; i < len(reps); i += 2 {
-			if !strings.Contains(s, reps[i]) {
-				t.Fatalf("%s has no %q", file, reps[i])
-			}
-			s = strings.Replace(s, reps[i], reps[i+1], 1)
-		}
-		os.WriteFile(p, []byte(s), 0o644)
-	}
-	edit("services.yaml",
-		"{path: /admin/**, access: admin, methods: [GET, POST]}", "{path: /admin/**, access: admin, methods: [GET, POST], mode: shadow}",
-		"    default: not_found\n", "    default: not_found\n    mode: shadow\n")
-	edit("shop.yaml", "levels: {public: 0, user: 1, admin: 2}", "levels: {public: 0, user: 1, admin: 2}\n\noptions:\n  shadow_header: X-Keycard-Shadow")
-	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
 
 // TestShadowMode runs shadowed and enforced denials through the module:
 // a shadowed one passes with the caller's identity and the would-be
 // decision in the shadow header, is logged as one structured line and
 // counted; an enforced one is answered; a bad path is never shadowed.
 func TestShadowMode(t *testing.T) {
-	res := shadowPolicy(t)
+	res := policytest.ShadowPolicy(t, filepath.Join("..", ".."), sidecartest.GatewayKey)
 	vm, _ := stackVM(t, res) // a real sidecar and Redis behind the call-out
 	tok, err := mint.Token(res.Config, "login", "", mint.Claims{Subject: "13000000001", Level: 1, JTI: "sh1"}, fixedNow)
 	if err != nil {
