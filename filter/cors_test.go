@@ -6,7 +6,8 @@ import (
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 )
 
 // TestCORSRequests runs the shared cross-origin table natively: status,
@@ -14,9 +15,9 @@ import (
 func TestCORSRequests(t *testing.T) {
 	res := example(t)
 	e := engine(t, res)
-	for _, c := range policytest.CORSRequests(res.Config, fixedNow) {
+	for _, c := range tables.CORSRequests(res.Config, fixedNow) {
 		t.Run(c.Name, func(t *testing.T) {
-			d := e.Decide(&filter.Request{Method: c.Method, Authority: c.Host, Path: c.Path, Headers: policytest.HeaderList(c.Headers)})
+			d := e.Decide(&filter.Request{Method: c.Method, Authority: c.Host, Path: c.Path, Headers: policycases.HeaderList(c.Headers)})
 			if d.Pending != nil {
 				d = e.Finish(d.Pending, nil, nil)
 			}
@@ -74,7 +75,7 @@ func TestCORSOrigins(t *testing.T) {
 		"https://shop.example/":         false,
 	} {
 		d := e.Decide(&filter.Request{Method: "OPTIONS", Authority: "a.shop.example", Path: "/auth",
-			Headers: policytest.HeaderList{{"origin", origin}, {"access-control-request-method", "GET"}}})
+			Headers: policycases.HeaderList{{"origin", origin}, {"access-control-request-method", "GET"}}})
 		if got := d.Answered; got != want {
 			t.Errorf("%s: answered %v (%d %s), want %v", origin, got, d.Status, d.Reason, want)
 		}
@@ -86,7 +87,7 @@ func TestCORSOrigins(t *testing.T) {
 func TestForwardedPreflight(t *testing.T) {
 	res := example(t)
 	e := engine(t, res)
-	h := policytest.HeaderList{{"origin", "https://shop.example"}, {"access-control-request-method", "GET"}}
+	h := policycases.HeaderList{{"origin", "https://shop.example"}, {"access-control-request-method", "GET"}}
 	if d := e.Decide(&filter.Request{Method: "OPTIONS", Authority: "b.shop.example", Path: "/auth", Headers: h}); !d.Allow || d.Reason != filter.ReasonPreflight {
 		t.Errorf("forwarded preflight: %+v", d)
 	}

@@ -11,7 +11,8 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 )
 
 const demoSecret = "keycard-demo-secret-not-for-production"
@@ -38,12 +39,12 @@ func engine(t testing.TB, res *compiler.Result) *filter.Engine {
 
 func TestExampleCases(t *testing.T) {
 	res := example(t)
-	files, _ := policytest.Files([]string{filepath.Join("..", "policies")})
-	cases, err := policytest.Load(files)
+	files, _ := policycases.Files([]string{filepath.Join("..", "policies")})
+	cases, err := policycases.Load(files)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range policytest.Run(cases, res.Config, policytest.Native(engine(t, res), policytest.Static), fixedNow) {
+	for _, f := range policycases.Run(cases, res.Config, policycases.Native(engine(t, res), policycases.Static), fixedNow) {
 		t.Error(f)
 	}
 }
@@ -51,11 +52,11 @@ func TestExampleCases(t *testing.T) {
 func TestAttacks(t *testing.T) {
 	res := example(t)
 	e := engine(t, res)
-	for _, a := range policytest.Attacks(res.Config, fixedNow) {
+	for _, a := range tables.Attacks(res.Config, fixedNow) {
 		t.Run(a.Name, func(t *testing.T) {
 			method, path := a.Request()
-			d := decide(e, &filter.Request{Method: method, Authority: "a.shop.example", Path: path, Headers: policytest.HeaderList(a.Headers)})
-			got := policytest.OutcomeOf(&d)
+			d := decide(e, &filter.Request{Method: method, Authority: "a.shop.example", Path: path, Headers: policycases.HeaderList(a.Headers)})
+			got := policycases.OutcomeOf(&d)
 			if got.Status != a.Status || got.Reason != a.Reason {
 				t.Errorf("got %d %s, want %d %s", got.Status, got.Reason, a.Status, a.Reason)
 			}
@@ -72,7 +73,7 @@ func TestAttacks(t *testing.T) {
 
 func TestResponse(t *testing.T) {
 	e := engine(t, example(t))
-	d := decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policytest.HeaderList(nil)})
+	d := decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policycases.HeaderList(nil)})
 	if got, want := string(d.Body()), `{"code":401,"success":false,"data":"","msg":"UnAuthorized","reason":"no_token"}`; got != want {
 		t.Errorf("body %s, want %s", got, want)
 	}
@@ -80,7 +81,7 @@ func TestResponse(t *testing.T) {
 	if h[len(h)-1] != [2]string{"www-authenticate", "Bearer"} {
 		t.Errorf("headers %v", h)
 	}
-	d = decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policytest.HeaderList{{"authorization", "Bearer x.y.z"}}})
+	d = decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policycases.HeaderList{{"authorization", "Bearer x.y.z"}}})
 	h = d.ResponseHeaders()
 	if h[len(h)-1] != [2]string{"www-authenticate", `Bearer error="invalid_token"`} {
 		t.Errorf("headers %v", h)
@@ -95,8 +96,8 @@ func TestTokenCache(t *testing.T) {
 	res := example(t)
 	now := fixedNow
 	e, _ := filter.New(res.Config, res.Table, func() time.Time { return now })
-	attacks := policytest.Attacks(res.Config, now)
-	req := &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policytest.HeaderList(attacks[0].Headers)}
+	attacks := tables.Attacks(res.Config, now)
+	req := &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policycases.HeaderList(attacks[0].Headers)}
 	if d := decide(e, req); !d.Allow {
 		t.Fatal(d)
 	}
@@ -114,11 +115,11 @@ func TestTokenCache(t *testing.T) {
 func BenchmarkDecide(b *testing.B) {
 	res := example(b)
 	e := engine(b, res)
-	good := policytest.Attacks(res.Config, fixedNow)[0].Headers
+	good := tables.Attacks(res.Config, fixedNow)[0].Headers
 	for _, bc := range []struct {
 		name    string
 		path    string
-		headers policytest.HeaderList
+		headers policycases.HeaderList
 	}{
 		{"public", "/", nil},
 		{"cached-token", "/auth", good},
@@ -140,7 +141,7 @@ func BenchmarkDecide(b *testing.B) {
 func decide(e *filter.Engine, r *filter.Request) filter.Decision {
 	d := e.Decide(r)
 	if d.Pending != nil {
-		a, err := policytest.Static(d.Pending)
+		a, err := policycases.Static(d.Pending)
 		d = e.Finish(d.Pending, a, err)
 	}
 	return d
@@ -177,7 +178,7 @@ func TestKongIdentityHeaders(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := policytest.HeaderList{{"host", "a.shop.example"}, {tc.header, "2"}}
+			h := policycases.HeaderList{{"host", "a.shop.example"}, {tc.header, "2"}}
 			d := kong.Decide(&filter.Request{Method: "GET", Path: "/", Headers: h})
 			if got := (d.Reason == filter.ReasonIdentityHeader || d.Reason == filter.ReasonOverrideHeader) && d.Status == 400; got != tc.refused {
 				t.Errorf("Kong: %d %s, refused = %v, want %v", d.Status, d.Reason, got, tc.refused)
@@ -195,7 +196,7 @@ func TestKongIdentityHeaders(t *testing.T) {
 func TestMayStrip(t *testing.T) {
 	res := example(t)
 	e := engine(t, res)
-	d := e.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: policytest.HeaderList(nil)})
+	d := e.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: policycases.HeaderList(nil)})
 	for _, name := range d.Remove {
 		for _, variant := range []string{name, strings.ToUpper(name), strings.ReplaceAll(name, "-", "_")} {
 			if !e.MayStrip(variant) {

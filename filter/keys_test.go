@@ -14,7 +14,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/state"
 )
 
@@ -22,7 +23,7 @@ import (
 // test moves.
 func remoteEngine(t *testing.T, gateway string, now *time.Time) *filter.Engine {
 	t.Helper()
-	res := policytest.CompileRemoteKeys(t, "https://idp.example", "k")
+	res := tables.CompileRemoteKeys(t, "https://idp.example", "k")
 	res.Config.Gateway = gateway
 	e, err := filter.New(res.Config, res.Table, func() time.Time { return *now })
 	if err != nil {
@@ -68,7 +69,7 @@ func keySet(t *testing.T, set string, signers ...signer) []byte {
 }
 
 func meReq(tok string) *filter.Request {
-	return &filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: policytest.HeaderList([][2]string{{"authorization", "Bearer " + tok}, {"host", "api.example"}})}
+	return &filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: policycases.HeaderList([][2]string{{"authorization", "Bearer " + tok}, {"host", "api.example"}})}
 }
 
 // TestKeyFetchDecisions: when the engine asks for keys, when requests

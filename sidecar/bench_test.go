@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keycard-gw/keycard/internal/redistest"
+	"github.com/keycard-gw/keycard/internal/testing/redistest"
 	"github.com/keycard-gw/keycard/state"
 )
 

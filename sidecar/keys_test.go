@@ -10,9 +10,9 @@ import (
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/idp"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/sidecar"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
-	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 	"github.com/keycard-gw/keycard/state"
 )
 

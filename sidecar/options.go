@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keycard-gw/keycard/internal/envflag"
+	"github.com/keycard-gw/keycard/sidecar/envflag"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/redis/go-redis/v9"
 )

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/keycard-gw/keycard/internal/redistest"
+	"github.com/keycard-gw/keycard/internal/testing/redistest"
 	"github.com/keycard-gw/keycard/state"
 	"github.com/redis/go-redis/v9"
 )

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/keycard-gw/keycard/internal/jsonscan"
+	"github.com/keycard-gw/keycard/state/jsonscan"
 )
 
 // Kinds of token the state endpoint is asked about.

@@ -14,7 +14,7 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/mint"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -106,7 +106,7 @@ func BenchmarkKeycardNative(b *testing.B) {
 				b.Fatal(err)
 			}
 			path, _ := probe(n)
-			req := &filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: policytest.HeaderList(token(b, res))}
+			req := &filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: policycases.HeaderList(token(b, res))}
 			if d := e.Decide(req); !d.Allow {
 				b.Fatalf("%s: %+v", path, d)
 			}

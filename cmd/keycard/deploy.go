@@ -7,7 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/keycard-gw/keycard/config"
-	"github.com/keycard-gw/keycard/internal/envflag"
+	"github.com/keycard-gw/keycard/sidecar/envflag"
 	"io"
 	"os"
 	"path/filepath"

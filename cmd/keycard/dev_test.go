@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keycard-gw/keycard/internal/wasmasm"
+	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 )
 
 // TestDevStartErrors: keycard dev prints why it cannot start and exits

@@ -7,8 +7,8 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"github.com/keycard-gw/keycard/internal/devgw"
-	"github.com/keycard-gw/keycard/internal/policytest"
-	"github.com/keycard-gw/keycard/internal/wasmasm"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
+	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -546,7 +546,7 @@ func TestRenderRuntimeSecret(t *testing.T) {
 // holding an issuer's keys, before it touches Redis.
 func TestSidecarKeys(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(policytest.RemoteKeysPolicy("https://idp.example")), 0o644)
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(tables.RemoteKeysPolicy("https://idp.example")), 0o644)
 	short := filepath.Join(t.TempDir(), "short")
 	os.WriteFile(short, []byte("too-short\n"), 0o600)
 	t.Setenv("KEYCARD_SECRET_LOGIN_SECRET", "")

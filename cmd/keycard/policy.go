@@ -22,10 +22,10 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/token"
-	"github.com/keycard-gw/keycard/internal/envflag"
 	"github.com/keycard-gw/keycard/internal/mint"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/sidecar"
+	"github.com/keycard-gw/keycard/sidecar/envflag"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
@@ -467,7 +467,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 			id.Roles = strings.Split(*roles, ",")
 		}
 	}
-	var headers policytest.HeaderList
+	var headers policycases.HeaderList
 	for _, h := range [][2]string{{"origin", *origin}, {"access-control-request-method", *reqMethod}, {"access-control-request-headers", *reqHeaders}} {
 		if h[1] != "" {
 			headers = append(headers, h)
@@ -565,7 +565,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	if res == nil {
 		return 1
 	}
-	files, err := policytest.Files(paths)
+	files, err := policycases.Files(paths)
 	if err != nil {
 		return fail(stderr, err)
 	}
@@ -573,7 +573,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keycard test: no *.cases.yaml files")
 		return 1
 	}
-	cases, err := policytest.Load(files)
+	cases, err := policycases.Load(files)
 	var errs compiler.Errors
 	if errors.As(err, &errs) {
 		for _, e := range errs {
@@ -589,16 +589,16 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, err)
 	}
-	sources := policytest.KeySources{Secret: mint.RuntimeSecret, Files: jwks}
+	sources := policycases.KeySources{Secret: mint.RuntimeSecret, Files: jwks}
 	if *fetchKeys {
 		if sources.Fetch, err = keyFetcher(res.Config, *caFile); err != nil {
 			return fail(stderr, err)
 		}
 	}
-	if err := policytest.HoldKeys(e, res.Config, sources); err != nil {
+	if err := policycases.HoldKeys(e, res.Config, sources); err != nil {
 		return fail(stderr, err)
 	}
-	fails := policytest.Run(cases, res.Config, policytest.Native(e, policytest.Static), time.Now())
+	fails := policycases.Run(cases, res.Config, policycases.Native(e, policycases.Static), time.Now())
 	results := caseResults(cases, fails)
 	if *junitFile != "" {
 		data, err := junit(results)
@@ -622,7 +622,7 @@ func cmdTest(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	failed := map[*policytest.Case]bool{}
+	failed := map[*policycases.Case]bool{}
 	var b strings.Builder // written at once: a failed write is an error, not a pass
 	for _, f := range fails {
 		fmt.Fprintln(&b, "FAIL", f)

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/keycard-gw/keycard/compiler"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
 )
 
 // Output formats of check and test, for people and for CI.
@@ -120,8 +120,8 @@ type caseResult struct {
 	Error    string `json:"error,omitempty"`
 }
 
-func caseResults(cases []policytest.Case, fails []policytest.Failure) []caseResult {
-	failed := map[*policytest.Case]policytest.Failure{}
+func caseResults(cases []policycases.Case, fails []policycases.Failure) []caseResult {
+	failed := map[*policycases.Case]policycases.Failure{}
 	for _, f := range fails {
 		failed[f.Case] = f
 	}

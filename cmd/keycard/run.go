@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
-	"github.com/keycard-gw/keycard/internal/envflag"
+	"github.com/keycard-gw/keycard/sidecar/envflag"
 	"io"
 	"runtime/debug"
 	"strings"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keycard-gw/keycard/internal/wasmasm"
+	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 )
 
 const demoSecret = "keycard-demo-secret-not-for-production"

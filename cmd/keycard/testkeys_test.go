@@ -11,7 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/internal/idp"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 )
 
 // TestTestRemoteKeys: keycard test with a token of an issuer whose keys
@@ -24,7 +24,7 @@ func TestTestRemoteKeys(t *testing.T) {
 	}
 	defer p.Close()
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(policytest.RemoteKeysPolicy(p.URL)), 0o644)
+	os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(tables.RemoteKeysPolicy(p.URL)), 0o644)
 	tok, _ := p.Sign(jwt.MapClaims{"sub": "u-1", "level": 1, "exp": time.Now().Add(time.Hour).Unix()})
 	cases := "cases:\n  - name: a token of the OpenID provider\n    request: {host: api.example, path: /me}\n    token: " + tok + "\n    expect: {status: 200, headers: {X-Auth-Sub: u-1}}\n"
 	os.WriteFile(filepath.Join(dir, "p.cases.yaml"), []byte(cases), 0o644)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/keycard-gw/keycard/internal/headermap"
+	"github.com/keycard-gw/keycard/filter/abi/headermap"
 )
 
 // Map, buffer, metric and stream types used by the filter.

@@ -11,8 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/config"
-	"github.com/keycard-gw/keycard/internal/jsonscan"
 	"github.com/keycard-gw/keycard/state"
+	"github.com/keycard-gw/keycard/state/jsonscan"
 )
 
 // Verification outcomes besides success. Their text never says more than

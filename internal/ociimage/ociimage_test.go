@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/keycard-gw/keycard/internal/wasmasm"
+	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 )
 
 // TestLayout writes the image as an OCI layout, unpacks it and finds the

@@ -13,7 +13,8 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/httppath"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"google.golang.org/protobuf/encoding/protojson"
 	"gopkg.in/yaml.v3"
 )
@@ -27,7 +28,7 @@ func routingCorpus() [][2]string {
 		"/a/%2e%2e/b", "/A/auth", "/a?x=1", "/ab?x=/a/", "/c", "//a/auth"} {
 		out = append(out, [2]string{"api.shop.example", p})
 	}
-	for _, p := range policytest.Paths() {
+	for _, p := range tables.Paths() {
 		out = append(out, [2]string{"api.shop.example", p.Target})
 	}
 	for _, h := range []string{"a.shop.example", "b.shop.example", "c.shop.example"} {
@@ -40,7 +41,7 @@ func routingCorpus() [][2]string {
 // reads, and false when it refuses the request as malformed (400: no
 // gateway route matters then).
 func decided(t *testing.T, e *filter.Engine, cfg *config.Config, host, target string) (service, path string, ok bool) {
-	d := e.DecideAs(&filter.Request{Method: "GET", Authority: host, Path: target, Headers: policytest.HeaderList{{"host", host}}}, nil)
+	d := e.DecideAs(&filter.Request{Method: "GET", Authority: host, Path: target, Headers: policycases.HeaderList{{"host", host}}}, nil)
 	if d.Status == 400 {
 		return "", "", false
 	}

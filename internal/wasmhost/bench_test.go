@@ -16,9 +16,9 @@ import (
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/mint"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
-	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
 // benchCase is one kind of request: its headers, cycled from a pool so
@@ -114,7 +114,7 @@ func BenchmarkRequest(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: policytest.HeaderList(bc.pool[i%len(bc.pool)])})
+				d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: policycases.HeaderList(bc.pool[i%len(bc.pool)])})
 				if d.Allow != bc.allow {
 					b.Fatal(d)
 				}

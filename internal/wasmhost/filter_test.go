@@ -15,10 +15,11 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
-	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 	"github.com/tetratelabs/wazero"
 )
 
@@ -92,11 +93,11 @@ func stackVM(t testing.TB, res *compiler.Result) (*wasmhost.VM, *sidecartest.Sid
 }
 
 // wasmTarget runs policy cases through the real module.
-func wasmTarget(vm *wasmhost.VM) policytest.Target {
-	return func(method, host, path string, headers [][2]string) (policytest.Outcome, error) {
+func wasmTarget(vm *wasmhost.VM) policycases.Target {
+	return func(method, host, path string, headers [][2]string) (policycases.Outcome, error) {
 		r, err := vm.Do(context.Background(), wasmhost.Request{Method: method, Authority: host, Path: path, Headers: headers})
 		if err != nil {
-			return policytest.Outcome{}, err
+			return policycases.Outcome{}, err
 		}
 		o, err := outcome(r)
 		if vm.Flavor() == wasmhost.Kong {
@@ -106,8 +107,8 @@ func wasmTarget(vm *wasmhost.VM) policytest.Target {
 	}
 }
 
-func outcome(r *wasmhost.Result) (policytest.Outcome, error) {
-	o := policytest.Outcome{Status: 200, Headers: map[string]string{}}
+func outcome(r *wasmhost.Result) (policycases.Outcome, error) {
+	o := policycases.Outcome{Status: 200, Headers: map[string]string{}}
 	if r.Response != nil && len(r.Response.Body) == 0 && r.Response.Status == 204 {
 		// An answered preflight: no body, the reason is in the details.
 		o.Status, o.Reason = 204, strings.TrimPrefix(r.Response.Details, "keycard_")
@@ -125,7 +126,7 @@ func outcome(r *wasmhost.Result) (policytest.Outcome, error) {
 		return o, nil
 	}
 	o.Reason = "?" // the module does not say why it let a request through
-	o.Headers = policytest.Watched(r.Headers)
+	o.Headers = policycases.Watched(r.Headers)
 	return o, nil
 }
 
@@ -207,12 +208,12 @@ func dualRun(t *testing.T, flavor wasmhost.Flavor, gateway string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, _ := policytest.Files([]string{filepath.Join("..", "..", "policies")})
-	cases, err := policytest.Load(files)
+	files, _ := policycases.Files([]string{filepath.Join("..", "..", "policies")})
+	cases, err := policycases.Load(files)
 	if err != nil {
 		t.Fatal(err)
 	}
-	native, wasm := policytest.Native(e, policytest.SidecarAsker(http.DefaultClient, sc.URL, sidecartest.GatewayKey)), wasmTarget(vm)
+	native, wasm := policycases.Native(e, policycases.SidecarAsker(http.DefaultClient, sc.URL, sidecartest.GatewayKey)), wasmTarget(vm)
 	for i := range cases {
 		c := &cases[i]
 		t.Run(c.Name, func(t *testing.T) {
@@ -253,7 +254,7 @@ func sameHeaders(a, b map[string]string) bool {
 func TestAttacksThroughWasm(t *testing.T) {
 	res := example(t)
 	vm, _ := stackVM(t, res)
-	for _, a := range policytest.Attacks(res.Config, fixedNow) {
+	for _, a := range tables.Attacks(res.Config, fixedNow) {
 		t.Run(a.Name, func(t *testing.T) {
 			method, path := a.Request()
 			r, err := vm.Do(context.Background(), wasmhost.Request{Method: method, Authority: "a.shop.example", Path: path, Headers: a.Headers})
@@ -300,9 +301,9 @@ func header(h [][2]string, name string) string {
 func TestPaths(t *testing.T) {
 	res := example(t)
 	vm, _ := stackVM(t, res)
-	attacks := policytest.Attacks(res.Config, fixedNow)
+	attacks := tables.Attacks(res.Config, fixedNow)
 	level1 := attacks[0].Headers
-	for _, tc := range policytest.Paths() {
+	for _, tc := range tables.Paths() {
 		t.Run(tc.Target, func(t *testing.T) {
 			r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: "api.shop.example", Path: tc.Target, Headers: level1})
 			if err != nil {
@@ -358,7 +359,7 @@ func TestSoak(t *testing.T) {
 	}
 	res := example(t)
 	vm, _ := stackVM(t, res)
-	attacks := policytest.Attacks(res.Config, fixedNow)
+	attacks := tables.Attacks(res.Config, fixedNow)
 	var mix [][][2]string
 	for _, a := range attacks {
 		if len(a.Headers) > 0 && len(a.Headers[0][1]) < 4096 {

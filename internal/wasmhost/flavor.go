@@ -21,7 +21,7 @@ import (
 //     source/extensions/common/wasm/context.cc (pseudo-headers are
 //     Envoy's own request headers; request.path is ":path").
 //
-// The real Kong host runs in the tests too (internal/kongtest): where it
+// The real Kong host runs in the tests too (internal/testing/kongtest): where it
 // and this model disagree, the model is wrong.
 
 // streamCallbacks are a stream's callbacks after proxy_on_request_headers,
@@ -81,7 +81,7 @@ func (f Flavor) localReplyHeaders(headers [][2]string, body []byte) [][2]string 
 // (source/common/router/router.cc), headers and body both; only a
 // reset after the headers arrived reaches the module as onFailure, a
 // response with no headers, which HTTPCaller never produces. Checked in
-// Envoy's host core (internal/envoytest).
+// Envoy's host core (internal/testing/envoytest).
 func (f Flavor) failedCall(err error) ([][2]string, []byte) {
 	if f == Kong {
 		return [][2]string{{":dispatch_status", "broken connection"}}, nil

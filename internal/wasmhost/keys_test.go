@@ -16,9 +16,9 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/idp"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
-	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
 // keyStack is the module, a real sidecar holding the keys, and a real
@@ -40,9 +40,9 @@ func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStac
 	}
 	t.Cleanup(p.Close)
 	p.SetFault(fault)
-	res := policytest.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
+	res := tables.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
 	ks := &keyStack{p: p, res: res}
-	ks.sc = sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(policytest.RuntimeSecret), nil })
+	ks.sc = sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(tables.RuntimeSecret), nil })
 	ks.sidecarUp.Store(true)
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayEnvoy
@@ -209,7 +209,7 @@ func TestRuntimeSecret(t *testing.T) {
 	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
 		ks := newKeyStack(t, flavor, idp.Healthy)
 		conf, _ := json.Marshal(ks.res.Config)
-		if strings.Contains(string(conf), base64.RawURLEncoding.EncodeToString([]byte(policytest.RuntimeSecret))) || strings.Contains(string(conf), policytest.RuntimeSecret) {
+		if strings.Contains(string(conf), base64.RawURLEncoding.EncodeToString([]byte(tables.RuntimeSecret))) || strings.Contains(string(conf), tables.RuntimeSecret) {
 			t.Fatal("the configuration carries the run-time secret")
 		}
 		ks.expect(t, "HS256 with the run-time secret", ks.loginToken(t), 200, "")
@@ -220,7 +220,7 @@ func TestRuntimeSecret(t *testing.T) {
 
 func (ks *keyStack) loginToken(t *testing.T) string {
 	t.Helper()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://login.example", "sub": "alice", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(policytest.RuntimeSecret))
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://login.example", "sub": "alice", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(tables.RuntimeSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func (ks *keyStack) loginToken(t *testing.T) string {
 // verifying with the last good keys, a token of a key it never got is
 // refused, and the sidecar counts the failure.
 func TestProviderFaults(t *testing.T) {
-	for _, tc := range policytest.ProviderFaults {
+	for _, tc := range tables.ProviderFaults {
 		t.Run(tc.Name, func(t *testing.T) {
 			ks := newKeyStack(t, wasmhost.Envoy, idp.Healthy)
 			ks.p.SlowBy = 2 * time.Second // the policy's timeout is 500ms

@@ -6,7 +6,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/keycard-gw/keycard/internal/wasmasm"
+	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keycard-gw/keycard/internal/headermap"
+	"github.com/keycard-gw/keycard/filter/abi/headermap"
 	"github.com/tetratelabs/wazero/api"
 )
 

@@ -11,7 +11,7 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -74,7 +74,7 @@ func BenchmarkScale(b *testing.B) {
 				b.Fatal(err)
 			}
 			path := fmt.Sprintf("/v1/r%d", (n/2)/3*3)
-			req := &filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: policytest.HeaderList(nil)}
+			req := &filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: policycases.HeaderList(nil)}
 			if d := e.Decide(req); !d.Allow {
 				b.Fatalf("%s: %v", path, d)
 			}

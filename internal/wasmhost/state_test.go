@@ -16,9 +16,10 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/mint"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
-	"github.com/keycard-gw/keycard/sidecar/sidecartest"
 )
 
 // clock is a host clock a test moves.
@@ -314,17 +315,17 @@ func TestRewrittenTokenStaysRevoked(t *testing.T) {
 		return tok
 	}
 	fresh := partner("p-71")
-	st.expect(t, "a malleated signature verifies", "/auth", policytest.MalleateECDSA(fresh), 200, "")
-	if _, ok := policytest.SpareBits(fresh, 2); !ok {
+	st.expect(t, "a malleated signature verifies", "/auth", tables.MalleateECDSA(fresh), 200, "")
+	if _, ok := tables.SpareBits(fresh, 2); !ok {
 		t.Fatal("an ES256 signature segment has spare bits")
 	}
 	revoked := partner("p-72")
 	st.sc.Post(t, "/auth/delToken", `{"token":"`+revoked+`","userId":"p-72"}`)
 	st.expect(t, "the revoked token", "/auth", revoked, 401, "token_revoked")
-	st.expect(t, "its malleated signature", "/auth", policytest.MalleateECDSA(revoked), 401, "token_revoked")
+	st.expect(t, "its malleated signature", "/auth", tables.MalleateECDSA(revoked), 401, "token_revoked")
 	for seg, name := range []string{"header", "payload", "signature"} {
 		for _, tok := range []string{fresh, revoked} {
-			if sb, ok := policytest.SpareBits(tok, seg); ok {
+			if sb, ok := tables.SpareBits(tok, seg); ok {
 				st.expect(t, "spare bits in the "+name, "/auth", sb, 401, "invalid_token")
 			}
 		}
@@ -332,7 +333,7 @@ func TestRewrittenTokenStaysRevoked(t *testing.T) {
 }
 
 // TestStateScenarios plays the shared token-state attacks
-// (policytest.StateScenarios) against a real sidecar on Redis, natively
+// (tables.StateScenarios) against a real sidecar on Redis, natively
 // and through the module as Envoy and as Kong run it.
 func TestStateScenarios(t *testing.T) {
 	for _, flavor := range []struct {
@@ -345,13 +346,13 @@ func TestStateScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			targets := map[string]policytest.Target{
-				"native": policytest.Native(e, policytest.SidecarAsker(http.DefaultClient, st.sc.URL, sidecartest.GatewayKey)),
+			targets := map[string]policycases.Target{
+				"native": policycases.Native(e, policycases.SidecarAsker(http.DefaultClient, st.sc.URL, sidecartest.GatewayKey)),
 				"wasm":   wasmTarget(st.vm),
 			}
 			wait := func() { st.clock.Add(1100 * time.Millisecond) } // sessions.cache is 1s
 			for _, target := range []string{"native", "wasm"} {
-				for _, sc := range policytest.StateScenarios(st.res.Config, flavor.name+"-"+target, time.Now()) {
+				for _, sc := range tables.StateScenarios(st.res.Config, flavor.name+"-"+target, time.Now()) {
 					t.Run(target+"/"+sc.Name, func(t *testing.T) {
 						if err := sc.Run(st.sc.Call, targets[target], wait); err != nil {
 							t.Error(err)
@@ -372,7 +373,7 @@ func TestKongAbsoluteForm(t *testing.T) {
 	cfg.Gateway = config.GatewayKong
 	conf, _ := json.Marshal(&cfg)
 	vm := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, conf)
-	for _, tc := range policytest.AbsoluteForms() {
+	for _, tc := range tables.AbsoluteForms() {
 		r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: tc.Host, Path: tc.Target})
 		if err != nil {
 			t.Fatal(err)
@@ -395,7 +396,7 @@ func TestCORSRequests(t *testing.T) {
 	}{{"envoy", wasmhost.Envoy}, {"kong", wasmhost.Kong}} {
 		t.Run(flavor.name, func(t *testing.T) {
 			st := newStateStackIn(t, flavor.flavor, 0)
-			for _, c := range policytest.CORSRequests(st.res.Config, time.Now()) {
+			for _, c := range tables.CORSRequests(st.res.Config, time.Now()) {
 				t.Run(c.Name, func(t *testing.T) {
 					r, err := st.vm.Do(context.Background(), wasmhost.Request{Method: c.Method, Authority: c.Host, Path: c.Path, Headers: c.Headers})
 					if err != nil {

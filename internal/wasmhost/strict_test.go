@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keycard-gw/keycard/internal/wasmasm"
+	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 

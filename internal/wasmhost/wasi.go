@@ -54,7 +54,7 @@ func i32s(n int) []api.ValueType {
 // Envoy: proxy-wasm-cpp-host at c4d7bb0 (Envoy's pin), src/exports.cc,
 // the wasi_unstable_* functions, with Envoy's Context::error (a trace
 // log line, source/extensions/common/wasm/context.cc) where they call
-// context->error. Held to the real host core by internal/envoytest's
+// context->error. Held to the real host core by internal/testing/envoytest's
 // TestWASIAnswers, byte for byte on both engines.
 //
 // Kong: the answers this model gave before it was checked against a

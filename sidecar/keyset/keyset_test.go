@@ -12,7 +12,7 @@ import (
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/idp"
-	"github.com/keycard-gw/keycard/internal/policytest"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
@@ -122,7 +122,7 @@ func TestUnknownKidFlood(t *testing.T) {
 // TestFaultsKeepLastGood: every way the provider fails leaves the last
 // good keys in use and is counted.
 func TestFaultsKeepLastGood(t *testing.T) {
-	for _, tc := range policytest.ProviderFaults {
+	for _, tc := range tables.ProviderFaults {
 		t.Run(tc.Name, func(t *testing.T) {
 			p := startProvider(t)
 			p.SlowBy = time.Second

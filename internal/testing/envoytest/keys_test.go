@@ -1,0 +1,228 @@
+package envoytest
+
+import (
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/keycard-gw/keycard/internal/idp"
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
+	"github.com/keycard-gw/keycard/internal/wasmbuild"
+)
+
+// hostModule builds the module once for the tests of this file.
+func hostModule(t *testing.T) ([]Engine, string) {
+	t.Helper()
+	engines, err := Find(root)
+	if err != nil {
+		t.Skip("Envoy host core tests skipped: " + err.Error())
+	}
+	module := filepath.Join(t.TempDir(), "keycard.wasm")
+	if err := wasmbuild.Build(root, "./filter/wasm", module); err != nil {
+		t.Fatal(err)
+	}
+	return engines, module
+}
+
+// TestRemoteKeysInEnvoy runs remote keys in Envoy's host core on each
+// engine: the keys a request fetches (it waits for the answer), the
+// root's tick polling the sidecar, a rotated key's token passing on its
+// first request, a retired key's token refused once the poll brings the
+// set without it, and a flood of made-up kids costing the provider at
+// most one fetch per min_interval.
+func TestRemoteKeysInEnvoy(t *testing.T) {
+	engines, module := hostModule(t)
+	for _, eng := range engines {
+		t.Run(eng.Name, func(t *testing.T) {
+			p, err := idp.Start("", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			res := tables.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
+			sc := sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(tables.RuntimeSecret), nil })
+			conf, cfg := renderedConfig(t, res)
+			file := filepath.Join(t.TempDir(), "keycard.json")
+			os.WriteFile(file, conf, 0o600)
+			host, err := Start(eng, module, file, map[string]string{cfg.Sidecar.Upstream: sc.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer host.Close()
+			get := func(tok string) (*Result, policycases.Outcome) {
+				t.Helper()
+				r, err := host.Do(Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: [][2]string{{"authorization", "Bearer " + tok}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				o, err := outcome(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r, o
+			}
+			expect := func(what, tok string, status int, reason string) {
+				t.Helper()
+				r, o := get(tok)
+				if o.Status != status || status != 200 && o.Reason != reason {
+					t.Fatalf("%s: %d %s, want %d %s\n%v", what, o.Status, o.Reason, status, reason, r.Log)
+				}
+				if status == 200 {
+					if sub := headerValue(r.UpstreamHeaders, "x-auth-sub"); sub != "alice" {
+						t.Fatalf("%s: the upstream got x-auth-sub %q", what, sub)
+					}
+				}
+			}
+			sign := func(kid string) string {
+				t.Helper()
+				tok, err := p.SignWith(kid, jwt.MapClaims{"sub": "alice", "level": 1, "exp": time.Now().Add(time.Hour).Unix()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tok
+			}
+			old := sign("")
+			r, _ := get(old)
+			if keyCalls(r) != 1 {
+				t.Errorf("the first token's request made %d key call-outs, want 1: %v", keyCalls(r), r.Callouts)
+			}
+			expect("the first token, its keys fetched by its own request", old, 200, "")
+			login, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://login.example", "sub": "alice", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(tables.RuntimeSecret))
+			expect("the run-time secret", login, 200, "")
+
+			// The root's tick polls the sidecar (a 1s period): its
+			// call-outs are the host's events.
+			host.Events = nil
+			if err := host.Sleep(2500); err != nil {
+				t.Fatal(err)
+			}
+			if polls := strings.Count(strings.Join(host.Events, "\n"), "/v1/keys"); polls < 2 {
+				t.Errorf("%d key polls in 2.5s of ticks: %v", polls, host.Events)
+			}
+
+			kid, _ := p.Rotate()
+			fresh := sign(kid)
+			expect("a rotated key's token, on its first request", fresh, 200, "")
+			expect("the old key's token while the provider publishes it", old, 200, "")
+
+			p.Retire()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, o := get(old); o.Status == 401 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("a retired key's token still passes 10s after the provider retired it")
+				}
+				if err := host.Sleep(250); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expect("the retired key's token", old, 401, "invalid_token")
+			expect("the new key's token", fresh, 200, "")
+
+			// Made-up kids for 1.5s: each is refused, and the provider
+			// sees at most one fetch per min_interval (200ms) for them,
+			// plus the sidecar's own refresh every second.
+			before := p.Fetches()
+			start := time.Now()
+			_, rest, _ := strings.Cut(fresh, ".")
+			n := 0
+			for ; time.Since(start) < 1500*time.Millisecond; n++ {
+				h := base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, `{"alg":"ES256","kid":"made-up-%d"}`, n))
+				expect("a made-up kid", h+"."+rest, 401, "invalid_token")
+			}
+			elapsed := time.Since(start)
+			fetches := p.Fetches() - before
+			if limit := int64(elapsed/(200*time.Millisecond)) + int64(elapsed/time.Second) + 2; fetches < 2 || fetches > limit {
+				t.Fatalf("%d provider fetches in %s for %d made-up kids, want 2 to %d", fetches, elapsed, n, limit)
+			}
+			t.Logf("%d made-up kids in %s: %d provider fetches", n, elapsed.Round(time.Millisecond), fetches)
+		})
+	}
+}
+
+// keyCalls counts a request's call-outs for keys.
+func keyCalls(r *Result) int {
+	n := 0
+	for _, c := range r.Callouts {
+		if m, ok := c.(map[string]any); ok && strings.HasPrefix(fmt.Sprint(m["path"]), "/v1/keys") {
+			n++
+		}
+	}
+	return n
+}
+
+func headerValue(headers [][2]string, name string) string {
+	for _, kv := range headers {
+		if strings.EqualFold(kv[0], name) {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// TestShadowInEnvoy: in Envoy's host core, a shadowed denial reaches the
+// upstream with the caller's identity and the would-be decision in the
+// shadow header, and is logged as one structured line; an enforced
+// denial is answered; a bad path is never shadowed.
+func TestShadowInEnvoy(t *testing.T) {
+	engines, module := hostModule(t)
+	res := tables.ShadowPolicy(t, root, sidecartest.GatewayKey)
+	sc := sidecartest.Start(t, res.Config.Policy)
+	conf, cfg := renderedConfig(t, res)
+	file := filepath.Join(t.TempDir(), "keycard.json")
+	os.WriteFile(file, conf, 0o600)
+	tok, err := mint.Token(res.Config, "login", "", mint.Claims{Subject: "13000000001", Level: 1, JTI: "envoy-shadow"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, eng := range engines {
+		t.Run(eng.Name, func(t *testing.T) {
+			host, err := Start(eng, module, file, map[string]string{cfg.Sidecar.Upstream: sc.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer host.Close()
+			do := func(authority, path string, h [][2]string) *Result {
+				t.Helper()
+				r, err := host.Do(Request{Method: "GET", Authority: authority, Path: path, Headers: h})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			r := do("a.shop.example", "/admin/users", [][2]string{{"authorization", "Bearer " + tok}})
+			if r.Result != "continue" || headerValue(r.UpstreamHeaders, "x-keycard-shadow") != "403 insufficient_level" || headerValue(r.UpstreamHeaders, "x-auth-level") != "1" {
+				t.Errorf("a shadowed denial: %s %d %v", r.Result, r.Status, r.UpstreamHeaders)
+			}
+			if line := decisionLine(r.Log); !strings.HasPrefix(line, "keycard: shadow-deny policy=shop table=") || !strings.Contains(line, " status=403 reason=insufficient_level service=service_a route=/admin/**") || strings.Contains(line, tok) {
+				t.Errorf("log line %q", line)
+			}
+			if r := do("a.shop.example", "/auth", nil); r.Result != "local_reply" || r.Status != 401 {
+				t.Errorf("an enforced route: %s %d", r.Result, r.Status)
+			}
+			if r := do("b.shop.example", "/nowhere", nil); r.Result != "continue" || headerValue(r.UpstreamHeaders, "x-keycard-shadow") != "404 no_route" {
+				t.Errorf("a service in shadow mode, no route: %s %d %v", r.Result, r.Status, r.UpstreamHeaders)
+			}
+			// Handed over as sent (render's connection manager options
+			// would resolve it to /admin first): the filter refuses it.
+			raw, err := Start(eng, module, file, map[string]string{cfg.Sidecar.Upstream: sc.URL}, "--hcm", "raw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer raw.Close()
+			if r, err := raw.Do(Request{Method: "GET", Authority: "b.shop.example", Path: "/a/%2e%2e/admin"}); err != nil || r.Result != "local_reply" || r.Status != 400 {
+				t.Errorf("a bad path in a shadowed service: %v %+v", err, r)
+			}
+		})
+	}
+}
