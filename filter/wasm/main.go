@@ -1,21 +1,17 @@
 //go:build wasip1
 
 // Command wasm is the Keycard filter as a proxy-wasm module: build it with
-// GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared (make wasm). It
-// glues the ABI layer (filter/abi) to the decision engine (filter).
+// GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared (make wasm). It is
+// glue only: the ABI layer (filter/abi) calls in, the session
+// (filter/session) decides, and abiHost carries its requests back to the
+// host.
 package main
 
 import (
-	"errors"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/keycard-gw/keycard/config"
-	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/abi"
-	"github.com/keycard-gw/keycard/state"
+	"github.com/keycard-gw/keycard/filter/session"
 )
 
 // main is not run in a reactor; the host calls _initialize, then the
@@ -23,554 +19,82 @@ import (
 func main() {}
 
 func init() {
-	abi.SetNewRootContext(func(id uint32) abi.RootContext { return &root{id: id} })
+	abi.SetNewRootContext(func(uint32) abi.RootContext { return &root{session.New(abiHost{})} })
 }
 
-// root is one plugin instance: its configuration, its engine, and the
-// sidecar calls in flight.
-type root struct {
-	id      uint32
-	engine  *filter.Engine
-	metrics metrics
-	logs    logLimit
-	calls   map[uint32]*inflight // by call-out token
-	byToken map[string]*inflight // by state.Name key: requests for one token share a call
+// root is one plugin instance, the session's on the ABI.
+type root struct{ s *session.Root }
 
-	// responseCORS are the CORS headers for the responses of allowed
-	// cross-origin requests, by stream, until their response headers.
-	responseCORS map[uint32][][2]string
-
-	keyCalls     map[uint32]*keyCall // key fetches by call-out token
-	keysByIssuer map[string]*keyCall // the fetch in flight per issuer
-	ticking      bool                // the tick period is set (once per root: Kong traps on a second)
+func (r *root) OnVMStart(int) bool                       { return true }
+func (r *root) OnPluginStart(size int) bool              { return r.s.Configure(size) }
+func (r *root) NewHTTPContext(id uint32) abi.HTTPContext { return &stream{id: id, s: r.s} }
+func (r *root) OnTick()                                  { r.s.Tick() }
+func (r *root) OnDelete()                                {}
+func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, _ int) {
+	r.s.CallResponse(token, numHeaders, bodySize)
 }
-
-// keyCall is one fetch of an issuer's keys from the sidecar and the
-// requests waiting for it.
-type keyCall struct {
-	issuer  string
-	waiters []keyWaiter
-}
-
-type keyWaiter struct {
-	stream uint32
-	req    filter.Request
-}
-
-// keyTickMillis is how often the root looks for key sets due to be asked
-// for again; each issuer's own period is Remote.PollMillis.
-const keyTickMillis = filter.KeyTickMillis
-
-// inflight is one sidecar call and the requests waiting for it.
-type inflight struct {
-	name    string // the token's state.Name key
-	waiters []waiter
-}
-
-type waiter struct {
-	stream  uint32
-	pending *filter.Pending
-}
-
-type metrics struct {
-	on           bool
-	allowed      uint32
-	denied       map[string]uint32
-	shadowDenied map[string]uint32
-}
-
-// logLimit bounds the denial log lines a VM writes: at most
-// logsPerSecond a second, then one line saying how many were dropped.
-type logLimit struct {
-	second  int64
-	written int
-	dropped int
-}
-
-const logsPerSecond = 20
-
-// allow reports whether a line may be written now, and how many were
-// dropped since the last one.
-func (l *logLimit) allow(now time.Time) (bool, int) {
-	sec := now.Unix()
-	if sec != l.second {
-		dropped := l.dropped
-		l.second, l.written, l.dropped = sec, 1, 0
-		return true, dropped
-	}
-	if l.written >= logsPerSecond {
-		l.dropped++
-		return false, 0
-	}
-	l.written++
-	return true, 0
-}
-
-// clock reads the host's clock once per callback: time.Now is two host
-// calls on wasip1 (wall clock and monotonic), and what one callback
-// decides happens at one instant anyway.
-type clock struct {
-	t   time.Time
-	set bool
-}
-
-func (c *clock) now() time.Time {
-	if !c.set {
-		c.t, c.set = time.Now(), true
-	}
-	return c.t
-}
-
-// reset makes the next now read the host's clock again; every callback
-// that decides starts with it.
-func (c *clock) reset() { c.set = false }
-
-var callbackClock clock
-
-func (r *root) OnVMStart(int) bool { return true }
-
-// OnPluginStart decodes and validates the whole configuration before it
-// replaces the running one: a bad configuration leaves the old one (or
-// none) in place and fails with one log line.
-func (r *root) OnPluginStart(size int) bool {
-	data, err := abi.GetPluginConfiguration(size)
-	if err != nil {
-		abi.Log(abi.LogError, "keycard: cannot read the plugin configuration: "+err.Error())
-		return false
-	}
-	callbackClock.reset()
-	e, err := filter.FromJSON(data, callbackClock.now)
-	if err != nil {
-		abi.Log(abi.LogError, "keycard: bad configuration: "+err.Error())
-		return false
-	}
-	m := metrics{on: e.Config().Options.Metrics}
-	if m.on {
-		m.denied, m.shadowDenied = map[string]uint32{}, map[string]uint32{}
-		m.allowed, _ = abi.DefineCounter("keycard.requests.allowed")
-		shadowing := e.Shadowing()
-		for _, reason := range filter.Reasons {
-			if id, err := abi.DefineCounter("keycard.requests.denied." + reason); err == nil {
-				m.denied[reason] = id
-			}
-			if shadowing {
-				if id, err := abi.DefineCounter("keycard.requests.shadow_denied." + reason); err == nil {
-					m.shadowDenied[reason] = id
-				}
-			}
-		}
-	}
-	r.engine, r.metrics = e, m
-	if r.calls == nil {
-		// Calls in flight survive a reconfiguration: their requests are
-		// finished by the new engine instead of hanging.
-		r.calls, r.byToken, r.responseCORS = map[uint32]*inflight{}, map[string]*inflight{}, map[uint32][][2]string{}
-		r.keyCalls, r.keysByIssuer = map[uint32]*keyCall{}, map[string]*keyCall{}
-	}
-	if e.HoldsRemoteKeys() && !r.ticking {
-		// Keys are fetched on the first tick (a host may refuse call-outs
-		// while it configures: Kong traps on one) and whenever a token
-		// needs them.
-		if err := abi.SetTickPeriod(keyTickMillis); err != nil {
-			abi.Log(abi.LogWarn, "keycard: cannot set the tick period: "+err.Error()+"; keys are fetched only when a token needs them")
-		} else {
-			r.ticking = true
-		}
-	}
-	abi.Log(abi.LogInfo, "keycard: configured policy "+e.Config().Policy+" ("+strconv.Itoa(len(data))+" bytes)")
-	return true
-}
-
-func (r *root) NewHTTPContext(id uint32) abi.HTTPContext { return &stream{id: id, root: r} }
-
-// OnHTTPCallResponse finishes every request waiting for this answer. A
-// failed call arrives here too (Envoy: no headers; Kong: a
-// :dispatch_status header): both end in the on_error decision.
-func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, numTrailers int) {
-	callbackClock.reset()
-	if kc, ok := r.keyCalls[token]; ok {
-		r.keysArrived(token, kc, numHeaders, bodySize)
-		return
-	}
-	call, ok := r.calls[token]
-	if !ok {
-		abi.Log(abi.LogWarn, "keycard: answer for an unknown sidecar call")
-		return
-	}
-	delete(r.calls, token)
-	if r.byToken[call.name] == call {
-		delete(r.byToken, call.name)
-	}
-	a, err := r.readAnswer(numHeaders, bodySize)
-	if err != nil {
-		abi.Log(abi.LogWarn, "keycard: sidecar: "+err.Error())
-	}
-	for _, w := range call.waiters {
-		if abi.SetEffectiveContext(w.stream) != nil {
-			continue // the request is gone
-		}
-		d := r.engine.Finish(w.pending, a, err)
-		if r.apply(w.stream, &d, nil) {
-			_ = abi.ResumeHTTPRequest()
-		}
-	}
-}
-
-// proceed carries a decision on: a fetch of keys or a sidecar call to
-// wait for, or a verdict. It reports whether the request goes on now.
-func (r *root) proceed(stream uint32, req *filter.Request, d *filter.Decision, h *abi.Headers) bool {
-	switch {
-	case d.Keys != nil:
-		return r.waitKeys(stream, req, d.Keys)
-	case d.Pending != nil:
-		return r.ask(stream, d.Pending)
-	}
-	return r.apply(stream, d, h)
-}
-
-// waitKeys sends (or, on Envoy, joins) the fetch of an issuer's keys that
-// a request's token needs.
-func (r *root) waitKeys(stream uint32, req *filter.Request, k *filter.KeyFetch) bool {
-	kc := r.keysByIssuer[k.Issuer]
-	if kc == nil || k.Send {
-		if kc = r.fetchKeys(k.Issuer, k.Query()); kc == nil {
-			// Not sent: the engine now refuses it (401 or 503).
-			d := r.engine.Decide(req)
-			return r.proceed(stream, req, &d, nil)
-		}
-	}
-	kc.waiters = append(kc.waiters, keyWaiter{stream, *req})
-	return false
-}
-
-// fetchKeys dispatches a key fetch, or says why it could not.
-func (r *root) fetchKeys(issuer, query string) *keyCall {
-	// The sidecar may fetch the set from the provider before it answers.
-	token, err := r.dispatch(query, r.engine.KeyTimeoutMillis(issuer))
-	if err != nil {
-		abi.Log(abi.LogWarn, "keycard: cannot ask the sidecar for the keys of "+issuer+": "+err.Error())
-		_, _ = r.engine.KeysArrived(issuer, nil, err)
-		return nil
-	}
-	kc := &keyCall{issuer: issuer}
-	r.keyCalls[token], r.keysByIssuer[issuer] = kc, kc
-	return kc
-}
-
-// keysArrived hands a key fetch's answer to the engine and decides the
-// requests that waited for it again.
-func (r *root) keysArrived(token uint32, kc *keyCall, numHeaders, bodySize int) {
-	delete(r.keyCalls, token)
-	if r.keysByIssuer[kc.issuer] == kc {
-		delete(r.keysByIssuer, kc.issuer)
-	}
-	body, err := r.readBody(numHeaders, bodySize, state.MaxKeySet)
-	changed, err := r.engine.KeysArrived(kc.issuer, body, err)
-	switch {
-	case err != nil:
-		abi.Log(abi.LogWarn, "keycard: keys of "+kc.issuer+": "+err.Error()+"; the keys in use stay")
-	case changed:
-		abi.Log(abi.LogInfo, "keycard: new keys of issuer "+kc.issuer)
-	}
-	for _, w := range kc.waiters {
-		if abi.SetEffectiveContext(w.stream) != nil {
-			continue // the request is gone
-		}
-		d := r.engine.Decide(&w.req)
-		if r.proceed(w.stream, &w.req, &d, nil) {
-			_ = abi.ResumeHTTPRequest()
-		}
-	}
-}
-
-func (r *root) readAnswer(numHeaders, bodySize int) (*state.Answer, error) {
-	body, err := r.readBody(numHeaders, bodySize, state.MaxAnswer)
-	if err != nil {
-		return nil, err
-	}
-	return state.Decode(body)
-}
-
-// readBody reads a sidecar answer's body: a 200 with at most max bytes.
-func (r *root) readBody(numHeaders, bodySize, max int) ([]byte, error) {
-	if numHeaders == 0 {
-		return nil, errors.New("call failed")
-	}
-	h, err := abi.GetHTTPCallResponseHeaders()
-	if err != nil {
-		return nil, errors.New("no response headers: " + err.Error())
-	}
-	status := ""
-	h.Each(func(k, v string) {
-		switch k {
-		case ":status":
-			status = v
-		case ":dispatch_status":
-			if status == "" {
-				status = "dispatch " + v
-			}
-		}
-	})
-	if status != "200" {
-		return nil, errors.New("status " + status)
-	}
-	if bodySize <= 0 || bodySize > max {
-		return nil, errors.New("answer of " + strconv.Itoa(bodySize) + " bytes")
-	}
-	body, err := abi.GetHTTPCallResponseBody(bodySize)
-	if err != nil {
-		return nil, errors.New("no response body: " + err.Error())
-	}
-	return body, nil
-}
-
-// ask sends (or joins) the sidecar call for a pending request.
-//
-// On Envoy, requests for a token whose call is in flight wait for that
-// call: the answer reaches the root context, which resumes each of them
-// through proxy_set_effective_context. Kong's host delivers the answer
-// on the instance of the request that made the call and ignores
-// proxy_set_effective_context (ngx_wasm_module's
-// ngx_proxy_wasm_hfuncs_set_effective_context is a no-op), so a
-// request that joined another's call would never resume and the answer
-// would be applied twice to one request: there, every request makes
-// its own call.
-func (r *root) ask(stream uint32, p *filter.Pending) (answered bool) {
-	kong := r.engine.Config().Gateway == config.GatewayKong
-	key := p.Key
-	if call, ok := r.byToken[key]; ok && !kong {
-		call.waiters = append(call.waiters, waiter{stream, p})
-		return false
-	}
-	token, err := r.dispatch(p.StateQuery(), 0)
-	if err != nil {
-		abi.Log(abi.LogWarn, "keycard: cannot call the sidecar: "+err.Error())
-		d := r.engine.Finish(p, nil, errors.New("dispatch: "+err.Error()))
-		return r.apply(stream, &d, nil)
-	}
-	call := &inflight{name: key, waiters: []waiter{{stream, p}}}
-	r.calls[token] = call
-	if !kong {
-		r.byToken[key] = call
-	}
-	return false
-}
-
-// dispatch sends a GET to the sidecar; extra lengthens the timeout for
-// an answer the sidecar may have to fetch first.
-func (r *root) dispatch(path string, extra int) (uint32, error) {
-	sc := r.engine.Config().Sidecar
-	authority := sc.Authority
-	if authority == "" {
-		authority = "keycard-sidecar"
-	}
-	timeout := sc.TimeoutMillis
-	if timeout <= 0 {
-		timeout = config.DefaultTimeoutMillis
-	}
-	headers := [][2]string{{":method", "GET"}, {":path", path}, {":authority", authority}, {"accept", "application/json"}}
-	if sc.Key != "" {
-		headers = append(headers, [2]string{"x-keycard-gateway-key", sc.Key})
-	}
-	return abi.DispatchHTTPCall(sc.Upstream, headers, nil, uint32(timeout+extra))
-}
-
-// OnTick asks for the key sets that are due.
-func (r *root) OnTick() {
-	callbackClock.reset()
-	if r.engine == nil {
-		return
-	}
-	for _, issuer := range r.engine.KeysDue() {
-		r.fetchKeys(issuer, state.KeysQuery(issuer, ""))
-	}
-}
-
-func (r *root) OnDelete() {}
 
 // stream is one HTTP request.
 type stream struct {
-	id   uint32
-	root *root
+	id uint32
+	s  *session.Root
 }
 
-func (s *stream) OnHTTPRequestHeaders(numHeaders int, endOfStream bool) abi.Action {
-	callbackClock.reset()
-	e := s.root.engine
-	if e == nil {
-		// Not configured: the host should not send traffic, but if it
-		// does, fail closed.
-		_ = abi.SendHTTPResponse(503, [][2]string{{"content-type", "application/json"}}, []byte(`{"code":503,"success":false,"data":"","msg":"Service Unavailable","reason":"not_configured"}`), "keycard_not_configured")
-		return abi.ActionPause
-	}
-	h, err := abi.GetHTTPRequestHeaders()
+func (st *stream) OnHTTPRequestHeaders(int, bool) abi.Action {
+	return abi.Action(st.s.RequestHeaders(st.id))
+}
+
+func (st *stream) OnHTTPResponseHeaders(int, bool) abi.Action {
+	return abi.Action(st.s.ResponseHeaders(st.id))
+}
+
+func (st *stream) OnHTTPDelete() { st.s.Delete(st.id) }
+
+// abiHost is session.Host on the proxy-wasm ABI.
+type abiHost struct{}
+
+func (abiHost) Now() time.Time                               { return time.Now() }
+func (abiHost) Log(level int, msg string)                    { abi.Log(abi.LogLevel(level), msg) }
+func (abiHost) PluginConfiguration(size int) ([]byte, error) { return abi.GetPluginConfiguration(size) }
+func (abiHost) SetTickPeriod(millis uint32) error            { return abi.SetTickPeriod(millis) }
+func (abiHost) DefineCounter(name string) (uint32, error)    { return abi.DefineCounter(name) }
+func (abiHost) IncrementCounter(id uint32) error             { return abi.IncrementCounter(id, 1) }
+func (abiHost) Property(scope, name string) (string, error) {
+	return abi.GetPropertyString(scope, name)
+}
+func (abiHost) RemoveRequestHeader(name string) error { return abi.RemoveHTTPRequestHeader(name) }
+func (abiHost) ReplaceRequestHeader(name, value string) error {
+	return abi.ReplaceHTTPRequestHeader(name, value)
+}
+func (abiHost) ReplaceResponseHeader(name, value string) error {
+	return abi.ReplaceHTTPResponseHeader(name, value)
+}
+func (abiHost) SendResponse(status int, headers [][2]string, body []byte, details string) error {
+	return abi.SendHTTPResponse(uint32(status), headers, body, details)
+}
+func (abiHost) Resume() error                             { return abi.ResumeHTTPRequest() }
+func (abiHost) SetEffective(stream uint32) error          { return abi.SetEffectiveContext(stream) }
+func (abiHost) CallResponseBody(size int) ([]byte, error) { return abi.GetHTTPCallResponseBody(size) }
+func (abiHost) Dispatch(upstream string, headers [][2]string, timeoutMillis uint32) (uint32, error) {
+	return abi.DispatchHTTPCall(upstream, headers, nil, timeoutMillis)
+}
+
+func (abiHost) RequestHeaders() (session.Headers, error) {
+	return headers(abi.GetHTTPRequestHeaders())
+}
+
+func (abiHost) ResponseHeaders() (session.Headers, error) {
+	return headers(abi.GetHTTPResponseHeaders())
+}
+
+func (abiHost) CallResponseHeaders() (session.Headers, error) {
+	return headers(abi.GetHTTPCallResponseHeaders())
+}
+
+// headers hands a header map over as the session's, nil with an error.
+func headers(h abi.Headers, err error) (session.Headers, error) {
 	if err != nil {
-		abi.Log(abi.LogError, "keycard: cannot read request headers: "+err.Error())
-		_ = abi.SendHTTPResponse(500, nil, nil, "keycard_headers")
-		return abi.ActionPause
+		return nil, err
 	}
-	req := filter.Request{Headers: h}
-	req.Method, _ = h.Get(":method")
-	if e.Config().Gateway == config.GatewayKong {
-		// Kong's :path is nginx's decoded, normalised URI: decoding it
-		// again would misread %25, and it is not what proxy_pass sends
-		// upstream. The request target as the client sent it is
-		// $request_uri, which ngx_wasm_module serves as request.path
-		// (src/common/proxy_wasm/ngx_proxy_wasm_properties.c). The host
-		// comes from the Host header (the engine reads it).
-		target, err := abi.GetPropertyString("request", "path")
-		if err != nil {
-			abi.Log(abi.LogError, "keycard: cannot read request.path: "+err.Error())
-			_ = abi.SendHTTPResponse(500, nil, nil, "keycard_request_path")
-			return abi.ActionPause
-		}
-		req.Path = target
-		// nginx's $host: the host it routes and proxies by, which an
-		// absolute-form request line sets before the Host header.
-		// (request.host is not it: ngx_wasm_module maps that to
-		// ngx.hostname, the machine's name.)
-		if req.RouteHost, err = abi.GetPropertyString("ngx", "host"); err != nil {
-			abi.Log(abi.LogError, "keycard: cannot read ngx.host: "+err.Error())
-			_ = abi.SendHTTPResponse(500, nil, nil, "keycard_request_host")
-			return abi.ActionPause
-		}
-	} else {
-		req.Authority, _ = h.Get(":authority")
-		req.Path, _ = h.Get(":path")
-	}
-	d := e.Decide(&req)
-	if s.root.proceed(s.id, &req, &d, &h) {
-		return abi.ActionContinue
-	}
-	return abi.ActionPause
-}
-
-// apply carries a verdict out on the current request: a local response
-// (false) or the identity headers (true: let it through).
-// h is the request's headers when the caller has them.
-func (r *root) apply(stream uint32, d *filter.Decision, h *abi.Headers) bool {
-	r.count(d)
-	if d.Answered { // a preflight: the filter's answer, not a denial
-		if err := abi.SendHTTPResponse(uint32(d.Status), d.CORS, nil, "keycard_"+d.Reason); err != nil {
-			abi.Log(abi.LogError, "keycard: cannot send the local response: "+err.Error())
-		}
-		return false
-	}
-	if !d.Allow || d.Shadow {
-		// One structured line per denial and per shadowed denial, at
-		// info, rate-limited so that a flood cannot flood the log.
-		if ok, dropped := r.logs.allow(callbackClock.now()); ok {
-			if dropped > 0 {
-				abi.Log(abi.LogInfo, "keycard: "+strconv.Itoa(dropped)+" denial log lines dropped in the last second")
-			}
-			abi.Log(abi.LogInfo, r.engine.LogLine(d))
-		}
-	}
-	if !d.Allow {
-		headers := d.ResponseHeaders()
-		if len(d.CORS) > 0 { // the browser may read the denial
-			headers = append(slices.Clip(headers), d.CORS...)
-		}
-		if err := abi.SendHTTPResponse(uint32(d.Status), headers, d.Body(), "keycard_"+d.Reason); err != nil {
-			abi.Log(abi.LogError, "keycard: cannot send the local response: "+err.Error())
-		}
-		return false
-	}
-	if h == nil && len(d.Remove) > 0 {
-		got, _ := abi.GetHTTPRequestHeaders()
-		h = &got
-	}
-	// Every client header that names a stripped one (forwarded identity
-	// headers, override headers) in any case or with "_" for "-" goes;
-	// the exact name of one that gets a value is replaced instead (which
-	// drops every copy). A remove costs a host call only when the
-	// request carries such a header.
-	h.Each(func(name, _ string) {
-		if len(name) == 0 || name[0] == ':' || !r.engine.MayStrip(name) {
-			return
-		}
-		for _, strip := range d.Remove {
-			if !filter.SameHeaderName(name, strip) {
-				continue
-			}
-			if !(strings.EqualFold(name, strip) && setsHeader(d.Set, strip)) {
-				_ = abi.RemoveHTTPRequestHeader(name)
-			}
-			return
-		}
-	})
-	for _, kv := range d.Set {
-		if err := abi.ReplaceHTTPRequestHeader(kv[0], kv[1]); err != nil {
-			abi.Log(abi.LogError, "keycard: cannot set "+kv[0]+": "+err.Error())
-			_ = abi.SendHTTPResponse(500, nil, nil, "keycard_headers")
-			return false
-		}
-	}
-	if len(d.CORS) > 0 { // for the upstream's response
-		r.responseCORS[stream] = d.CORS
-	}
-	return true
-}
-
-// OnHTTPResponseHeaders adds the CORS headers decided for an allowed
-// cross-origin request to the upstream's response: they replace any the
-// upstream set (the gateway answers for CORS), except Vary, to which
-// Origin is added.
-func (s *stream) OnHTTPResponseHeaders(int, bool) abi.Action {
-	if len(s.root.responseCORS) == 0 {
-		return abi.ActionContinue // the usual case: no map lookup
-	}
-	cors, ok := s.root.responseCORS[s.id]
-	if !ok {
-		return abi.ActionContinue
-	}
-	delete(s.root.responseCORS, s.id)
-	for _, kv := range cors {
-		v := kv[1]
-		if kv[0] == "vary" {
-			if h, err := abi.GetHTTPResponseHeaders(); err == nil {
-				if old, found := h.Get("vary"); found && old != "" {
-					v = old + ", " + v
-				}
-			}
-		}
-		if err := abi.ReplaceHTTPResponseHeader(kv[0], v); err != nil {
-			abi.Log(abi.LogWarn, "keycard: cannot set the response's "+kv[0]+": "+err.Error())
-		}
-	}
-	return abi.ActionContinue
-}
-
-// OnHTTPDelete forgets what the stream left behind.
-func (s *stream) OnHTTPDelete() {
-	if len(s.root.responseCORS) > 0 {
-		delete(s.root.responseCORS, s.id)
-	}
-}
-
-func setsHeader(set [][2]string, name string) bool {
-	for _, kv := range set {
-		if kv[0] == name {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *root) count(d *filter.Decision) {
-	if !r.metrics.on {
-		return
-	}
-	if d.Shadow {
-		if id, ok := r.metrics.shadowDenied[d.Reason]; ok {
-			_ = abi.IncrementCounter(id, 1)
-		}
-	}
-	if d.Allow || d.Answered {
-		_ = abi.IncrementCounter(r.metrics.allowed, 1)
-		return
-	}
-	if id, ok := r.metrics.denied[d.Reason]; ok {
-		_ = abi.IncrementCounter(id, 1)
-	}
+	return h, nil
 }

@@ -1,0 +1,195 @@
+package filter
+
+import (
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/keycard-gw/keycard/filter/token"
+)
+
+// Request headers: the ones a client may not send, the ones the filter
+// strips, and the identity headers it forwards.
+
+func has(h token.Headers, name string) bool { return len(h.Values(name)) > 0 }
+
+// refusal is a header whose client copy refuses a request on Kong, and
+// the reason given. With variantsOnly, only spellings that are not the
+// name itself in some case refuse ("_" for "-").
+type refusal struct {
+	name, reason string
+	variantsOnly bool
+}
+
+// refuses reports whether a client header named n falls under f.
+func (f *refusal) refuses(n string) bool {
+	return SameHeaderName(n, f.name) && !(f.variantsOnly && strings.EqualFold(n, f.name))
+}
+
+// sentRefused finds, on Kong, a client header that must not reach the
+// upstream: a forwarded identity header, or an override header the
+// policy does not pass.
+//
+// Kong's host cannot take a request header away: ngx_wasm_module's
+// proxy_remove_header_map_value (and the duplicates that
+// proxy_replace_header_map_value drops) only zero the header's hash
+// (src/http/ngx_http_wasm_headers.c, ngx_http_wasm_set_header_helper),
+// and nginx's proxy module copies r->headers_in without looking at it
+// (ngx_http_proxy_create_request), so the upstream would still receive
+// the client's copy. On Kong such a request is refused instead.
+//
+// Names compare as SameHeaderName does: Kong's nginx runs with
+// underscores_in_headers on (kong/templates/nginx_kong.lua).
+func (e *Engine) sentRefused(h token.Headers) (name, reason string, found bool) {
+	all, ok := h.(headerWalker)
+	if !ok {
+		for _, f := range e.refuse {
+			if _, ok := h.Nth(f.name, 0); ok && !f.variantsOnly {
+				return f.name, f.reason, true
+			}
+		}
+		return "", "", false
+	}
+	all.Each(func(n, _ string) {
+		if found || len(n) == 0 || n[0] == ':' {
+			return
+		}
+		for i := range e.refuse {
+			if f := &e.refuse[i]; f.refuses(n) {
+				name, reason, found = n, f.reason, true
+				return
+			}
+		}
+	})
+	return name, reason, found
+}
+
+// headerWalker is a header list that can be walked whole (the module's
+// and the tests' lists can).
+type headerWalker interface {
+	Each(fn func(name, value string))
+}
+
+// MayStrip reports whether a request header's name can match one of the
+// names decisions remove (Decision.Remove, SameHeaderName): false means
+// it matches none, known by its length alone, which saves comparing it
+// with every one of them.
+func (e *Engine) MayStrip(name string) bool {
+	if len(name) >= 64 {
+		return e.longRemove
+	}
+	return e.removeLens&(1<<len(name)) != 0
+}
+
+// SameHeaderName compares header names without regard to case, taking
+// "_" and "-" for one character: CGI, WSGI, PHP and Rack read
+// X_Auth_Level as HTTP_X_AUTH_LEVEL, the same variable as X-Auth-Level.
+// forwarded is lower case.
+func SameHeaderName(name, forwarded string) bool {
+	if len(name) != len(forwarded) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c, f := name[i], forwarded[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c == '_' {
+			c = '-'
+		}
+		if f == '_' {
+			f = '-'
+		}
+		if c != f {
+			return false
+		}
+	}
+	return true
+}
+
+var errMethodOverride = errors.New("the query names _method, which Rails, Laravel and Symfony take as the request's method")
+
+// methodOverride reports whether a request target's query has a
+// _method parameter (its name percent-decoded), the override
+// frameworks read instead of the request's method. A form body's
+// _method the filter does not see (docs/policy.md).
+func methodOverride(target string) bool {
+	_, query, ok := strings.Cut(target, "?")
+	if !ok || !strings.Contains(query, "method") && !strings.Contains(query, "%") {
+		return false
+	}
+	for part := range strings.SplitSeq(query, "&") {
+		name, _, _ := strings.Cut(part, "=")
+		if decoded, err := url.QueryUnescape(name); err == nil {
+			name = decoded
+		}
+		if name == "_method" {
+			return true
+		}
+	}
+	return false
+}
+
+type errClientSent string
+
+func (e errClientSent) Error() string {
+	return "the client sent " + string(e) + ", which Kong's host cannot keep from the upstream"
+}
+
+// forward lists the identity headers to set. It reuses the engine's
+// buffer: a decision's Set is valid until the engine's next decision.
+func (e *Engine) forward(id *token.Identity) [][2]string {
+	out := e.setBuf[:0]
+	for i, f := range e.cfg.Identity.Forward {
+		var v string
+		switch f.Field {
+		case "subject":
+			v = id.Subject
+		case "level":
+			v = strconv.Itoa(id.Level)
+		case "roles":
+			v = joinRoles(id.Roles)
+		case "issuer":
+			v = id.Issuer
+		}
+		if v != "" && validHeaderValue(v) {
+			out = append(out, [2]string{e.remove[i], v})
+		}
+	}
+	e.setBuf = out
+	return out
+}
+
+// joinRoles lists roles for the roles header, separated by commas. A
+// role that holds a comma, or is empty, cannot be told apart in such a
+// list (a token role "x,admin" would read as the role admin upstream),
+// so it is left out: the upstream sees fewer roles, never one the token
+// does not hold.
+func joinRoles(roles []string) string {
+	listable := func(r string) bool { return r != "" && strings.IndexByte(r, ',') < 0 }
+	if len(roles) == 1 && listable(roles[0]) {
+		return roles[0] // the usual case, without a copy
+	}
+	var b strings.Builder
+	for _, r := range roles {
+		if listable(r) {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(r)
+		}
+	}
+	return b.String()
+}
+
+// validHeaderValue refuses values a client could use to smuggle a header
+// through a claim (CR, LF, NUL and other controls).
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,57 @@
+package session
+
+import (
+	"time"
+
+	"github.com/keycard-gw/keycard/filter/token"
+)
+
+// Headers is a header map as a host hands it over.
+type Headers interface {
+	token.Headers
+	Get(name string) (string, bool)
+	Each(fn func(name, value string))
+}
+
+// Log levels, as proxy-wasm numbers them.
+const (
+	LogInfo  = 2
+	LogWarn  = 3
+	LogError = 4
+)
+
+// Host is what the session asks of the proxy-wasm host. Calls that act
+// on a request act on the host's current one: the request whose callback
+// runs, or the one SetEffective chose.
+type Host interface {
+	Now() time.Time
+	Log(level int, msg string)
+	PluginConfiguration(size int) ([]byte, error)
+	SetTickPeriod(millis uint32) error
+	DefineCounter(name string) (uint32, error)
+	IncrementCounter(id uint32) error
+
+	RequestHeaders() (Headers, error)
+	// Property reads a host property such as request.path (Kong).
+	Property(scope, name string) (string, error)
+	RemoveRequestHeader(name string) error
+	ReplaceRequestHeader(name, value string) error
+	ResponseHeaders() (Headers, error)
+	ReplaceResponseHeader(name, value string) error
+	SendResponse(status int, headers [][2]string, body []byte, details string) error
+	Resume() error
+	SetEffective(stream uint32) error
+
+	Dispatch(upstream string, headers [][2]string, timeoutMillis uint32) (uint32, error)
+	CallResponseHeaders() (Headers, error)
+	CallResponseBody(size int) ([]byte, error)
+}
+
+// Action is what a request callback tells the host.
+type Action int
+
+// Actions.
+const (
+	Continue Action = 0
+	Pause    Action = 1
+)
