@@ -26,8 +26,8 @@ type Engine struct {
 	refuse       []refusal            // Kong: client headers that refuse the request, since the host cannot remove them
 	sources      []config.TokenSource // lower-case header names
 	pathOpts     httppath.Options
-	kong         bool   // the client's host is the Host header, not :authority
-	shadowHeader string // options.shadow_header, lower case
+	gw           *Gateway // what the host presents and allows
+	shadowHeader string   // options.shadow_header, lower case
 	now          func() time.Time
 	setBuf       [][2]string
 	states       stateCache
@@ -57,13 +57,16 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.remove = append(e.remove, name)
 		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader, false})
 	}
-	e.kong = cfg.Gateway == config.GatewayKong
+	e.gw, _ = GatewayOf(cfg.Gateway)
+	if e.gw == nil {
+		e.gw = gateways[config.GatewayEnvoy] // native decisions (explain, test) are told the host directly
+	}
 	for _, o := range config.OverrideHeaders {
 		if slices.Contains(cfg.Options.PassHeaders, o.Name) {
 			continue
 		}
 		switch {
-		case e.kong && o.KongSets:
+		case e.gw.SetsForwardedPath && o.KongSets:
 			// Kong's proxy_set_header replaces a client's copy spelled
 			// as the header is (any case), but only while the copy is
 			// untouched: the host's removal zeroes its hash, and nginx
@@ -72,7 +75,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 			// which CGI-style upstreams read as the same variable) is
 			// refused.
 			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader, true})
-		case e.kong:
+		case !e.gw.RemovesHeaders:
 			e.remove = append(e.remove, o.Name)
 			e.refuse = append(e.refuse, refusal{o.Name, ReasonOverrideHeader, false})
 		default:
@@ -149,7 +152,7 @@ type Request struct {
 // values are ambiguous and refused, so the client cannot choose which
 // one the rule uses.
 func (e *Engine) host(r *Request) (string, error) {
-	if !e.kong {
+	if !e.gw.HostHeader {
 		return httppath.Host(r.Authority)
 	}
 	first, ok := r.Headers.Nth("host", 0)
@@ -287,7 +290,7 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	if methodOverride(r.Path) && !slices.Contains(e.cfg.Options.PassHeaders, config.MethodOverrideParam) {
 		return withDetail(deny(400, ReasonOverrideHeader), errMethodOverride)
 	}
-	if e.kong {
+	if !e.gw.RemovesHeaders {
 		if name, reason, ok := e.sentRefused(r.Headers); ok {
 			return withDetail(deny(400, reason), errClientSent(name))
 		}
@@ -371,3 +374,6 @@ func (e *Engine) roleBits(roles []string) table.RoleBits {
 	}
 	return b
 }
+
+// Gateway is the traits of the host the configuration names.
+func (e *Engine) Gateway() *Gateway { return e.gw }

@@ -55,7 +55,7 @@ func (e *Engine) needKeys(d Decision, n *token.NeedKeys) Decision {
 	st := e.keySets[n.Issuer]
 	now := e.now()
 	switch {
-	case st.inflight && !e.kong:
+	case st.inflight && e.gw.AnswersAtRoot:
 		return Decision{Keys: &KeyFetch{Issuer: n.Issuer, Kid: n.Kid}, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
 	case !st.inflight && allowed(*st.allowance(n), now, st.remote):
 		st.inflight, st.asking = true, st.allowance(n)

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/keycard-gw/keycard/config"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/keycard-gw/keycard/config"
 
 	"github.com/keycard-gw/keycard/sidecar/envflag"
 	"github.com/keycard-gw/keycard/sidecar/keyset"

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/keycard-gw/keycard/config"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/keycard-gw/keycard/config"
 
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 	"github.com/redis/go-redis/v9"

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/keycard-gw/keycard/config"
-	"github.com/keycard-gw/keycard/sidecar/envflag"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +13,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/sidecar/envflag"
 
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/render"

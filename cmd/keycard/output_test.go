@@ -6,15 +6,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
-	"github.com/keycard-gw/keycard/internal/devgw"
-	"github.com/keycard-gw/keycard/internal/testing/tables"
-	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/keycard-gw/keycard/internal/devgw"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
+	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 )
 
 // failingWriter is a standard output whose writes fail, as /dev/full's

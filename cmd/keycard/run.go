@@ -4,10 +4,11 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
-	"github.com/keycard-gw/keycard/sidecar/envflag"
 	"io"
 	"runtime/debug"
 	"strings"
+
+	"github.com/keycard-gw/keycard/sidecar/envflag"
 )
 
 // version is set at link time by the Makefile.

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/keycard-gw/keycard/internal/mint"
-	"github.com/keycard-gw/keycard/sidecar/envflag"
 	"io"
 	"log/slog"
 	"maps"
@@ -16,6 +14,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/sidecar/envflag"
 
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"

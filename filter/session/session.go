@@ -321,9 +321,9 @@ func (r *Root) readBody(numHeaders, bodySize, max int) ([]byte, error) {
 // would be applied twice to one request: there, every request makes
 // its own call.
 func (r *Root) ask(stream uint32, p *filter.Pending) (answered bool) {
-	kong := r.engine.Config().Gateway == config.GatewayKong
+	shared := r.engine.Gateway().AnswersAtRoot
 	key := p.Key
-	if call, ok := r.byToken[key]; ok && !kong {
+	if call, ok := r.byToken[key]; ok && shared {
 		call.waiters = append(call.waiters, waiter{stream, p})
 		return false
 	}
@@ -335,7 +335,7 @@ func (r *Root) ask(stream uint32, p *filter.Pending) (answered bool) {
 	}
 	call := &inflight{name: key, waiters: []waiter{{stream, p}}}
 	r.calls[token] = call
-	if !kong {
+	if shared {
 		r.byToken[key] = call
 	}
 	return false
@@ -390,32 +390,37 @@ func (r *Root) RequestHeaders(stream uint32) Action {
 	}
 	req := filter.Request{Headers: h}
 	req.Method, _ = h.Get(":method")
-	if e.Config().Gateway == config.GatewayKong {
+	gw := e.Gateway()
+	if p := gw.TargetProperty; p != nil {
 		// Kong's :path is nginx's decoded, normalised URI: decoding it
 		// again would misread %25, and it is not what proxy_pass sends
 		// upstream. The request target as the client sent it is
 		// $request_uri, which ngx_wasm_module serves as request.path
-		// (src/common/proxy_wasm/ngx_proxy_wasm_properties.c). The host
-		// comes from the Host header (the engine reads it).
-		target, err := r.host.Property("request", "path")
+		// (src/common/proxy_wasm/ngx_proxy_wasm_properties.c).
+		target, err := r.host.Property(p[0], p[1])
 		if err != nil {
-			r.host.Log(LogError, "keycard: cannot read request.path: "+err.Error())
+			r.host.Log(LogError, "keycard: cannot read "+p[0]+"."+p[1]+": "+err.Error())
 			_ = r.host.SendResponse(500, nil, nil, "keycard_request_path")
 			return Pause
 		}
 		req.Path = target
+	} else {
+		req.Path, _ = h.Get(":path")
+	}
+	if p := gw.RouteHostProperty; p != nil {
 		// nginx's $host: the host it routes and proxies by, which an
 		// absolute-form request line sets before the Host header.
 		// (request.host is not it: ngx_wasm_module maps that to
 		// ngx.hostname, the machine's name.)
-		if req.RouteHost, err = r.host.Property("ngx", "host"); err != nil {
-			r.host.Log(LogError, "keycard: cannot read ngx.host: "+err.Error())
+		var err error
+		if req.RouteHost, err = r.host.Property(p[0], p[1]); err != nil {
+			r.host.Log(LogError, "keycard: cannot read "+p[0]+"."+p[1]+": "+err.Error())
 			_ = r.host.SendResponse(500, nil, nil, "keycard_request_host")
 			return Pause
 		}
-	} else {
+	}
+	if !gw.HostHeader { // else the engine reads the Host header
 		req.Authority, _ = h.Get(":authority")
-		req.Path, _ = h.Get(":path")
 	}
 	d := e.Decide(&req)
 	if r.proceed(stream, &req, &d, h) {

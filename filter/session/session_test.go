@@ -121,8 +121,8 @@ func (h *fakeHost) ReplaceRequestHeader(name, value string) error {
 	h.req().set[name] = value
 	return nil
 }
-func (h *fakeHost) ResponseHeaders() (session.Headers, error) { return headers{}, nil }
-func (h *fakeHost) ReplaceResponseHeader(string, string) error  { return nil }
+func (h *fakeHost) ResponseHeaders() (session.Headers, error)  { return headers{}, nil }
+func (h *fakeHost) ReplaceResponseHeader(string, string) error { return nil }
 func (h *fakeHost) SendResponse(status int, _ [][2]string, body []byte, _ string) error {
 	r := h.req()
 	if r.status != 0 || r.finished {

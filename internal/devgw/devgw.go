@@ -185,7 +185,7 @@ func Start(ctx context.Context, o Options) (g *Gateway, err error) {
 		return nil, err
 	}
 	caller := wasmhost.HTTPCaller(&http.Client{Timeout: 5 * time.Second}, map[string]string{res.Config.Sidecar.Upstream: scURL})
-	host, err := wasmhost.Compile(ctx, o.Wasm, wasmhost.Options{Flavor: wasmhost.Envoy, Caller: caller})
+	host, err := wasmhost.Compile(ctx, o.Wasm, wasmhost.Options{Gateway: cfg.Gateway, Caller: caller})
 	if err != nil {
 		return nil, err
 	}

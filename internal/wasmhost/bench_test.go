@@ -96,7 +96,7 @@ func BenchmarkRequest(b *testing.B) {
 			// response headers and body, log, done) and the request.path
 			// property read, in the module.
 			b.Run("wasm-kong/"+bc.name, func(b *testing.B) {
-				vm := newVM(b, wasmhost.Options{Flavor: wasmhost.Kong}, gatewayJSON(b, res, config.GatewayKong))
+				vm := newVM(b, wasmhost.Options{Gateway: config.GatewayKong}, gatewayJSON(b, res, config.GatewayKong))
 				ctx := context.Background()
 				for b.Loop() {
 					r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: bc.pool[0]})

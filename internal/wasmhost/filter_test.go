@@ -100,7 +100,7 @@ func wasmTarget(vm *wasmhost.VM) policycases.Target {
 			return policycases.Outcome{}, err
 		}
 		o, err := outcome(r)
-		if vm.Flavor() == wasmhost.Kong {
+		if vm.Gateway() == config.GatewayKong {
 			o.WithoutKongSets()
 		}
 		return o, err
@@ -183,19 +183,19 @@ func TestCheckImportsRefuses(t *testing.T) {
 // outcomes must agree and meet the case's expectation for that gateway.
 func TestDualRun(t *testing.T) {
 	for _, fl := range []struct {
-		flavor  wasmhost.Flavor
+		flavor  string
 		gateway string
-	}{{wasmhost.Envoy, config.GatewayEnvoy}, {wasmhost.Kong, config.GatewayKong}} {
+	}{{config.GatewayEnvoy, config.GatewayEnvoy}, {config.GatewayKong, config.GatewayKong}} {
 		t.Run(fl.gateway, func(t *testing.T) { dualRun(t, fl.flavor, fl.gateway) })
 	}
 }
 
-func dualRun(t *testing.T, flavor wasmhost.Flavor, gateway string) {
+func dualRun(t *testing.T, flavor string, gateway string) {
 	res := example(t)
 	sc := sidecartest.Start(t, res.Config.Policy)
 	cfg := *res.Config
 	cfg.Gateway = gateway
-	if flavor == wasmhost.Kong { // Kong's call-out takes host:port
+	if flavor == config.GatewayKong { // Kong's call-out takes host:port
 		cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
 	}
 	conf, err := json.Marshal(&cfg)
@@ -203,7 +203,7 @@ func dualRun(t *testing.T, flavor wasmhost.Flavor, gateway string) {
 		t.Fatal(err)
 	}
 	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
-	vm := newVM(t, wasmhost.Options{Caller: caller, Flavor: flavor}, conf)
+	vm := newVM(t, wasmhost.Options{Caller: caller, Gateway: flavor}, conf)
 	e, err := filter.New(&cfg, res.Table, func() time.Time { return fixedNow })
 	if err != nil {
 		t.Fatal(err)

@@ -21,8 +21,13 @@ import (
 //     source/extensions/common/wasm/context.cc (pseudo-headers are
 //     Envoy's own request headers; request.path is ":path").
 //
-// The real Kong host runs in the tests too (internal/testing/kongtest): where it
-// and this model disagree, the model is wrong.
+// The traits the filter reads too (whose header is the host, whether a
+// removed header is gone, where a call-out's answer goes, which callbacks
+// are skipped) are filter.Gateway's, chosen by the same gateway value;
+// this file and wasi.go hold the rest of the model's differences.
+//
+// The real hosts run in the tests too (internal/testing/kongtest and
+// envoytest): where one and this model disagree, the model is wrong.
 
 // streamCallbacks are a stream's callbacks after proxy_on_request_headers,
 // in the order the hosts call them.
@@ -55,8 +60,8 @@ const (
 // text/plain for a body that has none; it stamps date and server too,
 // which the model leaves out. Kong's form is the module's headers as
 // they are.
-func (f Flavor) localReplyHeaders(headers [][2]string, body []byte) [][2]string {
-	if f != Envoy {
+func (f flavor) localReplyHeaders(headers [][2]string, body []byte) [][2]string {
+	if f != envoy {
 		return headers
 	}
 	out := slices.DeleteFunc(slices.Clone(headers), func(kv [2]string) bool { return strings.EqualFold(kv[0], "content-length") })
@@ -82,8 +87,8 @@ func (f Flavor) localReplyHeaders(headers [][2]string, body []byte) [][2]string 
 // reset after the headers arrived reaches the module as onFailure, a
 // response with no headers, which HTTPCaller never produces. Checked in
 // Envoy's host core (internal/testing/envoytest).
-func (f Flavor) failedCall(err error) ([][2]string, []byte) {
-	if f == Kong {
+func (f flavor) failedCall(err error) ([][2]string, []byte) {
+	if f == kong {
 		return [][2]string{{":dispatch_status", "broken connection"}}, nil
 	}
 	status, body := "503", "upstream connect error or disconnect/reset before headers. reset reason: connection failure"
@@ -93,12 +98,10 @@ func (f Flavor) failedCall(err error) ([][2]string, []byte) {
 	return [][2]string{{":status", status}, {"content-length", strconv.Itoa(len(body))}, {"content-type", "text/plain"}}, []byte(body)
 }
 
-// mandatory reports whether the flavour calls a callback without checking
+// mandatory reports whether a host that does not skip missing callbacks
+// (filter.Gateway.SkipsMissingCallbacks) calls this one without checking
 // that the module exports it.
-func (f Flavor) mandatory(callback string) bool {
-	if f != Kong {
-		return false
-	}
+func mandatory(callback string) bool {
 	switch callback {
 	case cbRequestBody, cbResponseHeaders, cbResponseBody, cbResponseTrailers, cbDone, cbLog, cbDelete:
 		return true
@@ -121,7 +124,7 @@ func (f Flavor) mandatory(callback string) bool {
 // the client sent it, names in the client's case.
 func (h *Host) requestHeaders(req Request) ([][2]string, error) {
 	out := make([][2]string, 0, 5+len(req.Headers))
-	if h.opts.Flavor != Kong {
+	if !h.gw.HostHeader {
 		out = append(out, [2]string{":method", req.Method}, [2]string{":authority", req.Authority}, [2]string{":path", req.Path}, [2]string{":scheme", "http"})
 		for _, kv := range req.Headers {
 			name := strings.ToLower(kv[0])

@@ -7,28 +7,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/filter"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
-// Flavor says whose rules the host follows where Envoy and Kong differ.
-type Flavor int
+// flavor says whose rules the host follows where Envoy and Kong differ.
+// It comes from Options.Gateway; the traits the filter also reads
+// (filter.Gateway) are taken from the same entry, the rest of the
+// model's differences are in flavor.go and wasi.go.
+type flavor int
 
 const (
-	// Envoy: proxy_http_call takes a cluster name; a failed call-out
-	// arrives with zero headers; callbacks the module lacks are skipped;
-	// ":authority" is the client's host and ":path" the raw target.
-	Envoy Flavor = iota
-	// Kong: proxy_http_call takes host:port; a failed call-out arrives
-	// with a :dispatch_status pseudo-header; every stream callback is
-	// called whether the module exports it or not; ":authority" is the
-	// server's name and port and ":path" nginx's decoded URI (flavor.go).
-	Kong
+	envoy flavor = iota
+	kong
 )
 
 // Options configure a Host.
 type Options struct {
-	Flavor Flavor
+	// Gateway is the gateway whose host this one models
+	// (config.GatewayEnvoy, the default, or config.GatewayKong): the same
+	// value as the filter configuration's, which must not name another.
+	Gateway string
 	// Now is the clock the module sees (clock_time_get realtime); nil
 	// means time.Now.
 	Now func() time.Time
@@ -74,6 +75,8 @@ type Host struct {
 	compiled wazero.CompiledModule
 	opts     Options
 	started  time.Time
+	flavor   flavor
+	gw       *filter.Gateway // the traits the filter reads too
 }
 
 // Compile checks the module's imports against what the target hosts
@@ -83,8 +86,19 @@ func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 	if opts.Cache != nil {
 		cfg = cfg.WithCompilationCache(opts.Cache)
 	}
+	if opts.Gateway == "" {
+		opts.Gateway = config.GatewayEnvoy
+	}
+	gw, ok := filter.GatewayOf(opts.Gateway)
+	if !ok {
+		return nil, fmt.Errorf("wasmhost: gateway %q is not kong or envoy", opts.Gateway)
+	}
+	fl := envoy
+	if gw.Name == config.GatewayKong {
+		fl = kong
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	h := &Host{rt: rt, opts: opts}
+	h := &Host{rt: rt, opts: opts, flavor: fl, gw: gw}
 	h.started = h.now()
 	compiled, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
@@ -95,7 +109,7 @@ func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	if err := instantiateHostModule(ctx, rt, wasiModule, wasiFuncs(opts.Flavor)); err != nil {
+	if err := instantiateHostModule(ctx, rt, wasiModule, wasiFuncs(fl)); err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}
@@ -120,7 +134,7 @@ func (h *Host) now() time.Time {
 // WASIFunctions lists the WASI functions this host offers.
 func WASIFunctions() []string {
 	var out []string
-	for _, f := range wasiFuncs(Envoy) {
+	for _, f := range wasiFuncs(envoy) {
 		out = append(out, f.name)
 	}
 	slices.Sort(out)

@@ -32,7 +32,7 @@ type keyStack struct {
 	sidecarUp atomic.Bool
 }
 
-func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStack {
+func newKeyStack(t *testing.T, flavor string, fault idp.Fault) *keyStack {
 	t.Helper()
 	p, err := idp.Start("", "")
 	if err != nil {
@@ -46,7 +46,7 @@ func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStac
 	ks.sidecarUp.Store(true)
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayEnvoy
-	if flavor == wasmhost.Kong {
+	if flavor == config.GatewayKong {
 		cfg.Gateway = config.GatewayKong
 		cfg.Sidecar.Upstream = strings.TrimPrefix(ks.sc.URL, "http://")
 	}
@@ -63,7 +63,7 @@ func newKeyStack(t *testing.T, flavor wasmhost.Flavor, fault idp.Fault) *keyStac
 		}
 		return caller(ctx, c)
 	}
-	ks.vm = newVM(t, wasmhost.Options{Caller: counted, Now: time.Now, Flavor: flavor}, conf)
+	ks.vm = newVM(t, wasmhost.Options{Caller: counted, Now: time.Now, Gateway: flavor}, conf)
 	return ks
 }
 
@@ -94,8 +94,8 @@ func (ks *keyStack) expect(t *testing.T, what, tok string, status int, reason st
 	}
 }
 
-func bothFlavors(t *testing.T, f func(t *testing.T, flavor wasmhost.Flavor)) {
-	for name, flavor := range map[string]wasmhost.Flavor{"envoy": wasmhost.Envoy, "kong": wasmhost.Kong} {
+func bothFlavors(t *testing.T, f func(t *testing.T, flavor string)) {
+	for name, flavor := range map[string]string{"envoy": config.GatewayEnvoy, "kong": config.GatewayKong} {
 		t.Run(name, func(t *testing.T) { f(t, flavor) })
 	}
 }
@@ -105,7 +105,7 @@ func bothFlavors(t *testing.T, f func(t *testing.T, flavor wasmhost.Flavor)) {
 // again, with no restart; a token whose key the provider retired is
 // refused once the set the filter polls no longer has it.
 func TestRemoteKeysRotation(t *testing.T) {
-	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+	bothFlavors(t, func(t *testing.T, flavor string) {
 		ks := newKeyStack(t, flavor, idp.Healthy)
 		if got := ks.vm.TickPeriod(); got != time.Second {
 			t.Fatalf("tick period %s, want 1s", got)
@@ -150,7 +150,7 @@ func TestRemoteKeysRotation(t *testing.T) {
 // TestUnknownKidFlood: 10,000 tokens with made-up kids make at most one
 // key fetch per min_interval, and each is refused.
 func TestUnknownKidFlood(t *testing.T) {
-	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+	bothFlavors(t, func(t *testing.T, flavor string) {
 		ks := newKeyStack(t, flavor, idp.Healthy)
 		ks.expect(t, "keys", ks.token(t, ""), 200, "")
 		before, fetchesBefore := ks.keyCalls.Load(), ks.p.Fetches()
@@ -176,7 +176,7 @@ func TestUnknownKidFlood(t *testing.T) {
 // TestNoKeysYet: while the provider has never answered, a token of its
 // issuer gets 503 keys_unavailable (the on_error decision), not 401.
 func TestNoKeysYet(t *testing.T) {
-	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+	bothFlavors(t, func(t *testing.T, flavor string) {
 		ks := newKeyStack(t, flavor, idp.Status500)
 		ks.expect(t, "no keys", ks.token(t, ""), 503, "keys_unavailable")
 		ks.expect(t, "still none, within min_interval", ks.token(t, ""), 503, "keys_unavailable")
@@ -189,7 +189,7 @@ func TestNoKeysYet(t *testing.T) {
 // TestSidecarDownKeysCached: with the sidecar gone, verification goes on
 // with the keys the filter has, and a failed poll keeps them.
 func TestSidecarDownKeysCached(t *testing.T) {
-	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+	bothFlavors(t, func(t *testing.T, flavor string) {
 		ks := newKeyStack(t, flavor, idp.Healthy)
 		ks.expect(t, "keys", ks.token(t, ""), 200, "")
 		ks.expect(t, "secret", ks.loginToken(t), 200, "")
@@ -206,7 +206,7 @@ func TestSidecarDownKeysCached(t *testing.T) {
 // TestRuntimeSecret: the HMAC issuer's secret is not in the
 // configuration; the sidecar hands it over and its tokens verify.
 func TestRuntimeSecret(t *testing.T) {
-	bothFlavors(t, func(t *testing.T, flavor wasmhost.Flavor) {
+	bothFlavors(t, func(t *testing.T, flavor string) {
 		ks := newKeyStack(t, flavor, idp.Healthy)
 		conf, _ := json.Marshal(ks.res.Config)
 		if strings.Contains(string(conf), base64.RawURLEncoding.EncodeToString([]byte(tables.RuntimeSecret))) || strings.Contains(string(conf), tables.RuntimeSecret) {
@@ -233,7 +233,7 @@ func (ks *keyStack) loginToken(t *testing.T) string {
 func TestProviderFaults(t *testing.T) {
 	for _, tc := range tables.ProviderFaults {
 		t.Run(tc.Name, func(t *testing.T) {
-			ks := newKeyStack(t, wasmhost.Envoy, idp.Healthy)
+			ks := newKeyStack(t, config.GatewayEnvoy, idp.Healthy)
 			ks.p.SlowBy = 2 * time.Second // the policy's timeout is 500ms
 			good, goodKid := ks.token(t, ""), ks.p.Kid()
 			ks.expect(t, "keys", good, 200, "")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/abi/headermap"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -247,7 +248,7 @@ func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	name := key
-	if vm.host.opts.Flavor != Kong {
+	if vm.host.gw.LowerCaseHeaders {
 		name = strings.ToLower(key) // Envoy's header maps are lower case
 	}
 	kept := (*m)[:0]
@@ -258,7 +259,7 @@ func replaceHeader(ctx context.Context, mod api.Module, stack []uint64) {
 				kept = append(kept, [2]string{name, val})
 				done = true
 			} else if m == &s.headers {
-				s.unremoved(vm.host.opts.Flavor, kv)
+				s.unremoved(vm.host.gw, kv)
 			}
 			continue
 		}
@@ -284,7 +285,7 @@ func removeHeader(ctx context.Context, mod api.Module, stack []uint64) {
 		if !strings.EqualFold(kv[0], string(key)) {
 			kept = append(kept, kv)
 		} else if m == &s.headers {
-			s.unremoved(vm.host.opts.Flavor, kv)
+			s.unremoved(vm.host.gw, kv)
 		}
 	}
 	*m = kept
@@ -301,8 +302,8 @@ func removeHeader(ctx context.Context, mod api.Module, stack []uint64) {
 // module copies r->headers_in whatever the hash
 // (src/http/modules/ngx_http_proxy_module.c,
 // ngx_http_proxy_create_request). Envoy erases the header.
-func (s *stream) unremoved(f Flavor, kv [2]string) {
-	if f == Kong {
+func (s *stream) unremoved(gw *filter.Gateway, kv [2]string) {
+	if !gw.RemovesHeaders {
 		s.ghosts = append(s.ghosts, kv)
 	}
 }
@@ -334,7 +335,7 @@ func sendLocalResponse(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = statusParse
 		return
 	}
-	s.response = &LocalResponse{Status: int(status), Headers: vm.host.opts.Flavor.localReplyHeaders(headers, body), Body: body, Details: string(details)}
+	s.response = &LocalResponse{Status: int(status), Headers: vm.host.flavor.localReplyHeaders(headers, body), Body: body, Details: string(details)}
 	stack[0] = statusOK
 }
 
@@ -417,7 +418,7 @@ func httpCall(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = statusBadArgument
 		return
 	}
-	if vm.host.opts.Flavor == Kong {
+	if vm.host.flavor == kong {
 		host, port, found := strings.Cut(upstream, ":")
 		if !found || host == "" || port == "" || strings.ContainsAny(port, ":/") {
 			vm.faultf("proxy_http_call: Kong needs host:port, not %q", upstream)
@@ -468,7 +469,7 @@ func setEffectiveContext(ctx context.Context, _ api.Module, stack []uint64) {
 	// in src/common/proxy_wasm/ngx_proxy_wasm_host.c only logs under
 	// DDEBUG): every host call acts on the stream the callback runs for.
 	// proxy-wasm-cpp-host switches the context (src/exports.cc).
-	if vm.host.opts.Flavor != Kong {
+	if vm.host.gw.AnswersAtRoot { // the host honours the switch
 		vm.effective = id
 	}
 	stack[0] = statusOK

@@ -42,15 +42,15 @@ type stateStack struct {
 
 func newStateStack(t *testing.T, slow time.Duration) *stateStack {
 	t.Helper()
-	return newStateStackIn(t, wasmhost.Envoy, slow)
+	return newStateStackIn(t, config.GatewayEnvoy, slow)
 }
 
-func newStateStackIn(t *testing.T, flavor wasmhost.Flavor, slow time.Duration) *stateStack {
+func newStateStackIn(t *testing.T, flavor string, slow time.Duration) *stateStack {
 	t.Helper()
 	st := &stateStack{res: example(t), clock: &clock{now: time.Now()}}
 	st.sc = sidecartest.Start(t, st.res.Config.Policy)
 	conf := configJSON(t, st.res)
-	if flavor == wasmhost.Kong {
+	if flavor == config.GatewayKong {
 		cfg := *st.res.Config
 		cfg.Gateway = config.GatewayKong
 		cfg.Sidecar.Upstream = strings.TrimPrefix(st.sc.URL, "http://")
@@ -63,7 +63,7 @@ func newStateStackIn(t *testing.T, flavor wasmhost.Flavor, slow time.Duration) *
 		time.Sleep(slow)
 		return caller(ctx, c)
 	}
-	st.vm = newVM(t, wasmhost.Options{Caller: counted, Now: st.clock.Now, Flavor: flavor}, conf)
+	st.vm = newVM(t, wasmhost.Options{Caller: counted, Now: st.clock.Now, Gateway: flavor}, conf)
 	return st
 }
 
@@ -179,14 +179,14 @@ func TestDisabledAndPatterns(t *testing.T) {
 func TestConcurrentRequestsShareOneCall(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		flavor wasmhost.Flavor
+		flavor string
 		calls  int64
-	}{{"envoy", wasmhost.Envoy, 1}, {"kong", wasmhost.Kong, 8}} {
+	}{{"envoy", config.GatewayEnvoy, 1}, {"kong", config.GatewayKong, 8}} {
 		t.Run(tc.name, func(t *testing.T) { concurrentCalls(t, tc.flavor, tc.calls) })
 	}
 }
 
-func concurrentCalls(t *testing.T, flavor wasmhost.Flavor, calls int64) {
+func concurrentCalls(t *testing.T, flavor string, calls int64) {
 	st := newStateStackIn(t, flavor, 50*time.Millisecond)
 	tok := st.token(t, "13000000011", "c1", 1)
 	var wg sync.WaitGroup
@@ -251,7 +251,7 @@ func TestKongFlavor(t *testing.T) {
 	cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
 	conf, _ := json.Marshal(&cfg)
 	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
-	vm := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong, Caller: caller}, conf)
+	vm := newVM(t, wasmhost.Options{Gateway: config.GatewayKong, Caller: caller}, conf)
 	tok, err := mint.Token(res.Config, "login", "", mint.Claims{Subject: "13000000031", Level: 1, JTI: "k1"}, fixedNow)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestKongFlavor(t *testing.T) {
 		t.Fatalf("through Kong's call-out: %v %+v", err, r)
 	}
 	// A failed call-out (Kong: :dispatch_status) ends in 503 under deny.
-	failing := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, conf)
+	failing := newVM(t, wasmhost.Options{Gateway: config.GatewayKong}, conf)
 	r, err = failing.Do(context.Background(), req)
 	if err != nil || r.Response == nil || r.Response.Status != 503 {
 		t.Fatalf("failed call-out: %v %+v", err, r)
@@ -271,7 +271,7 @@ func TestKongFlavor(t *testing.T) {
 	cluster := cfg
 	cluster.Sidecar.Upstream = res.Config.Sidecar.Upstream
 	clusterConf, _ := json.Marshal(&cluster)
-	bad := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, clusterConf)
+	bad := newVM(t, wasmhost.Options{Gateway: config.GatewayKong}, clusterConf)
 	if _, err := bad.Do(context.Background(), req); err == nil || !strings.Contains(err.Error(), `Kong needs host:port, not "keycard_sidecar"`) {
 		t.Errorf("cluster name on Kong: %v", err)
 	}
@@ -338,8 +338,8 @@ func TestRewrittenTokenStaysRevoked(t *testing.T) {
 func TestStateScenarios(t *testing.T) {
 	for _, flavor := range []struct {
 		name   string
-		flavor wasmhost.Flavor
-	}{{"envoy", wasmhost.Envoy}, {"kong", wasmhost.Kong}} {
+		flavor string
+	}{{"envoy", config.GatewayEnvoy}, {"kong", config.GatewayKong}} {
 		t.Run(flavor.name, func(t *testing.T) {
 			st := newStateStackIn(t, flavor.flavor, 0)
 			e, err := filter.New(st.res.Config, st.res.Table, st.clock.Now)
@@ -372,7 +372,7 @@ func TestKongAbsoluteForm(t *testing.T) {
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayKong
 	conf, _ := json.Marshal(&cfg)
-	vm := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, conf)
+	vm := newVM(t, wasmhost.Options{Gateway: config.GatewayKong}, conf)
 	for _, tc := range tables.AbsoluteForms() {
 		r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: tc.Host, Path: tc.Target})
 		if err != nil {
@@ -392,8 +392,8 @@ func TestKongAbsoluteForm(t *testing.T) {
 func TestCORSRequests(t *testing.T) {
 	for _, flavor := range []struct {
 		name   string
-		flavor wasmhost.Flavor
-	}{{"envoy", wasmhost.Envoy}, {"kong", wasmhost.Kong}} {
+		flavor string
+	}{{"envoy", config.GatewayEnvoy}, {"kong", config.GatewayKong}} {
 		t.Run(flavor.name, func(t *testing.T) {
 			st := newStateStackIn(t, flavor.flavor, 0)
 			for _, c := range tables.CORSRequests(st.res.Config, time.Now()) {
@@ -437,7 +437,7 @@ func TestKongSetHeaders(t *testing.T) {
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayKong
 	conf, _ := json.Marshal(&cfg)
-	vm := newVM(t, wasmhost.Options{Flavor: wasmhost.Kong}, conf)
+	vm := newVM(t, wasmhost.Options{Gateway: config.GatewayKong}, conf)
 	for _, tc := range []struct {
 		header string
 		status int

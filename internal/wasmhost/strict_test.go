@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
@@ -60,13 +61,13 @@ func base() map[string]wfunc {
 
 func run(t *testing.T, exports map[string]wfunc) error {
 	t.Helper()
-	return runIn(t, wasmhost.Envoy, exports)
+	return runIn(t, config.GatewayEnvoy, exports)
 }
 
-func runIn(t *testing.T, flavor wasmhost.Flavor, exports map[string]wfunc) error {
+func runIn(t *testing.T, flavor string, exports map[string]wfunc) error {
 	t.Helper()
 	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, assemble(exports), wasmhost.Options{Flavor: flavor})
+	h, err := wasmhost.Compile(ctx, assemble(exports), wasmhost.Options{Gateway: flavor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestStrictHost(t *testing.T) {
 // without checking that the module exports them (a crashed worker in
 // the real host); Envoy skips what is missing.
 func TestKongCallsEveryCallback(t *testing.T) {
-	if err := runIn(t, wasmhost.Envoy, base()); err != nil {
+	if err := runIn(t, config.GatewayEnvoy, base()); err != nil {
 		t.Fatalf("Envoy skips missing callbacks: %v", err)
 	}
 	full := func() map[string]wfunc {
@@ -140,14 +141,14 @@ func TestKongCallsEveryCallback(t *testing.T) {
 		m["proxy_on_delete"] = wfunc{1, 0, nil}
 		return m
 	}
-	if err := runIn(t, wasmhost.Kong, full()); err != nil {
+	if err := runIn(t, config.GatewayKong, full()); err != nil {
 		t.Fatalf("a module with every callback: %v", err)
 	}
 	for _, missing := range []string{"proxy_on_response_headers", "proxy_on_response_body", "proxy_on_response_trailers", "proxy_on_done", "proxy_on_log", "proxy_on_delete"} {
 		t.Run(missing, func(t *testing.T) {
 			m := full()
 			delete(m, missing)
-			err := runIn(t, wasmhost.Kong, m)
+			err := runIn(t, config.GatewayKong, m)
 			want := "wasmhost: the module does not export " + missing + ", which Kong's host calls without checking: the nginx worker would crash (SIGSEGV)"
 			if err == nil || err.Error() != want {
 				t.Errorf("err = %v, want %s", err, want)
@@ -157,7 +158,7 @@ func TestKongCallsEveryCallback(t *testing.T) {
 	t.Run("response paused", func(t *testing.T) {
 		m := full()
 		m["proxy_on_response_headers"] = wfunc{3, 1, i32(1)}
-		err := runIn(t, wasmhost.Kong, m)
+		err := runIn(t, config.GatewayKong, m)
 		if err == nil || !strings.Contains(err.Error(), "proxy_on_response_headers returned action 1") {
 			t.Errorf("err = %v", err)
 		}

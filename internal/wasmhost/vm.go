@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -103,8 +104,16 @@ var exportNames = []string{
 
 // NewVM instantiates the module (running _initialize), creates the root
 // context, starts the VM and configures the plugin. A configuration the
-// module refuses is an error.
+// module refuses is an error, and so is one written for another gateway
+// than the host models (one fact, one value: Options.Gateway is the
+// configuration's gateway).
 func (h *Host) NewVM(ctx context.Context, pluginConfig []byte) (*VM, error) {
+	var named struct {
+		Gateway string `json:"gateway"`
+	}
+	if json.Unmarshal(pluginConfig, &named) == nil && named.Gateway != "" && named.Gateway != h.gw.Name {
+		return nil, fmt.Errorf("wasmhost: a configuration for gateway %q in a host that models %q", named.Gateway, h.gw.Name)
+	}
 	vm := &VM{host: h, nextID: rootID + 1, streams: map[uint32]*stream{}, calls: map[uint32]*pendingCall{}, stack: make([]uint64, 8), mstack: make([]uint64, 1), maxLogs: 1000}
 	vm.changed = sync.NewCond(&vm.mu)
 	ctx = context.WithValue(ctx, vmKey{}, vm)
@@ -213,7 +222,7 @@ func (vm *VM) Close(ctx context.Context) error { return vm.mod.Close(ctx) }
 func (vm *VM) call(ctx context.Context, name string, args ...uint64) (uint64, error) {
 	f := vm.exports[name]
 	if f == nil {
-		if vm.host.opts.Flavor.mandatory(name) {
+		if !vm.host.gw.SkipsMissingCallbacks && mandatory(name) {
 			return 0, fmt.Errorf("wasmhost: the module does not export %s, which Kong's host calls without checking: the nginx worker would crash (SIGSEGV)", name)
 		}
 		return 0, nil // optional callback not exported: Envoy skips it
@@ -279,8 +288,8 @@ func (vm *VM) MemoryPages() uint32 {
 	return vm.mod.Memory().Size() / 65536
 }
 
-// Flavor is the host the VM plays.
-func (vm *VM) Flavor() Flavor { return vm.host.opts.Flavor }
+// Gateway is the gateway whose host the VM runs in.
+func (vm *VM) Gateway() string { return vm.host.gw.Name }
 
 // PollCalls counts poll_oneoff calls (which Envoy does not implement).
 func (vm *VM) PollCalls() int { return vm.pollCalls }
@@ -338,7 +347,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	defer vm.mu.Unlock()
 	ctx = context.WithValue(ctx, vmKey{}, vm)
 	var ngxHost string
-	if vm.host.opts.Flavor == Kong {
+	if vm.host.flavor == kong {
 		ngxHost, req.Path = nginxHost(req, vm.host.opts.ServerName)
 	}
 	headers, err := vm.host.requestHeaders(req)
@@ -369,7 +378,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	// Kong always passes end_of_stream 0 (ngx_http_proxy_wasm_on_request_headers);
 	// Envoy passes 1 when no body follows.
 	eos := uint64(0)
-	if vm.host.opts.Flavor != Kong && len(req.Body) == 0 {
+	if vm.host.flavor != kong && len(req.Body) == 0 {
 		eos = 1
 	}
 	vm.effective, vm.inCallback = id, "proxy_on_request_headers"
@@ -409,7 +418,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	res.ResponseHeaders = s.respHeaders
 	if s.response == nil {
 		res.Headers = append(s.headers, s.ghosts...)
-		if vm.host.opts.Flavor == Kong {
+		if vm.host.flavor == kong {
 			res.Headers = kongUpstreamHeaders(s.headers, s.ghosts)
 		}
 	}
@@ -460,7 +469,7 @@ func (vm *VM) finishStream(ctx context.Context, s *stream, bodySize int) error {
 		{cbDelete, []uint64{id}},
 	}
 	for _, st := range steps {
-		if st.name == cbResponseTrailers && vm.host.opts.Flavor != Kong {
+		if st.name == cbResponseTrailers && vm.host.flavor != kong {
 			continue // Envoy calls it only when the response has trailers
 		}
 		vm.effective = s.id
@@ -505,7 +514,7 @@ func (vm *VM) answer(ctx context.Context, tok uint32, pc *pendingCall) error {
 	}
 	cr := &callResult{}
 	if err != nil {
-		cr.headers, cr.body = vm.host.opts.Flavor.failedCall(err)
+		cr.headers, cr.body = vm.host.flavor.failedCall(err)
 	} else {
 		cr.headers, cr.body = resp.Headers, resp.Body
 	}
@@ -517,7 +526,7 @@ func (vm *VM) answer(ctx context.Context, tok uint32, pc *pendingCall) error {
 	// src/http/proxy_wasm/ngx_http_proxy_wasm.c): whatever the module
 	// does then acts on that request, and only that request resumes.
 	vm.effective = rootID
-	if vm.host.opts.Flavor == Kong {
+	if !vm.host.gw.AnswersAtRoot {
 		vm.effective = pc.stream
 	}
 	vm.inCallback = "proxy_on_http_call_response"

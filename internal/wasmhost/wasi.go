@@ -66,13 +66,13 @@ func i32s(n int) []api.ValueType {
 // memory answers as the host does and fails the request (vm.faultf), so
 // the filter's own tests see it, unless Options.Probe says the module
 // probes the host's answers on purpose.
-func wasiFuncs(f Flavor) []hostFunc {
+func wasiFuncs(f flavor) []hostFunc {
 	errno := func(e uint64) api.GoModuleFunc {
 		return func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = e }
 	}
 	// fault is the errno of a pointer outside memory.
 	fault := uint64(errnoInval)
-	if f == Envoy {
+	if f == envoy {
 		fault = errnoFault
 	}
 	zeroSizes := func(ctx context.Context, mod api.Module, stack []uint64) {
@@ -106,7 +106,7 @@ func wasiFuncs(f Flavor) []hostFunc {
 				now = uint64(time.Second + vm.host.now().Sub(vm.host.started))
 			default: // the CPU-time clocks
 				stack[0] = errnoInval
-				if f == Envoy {
+				if f == envoy {
 					stack[0] = errnoNotsup
 				}
 				return
@@ -137,7 +137,7 @@ func wasiFuncs(f Flavor) []hostFunc {
 			panic(sys.NewExitError(uint32(stack[0])))
 		}},
 		{"random_get", i32s(2), i32s(1), func(ctx context.Context, mod api.Module, stack []uint64) {
-			if f == Envoy && uint32(stack[1]) > maxRandomBytes {
+			if f == envoy && uint32(stack[1]) > maxRandomBytes {
 				stack[0] = errnoInval
 				return
 			}
@@ -152,7 +152,7 @@ func wasiFuncs(f Flavor) []hostFunc {
 		}},
 		{"sched_yield", nil, i32s(1), errno(errnoSuccess)},
 	}
-	if f != Envoy {
+	if f != envoy {
 		return funcs
 	}
 	envoy := map[string]api.GoModuleFunc{
@@ -189,9 +189,9 @@ func wasiFuncs(f Flavor) []hostFunc {
 // fdWrite sends stdout and stderr to the VM's log. Envoy logs stdout at
 // info and stderr at error, without a final line break (writevImpl in
 // exports.cc); Kong's flavour keeps the model's earlier form.
-func fdWrite(f Flavor) api.GoModuleFunc {
+func fdWrite(f flavor) api.GoModuleFunc {
 	fault := uint64(errnoInval)
-	if f == Envoy {
+	if f == envoy {
 		fault = errnoFault
 	}
 	return func(ctx context.Context, mod api.Module, stack []uint64) {
@@ -216,7 +216,7 @@ func fdWrite(f Flavor) api.GoModuleFunc {
 			msg = append(msg, b...)
 			total += l
 		}
-		if f == Envoy {
+		if f == envoy {
 			if len(msg) > 0 {
 				level := uint32(2)
 				if fd == 2 {

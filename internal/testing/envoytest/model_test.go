@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
@@ -77,7 +78,7 @@ func (st *stack) testModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Flavor: wasmhost.Envoy, Now: time.Now,
+	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Now: time.Now,
 		Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{"keycard_sidecar": st.sc.URL})})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ func (st *stack) testFailedCalls(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Flavor: wasmhost.Envoy, Now: time.Now,
+			h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Now: time.Now,
 				Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{"keycard_sidecar": tc.url})})
 			if err != nil {
 				t.Fatal(err)

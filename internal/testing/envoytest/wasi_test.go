@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
@@ -103,7 +104,7 @@ func TestWASIAnswers(t *testing.T) {
 	req := Request{Method: "GET", Authority: "probe.example", Path: "/"}
 
 	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Flavor: wasmhost.Envoy, Probe: true})
+	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Probe: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,14 +58,14 @@ func TestJose(t *testing.T) {
 				return a
 			},
 		}
-		for _, flavor := range []wasmhost.Flavor{wasmhost.Envoy, wasmhost.Kong} {
+		for _, flavor := range []string{config.GatewayEnvoy, config.GatewayKong} {
 			cfg := *res.Config
 			cfg.Gateway = config.GatewayEnvoy
-			if flavor == wasmhost.Kong {
+			if flavor == config.GatewayKong {
 				cfg.Gateway = config.GatewayKong
 			}
 			conf, _ := json.Marshal(&cfg)
-			h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Flavor: flavor})
+			h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: flavor})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -32,7 +32,7 @@ type oidcStack struct {
 	vm *wasmhost.VM
 }
 
-func newOIDCStack(t *testing.T, p *interop.Provider, issuer string, flavor wasmhost.Flavor) (*oidcStack, *sidecartest.Sidecar) {
+func newOIDCStack(t *testing.T, p *interop.Provider, issuer string, flavor string) (*oidcStack, *sidecartest.Sidecar) {
 	t.Helper()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "policy.yaml")
@@ -47,7 +47,7 @@ func newOIDCStack(t *testing.T, p *interop.Provider, issuer string, flavor wasmh
 	sc := sidecartest.StartHolding(t, res.Config, p.Client, nil)
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayEnvoy
-	if flavor == wasmhost.Kong {
+	if flavor == config.GatewayKong {
 		cfg.Gateway = config.GatewayKong
 		cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
 	}
@@ -57,7 +57,7 @@ func newOIDCStack(t *testing.T, p *interop.Provider, issuer string, flavor wasmh
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Flavor: flavor, Now: time.Now,
+	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: flavor, Now: time.Now,
 		Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})})
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestOIDCProvider(t *testing.T) {
 	node := interop.Node(t)
 	conf := interop.OIDCProvider(t)
 	p := interop.StartProvider(t, node, conf)
-	for name, flavor := range map[string]wasmhost.Flavor{"envoy": wasmhost.Envoy, "kong": wasmhost.Kong} {
+	for name, flavor := range map[string]string{"envoy": config.GatewayEnvoy, "kong": config.GatewayKong} {
 		t.Run(name, func(t *testing.T) {
 			p.Restart(conf)
 			s, _ := newOIDCStack(t, p, p.Issuer, flavor)
@@ -178,7 +178,7 @@ func TestOIDCProvider(t *testing.T) {
 		tok := q.Token(interop.OrdersResource)
 		// Spelled without the slash: the token's iss is another issuer's,
 		// and the sidecar says why it has no keys, and what to write.
-		s, sc := newOIDCStack(t, q, q.URL, wasmhost.Envoy)
+		s, sc := newOIDCStack(t, q, q.URL, config.GatewayEnvoy)
 		s.expect("the policy spells the issuer without its slash", "/orders", tok, 401, "invalid_token", "")
 		deadline := time.Now().Add(5 * time.Second)
 		for {
@@ -197,7 +197,7 @@ func TestOIDCProvider(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		s, _ = newOIDCStack(t, q, q.Issuer, wasmhost.Envoy)
+		s, _ = newOIDCStack(t, q, q.Issuer, config.GatewayEnvoy)
 		s.expect("the policy spells the issuer as the provider does", "/orders", tok, 200, "", "orders")
 	})
 }

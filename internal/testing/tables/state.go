@@ -3,10 +3,11 @@ package tables
 import (
 	"errors"
 	"fmt"
-	"github.com/keycard-gw/keycard/internal/policycases"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/keycard-gw/keycard/internal/policycases"
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/mint"
