@@ -140,7 +140,12 @@ func (st *stack) testReload(t *testing.T) {
 	changed := compileExample(t, dir)
 	level1 := http.Header{"Authorization": {"Bearer " + st.token(t, "13000000052", "reload", 1)}}
 	k := kind{"/auth", level1, 0}
+	// The new worker compiles the module before it accepts (a few
+	// seconds with V8, over ten on a busy machine), and nginx queues
+	// the connections meanwhile: a request may wait that long, and must
+	// still not fail.
 	c := client(4)
+	c.Timeout = time.Minute
 	old := st.gw.Workers()
 
 	var stop atomic.Bool
@@ -178,6 +183,9 @@ func (st *stack) testReload(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	before := newSeen.Load()
+	for deadline := time.Now().Add(60 * time.Second); newSeen.Load() == before && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
