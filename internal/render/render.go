@@ -1,7 +1,8 @@
 // Package render writes what an operator needs to run a compiled policy
-// in Kong (3.4-3.10) or Envoy (1.33+): the filter module, its
-// configuration, the gateway's configuration, and for Kong the filter's
-// configuration schema.
+// in Kong (3.4-3.10), Envoy (1.33+), Istio (a WasmPlugin) or Envoy
+// Gateway (an EnvoyExtensionPolicy with the sidecar's cluster): the
+// filter's configuration, the gateway's, and for Kong the filter's
+// configuration schema. docs/deploy.md walks through each.
 package render
 
 import (
