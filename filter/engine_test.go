@@ -1,7 +1,6 @@
 package filter_test
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,16 +14,9 @@ import (
 	"github.com/keycard-gw/keycard/internal/testing/tables"
 )
 
-const demoSecret = "keycard-demo-secret-not-for-production"
-
 func example(t testing.TB) *compiler.Result {
 	t.Helper()
-	os.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	res, err := compiler.CompileFiles([]string{filepath.Join("..", "policies")}, compiler.Settings{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return tables.Example(t, tables.Policies(".."), compiler.Settings{})
 }
 
 var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)

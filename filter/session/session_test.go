@@ -209,12 +209,7 @@ func start(t *testing.T, h *fakeHost) *session.Root {
 }
 
 func shop(t *testing.T) *compiler.Result {
-	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
-	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "policies")}, compiler.Settings{SidecarKey: strings.Repeat("k", 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return tables.Example(t, tables.Policies(filepath.Join("..", "..")), compiler.Settings{SidecarKey: strings.Repeat("k", 32)})
 }
 
 func bearer(tok string) [2]string { return [2]string{"authorization", "Bearer " + tok} }

@@ -41,12 +41,7 @@ func module(t testing.TB) []byte {
 
 func example(t testing.TB) *compiler.Result {
 	t.Helper()
-	os.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	res, err := compiler.CompileFiles([]string{filepath.Join("..", "..", "policies")}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return tables.Example(t, tables.Policies(filepath.Join("..", "..")), compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 }
 
 // configJSON is the example's configuration for the Envoy flavour.

@@ -78,11 +78,7 @@ func TestEnvoyHost(t *testing.T) {
 
 func start(t *testing.T, eng Engine, module string) *stack {
 	t.Helper()
-	os.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	res, err := compiler.CompileFiles([]string{filepath.Join(root, "policies")}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := tables.Example(t, tables.Policies(root), compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 	sc := sidecartest.Start(t, res.Config.Policy)
 	conf, cfgJSON := renderedConfig(t, res)
 	file := filepath.Join(t.TempDir(), "keycard.json")

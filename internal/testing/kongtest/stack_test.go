@@ -21,11 +21,10 @@ import (
 	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/render"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 )
-
-const demoSecret = "keycard-demo-secret-not-for-production"
 
 var root = filepath.Join("..", "..", "..")
 
@@ -79,12 +78,7 @@ func buildNoop(t testing.TB) string {
 
 func compileExample(t testing.TB, dir string) *compiler.Result {
 	t.Helper()
-	os.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return tables.Example(t, dir, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 }
 
 // kongFiles renders the policy for Kong with the sidecar at sidecar.

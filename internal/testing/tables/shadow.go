@@ -15,7 +15,6 @@ import (
 // sidecarKey as the key the filter sends the sidecar.
 func ShadowPolicy(t testing.TB, root, sidecarKey string) *compiler.Result {
 	t.Helper()
-	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
 	dir := filepath.Join(t.TempDir(), "policies")
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "policies"))); err != nil {
 		t.Fatal(err)
@@ -36,9 +35,5 @@ func ShadowPolicy(t testing.TB, root, sidecarKey string) *compiler.Result {
 		"{path: /admin/**, access: admin, methods: [GET, POST]}", "{path: /admin/**, access: admin, methods: [GET, POST], mode: shadow}",
 		"    default: not_found\n", "    default: not_found\n    mode: shadow\n")
 	edit("shop.yaml", "levels: {public: 0, user: 1, admin: 2}", "levels: {public: 0, user: 1, admin: 2}\n\noptions:\n  shadow_header: X-Keycard-Shadow")
-	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecarKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return Example(t, dir, compiler.Settings{SidecarKey: sidecarKey})
 }
