@@ -405,6 +405,9 @@ func (c *compilation) identity() {
 			Name: is.Name, Kind: is.Kind, Issuer: is.Issuer, Audiences: is.Audiences,
 			Algorithms: algs, RequireExp: is.RequireExp, TokenType: is.TokenType, Keys: keys, Remote: remote,
 		})
+		if len(is.Claims) > 0 {
+			cfg.Issuers[len(cfg.Issuers)-1].Claims = &config.Claims{Level: is.Claims["level"], Roles: is.Claims["roles"]}
+		}
 		if is.Kind == config.KindJWT && len(is.Audiences) == 0 {
 			c.warnf(d, is.Node, "issuer %s: no audiences: every token its keys sign passes, whichever client or API it was issued for; name this API's audience (audiences: [...])", is.Name)
 		}

@@ -157,6 +157,10 @@ func TestCompileErrors(t *testing.T) {
 		{"remote keys for HMAC", map[string]string{"p.yaml": strings.Replace(base, "secret: {env: SECRET}", "oidc: {issuer: \"https://idp.example\"}", 1)},
 			`p.yaml:5:7: issuer login: a fetched key set holds public keys, and none of the algorithms [HS256] uses one` + "\n" +
 				`p.yaml:6:20: issuer login: algorithm HS256 does not fit its keys (public keys from https://idp.example/.well-known/openid-configuration)`},
+		{"a claim path with an empty name", map[string]string{"p.yaml": strings.Replace(base, "issuers:", "claims: {roles: realm_access..roles}\n  issuers:", 1)},
+			`p.yaml:4:19: identity.claims.roles: claim path "realm_access..roles": an empty name`},
+		{"an issuer's own subject", map[string]string{"p.yaml": strings.Replace(base, "algorithms: [HS256]", "algorithms: [HS256]\n      claims: {subject: email, roles: realm_access.roles}", 1)},
+			`p.yaml:7:16: identity.issuers[0].claims.subject: the subject names a token's state at the sidecar, which reads identity.claims.subject for every issuer: set it there`},
 		{"two secret sources", map[string]string{"p.yaml": strings.Replace(base, "secret: {env: SECRET}", "secret: {env: SECRET, runtime: LOGIN}", 1)},
 			`p.yaml:7:15: identity.issuers[0].secret: needs exactly one of env, file, runtime`},
 		{"bad runtime name", map[string]string{"p.yaml": strings.Replace(base, "secret: {env: SECRET}", "secret: {runtime: login-secret}", 1)},

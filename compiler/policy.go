@@ -53,7 +53,8 @@ type IssuerDef struct {
 	Audiences  []string
 	Algorithms []ref
 	RequireExp bool
-	TokenType  string // the typ its tokens must carry, or ""
+	TokenType  string            // the typ its tokens must carry, or ""
+	Claims     map[string]string // its own level and roles claim paths
 	Secret     *KeyRef
 	JWKS       *KeyRef
 	PEM        *KeyRef
@@ -165,7 +166,7 @@ var (
 	topFields      = []string{"version", "name", "mode", "identity", "levels", "roles", "sessions", "options", "cors", "services"}
 	identityFields = []string{"token", "issuers", "leeway", "claims", "forward"}
 	sourceFields   = []string{"header", "scheme", "cookie"}
-	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "token_type", "secret", "jwks", "pem", "oidc"}
+	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "token_type", "claims", "secret", "jwks", "pem", "oidc"}
 	fetchFields    = []string{"refresh", "min_interval", "timeout", "allow_http"}
 	keyRefFields   = map[string][]string{
 		"secret": {"env", "file", "runtime", "encoding"},
@@ -312,7 +313,7 @@ func (d *decoder) identity(n *yaml.Node, dir string) *Identity {
 			id.Leeway, _ = d.duration(v, "identity.leeway", 5*time.Minute)
 		case "claims":
 			d.fields(v, "identity.claims", claimFields, func(key string, _, cv *yaml.Node) {
-				if s, ok := d.str(cv, "identity.claims."+key); ok {
+				if s, ok := d.claimPath(cv, "identity.claims."+key); ok {
 					id.Claims[key] = s
 				}
 			})
@@ -352,6 +353,17 @@ func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
 			is.RequireExp, _ = d.boolean(v, what+".require_exp")
 		case "token_type":
 			is.TokenType, _ = d.oneOf(v, what+".token_type", "at+jwt", "JWT")
+		case "claims":
+			is.Claims = map[string]string{}
+			d.fields(v, what+".claims", claimFields, func(key string, kn, cv *yaml.Node) {
+				if key == "subject" {
+					d.errorf(kn, "%s.claims.subject: the subject names a token's state at the sidecar, which reads identity.claims.subject for every issuer: set it there", what)
+					return
+				}
+				if s, ok := d.claimPath(cv, what+".claims."+key); ok {
+					is.Claims[key] = s
+				}
+			})
 		case "secret", "jwks", "pem", "oidc":
 			kr := d.keyRef(v, what+"."+key, key)
 			if kr == nil {
@@ -430,6 +442,21 @@ func (d *decoder) keyRef(v *yaml.Node, what, key string) *KeyRef {
 		d.errorf(v, "%s: refresh, min_interval, timeout and allow_http are for a key set fetched from a URL", what)
 	}
 	return kr
+}
+
+// claimPath reads a claim path (config.ParseClaimPath): a claim's name,
+// or member names from the top separated by dots, quoted where a name
+// holds a dot.
+func (d *decoder) claimPath(n *yaml.Node, what string) (string, bool) {
+	s, ok := d.str(n, what)
+	if !ok {
+		return "", false
+	}
+	if _, err := config.ParseClaimPath(s); err != nil {
+		d.errorf(n, "%s: %v", what, err)
+		return "", false
+	}
+	return s, true
 }
 
 func (d *decoder) service(n *yaml.Node, i int) Service {

@@ -87,6 +87,7 @@ type Issuer struct {
 	Algorithms []string `json:"algorithms,omitempty"`
 	RequireExp bool     `json:"require_exp"`
 	TokenType  string   `json:"token_type,omitempty"` // the typ a token must carry (at+jwt: RFC 9068 access tokens only), or any
+	Claims     *Claims  `json:"claims,omitempty"`     // this issuer's own claim paths, where they differ from identity.claims
 	Keys       []Key    `json:"keys,omitempty"`       // pinned at compile time
 	Remote     *Remote  `json:"remote,omitempty"`
 }
@@ -414,6 +415,14 @@ func (c *Config) Validate() (*table.Table, error) {
 			return nil, fmt.Errorf("config: identity.issuers[%d] (%s): %w", i, is.Name, err)
 		}
 	}
+	for _, p := range []string{id.Claims.Subject, id.Claims.Level, id.Claims.Roles} {
+		if p == "" {
+			continue
+		}
+		if _, err := ParseClaimPath(p); err != nil {
+			return nil, fmt.Errorf("config: identity.claims: %w", err)
+		}
+	}
 	if id.LeewaySeconds < 0 || id.LeewaySeconds > 3600 {
 		return nil, fmt.Errorf("config: identity.leeway_seconds %d not in 0..3600", id.LeewaySeconds)
 	}
@@ -550,6 +559,18 @@ func (is *Issuer) validate() error {
 	}
 	if len(is.Algorithms) == 0 {
 		return errors.New("no algorithms")
+	}
+	if c := is.Claims; c != nil {
+		if c.Subject != "" {
+			return errors.New("claims.subject: set in identity.claims, for every issuer")
+		}
+		for _, p := range []string{c.Level, c.Roles} {
+			if p != "" {
+				if _, err := ParseClaimPath(p); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	if len(is.Keys) == 0 && is.Remote == nil {
 		return errors.New("no keys")

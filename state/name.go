@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/state/jsonscan"
 )
 
@@ -113,11 +114,11 @@ type Claims struct {
 // ReadClaims reads the naming claims of a JWT payload (its decoded JSON)
 // the one way both sides read them: member names compared exactly (jti,
 // not JTI), a claim given twice or with a value of the wrong type
-// refused. subjectClaim is the claim that names the user (the policy's
-// claims.subject).
-func ReadClaims(payload []byte, subjectClaim string) (Claims, error) {
+// refused. subject is the claim path that names the user (the policy's
+// claims.subject, config.ParseClaimPath).
+func ReadClaims(payload []byte, subject []string) (Claims, error) {
 	var c Claims
-	var seen [7]bool
+	var seen [6]bool
 	err := jsonscan.Object(payload, func(key, raw []byte) error {
 		k := string(key)
 		slot := -1
@@ -133,27 +134,13 @@ func ReadClaims(payload []byte, subjectClaim string) (Claims, error) {
 		case "exp":
 			slot = 4
 		}
-		isSubject := k == subjectClaim
-		if slot < 0 && !isSubject {
+		if slot < 0 {
 			return nil
 		}
-		if slot >= 0 {
-			if seen[slot] {
-				return errors.New("claim " + k + " given twice")
-			}
-			seen[slot] = true
+		if seen[slot] {
+			return errors.New("claim " + k + " given twice")
 		}
-		if isSubject {
-			if seen[6] {
-				return errors.New("claim " + k + " given twice")
-			}
-			seen[6] = true
-			s, err := jsonscan.StringOrNumber(raw)
-			if err != nil {
-				return errors.New("claim " + k + ": " + err.Error())
-			}
-			c.Subject = s
-		}
+		seen[slot] = true
 		var err error
 		switch slot {
 		case 0:
@@ -170,6 +157,17 @@ func ReadClaims(payload []byte, subjectClaim string) (Claims, error) {
 		if err != nil {
 			return errors.New("claim " + k + ": " + err.Error())
 		}
+		return nil
+	})
+	if err != nil || len(subject) == 0 {
+		return c, err
+	}
+	err = jsonscan.Paths(payload, [][]string{subject}, func(_ int, raw []byte) error {
+		s, err := jsonscan.StringOrNumber(raw)
+		if err != nil {
+			return errors.New("claim " + strings.Join(subject, ".") + ": " + err.Error())
+		}
+		c.Subject = s
 		return nil
 	})
 	return c, err
@@ -203,7 +201,11 @@ func ParseJWT(raw, subjectClaim string) (Claims, error) {
 	if err != nil {
 		return Claims{}, errors.New("not a JWT: its payload is not base64url")
 	}
-	return ReadClaims(payload, subjectClaim)
+	path, err := config.ParseClaimPath(subjectClaim)
+	if err != nil {
+		return Claims{}, err
+	}
+	return ReadClaims(payload, path)
 }
 
 // IsJWT reports whether raw has a JWT's shape (three segments); opaque

@@ -26,7 +26,7 @@ func TestReadClaims(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := ReadClaims([]byte(tc.payload), "phone")
+			got, err := ReadClaims([]byte(tc.payload), []string{"phone"})
 			if msg := errString(err); msg != tc.err {
 				t.Fatalf("err %q, want %q", msg, tc.err)
 			}
@@ -96,6 +96,6 @@ func FuzzReadClaims(f *testing.F) {
 	f.Add([]byte(`{"iss":"https://i","sub":"u","jti":"j","iat":1}`))
 	f.Add([]byte(`{"jti":"a","\u006a\u0074\u0069":"b"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = ReadClaims(data, "sub")
+		_, _ = ReadClaims(data, []string{"sub"})
 	})
 }

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -60,6 +61,7 @@ type issuer struct {
 	pinned    int                          // how many of keys are pinned
 	loaded    bool                         // the sidecar's keys have arrived (always, without Remote)
 	validator *jwt.Validator
+	paths     [3][]string // where its tokens carry the subject, the level and the roles
 }
 
 type verificationKey struct {
@@ -160,6 +162,19 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 			is.keys = append(is.keys, vk)
 		}
 		is.pinned = len(is.keys)
+		names := id.Claims
+		if o := ic.Claims; o != nil { // the subject is the policy's: the sidecar names tokens by it
+			names.Level, names.Roles = cmp.Or(o.Level, names.Level), cmp.Or(o.Roles, names.Roles)
+		}
+		for i, p := range []string{names.Subject, names.Level, names.Roles} {
+			if p == "" {
+				continue // not read
+			}
+			var err error
+			if is.paths[i], err = config.ParseClaimPath(p); err != nil {
+				return nil, fmt.Errorf("issuer %s: %w", ic.Name, err)
+			}
+		}
 		opts := []jwt.ParserOption{jwt.WithLeeway(v.leeway), jwt.WithTimeFunc(now), jwt.WithIssuedAt()}
 		if ic.Issuer != "" {
 			opts = append(opts, jwt.WithIssuer(ic.Issuer))
@@ -282,11 +297,14 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		// The claims that name the token's state, read as the sidecar
 		// reads them; a token the sidecar issued for another service is
 		// not this policy's.
-		names, err := state.ReadClaims(payload, v.names.Subject)
+		names, err := state.ReadClaims(payload, is.paths[0])
 		if err != nil || names.Service != "" && names.Service != v.service {
 			return nil, time.Time{}, ErrInvalid
 		}
-		id := &Identity{Issuer: is.cfg.Name, Subject: c.subject, Level: c.level, Roles: c.roles, Claims: names, key: key.name}
+		id := &Identity{Issuer: is.cfg.Name, Claims: names, key: key.name}
+		if err := readIdentity(payload, &is.paths, id); err != nil {
+			return nil, time.Time{}, ErrInvalid
+		}
 		until := now.Add(5 * time.Minute)
 		if c.exp != nil {
 			id.Expires = c.exp.Time
@@ -473,9 +491,6 @@ type claims struct {
 	dates         [3]jwt.NumericDate
 	iss, sub      string
 	aud           jwt.ClaimStrings
-	subject       string
-	level         int
-	roles         []string
 }
 
 func (c *claims) GetExpirationTime() (*jwt.NumericDate, error) { return c.exp, nil }
@@ -505,16 +520,6 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 			bit = 1 << 4
 		case "aud":
 			bit = 1 << 6
-		}
-		isSubject, isLevel, isRoles := string(key) == v.names.Subject, string(key) == v.names.Level, string(key) == v.names.Roles
-		if isSubject {
-			bit |= 1 << 7
-		}
-		if isLevel {
-			bit |= 1 << 8
-		}
-		if isRoles {
-			bit |= 1 << 9
 		}
 		if bit == 0 {
 			return nil
@@ -549,35 +554,42 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 		if err != nil {
 			return fmt.Errorf("claim %s: %w", key, err)
 		}
-		if isSubject {
-			if c.subject, err = jsonscan.StringOrNumber(raw); err != nil {
-				return fmt.Errorf("claim %s: %w", key, err)
-			}
-		}
-		if isLevel {
-			var ok bool
-			if c.level, ok = parseLevel(raw); !ok {
-				return fmt.Errorf("claim %s: not a level from 0 to 255", key)
-			}
-		}
-		if isRoles {
-			if raw[0] == '[' {
-				c.roles, err = jsonscan.Strings(raw)
-			} else {
-				var s string
-				s, err = jsonscan.String(raw)
-				c.roles = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
-			}
-			if err != nil {
-				return fmt.Errorf("claim %s: not a list of strings", key)
-			}
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// readIdentity reads what a verified token says of its bearer, at the
+// issuer's claim paths (subject, level, roles): a subject is a string or
+// a number; a level an exact integer from 0 to 255; roles a list of
+// strings or one string of names separated by spaces or commas, as
+// providers grant scopes. A path given twice or a value of another type
+// makes the token invalid; a missing one leaves the field empty.
+func readIdentity(payload []byte, paths *[3][]string, id *Identity) error {
+	return jsonscan.Paths(payload, paths[:], func(i int, raw []byte) error {
+		var err error
+		switch i {
+		case 0:
+			id.Subject, err = jsonscan.StringOrNumber(raw)
+		case 1:
+			var ok bool
+			if id.Level, ok = parseLevel(raw); !ok {
+				err = errors.New("not a level from 0 to 255")
+			}
+		case 2:
+			if raw[0] == '[' {
+				id.Roles, err = jsonscan.Strings(raw)
+			} else {
+				var s string
+				s, err = jsonscan.String(raw)
+				id.Roles = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+			}
+		}
+		return err
+	})
 }
 
 // numericDate reads a NumericDate into d: seconds since the epoch,

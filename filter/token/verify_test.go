@@ -217,3 +217,66 @@ func TestEd25519Name(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimPaths: the subject, level and roles are read where providers
+// put them — nested objects (Keycloak's realm_access.roles), a client's
+// entry under a name with a dash (resource_access."shop-api".roles), a
+// namespaced claim with dots and slashes (Auth0's
+// "https://shop.example/roles"), a space-separated string — and an
+// issuer may name its own level and roles paths.
+func TestClaimPaths(t *testing.T) {
+	k, _ := config.KeyFrom("", benchSecret)
+	is := func(name, iss string, claims *config.Claims) config.Issuer {
+		return config.Issuer{Name: name, Kind: config.KindJWT, Issuer: iss, Algorithms: []string{"HS256"}, Keys: []config.Key{k}, Claims: claims}
+	}
+	id := &config.Identity{
+		Issuers: []config.Issuer{
+			is("keycloak", "https://kc", nil),
+			is("auth0", "https://auth0/", &config.Claims{Roles: `"https://shop.example/roles"`, Level: `"https://shop.example/level"`}),
+			is("client", "https://client", &config.Claims{Roles: `resource_access."shop-api".roles`}),
+			is("okta", "https://okta", &config.Claims{Roles: "scp"}),
+		},
+		Claims: config.Claims{Subject: "sub", Level: "attrs.level", Roles: "realm_access.roles"},
+	}
+	v, err := New("shop", id, func() time.Time { return benchNow }, 8192, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(c jwt.MapClaims) string {
+		c["exp"] = benchNow.Add(time.Hour).Unix()
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(benchSecret)
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		tok  string
+		want string // subject level roles, or the error
+	}{
+		{"keycloak realm roles", sign(jwt.MapClaims{"iss": "https://kc", "sub": "u1", "attrs": map[string]any{"level": 2}, "realm_access": map[string]any{"roles": []string{"admin", "staff"}}}), "u1 2 [admin staff]"},
+		{"keycloak without the nested claims", sign(jwt.MapClaims{"iss": "https://kc", "sub": "u1", "realm_access": "admin"}), "u1 0 []"},
+		{"auth0 namespaced claims", sign(jwt.MapClaims{"iss": "https://auth0/", "sub": "auth0|7", "https://shop.example/roles": []string{"billing"}, "https://shop.example/level": "1"}), "auth0|7 1 [billing]"},
+		{"a client's roles", sign(jwt.MapClaims{"iss": "https://client", "sub": 42, "resource_access": map[string]any{"other": map[string]any{"roles": []string{"admin"}}, "shop-api": map[string]any{"roles": []string{"support"}}}}), "42 0 [support]"},
+		{"scopes as one string", sign(jwt.MapClaims{"iss": "https://okta", "sub": "svc", "scp": "orders:read orders:write"}), "svc 0 [orders:read orders:write]"},
+		{"a nested level that is no level", sign(jwt.MapClaims{"iss": "https://kc", "sub": "u1", "attrs": map[string]any{"level": 256}}), "invalid token"},
+		{"roles given twice inside", b64JSON(`{"alg":"HS256"}`) + "." + b64JSON(`{"iss":"https://kc","sub":"u","exp":9999999999,"realm_access":{"roles":["a"],"roles":["admin"]}}`), "invalid token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := tc.tok
+			if strings.Count(tok, ".") == 1 { // hand-written: sign it
+				mac := jwt.SigningMethodHS256
+				sig, _ := mac.Sign(tok, benchSecret)
+				tok += "." + base64.RawURLEncoding.EncodeToString(sig)
+			}
+			id, err := v.Verify(tok)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			} else {
+				got = fmt.Sprintf("%s %d %v", id.Subject, id.Level, id.Roles)
+			}
+			if got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
