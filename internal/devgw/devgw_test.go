@@ -16,6 +16,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 )
 
@@ -363,5 +365,40 @@ func TestRotationPassesAtOnce(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if got := lines[len(lines)-4:]; strings.Join(got, " ") != "200 200 200 200" {
 		t.Errorf("requests with the rotated key, right after the rotation: %q, want 200 at once on every VM\n%s", got, out)
+	}
+}
+
+// TestStateScenarios plays the shared token-state scenarios (tables)
+// through keycard dev: its gateway, its sidecar's business API and its
+// Redis, as every other target plays them.
+func TestStateScenarios(t *testing.T) {
+	g := start(t)
+	cache := time.Duration(g.Result.Config.Sessions.CacheMillis)*time.Millisecond + 100*time.Millisecond
+	call := func(path, body string) (int, string, error) {
+		req, _ := http.NewRequest("POST", g.SidecarURL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Admin-Key", g.AdminKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		var env struct {
+			Data any `json:"data"`
+		}
+		json.NewDecoder(resp.Body).Decode(&env)
+		data, _ := env.Data.(string)
+		return resp.StatusCode, data, nil
+	}
+	target := func(method, host, path string, headers [][2]string) (policycases.Outcome, error) {
+		a := do(t, g, method, host, path, headers)
+		return policycases.Outcome{Status: a.status, Reason: a.reason}, nil
+	}
+	for _, sc := range tables.StateScenarios(g.Result.Config, "dev", time.Now()) {
+		t.Run(sc.Name, func(t *testing.T) {
+			if err := sc.Run(call, target, func() { time.Sleep(cache) }); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }

@@ -459,3 +459,60 @@ func TestKongSetHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestSidecarFaults plays the shared sidecar faults (tables) through the
+// module in both flavours: a call slower than its timeout, a sidecar
+// whose Redis is down, a sidecar that refuses connections.
+func TestSidecarFaults(t *testing.T) {
+	bothFlavors(t, func(t *testing.T, flavor string) {
+		res := example(t)
+		sc := sidecartest.Start(t, res.Config.Policy)
+		cfg := *res.Config
+		cfg.Gateway = flavor
+		if flavor == config.GatewayKong {
+			cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
+		}
+		conf, _ := json.Marshal(&cfg)
+		f := &modelFaults{t: t, sc: sc}
+		caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
+		faulty := func(ctx context.Context, c *wasmhost.Callout) (*wasmhost.CalloutResponse, error) {
+			if f.slow.Load() { // the call outlives its timeout
+				time.Sleep(c.Timeout)
+				return nil, context.DeadlineExceeded
+			}
+			return caller(ctx, c)
+		}
+		vm := newVM(t, wasmhost.Options{Caller: faulty, Now: time.Now, Gateway: flavor}, conf)
+		tables.RunSidecarFaults(t, res.Config, "model-fault-"+flavor, wasmTarget(vm), f, 2*time.Second)
+	})
+}
+
+type modelFaults struct {
+	t    *testing.T
+	sc   *sidecartest.Sidecar
+	slow atomic.Bool
+}
+
+func (f *modelFaults) Fail(fault tables.SidecarFault) {
+	switch fault {
+	case tables.SidecarSlow:
+		f.slow.Store(true)
+	case tables.SidecarRedisDown:
+		f.sc.Redis.Stop()
+	case tables.SidecarDown:
+		f.sc.Stop()
+	}
+}
+
+func (f *modelFaults) Mend(fault tables.SidecarFault) bool {
+	switch fault {
+	case tables.SidecarSlow:
+		f.slow.Store(false)
+	case tables.SidecarRedisDown:
+		f.sc.Redis.Restart()
+		f.sc.WaitReady(f.t)
+	case tables.SidecarDown:
+		f.sc.Restart(f.t)
+	}
+	return true
+}

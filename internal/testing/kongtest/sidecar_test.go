@@ -104,26 +104,39 @@ func (st *stack) testSidecar(t *testing.T) {
 		expect(t, "an unknown opaque token", "/auth", [][2]string{{"X-Auth-Token", "0123456789abcdef0123456789abcdef"}}, 401, "invalid_token")
 	})
 
-	t.Run("sidecar slower than the timeout", func(t *testing.T) {
-		st.fwd.Delay(time.Second) // the call-out's timeout is 200ms
-		expect(t, "while the sidecar is slow", "/auth", bearer(fresh("13000000044", 1)), 503, "sidecar_unavailable")
-		st.fwd.Delay(0)
-		expect(t, "once it is fast again", "/auth", bearer(fresh("13000000044", 1)), 200, "")
+	t.Run("sidecar faults", func(t *testing.T) {
+		tables.RunSidecarFaults(t, st.res.Config, "kong-fault", target, kongFaults{t, st}, 3*time.Second)
 	})
+}
 
-	t.Run("sidecar down", func(t *testing.T) {
-		st.sc.Stop()
-		expect(t, "with the sidecar down", "/auth", bearer(fresh("13000000045", 1)), 503, "sidecar_unavailable")
-		expect(t, "a public route with the sidecar down", "/", nil, 200, "")
-		st.sc.Restart(t)
-		expect(t, "with the sidecar back", "/auth", bearer(fresh("13000000045", 1)), 200, "")
-	})
+// kongFaults makes the sidecar behind Kong's call-out fail: slow through
+// the forwarder the gateway reaches it by, down by stopping it, Redis
+// down by stopping Redis.
+type kongFaults struct {
+	t  *testing.T
+	st *stack
+}
 
-	t.Run("Redis down", func(t *testing.T) {
-		st.sc.Redis.Stop()
-		expect(t, "with Redis down", "/auth", bearer(fresh("13000000046", 1)), 503, "sidecar_unavailable")
-		st.sc.Redis.Restart()
-		st.sc.WaitReady(t)
-		expect(t, "with Redis back", "/auth", bearer(fresh("13000000046", 1)), 200, "")
-	})
+func (k kongFaults) Fail(f tables.SidecarFault) {
+	switch f {
+	case tables.SidecarSlow:
+		k.st.fwd.Delay(time.Second) // the call-out's timeout is 200ms
+	case tables.SidecarRedisDown:
+		k.st.sc.Redis.Stop()
+	case tables.SidecarDown:
+		k.st.sc.Stop()
+	}
+}
+
+func (k kongFaults) Mend(f tables.SidecarFault) bool {
+	switch f {
+	case tables.SidecarSlow:
+		k.st.fwd.Delay(0)
+	case tables.SidecarRedisDown:
+		k.st.sc.Redis.Restart()
+		k.st.sc.WaitReady(k.t)
+	case tables.SidecarDown:
+		k.st.sc.Restart(k.t)
+	}
+	return true
 }

@@ -1,0 +1,72 @@
+package tables
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/internal/mint"
+	"github.com/keycard-gw/keycard/internal/policycases"
+)
+
+// SidecarFault is one way the sidecar fails a filter that needs it.
+type SidecarFault string
+
+// The faults every target plays, in this order.
+const (
+	SidecarSlow      SidecarFault = "a sidecar slower than the call's timeout"
+	SidecarRedisDown SidecarFault = "a sidecar whose Redis is down"
+	SidecarDown      SidecarFault = "a sidecar that refuses connections"
+)
+
+// SidecarFaults lists them in the order RunSidecarFaults plays them.
+var SidecarFaults = []SidecarFault{SidecarSlow, SidecarRedisDown, SidecarDown}
+
+// Faulter makes a target's sidecar fail, and mends it.
+type Faulter interface {
+	Fail(f SidecarFault)
+	// Mend undoes f, and reports false when the target cannot (the
+	// scenario then ends with f).
+	Mend(f SidecarFault) bool
+}
+
+// RunSidecarFaults plays every fault against target (GET a.shop.example,
+// the example policy): while the sidecar fails, a request whose token no
+// cached answer covers gets the on_error decision, 503
+// sidecar_unavailable, within bound, and a public route is served; once
+// mended, such a request is allowed again.
+func RunSidecarFaults(t *testing.T, cfg *config.Config, tag string, target policycases.Target, faults Faulter, bound time.Duration) {
+	n := 0
+	fresh := func() [][2]string {
+		n++
+		tok, err := mint.Token(cfg, "login", "", mint.Claims{Subject: fmt.Sprintf("%s-%d", tag, n), Level: 1, JTI: fmt.Sprintf("%s-%d-%d", tag, n, time.Now().UnixNano()), TTL: time.Hour}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return [][2]string{{"authorization", "Bearer " + tok}}
+	}
+	expect := func(what, path string, h [][2]string, status int, reason string) {
+		t.Helper()
+		start := time.Now()
+		o, err := target("GET", "a.shop.example", path, h)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if o.Status != status || status != 200 && o.Reason != reason {
+			t.Errorf("%s: %d %s, want %d %s", what, o.Status, o.Reason, status, reason)
+		}
+		if d := time.Since(start); d > bound {
+			t.Errorf("%s: answered after %v", what, d)
+		}
+	}
+	for _, f := range SidecarFaults {
+		faults.Fail(f)
+		expect(string(f), "/auth", fresh(), 503, "sidecar_unavailable")
+		expect(string(f)+", a public route", "/", nil, 200, "")
+		if !faults.Mend(f) {
+			return
+		}
+		expect(string(f)+", mended", "/auth", fresh(), 200, "")
+	}
+}
