@@ -473,10 +473,10 @@ func TestSidecarFaults(t *testing.T) {
 			cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
 		}
 		conf, _ := json.Marshal(&cfg)
-		f := &modelFaults{t: t, sc: sc}
+		f := &tables.SidecarFaultsOf{T: t, Sidecar: sc}
 		caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
 		faulty := func(ctx context.Context, c *wasmhost.Callout) (*wasmhost.CalloutResponse, error) {
-			if f.slow.Load() { // the call outlives its timeout
+			if f.Slow.Load() { // the call outlives its timeout
 				time.Sleep(c.Timeout)
 				return nil, context.DeadlineExceeded
 			}
@@ -485,34 +485,4 @@ func TestSidecarFaults(t *testing.T) {
 		vm := newVM(t, wasmhost.Options{Caller: faulty, Now: time.Now, Gateway: flavor}, conf)
 		tables.RunSidecarFaults(t, res.Config, "model-fault-"+flavor, wasmTarget(vm), f, 2*time.Second)
 	})
-}
-
-type modelFaults struct {
-	t    *testing.T
-	sc   *sidecartest.Sidecar
-	slow atomic.Bool
-}
-
-func (f *modelFaults) Fail(fault tables.SidecarFault) {
-	switch fault {
-	case tables.SidecarSlow:
-		f.slow.Store(true)
-	case tables.SidecarRedisDown:
-		f.sc.Redis.Stop()
-	case tables.SidecarDown:
-		f.sc.Stop()
-	}
-}
-
-func (f *modelFaults) Mend(fault tables.SidecarFault) bool {
-	switch fault {
-	case tables.SidecarSlow:
-		f.slow.Store(false)
-	case tables.SidecarRedisDown:
-		f.sc.Redis.Restart()
-		f.sc.WaitReady(f.t)
-	case tables.SidecarDown:
-		f.sc.Restart(f.t)
-	}
-	return true
 }

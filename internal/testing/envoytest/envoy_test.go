@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -395,9 +394,9 @@ func (st *stack) testSharedCall(t *testing.T) {
 // down, or be gone (its listener closed, for good).
 func (st *stack) testSidecarFaults(t *testing.T) {
 	sc := sidecartest.Start(t, st.res.Config.Policy)
-	f := &envoyFaults{sc: sc}
-	f.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if f.slow.Load() {
+	f := &tables.SidecarFaultsOf{T: t, Sidecar: sc}
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.Slow.Load() {
 			time.Sleep(time.Second)
 		}
 		req, _ := http.NewRequest(r.Method, sc.URL+r.URL.RequestURI(), nil)
@@ -411,8 +410,8 @@ func (st *stack) testSidecarFaults(t *testing.T) {
 		w.WriteHeader(resp.StatusCode)
 		io.Copy(w, resp.Body)
 	}))
-	defer f.proxy.Close()
-	h, err := Start(st.eng, st.module, st.file, map[string]string{st.res.Config.Sidecar.Upstream: f.proxy.URL}, "--stream-wait-ms", "3000")
+	defer proxy.Close()
+	h, err := Start(st.eng, st.module, st.file, map[string]string{st.res.Config.Sidecar.Upstream: proxy.URL}, "--stream-wait-ms", "3000")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,39 +423,8 @@ func (st *stack) testSidecarFaults(t *testing.T) {
 		}
 		return outcome(r)
 	}
-	f.t = t
+	f.Down, f.Up = proxy.Close, func() bool { return false } // the cluster's address is gone
 	tables.RunSidecarFaults(t, st.res.Config, fmt.Sprintf("envoy-fault-%d", time.Now().UnixNano()), target, f, 2*time.Second)
-}
-
-type envoyFaults struct {
-	t     *testing.T
-	sc    *sidecartest.Sidecar
-	proxy *httptest.Server
-	slow  atomic.Bool
-}
-
-func (f *envoyFaults) Fail(fault tables.SidecarFault) {
-	switch fault {
-	case tables.SidecarSlow:
-		f.slow.Store(true)
-	case tables.SidecarRedisDown:
-		f.sc.Redis.Stop()
-	case tables.SidecarDown:
-		f.proxy.Close()
-	}
-}
-
-func (f *envoyFaults) Mend(fault tables.SidecarFault) bool {
-	switch fault {
-	case tables.SidecarSlow:
-		f.slow.Store(false)
-	case tables.SidecarRedisDown:
-		f.sc.Redis.Restart()
-		f.sc.WaitReady(f.t)
-	case tables.SidecarDown:
-		return false // the cluster's address is gone
-	}
-	return true
 }
 
 // testLoop: 200,000 requests (public, a cached token, an invalid token,

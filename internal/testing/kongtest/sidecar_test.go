@@ -105,38 +105,12 @@ func (st *stack) testSidecar(t *testing.T) {
 	})
 
 	t.Run("sidecar faults", func(t *testing.T) {
-		tables.RunSidecarFaults(t, st.res.Config, "kong-fault", target, kongFaults{t, st}, 3*time.Second)
+		faults := &tables.SidecarFaultsOf{T: t, Sidecar: st.sc, SetSlow: func(on bool) {
+			st.fwd.Delay(0)
+			if on {
+				st.fwd.Delay(time.Second) // the call-out's timeout is 200ms
+			}
+		}}
+		tables.RunSidecarFaults(t, st.res.Config, "kong-fault", target, faults, 3*time.Second)
 	})
-}
-
-// kongFaults makes the sidecar behind Kong's call-out fail: slow through
-// the forwarder the gateway reaches it by, down by stopping it, Redis
-// down by stopping Redis.
-type kongFaults struct {
-	t  *testing.T
-	st *stack
-}
-
-func (k kongFaults) Fail(f tables.SidecarFault) {
-	switch f {
-	case tables.SidecarSlow:
-		k.st.fwd.Delay(time.Second) // the call-out's timeout is 200ms
-	case tables.SidecarRedisDown:
-		k.st.sc.Redis.Stop()
-	case tables.SidecarDown:
-		k.st.sc.Stop()
-	}
-}
-
-func (k kongFaults) Mend(f tables.SidecarFault) bool {
-	switch f {
-	case tables.SidecarSlow:
-		k.st.fwd.Delay(0)
-	case tables.SidecarRedisDown:
-		k.st.sc.Redis.Restart()
-		k.st.sc.WaitReady(k.t)
-	case tables.SidecarDown:
-		k.st.sc.Restart(k.t)
-	}
-	return true
 }

@@ -2,12 +2,14 @@ package tables
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 )
 
 // SidecarFault is one way the sidecar fails a filter that needs it.
@@ -69,4 +71,59 @@ func RunSidecarFaults(t *testing.T, cfg *config.Config, tag string, target polic
 		}
 		expect(string(f)+", mended", "/auth", fresh(), 200, "")
 	}
+}
+
+// SidecarFaults breaks a test sidecar (sidecartest) for RunSidecarFaults:
+// Slow is set while the sidecar must answer after the call's timeout
+// (the target's caller or proxy reads it, or SetSlow does the delaying);
+// Redis is stopped and restarted; the sidecar is stopped and restarted,
+// unless Down and Up say otherwise.
+type SidecarFaultsOf struct {
+	T       *testing.T
+	Sidecar *sidecartest.Sidecar
+	Slow    atomic.Bool
+	SetSlow func(on bool) // instead of Slow, when the target delays by itself
+	Down    func()        // the sidecar refuses connections; default Sidecar.Stop
+	Up      func() bool   // undoes Down, false when it cannot; default Sidecar.Restart
+}
+
+// Fail makes the sidecar fail so.
+func (s *SidecarFaultsOf) Fail(f SidecarFault) {
+	switch f {
+	case SidecarSlow:
+		s.slow(true)
+	case SidecarRedisDown:
+		s.Sidecar.Redis.Stop()
+	case SidecarDown:
+		if s.Down != nil {
+			s.Down()
+		} else {
+			s.Sidecar.Stop()
+		}
+	}
+}
+
+// Mend undoes f.
+func (s *SidecarFaultsOf) Mend(f SidecarFault) bool {
+	switch f {
+	case SidecarSlow:
+		s.slow(false)
+	case SidecarRedisDown:
+		s.Sidecar.Redis.Restart()
+		s.Sidecar.WaitReady(s.T)
+	case SidecarDown:
+		if s.Up != nil {
+			return s.Up()
+		}
+		s.Sidecar.Restart(s.T)
+	}
+	return true
+}
+
+func (s *SidecarFaultsOf) slow(on bool) {
+	if s.SetSlow != nil {
+		s.SetSlow(on)
+		return
+	}
+	s.Slow.Store(on)
 }
