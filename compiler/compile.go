@@ -426,7 +426,7 @@ func (c *compilation) identity() {
 		Roles:   cmpOr(id.Claims["roles"], "roles"),
 	}
 	for _, f := range id.Forward {
-		cfg.Forward = append(cfg.Forward, config.Forward{Header: f.Header, Field: f.Field})
+		cfg.Forward = append(cfg.Forward, config.Forward{Header: f.Header, Field: f.Field, Claim: f.Claim})
 	}
 	slices.SortFunc(cfg.Forward, func(a, b config.Forward) int {
 		return strings.Compare(strings.ToLower(a.Header), strings.ToLower(b.Header))

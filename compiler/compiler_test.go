@@ -161,6 +161,8 @@ func TestCompileErrors(t *testing.T) {
 			`p.yaml:4:19: identity.claims.roles: claim path "realm_access..roles": an empty name`},
 		{"an issuer's own subject", map[string]string{"p.yaml": strings.Replace(base, "algorithms: [HS256]", "algorithms: [HS256]\n      claims: {subject: email, roles: realm_access.roles}", 1)},
 			`p.yaml:7:16: identity.issuers[0].claims.subject: the subject names a token's state at the sidecar, which reads identity.claims.subject for every issuer: set it there`},
+		{"a forwarded claim without its path", map[string]string{"p.yaml": strings.Replace(base, "issuers:", "forward: {X-Auth-Tenant: {}}\n  issuers:", 1)},
+			`p.yaml:4:28: identity.forward.X-Auth-Tenant: needs claim: PATH`},
 		{"two secret sources", map[string]string{"p.yaml": strings.Replace(base, "secret: {env: SECRET}", "secret: {env: SECRET, runtime: LOGIN}", 1)},
 			`p.yaml:7:15: identity.issuers[0].secret: needs exactly one of env, file, runtime`},
 		{"bad runtime name", map[string]string{"p.yaml": strings.Replace(base, "secret: {env: SECRET}", "secret: {runtime: login-secret}", 1)},

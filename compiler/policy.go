@@ -82,10 +82,11 @@ type FetchDef struct {
 	AllowHTTP                     bool
 }
 
-// ForwardDef maps a header to an identity field.
+// ForwardDef maps a header to an identity field, or to a claim path
+// (Field config.FieldClaim).
 type ForwardDef struct {
-	Header, Field string
-	Node          *yaml.Node
+	Header, Field, Claim string
+	Node                 *yaml.Node
 }
 
 // LevelDef is one named level.
@@ -323,7 +324,20 @@ func (d *decoder) identity(n *yaml.Node, dir string) *Identity {
 					d.errorf(hk, "identity.forward: %q is not a valid header name", header)
 					return
 				}
-				if f, ok := d.oneOf(fv, "identity.forward."+header, "subject", "level", "roles", "issuer"); ok {
+				what := "identity.forward." + header
+				if fv.Kind == yaml.MappingNode {
+					def := ForwardDef{Header: header, Field: config.FieldClaim, Node: hk}
+					d.fields(fv, what, []string{"claim"}, func(_ string, _, cv *yaml.Node) {
+						def.Claim, _ = d.claimPath(cv, what+".claim")
+					})
+					if def.Claim == "" {
+						d.errorf(fv, "%s: needs claim: PATH", what)
+						return
+					}
+					id.Forward = append(id.Forward, def)
+					return
+				}
+				if f, ok := d.oneOf(fv, what, "subject", "level", "roles", "issuer"); ok {
 					id.Forward = append(id.Forward, ForwardDef{Header: header, Field: f, Node: hk})
 				}
 			})

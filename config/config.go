@@ -233,11 +233,16 @@ type Claims struct {
 }
 
 // Forward sets header Header from identity field Field (subject, level,
-// roles, issuer) on allowed requests.
+// roles, issuer) on allowed requests, or, when Field is FieldClaim, from
+// the token's claim at path Claim (ParseClaimPath).
 type Forward struct {
 	Header string `json:"header"`
 	Field  string `json:"field"`
+	Claim  string `json:"claim,omitempty"`
 }
+
+// FieldClaim forwards a claim of the token (Forward.Claim).
+const FieldClaim = "claim"
 
 // Level is one named access level.
 type Level struct {
@@ -433,7 +438,12 @@ func (c *Config) Validate() (*table.Table, error) {
 		if !validHeaderName(f.Header) || strings.HasPrefix(f.Header, ":") {
 			return nil, fmt.Errorf("config: identity.forward[%d]: bad header name %q", i, f.Header)
 		}
-		if !contains(Fields, f.Field) {
+		switch {
+		case f.Field == FieldClaim:
+			if _, err := ParseClaimPath(f.Claim); err != nil {
+				return nil, fmt.Errorf("config: identity.forward[%d]: %w", i, err)
+			}
+		case !contains(Fields, f.Field) || f.Claim != "":
 			return nil, fmt.Errorf("config: identity.forward[%d]: unknown field %q", i, f.Field)
 		}
 	}

@@ -36,6 +36,11 @@ type Identity struct {
 	// jti and iat name its state at the sidecar.
 	Claims state.Claims
 
+	// Forwarded are the values of the claims the policy forwards
+	// (identity.forward with claim:), in the order of Verifier.Forwarded;
+	// "" where the token has none that can go in a header.
+	Forwarded []string
+
 	name    state.Name // the token's name at the sidecar, computed once (StateName)
 	nameKey string
 	key     string // which key verified it (keyName), so a key set change can drop it
@@ -61,7 +66,7 @@ type issuer struct {
 	pinned    int                          // how many of keys are pinned
 	loaded    bool                         // the sidecar's keys have arrived (always, without Remote)
 	validator *jwt.Validator
-	paths     [3][]string // where its tokens carry the subject, the level and the roles
+	paths     [][]string // where its tokens carry the subject, the level and the roles, then the forwarded claims
 }
 
 type verificationKey struct {
@@ -162,6 +167,16 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 			is.keys = append(is.keys, vk)
 		}
 		is.pinned = len(is.keys)
+		is.paths = make([][]string, 3, 3+len(id.Forward))
+		for _, f := range id.Forward {
+			if f.Field == config.FieldClaim {
+				p, err := config.ParseClaimPath(f.Claim)
+				if err != nil {
+					return nil, fmt.Errorf("forward %s: %w", f.Header, err)
+				}
+				is.paths = append(is.paths, p)
+			}
+		}
 		names := id.Claims
 		if o := ic.Claims; o != nil { // the subject is the policy's: the sidecar names tokens by it
 			names.Level, names.Roles = cmp.Or(o.Level, names.Level), cmp.Or(o.Roles, names.Roles)
@@ -302,7 +317,7 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 			return nil, time.Time{}, ErrInvalid
 		}
 		id := &Identity{Issuer: is.cfg.Name, Claims: names, key: key.name}
-		if err := readIdentity(payload, &is.paths, id); err != nil {
+		if err := readIdentity(payload, is.paths, id); err != nil {
 			return nil, time.Time{}, ErrInvalid
 		}
 		until := now.Add(5 * time.Minute)
@@ -568,8 +583,11 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 // strings or one string of names separated by spaces or commas, as
 // providers grant scopes. A path given twice or a value of another type
 // makes the token invalid; a missing one leaves the field empty.
-func readIdentity(payload []byte, paths *[3][]string, id *Identity) error {
-	return jsonscan.Paths(payload, paths[:], func(i int, raw []byte) error {
+func readIdentity(payload []byte, paths [][]string, id *Identity) error {
+	if len(paths) > 3 {
+		id.Forwarded = make([]string, len(paths)-3)
+	}
+	return jsonscan.Paths(payload, paths, func(i int, raw []byte) error {
 		var err error
 		switch i {
 		case 0:
@@ -587,9 +605,41 @@ func readIdentity(payload []byte, paths *[3][]string, id *Identity) error {
 				s, err = jsonscan.String(raw)
 				id.Roles = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
 			}
+		default:
+			id.Forwarded[i-3] = claimText(raw)
 		}
 		return err
 	})
+}
+
+// claimText is a forwarded claim's value as a header carries it: a
+// string as it is, a number or a boolean as written, a list of strings
+// joined with commas (leaving out any that holds a comma, as the roles
+// header does); "" for anything else (an object, null, a list of other
+// values), which is not forwarded.
+func claimText(raw []byte) string {
+	switch raw[0] {
+	case '"':
+		s, _ := jsonscan.String(raw)
+		return s
+	case '[':
+		list, err := jsonscan.Strings(raw)
+		if err != nil {
+			return ""
+		}
+		kept := list[:0]
+		for _, s := range list {
+			if s != "" && !strings.Contains(s, ",") {
+				kept = append(kept, s)
+			}
+		}
+		return strings.Join(kept, ",")
+	case 't', 'f':
+		return string(raw)
+	case '{', 'n':
+		return ""
+	}
+	return string(raw) // a number, as the token wrote it
 }
 
 // numericDate reads a NumericDate into d: seconds since the epoch,

@@ -476,7 +476,11 @@ func describe(res Side) map[string]string {
 	set("claims", fmt.Sprintf("subject %s, level %s, roles %s", c.Identity.Claims.Subject, c.Identity.Claims.Level, c.Identity.Claims.Roles))
 	var fwd []string
 	for _, f := range c.Identity.Forward {
-		fwd = append(fwd, f.Header+": "+f.Field)
+		if f.Field == config.FieldClaim {
+			fwd = append(fwd, f.Header+": claim "+f.Claim)
+		} else {
+			fwd = append(fwd, f.Header+": "+f.Field)
+		}
 	}
 	set("forwarded headers", strings.Join(fwd, ", "))
 	var lv []string
