@@ -406,7 +406,7 @@ func (c *compilation) identity() {
 			Algorithms: algs, RequireExp: is.RequireExp, TokenType: is.TokenType, Keys: keys, Remote: remote,
 		})
 		if len(is.Claims) > 0 {
-			cfg.Issuers[len(cfg.Issuers)-1].Claims = &config.Claims{Level: is.Claims["level"], Roles: is.Claims["roles"]}
+			cfg.Issuers[len(cfg.Issuers)-1].Claims = &config.Claims{Level: is.Claims["level"], Roles: is.Claims["roles"], Scopes: is.Claims["scopes"]}
 		}
 		if is.Kind == config.KindJWT && len(is.Audiences) == 0 {
 			c.warnf(d, is.Node, "issuer %s: no audiences: every token its keys sign passes, whichever client or API it was issued for; name this API's audience (audiences: [...])", is.Name)
@@ -424,6 +424,7 @@ func (c *compilation) identity() {
 		Subject: cmpOr(id.Claims["subject"], "sub"),
 		Level:   cmpOr(id.Claims["level"], "level"),
 		Roles:   cmpOr(id.Claims["roles"], "roles"),
+		Scopes:  id.Claims["scopes"],
 	}
 	for _, f := range id.Forward {
 		cfg.Forward = append(cfg.Forward, config.Forward{Header: f.Header, Field: f.Field, Claim: f.Claim})
@@ -605,6 +606,16 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 				continue
 			}
 			rs := table.RouteSpec{Pattern: r.Path.Value, Segments: segs, Line: r.Node.Line}
+			if len(r.Scopes)+len(r.AnyOf) > 0 {
+				sc := config.Scopes{Service: s.Name, Line: r.Node.Line, Route: r.Path.Value}
+				for _, x := range r.Scopes {
+					sc.All = append(sc.All, x.Value)
+				}
+				for _, x := range r.AnyOf {
+					sc.Any = append(sc.Any, x.Value)
+				}
+				c.cfg.Scopes = append(c.cfg.Scopes, sc)
+			}
 			if modeOf(r.Mode, s.Mode, c.p.Mode) == "shadow" {
 				rs.Flags |= table.FlagShadow
 			}
@@ -616,7 +627,7 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 					ok = false
 				}
 				rs.Level = uint8(lv)
-				if lv == 0 && len(r.Roles) == 0 && r.Token != "required" {
+				if lv == 0 && len(r.Roles) == 0 && r.Token != "required" && len(r.Scopes)+len(r.AnyOf) == 0 {
 					rs.Flags |= table.FlagPublic
 				}
 			}

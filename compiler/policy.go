@@ -161,6 +161,8 @@ type Route struct {
 	Methods []ref
 	Token   string
 	CORS    *CORSDef
+	Scopes  []ref // all needed
+	AnyOf   []ref // one needed
 }
 
 var (
@@ -175,11 +177,11 @@ var (
 		"pem":    {"file", "env"},
 		"oidc":   append([]string{"issuer"}, fetchFields...),
 	}
-	claimFields   = []string{"subject", "level", "roles"}
+	claimFields   = []string{"subject", "level", "roles", "scopes"}
 	sessionFields = []string{"state", "cache", "on_error"}
 	optionFields  = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers", "shadow_header", "max_token_bytes"}
 	serviceFields = []string{"name", "hosts", "prefix", "default", "mode", "cors", "routes"}
-	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode", "cors"}
+	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode", "cors", "scopes", "any_scopes"}
 	corsFields    = []string{"origins", "methods", "headers", "expose", "credentials", "max_age", "forward_preflight"}
 )
 
@@ -540,6 +542,10 @@ func (d *decoder) route(n *yaml.Node, what string) (Route, bool) {
 			r.Mode, _ = d.oneOf(v, what+".mode", "enforce", "shadow")
 		case "cors":
 			r.CORS = d.cors(v, what+".cors")
+		case "scopes":
+			r.Scopes = d.scopes(v, what+".scopes")
+		case "any_scopes":
+			r.AnyOf = d.scopes(v, what+".any_scopes")
 		}
 	})
 	if r.Path.Node == nil {
@@ -551,6 +557,17 @@ func (d *decoder) route(n *yaml.Node, what string) (Route, bool) {
 		return r, false
 	}
 	return r, ok
+}
+
+// scopes reads a list of OAuth scope names.
+func (d *decoder) scopes(n *yaml.Node, what string) []ref {
+	list := d.strList(n, what)
+	for _, s := range list {
+		if !config.ValidScope(s.Value) {
+			d.errorf(s.Node, "%s: %q is not a scope name (printable, no spaces or quotes)", what, s.Value)
+		}
+	}
+	return list
 }
 
 // cors reads a cross-origin rule; what it means is checked by Compile.

@@ -36,6 +36,36 @@ type Config struct {
 	// CORS are the cross-origin rules (CORS): answered preflights and
 	// the CORS headers of cross-origin responses.
 	CORS []CORS `json:"cors,omitempty"`
+
+	// Scopes are the OAuth scopes routes need (Scopes), by the route's
+	// line, as the table's rules carry it.
+	Scopes []Scopes `json:"scopes,omitempty"`
+}
+
+// Scopes is what one route needs of a token's scopes: every one of All,
+// and one of Any when Any is given.
+type Scopes struct {
+	Service string   `json:"service"`
+	Line    int      `json:"line"`
+	Route   string   `json:"route,omitempty"` // the route as written, to name it (keycard diff)
+	All     []string `json:"all,omitempty"`
+	Any     []string `json:"any,omitempty"`
+}
+
+// ValidScope accepts a scope name as providers write them
+// (orders:read, https://api.example/orders.write): printable ASCII
+// without spaces, quotes or backslashes (RFC 6749 section 3.3), at most
+// 128 bytes.
+func ValidScope(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // Identity says where tokens come from, who may issue them and what of
@@ -230,6 +260,7 @@ type Claims struct {
 	Subject string `json:"subject"`
 	Level   string `json:"level"`
 	Roles   string `json:"roles"`
+	Scopes  string `json:"scopes,omitempty"` // "": scope and scp, whichever the token has
 }
 
 // Forward sets header Header from identity field Field (subject, level,
@@ -420,7 +451,14 @@ func (c *Config) Validate() (*table.Table, error) {
 			return nil, fmt.Errorf("config: identity.issuers[%d] (%s): %w", i, is.Name, err)
 		}
 	}
-	for _, p := range []string{id.Claims.Subject, id.Claims.Level, id.Claims.Roles} {
+	for _, s := range c.Scopes {
+		for _, n := range append(append([]string(nil), s.All...), s.Any...) {
+			if !ValidScope(n) {
+				return nil, fmt.Errorf("config: scopes of %s line %d: %q is not a scope name", s.Service, s.Line, n)
+			}
+		}
+	}
+	for _, p := range []string{id.Claims.Subject, id.Claims.Level, id.Claims.Roles, id.Claims.Scopes} {
 		if p == "" {
 			continue
 		}

@@ -25,6 +25,7 @@ const (
 	ReasonExpiredToken    = "token_expired"    // exp (or nbf) outside the leeway
 	ReasonAmbiguousToken  = "ambiguous_token"  // two different tokens in one request
 	ReasonLevel           = "insufficient_level"
+	ReasonScope           = "insufficient_scope" // the route needs OAuth scopes the token lacks (RFC 6750 section 3.1)
 	ReasonRole            = "missing_role"
 	ReasonRevoked         = "token_revoked"  // the sidecar says revoked
 	ReasonConflict        = "token_conflict" // superseded by a newer login
@@ -41,7 +42,7 @@ const (
 var Reasons = []string{ReasonOK, ReasonGranted, ReasonPublic, ReasonDefaultAllow, ReasonPreflight,
 	ReasonBadRequest, ReasonNoService, ReasonNoRoute, ReasonNoToken, ReasonInvalidToken,
 	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole,
-	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonKeysUnavailable, ReasonIdentityHeader, ReasonOverrideHeader, ReasonCORS}
+	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonKeysUnavailable, ReasonIdentityHeader, ReasonOverrideHeader, ReasonCORS, ReasonScope}
 
 // Decision is the answer for one request.
 type Decision struct {
@@ -81,6 +82,10 @@ type Decision struct {
 	// be fetched from the sidecar (or are being fetched), then the
 	// request decided again.
 	Keys *KeyFetch
+
+	// Scope lists the scopes an insufficient_scope denial needed,
+	// separated by spaces, for its WWW-Authenticate header.
+	Scope string
 }
 
 // Body is the seeds' response envelope with the reason added. The bytes
@@ -128,6 +133,8 @@ func (d *Decision) encodeBody() []byte {
 // caller must not change them.
 func (d *Decision) ResponseHeaders() [][2]string {
 	switch {
+	case d.Reason == ReasonScope:
+		return append(jsonHeaders[:2:2], [2]string{"www-authenticate", `Bearer error="insufficient_scope", scope="` + d.Scope + `"`})
 	case d.Status != 401:
 		return jsonHeaders
 	case d.Reason == ReasonNoToken:

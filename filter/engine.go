@@ -27,7 +27,8 @@ type Engine struct {
 	sources      []config.TokenSource // lower-case header names
 	pathOpts     httppath.Options
 	gw           *Gateway // what the host presents and allows
-	shadowHeader string   // options.shadow_header, lower case
+	scopes       map[scopeKey]*config.Scopes
+	shadowHeader string // options.shadow_header, lower case
 	now          func() time.Time
 	setBuf       [][2]string
 	states       stateCache
@@ -57,6 +58,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.remove = append(e.remove, name)
 		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader, false})
 	}
+	e.scopes = scopeRules(cfg)
 	e.gw, _ = GatewayOf(cfg.Gateway)
 	if e.gw == nil {
 		e.gw = gateways[config.GatewayEnvoy] // native decisions (explain, test) are told the host directly

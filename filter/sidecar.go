@@ -110,15 +110,15 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 	// role permission or a per-user grant opens the path.
 	if p.ruleMatched && levelOK && roleOK {
 		d.Allow, d.Reason = true, ReasonOK
-		return d
+		return e.scoped(d, id)
 	}
 	if e.tb.Granted(p.method, p.path, roles) {
 		d.Allow, d.Reason = true, ReasonGranted
-		return d
+		return e.scoped(d, id)
 	}
 	if a != nil && e.patterns.any(a.Allow, p.path, false) {
 		d.Allow, d.Reason = true, ReasonUserGranted
-		return d
+		return e.scoped(d, id)
 	}
 	switch {
 	case !p.ruleMatched:

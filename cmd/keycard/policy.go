@@ -422,6 +422,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	level := fs.String("level", "0", "the caller's level: a number or a level name")
 	roles := fs.String("roles", "", "the caller's roles, comma-separated")
+	scopes := fs.String("scopes", "", "the OAuth scopes the caller's token grants, space- or comma-separated")
 	subject := fs.String("subject", "explain", "the caller's subject")
 	noToken := fs.Bool("no-token", false, "the request carries no token")
 	origin := fs.String("origin", "", "the request's Origin: a cross-origin request (with OPTIONS and --request-method, a CORS preflight)")
@@ -466,6 +467,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		if *roles != "" {
 			id.Roles = strings.Split(*roles, ",")
 		}
+		id.Scopes = strings.FieldsFunc(*scopes, func(r rune) bool { return r == ' ' || r == ',' })
 	}
 	var headers policycases.HeaderList
 	for _, h := range [][2]string{{"origin", *origin}, {"access-control-request-method", *reqMethod}, {"access-control-request-headers", *reqHeaders}} {

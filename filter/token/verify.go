@@ -36,6 +36,9 @@ type Identity struct {
 	// jti and iat name its state at the sidecar.
 	Claims state.Claims
 
+	// Scopes are the OAuth scopes the token grants (scope, scp).
+	Scopes []string
+
 	// Forwarded are the values of the claims the policy forwards
 	// (identity.forward with claim:), in the order of Verifier.Forwarded;
 	// "" where the token has none that can go in a header.
@@ -66,7 +69,7 @@ type issuer struct {
 	pinned    int                          // how many of keys are pinned
 	loaded    bool                         // the sidecar's keys have arrived (always, without Remote)
 	validator *jwt.Validator
-	paths     [][]string // where its tokens carry the subject, the level and the roles, then the forwarded claims
+	paths     [][]string // where its tokens carry the subject, level, roles and scopes (two paths), then the forwarded claims
 }
 
 type verificationKey struct {
@@ -167,7 +170,7 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 			is.keys = append(is.keys, vk)
 		}
 		is.pinned = len(is.keys)
-		is.paths = make([][]string, 3, 3+len(id.Forward))
+		is.paths = make([][]string, firstForwarded, firstForwarded+len(id.Forward))
 		for _, f := range id.Forward {
 			if f.Field == config.FieldClaim {
 				p, err := config.ParseClaimPath(f.Claim)
@@ -179,9 +182,12 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 		}
 		names := id.Claims
 		if o := ic.Claims; o != nil { // the subject is the policy's: the sidecar names tokens by it
-			names.Level, names.Roles = cmp.Or(o.Level, names.Level), cmp.Or(o.Roles, names.Roles)
+			names.Level, names.Roles, names.Scopes = cmp.Or(o.Level, names.Level), cmp.Or(o.Roles, names.Roles), cmp.Or(o.Scopes, names.Scopes)
 		}
-		for i, p := range []string{names.Subject, names.Level, names.Roles} {
+		if names.Scopes == "" { // OAuth's scope, or Entra ID's and Okta's scp
+			is.paths[3], is.paths[4] = []string{"scope"}, []string{"scp"}
+		}
+		for i, p := range []string{names.Subject, names.Level, names.Roles, names.Scopes} {
 			if p == "" {
 				continue // not read
 			}
@@ -577,6 +583,11 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 	return c, nil
 }
 
+// firstForwarded is the index of the first forwarded claim's path in an
+// issuer's paths: after the subject, the level, the roles and two for
+// the scopes.
+const firstForwarded = 5
+
 // readIdentity reads what a verified token says of its bearer, at the
 // issuer's claim paths (subject, level, roles): a subject is a string or
 // a number; a level an exact integer from 0 to 255; roles a list of
@@ -584,8 +595,8 @@ func (v *Verifier) decodeClaims(payload []byte) (*claims, error) {
 // providers grant scopes. A path given twice or a value of another type
 // makes the token invalid; a missing one leaves the field empty.
 func readIdentity(payload []byte, paths [][]string, id *Identity) error {
-	if len(paths) > 3 {
-		id.Forwarded = make([]string, len(paths)-3)
+	if len(paths) > firstForwarded {
+		id.Forwarded = make([]string, len(paths)-firstForwarded)
 	}
 	return jsonscan.Paths(payload, paths, func(i int, raw []byte) error {
 		var err error
@@ -605,8 +616,18 @@ func readIdentity(payload []byte, paths [][]string, id *Identity) error {
 				s, err = jsonscan.String(raw)
 				id.Roles = strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
 			}
+		case 3, 4:
+			var list []string
+			if raw[0] == '[' {
+				list, err = jsonscan.Strings(raw)
+			} else {
+				var s string
+				s, err = jsonscan.String(raw)
+				list = strings.Fields(s)
+			}
+			id.Scopes = append(id.Scopes, list...)
 		default:
-			id.Forwarded[i-3] = claimText(raw)
+			id.Forwarded[i-firstForwarded] = claimText(raw)
 		}
 		return err
 	})

@@ -17,6 +17,7 @@
 package policydiff
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -473,7 +474,7 @@ func describe(res Side) map[string]string {
 	}
 	set("token sources", strings.Join(sources, ", "))
 	set("leeway", fmt.Sprintf("%ds", c.Identity.LeewaySeconds))
-	set("claims", fmt.Sprintf("subject %s, level %s, roles %s", c.Identity.Claims.Subject, c.Identity.Claims.Level, c.Identity.Claims.Roles))
+	set("claims", fmt.Sprintf("subject %s, level %s, roles %s, scopes %s", c.Identity.Claims.Subject, c.Identity.Claims.Level, c.Identity.Claims.Roles, cmp.Or(c.Identity.Claims.Scopes, "scope or scp")))
 	var fwd []string
 	for _, f := range c.Identity.Forward {
 		if f.Field == config.FieldClaim {
@@ -512,6 +513,9 @@ func describe(res Side) map[string]string {
 		key = "sha256:" + hex.EncodeToString(sum[:8])
 	}
 	set("sidecar", fmt.Sprintf("upstream %s, timeout %dms, gateway key %s", c.Sidecar.Upstream, c.Sidecar.TimeoutMillis, key))
+	for _, r := range c.Scopes {
+		set(fmt.Sprintf("scopes of service %s, route %s", r.Service, r.Route), describeScopes(r))
+	}
 	for _, r := range c.CORS {
 		where := "cors of the policy"
 		switch {
@@ -549,4 +553,13 @@ func thumbprint(k config.Key) string {
 		label = k.Kid + " " + label
 	}
 	return label
+}
+
+// describeScopes says what a route needs of a token's scopes.
+func describeScopes(r config.Scopes) string {
+	s := "all of [" + strings.Join(r.All, " ") + "]"
+	if len(r.Any) > 0 {
+		s += ", one of [" + strings.Join(r.Any, " ") + "]"
+	}
+	return s
 }

@@ -34,9 +34,10 @@ func OIDCProvider(t testing.TB) ProviderConfig {
 // ES256, aud orders-api) and billing (ES256, aud billing-api), both
 // taking only RFC 9068 access tokens, keys fetched by the sidecar
 // through discovery (refresh 1s, at most one fetch per 200ms). GET
-// api.example/orders and /billing need level 1; the subject and the
-// issuer that took the token are forwarded as X-Auth-Sub and
-// X-Auth-Issuer.
+// api.example/orders and /billing need level 1, /scoped also the scope
+// api (which the provider grants) and /admin-scoped also admin (which it
+// does not); the subject and the issuer that took the token are
+// forwarded as X-Auth-Sub and X-Auth-Issuer.
 func OIDCPolicy(issuer string) string {
 	return fmt.Sprintf(`version: 1
 name: interop
@@ -64,5 +65,7 @@ services:
     routes:
       - {path: /orders, access: user}
       - {path: /billing, access: user}
+      - {path: /scoped, access: user, scopes: [api]}
+      - {path: /admin-scoped, access: user, scopes: [api, admin]}
 `, issuer)
 }

@@ -134,6 +134,8 @@ func TestOIDCProvider(t *testing.T) {
 			s.expect("RS256 token of orders", "/orders", orders, 200, "", "orders")
 			s.expect("ES256 token of billing, on the key set orders shares", "/billing", billing, 200, "", "billing")
 			s.expect(fmt.Sprintf("a %d-byte token", len(large)), "/orders", large, 200, "", "orders")
+			s.expect("the scope the provider granted", "/scoped", orders, 200, "", "orders")
+			s.expect("a scope it did not grant", "/admin-scoped", orders, 403, "insufficient_scope", "")
 
 			// Rotation: the periodic poll has just spent its allowance,
 			// and the new key is published first.

@@ -103,6 +103,8 @@ func TestOIDCProviderInKong(t *testing.T) {
 	expect("RS256 token of orders (the first request fetches the keys)", "/orders", orders, 200, "", "orders")
 	expect("ES256 token of billing, on the key set orders shares", "/billing", p.Token(interop.BillingResource), 200, "", "billing")
 	expect(fmt.Sprintf("a token of %d bytes", len(large)), "/orders", large, 200, "", "orders")
+	expect("the scope the provider granted", "/scoped", orders, 200, "", "orders")
+	expect("a scope it did not grant", "/admin-scoped", orders, 403, "insufficient_scope", "")
 
 	rotated := conf
 	rotated.Keys = append([]interop.Key{interop.NewKey(t, "rsa-2", "RS256")}, conf.Keys...)

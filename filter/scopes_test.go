@@ -1,0 +1,94 @@
+package filter_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/internal/policycases"
+)
+
+const scopesPolicy = `version: 1
+name: scoped
+identity:
+  issuers:
+    - {name: idp, issuer: "https://idp", audiences: [api], algorithms: [HS256], secret: {env: SECRET}}
+    - {name: entra, issuer: "https://entra", audiences: [api], algorithms: [HS256], secret: {env: SECRET}, claims: {scopes: scp}}
+levels: {public: 0, user: 1}
+roles:
+  auditor: ["GET /reports/**"]
+cors: {origins: ["https://app.example"]}
+services:
+  - name: api
+    hosts: [api.example]
+    routes:
+      - {path: /orders, access: public, scopes: ["orders:read"]}
+      - {path: /orders/write, access: user, scopes: ["orders:read", "orders:write"]}
+      - {path: /export, access: public, any_scopes: ["export", "https://api.example/admin"]}
+      - {path: /reports/**, roles: [auditor], scopes: ["reports:read"]}
+      - {path: /free, access: public}
+`
+
+// TestScopes: a route's scopes are all needed (any_scopes: one of them),
+// read from scope or scp as a space-separated string or a list; a route
+// with scopes needs a token even at level 0; a role permission does not
+// excuse the route's scopes; a refusal is 403 insufficient_scope with
+// RFC 6750's WWW-Authenticate naming the scopes needed.
+func TestScopes(t *testing.T) {
+	secret := "scopes-test-secret-of-32-bytes!!!"
+	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(scopesPolicy)}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := filter.New(res.Config, res.Table, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := func(iss string, c jwt.MapClaims) string {
+		c["iss"], c["aud"], c["sub"], c["level"], c["exp"] = iss, "api", "u", 1, time.Now().Add(time.Hour).Unix()
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
+		return s
+	}
+	for _, tc := range []struct {
+		name, path, token string
+		status            int
+		reason, www       string
+	}{
+		{"a string of scopes", "/orders", tok("https://idp", jwt.MapClaims{"scope": "profile orders:read"}), 200, "ok", ""},
+		{"a list in scp", "/orders", tok("https://idp", jwt.MapClaims{"scp": []string{"orders:read"}}), 200, "ok", ""},
+		{"scope and scp together", "/orders/write", tok("https://idp", jwt.MapClaims{"scope": "orders:read", "scp": "orders:write"}), 200, "ok", ""},
+		{"no token on a level-0 route with scopes", "/orders", "", 401, "no_token", "Bearer"},
+		{"a scope missing", "/orders/write", tok("https://idp", jwt.MapClaims{"scope": "orders:read"}), 403, "insufficient_scope", `Bearer error="insufficient_scope", scope="orders:read orders:write"`},
+		{"no scopes at all", "/orders", tok("https://idp", jwt.MapClaims{}), 403, "insufficient_scope", `Bearer error="insufficient_scope", scope="orders:read"`},
+		{"one of any_scopes", "/export", tok("https://idp", jwt.MapClaims{"scope": "https://api.example/admin"}), 200, "ok", ""},
+		{"none of any_scopes", "/export", tok("https://idp", jwt.MapClaims{"scope": "orders:read"}), 403, "insufficient_scope", `Bearer error="insufficient_scope", scope="export https://api.example/admin"`},
+		{"a role does not excuse the route's scopes", "/reports/2026", tok("https://idp", jwt.MapClaims{"roles": []string{"auditor"}}), 403, "insufficient_scope", `Bearer error="insufficient_scope", scope="reports:read"`},
+		{"an issuer reading only scp ignores scope", "/orders", tok("https://entra", jwt.MapClaims{"scope": "orders:read"}), 403, "insufficient_scope", `Bearer error="insufficient_scope", scope="orders:read"`},
+		{"a route without scopes", "/free", "", 200, "public", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h policycases.HeaderList
+			if tc.token != "" {
+				h = policycases.HeaderList{{"authorization", "Bearer " + tc.token}}
+			}
+			d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: tc.path, Headers: h})
+			status := 200
+			if !d.Allow {
+				status = d.Status
+			}
+			www := ""
+			if !d.Allow {
+				for _, kv := range d.ResponseHeaders() {
+					if kv[0] == "www-authenticate" {
+						www = kv[1]
+					}
+				}
+			}
+			if status != tc.status || d.Reason != tc.reason || www != tc.www {
+				t.Errorf("got %d %s %q, want %d %s %q (%s)", status, d.Reason, www, tc.status, tc.reason, tc.www, d.Detail)
+			}
+		})
+	}
+}
