@@ -596,6 +596,13 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 				spec.Mounts = append(spec.Mounts, m)
 			}
 		}
+		for _, w := range s.When {
+			if w.Param != "" {
+				d.errorf(w.Node, "service %s: when %s: a service's condition names no path parameter (give it on the route)", s.Name, w.Claim)
+				continue
+			}
+			c.cfg.Conditions = append(c.cfg.Conditions, config.Condition{Service: s.Name, Claim: w.Claim, OneOf: w.OneOf, Contains: w.Contains})
+		}
 		seen := make(map[string][]*Route, len(s.Routes)) // by canonical pattern
 		spec.Routes = make([]table.RouteSpec, 0, len(s.Routes))
 		for ri := range s.Routes {
@@ -606,6 +613,17 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 				continue
 			}
 			rs := table.RouteSpec{Pattern: r.Path.Value, Segments: segs, Line: r.Node.Line}
+			for _, w := range r.When {
+				cd := config.Condition{Service: s.Name, Line: r.Node.Line, Route: r.Path.Value, Claim: w.Claim, OneOf: w.OneOf, Contains: w.Contains, Param: w.Param}
+				if w.Param != "" {
+					cd.Segment = slices.Index(strings.Split(strings.TrimPrefix(r.Path.Value, "/"), "/"), "{"+w.Param+"}")
+					if cd.Segment < 0 {
+						d.errorf(w.Node, "route %q: when %s: the route has no path parameter {%s}", r.Path.Value, w.Claim, w.Param)
+						continue
+					}
+				}
+				c.cfg.Conditions = append(c.cfg.Conditions, cd)
+			}
 			if len(r.Scopes)+len(r.AnyOf) > 0 {
 				sc := config.Scopes{Service: s.Name, Line: r.Node.Line, Route: r.Path.Value}
 				for _, x := range r.Scopes {
@@ -627,7 +645,7 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 					ok = false
 				}
 				rs.Level = uint8(lv)
-				if lv == 0 && len(r.Roles) == 0 && r.Token != "required" && len(r.Scopes)+len(r.AnyOf) == 0 {
+				if lv == 0 && len(r.Roles) == 0 && r.Token != "required" && len(r.Scopes)+len(r.AnyOf)+len(r.When) == 0 {
 					rs.Flags |= table.FlagPublic
 				}
 			}

@@ -144,8 +144,19 @@ type Service struct {
 	Prefix  string
 	Default string
 	CORS    *CORSDef
+	When    []WhenDef
 	Routes  []Route
 	dec     *decoder
+}
+
+// WhenDef is one claim condition as written (config.Condition): the
+// claim path, and what its value must be.
+type WhenDef struct {
+	Node     *yaml.Node
+	Claim    string
+	OneOf    []string
+	Contains string
+	Param    string // a route parameter's name, from "{name}"
 }
 
 // Pos is where a node of the service's file is.
@@ -163,6 +174,7 @@ type Route struct {
 	CORS    *CORSDef
 	Scopes  []ref // all needed
 	AnyOf   []ref // one needed
+	When    []WhenDef
 }
 
 var (
@@ -180,8 +192,8 @@ var (
 	claimFields   = []string{"subject", "level", "roles", "scopes"}
 	sessionFields = []string{"state", "cache", "on_error"}
 	optionFields  = []string{"preflight", "allow_encoded_path", "lenient_paths", "pass_headers", "shadow_header", "max_token_bytes"}
-	serviceFields = []string{"name", "hosts", "prefix", "default", "mode", "cors", "routes"}
-	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode", "cors", "scopes", "any_scopes"}
+	serviceFields = []string{"name", "hosts", "prefix", "default", "mode", "cors", "when", "routes"}
+	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode", "cors", "scopes", "any_scopes", "when"}
 	corsFields    = []string{"origins", "methods", "headers", "expose", "credentials", "max_age", "forward_preflight"}
 )
 
@@ -498,6 +510,8 @@ func (d *decoder) service(n *yaml.Node, i int) Service {
 			s.Mode, _ = d.oneOf(v, what+".mode", "enforce", "shadow")
 		case "cors":
 			s.CORS = d.cors(v, what+".cors")
+		case "when":
+			s.When = d.when(v, what+".when")
 		case "routes":
 			s.Routes = make([]Route, 0, len(v.Content)) // a million routes should not regrow a million times
 			d.list(v, what+".routes", func(j int, rv *yaml.Node) {
@@ -546,6 +560,8 @@ func (d *decoder) route(n *yaml.Node, what string) (Route, bool) {
 			r.Scopes = d.scopes(v, what+".scopes")
 		case "any_scopes":
 			r.AnyOf = d.scopes(v, what+".any_scopes")
+		case "when":
+			r.When = d.when(v, what+".when")
 		}
 	})
 	if r.Path.Node == nil {
@@ -557,6 +573,57 @@ func (d *decoder) route(n *yaml.Node, what string) (Route, bool) {
 		return r, false
 	}
 	return r, ok
+}
+
+// when reads claim conditions: claim path -> a value ("t-42", 42, true),
+// a list of values (one of them), {contains: value} (a list claim that
+// holds it), or "{name}" (the route's path parameter name).
+func (d *decoder) when(n *yaml.Node, what string) []WhenDef {
+	var out []WhenDef
+	d.fields(n, what, nil, func(claim string, kn, v *yaml.Node) {
+		if _, err := config.ParseClaimPath(claim); err != nil {
+			d.errorf(kn, "%s: %v", what, err)
+			return
+		}
+		w := WhenDef{Node: kn, Claim: claim}
+		at := what + "." + claim
+		switch v.Kind {
+		case yaml.ScalarNode:
+			if len(v.Value) > 2 && v.Value[0] == '{' && v.Value[len(v.Value)-1] == '}' && v.Style != yaml.SingleQuotedStyle {
+				w.Param = v.Value[1 : len(v.Value)-1]
+			} else if v.Value == "" {
+				d.errorf(v, "%s: an empty value", at)
+				return
+			} else {
+				w.OneOf = []string{v.Value}
+			}
+		case yaml.SequenceNode:
+			for _, it := range v.Content {
+				if it.Kind != yaml.ScalarNode || it.Value == "" {
+					d.errorf(it, "%s: a list of values", at)
+					return
+				}
+				w.OneOf = append(w.OneOf, it.Value)
+			}
+			if len(w.OneOf) == 0 {
+				d.errorf(v, "%s: an empty list", at)
+				return
+			}
+		case yaml.MappingNode:
+			d.fields(v, at, []string{"contains"}, func(_ string, _, cv *yaml.Node) {
+				w.Contains, _ = d.str(cv, at+".contains")
+			})
+			if w.Contains == "" {
+				d.errorf(v, "%s: needs contains: VALUE", at)
+				return
+			}
+		default:
+			d.errorf(v, "%s: a value, a list of values, {contains: VALUE} or \"{parameter}\"", at)
+			return
+		}
+		out = append(out, w)
+	})
+	return out
 }
 
 // scopes reads a list of OAuth scope names.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/keycard-gw/keycard/table"
@@ -40,6 +41,42 @@ type Config struct {
 	// Scopes are the OAuth scopes routes need (Scopes), by the route's
 	// line, as the table's rules carry it.
 	Scopes []Scopes `json:"scopes,omitempty"`
+
+	// Conditions are claim conditions (Condition) of services and routes.
+	Conditions []Condition `json:"conditions,omitempty"`
+}
+
+// Condition is one claim condition of a service (Line 0) or a route: the
+// token's claim at path Claim equals one of OneOf, contains Contains (a
+// list of strings), or equals the request path's segment Segment (a
+// route parameter, Param, counted from 0 after the service's prefix).
+type Condition struct {
+	Service  string   `json:"service"`
+	Line     int      `json:"line,omitempty"`
+	Route    string   `json:"route,omitempty"` // the route as written, to name it
+	Claim    string   `json:"claim"`
+	OneOf    []string `json:"one_of,omitempty"`
+	Contains string   `json:"contains,omitempty"`
+	Param    string   `json:"param,omitempty"`
+	Segment  int      `json:"segment,omitempty"`
+}
+
+// String names the condition for the log and keycard diff, never with
+// the claim's value a request had.
+func (c Condition) String() string {
+	switch {
+	case c.Param != "":
+		return c.Claim + " is {" + c.Param + "}"
+	case c.Contains != "":
+		return c.Claim + " contains " + strconv.Quote(c.Contains)
+	case len(c.OneOf) == 1:
+		return c.Claim + " is " + strconv.Quote(c.OneOf[0])
+	}
+	q := make([]string, len(c.OneOf))
+	for i, v := range c.OneOf {
+		q[i] = strconv.Quote(v)
+	}
+	return c.Claim + " is one of " + strings.Join(q, ", ")
 }
 
 // Scopes is what one route needs of a token's scopes: every one of All,
@@ -449,6 +486,20 @@ func (c *Config) Validate() (*table.Table, error) {
 	for i, is := range id.Issuers {
 		if err := is.validate(); err != nil {
 			return nil, fmt.Errorf("config: identity.issuers[%d] (%s): %w", i, is.Name, err)
+		}
+	}
+	for _, cd := range c.Conditions {
+		if _, err := ParseClaimPath(cd.Claim); err != nil {
+			return nil, fmt.Errorf("config: condition of %s: %w", cd.Service, err)
+		}
+		kinds := 0
+		for _, set := range []bool{len(cd.OneOf) > 0, cd.Contains != "", cd.Param != ""} {
+			if set {
+				kinds++
+			}
+		}
+		if kinds != 1 {
+			return nil, fmt.Errorf("config: condition of %s on %s: one of one_of, contains or param", cd.Service, cd.Claim)
 		}
 	}
 	for _, s := range c.Scopes {

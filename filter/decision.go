@@ -26,6 +26,7 @@ const (
 	ReasonAmbiguousToken  = "ambiguous_token"  // two different tokens in one request
 	ReasonLevel           = "insufficient_level"
 	ReasonScope           = "insufficient_scope" // the route needs OAuth scopes the token lacks (RFC 6750 section 3.1)
+	ReasonCondition       = "condition_failed"   // a claim condition of the service or route does not hold
 	ReasonRole            = "missing_role"
 	ReasonRevoked         = "token_revoked"  // the sidecar says revoked
 	ReasonConflict        = "token_conflict" // superseded by a newer login
@@ -42,7 +43,7 @@ const (
 var Reasons = []string{ReasonOK, ReasonGranted, ReasonPublic, ReasonDefaultAllow, ReasonPreflight,
 	ReasonBadRequest, ReasonNoService, ReasonNoRoute, ReasonNoToken, ReasonInvalidToken,
 	ReasonExpiredToken, ReasonAmbiguousToken, ReasonLevel, ReasonRole,
-	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonKeysUnavailable, ReasonIdentityHeader, ReasonOverrideHeader, ReasonCORS, ReasonScope}
+	ReasonRevoked, ReasonConflict, ReasonDisabled, ReasonUserDenied, ReasonUserGranted, ReasonSidecar, ReasonKeysUnavailable, ReasonIdentityHeader, ReasonOverrideHeader, ReasonCORS, ReasonScope, ReasonCondition}
 
 // Decision is the answer for one request.
 type Decision struct {

@@ -28,7 +28,9 @@ type Engine struct {
 	pathOpts     httppath.Options
 	gw           *Gateway // what the host presents and allows
 	scopes       map[scopeKey]*config.Scopes
-	shadowHeader string // options.shadow_header, lower case
+	conditions   map[scopeKey][]condition // by service (line 0) and route
+	forwardExtra []int                    // Identity.Extra's index of each forwarded claim
+	shadowHeader string                   // options.shadow_header, lower case
 	now          func() time.Time
 	setBuf       [][2]string
 	states       stateCache
@@ -59,6 +61,9 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader, false})
 	}
 	e.scopes = scopeRules(cfg)
+	if err := e.readClaims(cfg); err != nil {
+		return nil, err
+	}
 	e.gw, _ = GatewayOf(cfg.Gateway)
 	if e.gw == nil {
 		e.gw = gateways[config.GatewayEnvoy] // native decisions (explain, test) are told the host directly
@@ -341,7 +346,7 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 	case !c.present:
 		return into(d, deny(401, ReasonNoToken))
 	}
-	p := Pending{d: d, rule: rule, ruleMatched: m.Rule >= 0, method: r.Method, path: path, id: c.id, opaque: c.opaque}
+	p := Pending{d: d, rule: rule, ruleMatched: m.Rule >= 0, method: r.Method, path: path, prefix: m.Prefix, id: c.id, opaque: c.opaque}
 	if stateful && e.cfg.NeedsSidecar() && (c.opaque || e.cfg.Sessions.State == config.StateSidecar) {
 		p.Name, p.Key = e.stateName(&c)
 		if a, ok := e.states.get(p.Key, e.now()); ok {

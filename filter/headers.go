@@ -142,15 +142,13 @@ func (e errClientSent) Error() string {
 // buffer: a decision's Set is valid until the engine's next decision.
 func (e *Engine) forward(id *token.Identity) [][2]string {
 	out := e.setBuf[:0]
-	claim := 0 // the index of the next forwarded claim in id.Forwarded
 	for i, f := range e.cfg.Identity.Forward {
 		var v string
 		switch f.Field {
 		case config.FieldClaim:
-			if claim < len(id.Forwarded) { // an opaque token's identity has none
-				v = id.Forwarded[claim]
+			if k := e.forwardExtra[i]; k < len(id.Extra) { // an opaque token's identity has none
+				v = id.Extra[k]
 			}
-			claim++
 		case "subject":
 			v = id.Subject
 		case "level":

@@ -34,6 +34,7 @@ type Pending struct {
 	ruleMatched bool
 	method      string
 	path        string
+	prefix      string // the mount prefix that selected the service
 	id          *token.Identity
 	opaque      bool
 	cors        [][2]string // the response's CORS headers, decided with the match
@@ -110,15 +111,15 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 	// role permission or a per-user grant opens the path.
 	if p.ruleMatched && levelOK && roleOK {
 		d.Allow, d.Reason = true, ReasonOK
-		return e.scoped(d, id)
+		return e.conditioned(e.scoped(d, id), id, p)
 	}
 	if e.tb.Granted(p.method, p.path, roles) {
 		d.Allow, d.Reason = true, ReasonGranted
-		return e.scoped(d, id)
+		return e.conditioned(e.scoped(d, id), id, p)
 	}
 	if a != nil && e.patterns.any(a.Allow, p.path, false) {
 		d.Allow, d.Reason = true, ReasonUserGranted
-		return e.scoped(d, id)
+		return e.conditioned(e.scoped(d, id), id, p)
 	}
 	switch {
 	case !p.ruleMatched:

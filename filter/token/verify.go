@@ -39,10 +39,12 @@ type Identity struct {
 	// Scopes are the OAuth scopes the token grants (scope, scp).
 	Scopes []string
 
-	// Forwarded are the values of the claims the policy forwards
-	// (identity.forward with claim:), in the order of Verifier.Forwarded;
-	// "" where the token has none that can go in a header.
-	Forwarded []string
+	// Extra are the values of the other claims the policy reads (a
+	// forwarded claim, a condition's), in the order Verifier.ReadAlso
+	// numbered them, as claimText makes them; "" where the token has
+	// none. ExtraList marks the ones that were lists in the token.
+	Extra     []string
+	ExtraList []bool
 
 	name    state.Name // the token's name at the sidecar, computed once (StateName)
 	nameKey string
@@ -133,7 +135,8 @@ type Verifier struct {
 	cache    *cache
 	refused  *cache // refused tokens, so a repeated bad token costs no crypto
 	segments *jwt.Parser
-	service  string // the policy's name: a token whose state.ServiceClaim differs is refused
+	service  string   // the policy's name: a token whose state.ServiceClaim differs is refused
+	extra    []string // the claim paths of Identity.Extra, as written
 }
 
 // New builds a verifier for the policy named service. now is the clock;
@@ -171,15 +174,6 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 		}
 		is.pinned = len(is.keys)
 		is.paths = make([][]string, firstForwarded, firstForwarded+len(id.Forward))
-		for _, f := range id.Forward {
-			if f.Field == config.FieldClaim {
-				p, err := config.ParseClaimPath(f.Claim)
-				if err != nil {
-					return nil, fmt.Errorf("forward %s: %w", f.Header, err)
-				}
-				is.paths = append(is.paths, p)
-			}
-		}
 		names := id.Claims
 		if o := ic.Claims; o != nil { // the subject is the policy's: the sidecar names tokens by it
 			names.Level, names.Roles, names.Scopes = cmp.Or(o.Level, names.Level), cmp.Or(o.Roles, names.Roles), cmp.Or(o.Scopes, names.Scopes)
@@ -210,6 +204,26 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 		v.issuers = append(v.issuers, is)
 	}
 	return v, nil
+}
+
+// ReadAlso has every token's claim at path read into Identity.Extra, and
+// returns its index there; a path asked for twice has one index. It is
+// for the engine to call before any Verify.
+func (v *Verifier) ReadAlso(path string) (int, error) {
+	for i, p := range v.extra {
+		if p == path {
+			return i, nil
+		}
+	}
+	segs, err := config.ParseClaimPath(path)
+	if err != nil {
+		return 0, err
+	}
+	v.extra = append(v.extra, path)
+	for i := range v.issuers {
+		v.issuers[i].paths = append(v.issuers[i].paths, segs)
+	}
+	return len(v.extra) - 1, nil
 }
 
 // OpaqueIssuer names the policy's opaque issuer, or "".
@@ -596,7 +610,8 @@ const firstForwarded = 5
 // makes the token invalid; a missing one leaves the field empty.
 func readIdentity(payload []byte, paths [][]string, id *Identity) error {
 	if len(paths) > firstForwarded {
-		id.Forwarded = make([]string, len(paths)-firstForwarded)
+		id.Extra = make([]string, len(paths)-firstForwarded)
+		id.ExtraList = make([]bool, len(paths)-firstForwarded)
 	}
 	return jsonscan.Paths(payload, paths, func(i int, raw []byte) error {
 		var err error
@@ -627,7 +642,8 @@ func readIdentity(payload []byte, paths [][]string, id *Identity) error {
 			}
 			id.Scopes = append(id.Scopes, list...)
 		default:
-			id.Forwarded[i-firstForwarded] = claimText(raw)
+			id.Extra[i-firstForwarded] = claimText(raw)
+			id.ExtraList[i-firstForwarded] = raw[0] == '['
 		}
 		return err
 	})

@@ -4,6 +4,7 @@
 package mint
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -12,7 +13,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -26,8 +30,9 @@ type Claims struct {
 	Roles    []string
 	TTL      time.Duration // negative: already expired
 	JTI      string
-	Audience []string // default: the issuer's first audience
-	Extra    map[string]any
+	Audience []string       // default: the issuer's first audience
+	Scopes   []string       // granted as one space-separated string at the scopes path (default scope)
+	Extra    map[string]any // more claims, by claim path (config.ParseClaimPath)
 }
 
 // Token signs a token for issuer is of cfg. keyFile is the private key
@@ -69,21 +74,48 @@ func Token(cfg *config.Config, issuer string, keyFile string, c Claims, now time
 		claims["aud"] = aud
 	}
 	names := cfg.Identity.Claims
+	if o := is.Claims; o != nil {
+		names.Level, names.Roles, names.Scopes = cmp.Or(o.Level, names.Level), cmp.Or(o.Roles, names.Roles), cmp.Or(o.Scopes, names.Scopes)
+	}
+	set := func(path string, v any) error {
+		segs, err := config.ParseClaimPath(path)
+		if err != nil {
+			return err
+		}
+		m := claims
+		for _, s := range segs[:len(segs)-1] {
+			next, ok := m[s].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[s] = next
+			}
+			m = next
+		}
+		m[segs[len(segs)-1]] = v
+		return nil
+	}
+	var errs []error
 	if c.Subject != "" {
-		claims[names.Subject] = c.Subject
+		errs = append(errs, set(names.Subject, c.Subject))
 		if names.Subject != "sub" {
 			claims["sub"] = c.Subject
 		}
 	}
-	claims[names.Level] = c.Level
+	errs = append(errs, set(names.Level, c.Level))
 	if c.Roles != nil {
-		claims[names.Roles] = c.Roles
+		errs = append(errs, set(names.Roles, c.Roles))
+	}
+	if c.Scopes != nil {
+		errs = append(errs, set(cmp.Or(names.Scopes, "scope"), strings.Join(c.Scopes, " ")))
 	}
 	if c.JTI != "" {
 		claims["jti"] = c.JTI
 	}
-	for k, v := range c.Extra {
-		claims[k] = v
+	for _, k := range slices.Sorted(maps.Keys(c.Extra)) {
+		errs = append(errs, set(k, c.Extra[k]))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", err
 	}
 	alg := is.Algorithms[0]
 	method := jwt.GetSigningMethod(alg)

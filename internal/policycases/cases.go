@@ -43,15 +43,17 @@ type Request struct {
 
 // Identity describes the token a case sends.
 type Identity struct {
-	Issuer   string   `yaml:"issuer"`
-	Key      string   `yaml:"key"` // private key file, relative to the cases file
-	Subject  string   `yaml:"subject"`
-	Level    int      `yaml:"level"`
-	Roles    []string `yaml:"roles"`
-	Expired  bool     `yaml:"expired"` // exp an hour ago
-	Tamper   bool     `yaml:"tamper"`  // signature altered
-	Header   string   `yaml:"header"`  // send in this header instead of Authorization: Bearer
-	Audience []string `yaml:"audience"`
+	Issuer   string         `yaml:"issuer"`
+	Key      string         `yaml:"key"` // private key file, relative to the cases file
+	Subject  string         `yaml:"subject"`
+	Level    int            `yaml:"level"`
+	Roles    []string       `yaml:"roles"`
+	Expired  bool           `yaml:"expired"` // exp an hour ago
+	Tamper   bool           `yaml:"tamper"`  // signature altered
+	Header   string         `yaml:"header"`  // send in this header instead of Authorization: Bearer
+	Audience []string       `yaml:"audience"`
+	Scopes   []string       `yaml:"scopes"` // the OAuth scopes the token grants
+	Claims   map[string]any `yaml:"claims"` // more claims, by claim path (tenant_id, realm_access.roles)
 }
 
 // Expect is what the case checks. Status 200 means "allowed". Headers
@@ -180,7 +182,7 @@ func (c *Case) Headers(cfg *config.Config, now time.Time) ([][2]string, error) {
 		if id.Expired {
 			ttl = -time.Hour
 		}
-		tok, err := mint.Token(cfg, id.Issuer, key, mint.Claims{Subject: id.Subject, Level: id.Level, Roles: id.Roles, TTL: ttl, Audience: id.Audience}, now)
+		tok, err := mint.Token(cfg, id.Issuer, key, mint.Claims{Subject: id.Subject, Level: id.Level, Roles: id.Roles, TTL: ttl, Audience: id.Audience, Scopes: id.Scopes, Extra: id.Claims}, now)
 		if err != nil {
 			return nil, err
 		}

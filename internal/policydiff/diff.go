@@ -513,6 +513,21 @@ func describe(res Side) map[string]string {
 		key = "sha256:" + hex.EncodeToString(sum[:8])
 	}
 	set("sidecar", fmt.Sprintf("upstream %s, timeout %dms, gateway key %s", c.Sidecar.Upstream, c.Sidecar.TimeoutMillis, key))
+	conds := map[string][]string{}
+	var condKeys []string
+	for _, cd := range c.Conditions {
+		where := "conditions of service " + cd.Service
+		if cd.Line > 0 {
+			where += ", route " + cd.Route
+		}
+		if _, ok := conds[where]; !ok {
+			condKeys = append(condKeys, where)
+		}
+		conds[where] = append(conds[where], cd.String())
+	}
+	for _, k := range condKeys {
+		set(k, strings.Join(conds[k], "; "))
+	}
 	for _, r := range c.Scopes {
 		set(fmt.Sprintf("scopes of service %s, route %s", r.Service, r.Route), describeScopes(r))
 	}
