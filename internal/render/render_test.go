@@ -192,6 +192,23 @@ func TestConfigSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	configs = append(configs, bench.Config)
+	// Every optional field the compiler can write, set at once.
+	var full config.Config
+	data, _ := json.Marshal(res.Config)
+	json.Unmarshal(data, &full)
+	is := &full.Identity.Issuers[0]
+	is.TokenType, is.Claims = "at+jwt", &config.Claims{Level: "attrs.level", Roles: "realm_access.roles", Scopes: "scp"}
+	for i := range full.Identity.Issuers {
+		if r := full.Identity.Issuers[i].Remote; r != nil {
+			r.Secret, r.SecretEncoding = "LOGIN", config.SecretBase64
+		}
+	}
+	full.Identity.Claims.Scopes = "scope"
+	full.Identity.Forward = append(full.Identity.Forward, config.Forward{Header: "X-Auth-Tenant", Field: config.FieldClaim, Claim: "tenant_id"})
+	full.Scopes = append(full.Scopes, config.Scopes{Service: "service_a", Line: 3, Route: "/x", All: []string{"a:read"}, Any: []string{"b", "c"}})
+	full.Conditions = append(full.Conditions, config.Condition{Service: "service_a", Claim: "org", OneOf: []string{"eu"}},
+		config.Condition{Service: "service_a", Line: 3, Claim: "groups", Contains: "admins"}, config.Condition{Service: "service_a", Line: 3, Claim: "tenant_id", Param: "tenant", Segment: 1})
+	configs = append(configs, &full)
 	for i, c := range configs {
 		data, _ := json.Marshal(c)
 		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
