@@ -39,10 +39,9 @@ func (e *Engine) readClaims(cfg *config.Config) error {
 			return err
 		}
 		if e.conditions == nil {
-			e.conditions = map[scopeKey][]condition{}
+			e.conditions = map[int][]condition{}
 		}
-		key := scopeKey{c.Service, c.Line}
-		e.conditions[key] = append(e.conditions[key], condition{c, k})
+		e.conditions[c.Line] = append(e.conditions[c.Line], condition{c, k})
 	}
 	return nil
 }
@@ -53,17 +52,17 @@ func (e *Engine) conditioned(d Decision, id *token.Identity, p *Pending) Decisio
 	if e.conditions == nil || !d.Allow {
 		return d
 	}
-	keys := []scopeKey{{d.Service, 0}}
-	if d.RouteLine != 0 {
-		keys = append(keys, scopeKey{d.Service, d.RouteLine})
-	}
-	for _, key := range keys {
-		for _, c := range e.conditions[key] {
-			if !c.holds(id, p) {
+	for _, line := range [2]int{0, d.RouteLine} { // the service's, then the route's
+		cs := e.conditions[line]
+		for i := range cs {
+			if cs[i].Service == d.Service && !cs[i].holds(id, p) {
 				out := into(d, deny(403, ReasonCondition))
-				out.Detail = "condition " + c.String() + " does not hold"
+				out.Detail = "condition " + cs[i].String() + " does not hold"
 				return out
 			}
+		}
+		if d.RouteLine == 0 {
+			break // no route: the service's only
 		}
 	}
 	return d
@@ -86,10 +85,31 @@ func (c *condition) holds(id *token.Identity, p *Pending) bool {
 		if p.prefix != "/" {
 			rest = p.path[len(p.prefix):]
 		}
-		segs := strings.Split(strings.TrimPrefix(rest, "/"), "/")
-		return c.Segment < len(segs) && segs[c.Segment] == v
+		return segment(rest, c.Segment) == v
 	case c.Contains != "":
-		return slices.Contains(strings.Split(v, ","), c.Contains)
+		for item := range strings.SplitSeq(v, ",") {
+			if item == c.Contains {
+				return true
+			}
+		}
+		return false
 	}
 	return slices.Contains(c.OneOf, v)
+}
+
+// segment is path's i-th segment (from 0, after the leading slash), or
+// "" when it has fewer.
+func segment(path string, i int) string {
+	path = strings.TrimPrefix(path, "/")
+	for ; i > 0; i-- {
+		j := strings.IndexByte(path, '/')
+		if j < 0 {
+			return ""
+		}
+		path = path[j+1:]
+	}
+	if j := strings.IndexByte(path, '/'); j >= 0 {
+		return path[:j]
+	}
+	return path
 }

@@ -26,9 +26,9 @@ type Engine struct {
 	refuse       []refusal            // Kong: client headers that refuse the request, since the host cannot remove them
 	sources      []config.TokenSource // lower-case header names
 	pathOpts     httppath.Options
-	gw           *Gateway // what the host presents and allows
-	scopes       map[scopeKey]*config.Scopes
-	conditions   map[scopeKey][]condition // by service (line 0) and route
+	gw           *Gateway                 // what the host presents and allows
+	scopes       map[int][]*config.Scopes // by route line
+	conditions   map[int][]condition      // by route line, 0 for a service's
 	forwardExtra []int                    // Identity.Extra's index of each forwarded claim
 	shadowHeader string                   // options.shadow_header, lower case
 	now          func() time.Time

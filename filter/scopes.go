@@ -13,19 +13,17 @@ import (
 // (level, role permission, a per-user grant): the scopes are the
 // route's, not the caller's way in.
 
-type scopeKey struct {
-	service string
-	line    int
-}
-
-func scopeRules(cfg *config.Config) map[scopeKey]*config.Scopes {
+// scopeRules indexes the rules by route line (an int key: hashing the
+// service's name on every request costs more inside wasm than the check
+// itself); a line's rules are told apart by service.
+func scopeRules(cfg *config.Config) map[int][]*config.Scopes {
 	if len(cfg.Scopes) == 0 {
 		return nil
 	}
-	m := make(map[scopeKey]*config.Scopes, len(cfg.Scopes))
+	m := make(map[int][]*config.Scopes, len(cfg.Scopes))
 	for i := range cfg.Scopes {
 		s := &cfg.Scopes[i]
-		m[scopeKey{s.Service, s.Line}] = s
+		m[s.Line] = append(m[s.Line], s)
 	}
 	return m
 }
@@ -36,16 +34,28 @@ func (e *Engine) scoped(d Decision, id *token.Identity) Decision {
 	if e.scopes == nil || d.RouteLine == 0 {
 		return d
 	}
-	rule, ok := e.scopes[scopeKey{d.Service, d.RouteLine}]
-	if !ok {
+	var rule *config.Scopes
+	for _, r := range e.scopes[d.RouteLine] {
+		if r.Service == d.Service {
+			rule = r
+		}
+	}
+	if rule == nil {
 		return d
 	}
 	var have []string
 	if id != nil {
 		have = id.Scopes
 	}
-	missing := slices.ContainsFunc(rule.All, func(s string) bool { return !slices.Contains(have, s) })
-	if !missing && (len(rule.Any) == 0 || slices.ContainsFunc(rule.Any, func(s string) bool { return slices.Contains(have, s) })) {
+	missing := false
+	for _, s := range rule.All {
+		missing = missing || !slices.Contains(have, s)
+	}
+	anyOK := len(rule.Any) == 0
+	for _, s := range rule.Any {
+		anyOK = anyOK || slices.Contains(have, s)
+	}
+	if !missing && anyOK {
 		return d
 	}
 	out := into(d, deny(403, ReasonScope))
