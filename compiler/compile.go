@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -405,6 +406,22 @@ func (c *compilation) identity() {
 			Name: is.Name, Kind: is.Kind, Issuer: is.Issuer, Audiences: is.Audiences,
 			Algorithms: algs, RequireExp: is.RequireExp, TokenType: is.TokenType, Keys: keys, Remote: remote,
 		})
+		if l := is.LevelsFrom; l != nil {
+			lf := &config.LevelsFrom{Source: l.Source, Values: map[string]int{}}
+			levels := c.levels()
+			for value, lv := range l.Values {
+				n, found := levels[lv.Value]
+				if !found {
+					var err error
+					if n, err = strconv.Atoi(lv.Value); err != nil || n < 0 || n > config.MaxLevel {
+						d.errorf(lv.Node, "issuer %s: levels_from.%s.%s: %q is no level name nor 0 to %d", is.Name, l.Source, value, lv.Value, config.MaxLevel)
+						continue
+					}
+				}
+				lf.Values[value] = n
+			}
+			cfg.Issuers[len(cfg.Issuers)-1].LevelsFrom = lf
+		}
 		if len(is.Claims) > 0 {
 			cfg.Issuers[len(cfg.Issuers)-1].Claims = &config.Claims{Level: is.Claims["level"], Roles: is.Claims["roles"], Scopes: is.Claims["scopes"]}
 		}

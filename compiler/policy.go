@@ -55,6 +55,7 @@ type IssuerDef struct {
 	RequireExp bool
 	TokenType  string            // the typ its tokens must carry, or ""
 	Claims     map[string]string // its own level and roles claim paths
+	LevelsFrom *LevelsFromDef
 	Secret     *KeyRef
 	JWKS       *KeyRef
 	PEM        *KeyRef
@@ -149,6 +150,14 @@ type Service struct {
 	dec     *decoder
 }
 
+// LevelsFromDef derives a level from a token's roles, scopes or acr:
+// value -> a level name or number.
+type LevelsFromDef struct {
+	Node   *yaml.Node
+	Source string
+	Values map[string]ref
+}
+
 // WhenDef is one claim condition as written (config.Condition): the
 // claim path, and what its value must be.
 type WhenDef struct {
@@ -181,7 +190,7 @@ var (
 	topFields      = []string{"version", "name", "mode", "identity", "levels", "roles", "sessions", "options", "cors", "services"}
 	identityFields = []string{"token", "issuers", "leeway", "claims", "forward"}
 	sourceFields   = []string{"header", "scheme", "cookie"}
-	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "token_type", "claims", "secret", "jwks", "pem", "oidc"}
+	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "token_type", "claims", "levels_from", "secret", "jwks", "pem", "oidc"}
 	fetchFields    = []string{"refresh", "min_interval", "timeout", "allow_http"}
 	keyRefFields   = map[string][]string{
 		"secret": {"env", "file", "runtime", "encoding"},
@@ -381,6 +390,20 @@ func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
 			is.RequireExp, _ = d.boolean(v, what+".require_exp")
 		case "token_type":
 			is.TokenType, _ = d.oneOf(v, what+".token_type", "at+jwt", "JWT")
+		case "levels_from":
+			d.fields(v, what+".levels_from", []string{"roles", "scopes", "acr"}, func(src string, _, mv *yaml.Node) {
+				if is.LevelsFrom != nil {
+					d.errorf(mv, "%s.levels_from: one source (roles, scopes or acr)", what)
+					return
+				}
+				l := &LevelsFromDef{Node: mv, Source: src, Values: map[string]ref{}}
+				d.fields(mv, what+".levels_from."+src, nil, func(value string, _, lv *yaml.Node) {
+					if name, ok := d.str(lv, what+".levels_from."+src+"."+value); ok {
+						l.Values[value] = ref{name, lv}
+					}
+				})
+				is.LevelsFrom = l
+			})
 		case "claims":
 			is.Claims = map[string]string{}
 			d.fields(v, what+".claims", claimFields, func(key string, kn, cv *yaml.Node) {

@@ -147,16 +147,17 @@ const (
 
 // Issuer is one token issuer with its pinned algorithms and keys.
 type Issuer struct {
-	Name       string   `json:"name"`
-	Kind       string   `json:"kind"`
-	Issuer     string   `json:"issuer,omitempty"`
-	Audiences  []string `json:"audiences,omitempty"`
-	Algorithms []string `json:"algorithms,omitempty"`
-	RequireExp bool     `json:"require_exp"`
-	TokenType  string   `json:"token_type,omitempty"` // the typ a token must carry (at+jwt: RFC 9068 access tokens only), or any
-	Claims     *Claims  `json:"claims,omitempty"`     // this issuer's own claim paths, where they differ from identity.claims
-	Keys       []Key    `json:"keys,omitempty"`       // pinned at compile time
-	Remote     *Remote  `json:"remote,omitempty"`
+	Name       string      `json:"name"`
+	Kind       string      `json:"kind"`
+	Issuer     string      `json:"issuer,omitempty"`
+	Audiences  []string    `json:"audiences,omitempty"`
+	Algorithms []string    `json:"algorithms,omitempty"`
+	RequireExp bool        `json:"require_exp"`
+	TokenType  string      `json:"token_type,omitempty"`  // the typ a token must carry (at+jwt: RFC 9068 access tokens only), or any
+	Claims     *Claims     `json:"claims,omitempty"`      // this issuer's own claim paths, where they differ from identity.claims
+	LevelsFrom *LevelsFrom `json:"levels_from,omitempty"` // a level derived from roles, scopes or acr
+	Keys       []Key       `json:"keys,omitempty"`        // pinned at compile time
+	Remote     *Remote     `json:"remote,omitempty"`
 }
 
 // Remote names the keys of an issuer that the sidecar holds instead of
@@ -291,6 +292,22 @@ type Key struct {
 	N   string `json:"n,omitempty"`
 	E   string `json:"e,omitempty"`
 }
+
+// LevelsFrom derives a token's level from what its provider sends: its
+// roles, its scopes or its acr (the authentication context class), each
+// value mapped to a level. The token's level is the highest of its level
+// claim and the levels its values map to.
+type LevelsFrom struct {
+	Source string         `json:"source"` // LevelsFromRoles, LevelsFromScopes or LevelsFromACR
+	Values map[string]int `json:"values"`
+}
+
+// LevelsFrom sources.
+const (
+	LevelsFromRoles  = "roles"
+	LevelsFromScopes = "scopes"
+	LevelsFromACR    = "acr"
+)
 
 // Claims names the claims that carry the subject, the level and the roles.
 type Claims struct {
@@ -658,6 +675,16 @@ func (is *Issuer) validate() error {
 	}
 	if len(is.Algorithms) == 0 {
 		return errors.New("no algorithms")
+	}
+	if l := is.LevelsFrom; l != nil {
+		if l.Source != LevelsFromRoles && l.Source != LevelsFromScopes && l.Source != LevelsFromACR {
+			return fmt.Errorf("levels_from: source %q is not roles, scopes or acr", l.Source)
+		}
+		for k, v := range l.Values {
+			if k == "" || v < 0 || v > MaxLevel {
+				return fmt.Errorf("levels_from: %q -> %d", k, v)
+			}
+		}
 	}
 	if c := is.Claims; c != nil {
 		if c.Subject != "" {

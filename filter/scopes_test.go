@@ -92,3 +92,59 @@ func TestScopes(t *testing.T) {
 		})
 	}
 }
+
+// TestLevelsFrom: a provider that knows nothing of levels drives level
+// routes through a mapping of its roles, scopes or acr to levels; the
+// token's level is the highest of its claim and what its values map to.
+func TestLevelsFrom(t *testing.T) {
+	secret := "levels-from-test-secret-32-bytes!"
+	policy := `version: 1
+name: lf
+identity:
+  issuers:
+    - {name: kc, issuer: "https://kc", audiences: [api], algorithms: [HS256], secret: {env: SECRET}, claims: {roles: realm_access.roles}, levels_from: {roles: {staff: user, admin: admin}}}
+    - {name: okta, issuer: "https://okta", audiences: [api], algorithms: [HS256], secret: {env: SECRET}, levels_from: {scopes: {"orders:write": 2}}}
+    - {name: mfa, issuer: "https://mfa", audiences: [api], algorithms: [HS256], secret: {env: SECRET}, levels_from: {acr: {"urn:mfa": admin}}}
+levels: {public: 0, user: 1, admin: 2}
+cors: {origins: ["https://app.example"]}
+services:
+  - {name: api, hosts: [api.example], routes: [{path: /u, access: user}, {path: /a, access: admin}]}
+`
+	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(policy)}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := filter.New(res.Config, res.Table, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := func(iss string, c jwt.MapClaims) string {
+		c["iss"], c["aud"], c["sub"], c["exp"] = iss, "api", "u", time.Now().Add(time.Hour).Unix()
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
+		return s
+	}
+	for _, tc := range []struct {
+		name, path, token string
+		status            int
+	}{
+		{"a staff role is level user", "/u", tok("https://kc", jwt.MapClaims{"realm_access": map[string]any{"roles": []string{"staff"}}}), 200},
+		{"but not admin", "/a", tok("https://kc", jwt.MapClaims{"realm_access": map[string]any{"roles": []string{"staff"}}}), 403},
+		{"the admin role is admin", "/a", tok("https://kc", jwt.MapClaims{"realm_access": map[string]any{"roles": []string{"staff", "admin"}}}), 200},
+		{"no role, no level", "/u", tok("https://kc", jwt.MapClaims{}), 403},
+		{"a level claim above the mapping stays", "/a", tok("https://kc", jwt.MapClaims{"level": 2}), 200},
+		{"a scope maps to a level", "/a", tok("https://okta", jwt.MapClaims{"scope": "orders:read orders:write"}), 200},
+		{"acr of a second factor", "/a", tok("https://mfa", jwt.MapClaims{"acr": "urn:mfa"}), 200},
+		{"acr of a password", "/u", tok("https://mfa", jwt.MapClaims{"acr": "urn:pwd"}), 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: tc.path, Headers: policycases.HeaderList{{"authorization", "Bearer " + tc.token}}})
+			status := 200
+			if !d.Allow {
+				status = d.Status
+			}
+			if status != tc.status {
+				t.Errorf("got %d %s, want %d", status, d.Reason, tc.status)
+			}
+		})
+	}
+}

@@ -340,6 +340,11 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		if err := readIdentity(payload, is.paths, id); err != nil {
 			return nil, time.Time{}, ErrInvalid
 		}
+		if l := is.cfg.LevelsFrom; l != nil {
+			if err := deriveLevel(l, payload, id); err != nil {
+				return nil, time.Time{}, ErrInvalid
+			}
+		}
 		until := now.Add(5 * time.Minute)
 		if c.exp != nil {
 			id.Expires = c.exp.Time
@@ -647,6 +652,32 @@ func readIdentity(payload []byte, paths [][]string, id *Identity) error {
 		}
 		return err
 	})
+}
+
+// deriveLevel raises a verified token's level to the highest its roles,
+// scopes or acr map to (config.LevelsFrom).
+func deriveLevel(l *config.LevelsFrom, payload []byte, id *Identity) error {
+	values := id.Roles
+	switch l.Source {
+	case config.LevelsFromScopes:
+		values = id.Scopes
+	case config.LevelsFromACR:
+		values = nil
+		err := jsonscan.Paths(payload, [][]string{{"acr"}}, func(_ int, raw []byte) error {
+			s, err := jsonscan.String(raw)
+			values = []string{s}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, v := range values {
+		if lv, ok := l.Values[v]; ok && lv > id.Level {
+			id.Level = lv
+		}
+	}
+	return nil
 }
 
 // claimText is a forwarded claim's value as a header carries it: a

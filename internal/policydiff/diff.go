@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -455,6 +456,17 @@ func describe(res Side) map[string]string {
 		set(p+" audiences", strings.Join(is.Audiences, ", "))
 		set(p+" algorithms", strings.Join(is.Algorithms, ", "))
 		set(p+" require_exp", fmt.Sprint(is.RequireExp))
+		set(p+" token_type", is.TokenType)
+		if c := is.Claims; c != nil {
+			set(p+" claims", fmt.Sprintf("level %s, roles %s, scopes %s", c.Level, c.Roles, c.Scopes))
+		}
+		if l := is.LevelsFrom; l != nil {
+			var m []string
+			for _, k := range slices.Sorted(maps.Keys(l.Values)) {
+				m = append(m, fmt.Sprintf("%s: %d", k, l.Values[k]))
+			}
+			set(p+" levels_from "+l.Source, strings.Join(m, ", "))
+		}
 		var prints []string
 		for _, k := range is.Keys {
 			prints = append(prints, thumbprint(k))
