@@ -406,6 +406,24 @@ func (c *compilation) identity() {
 			Name: is.Name, Kind: is.Kind, Issuer: is.Issuer, Audiences: is.Audiences,
 			Algorithms: algs, RequireExp: is.RequireExp, TokenType: is.TokenType, Keys: keys, Remote: remote,
 		})
+		if strings.Contains(is.Issuer, "{tenant}") || len(is.Tenants) > 0 {
+			switch {
+			case strings.Count(is.Issuer, "{tenant}") != 1:
+				d.errorf(is.Node, "issuer %s: tenants need an issuer URL with {tenant} once, as Entra ID's https://login.microsoftonline.com/{tenant}/v2.0", is.Name)
+			case len(is.Tenants) == 0:
+				d.errorf(is.Node, "issuer %s: an issuer URL with {tenant} needs tenants: the allowed tenants' ids (any tenant of the provider would be anyone)", is.Name)
+			default:
+				var list []string
+				for _, t := range is.Tenants {
+					if t.Value == "" || strings.ContainsAny(t.Value, "/?#{} ") {
+						d.errorf(t.Node, "issuer %s: tenant %q is not a tenant id", is.Name, t.Value)
+						continue
+					}
+					list = append(list, strings.Replace(is.Issuer, "{tenant}", t.Value, 1))
+				}
+				cfg.Issuers[len(cfg.Issuers)-1].Issuers = list
+			}
+		}
 		if l := is.LevelsFrom; l != nil {
 			lf := &config.LevelsFrom{Source: l.Source, Values: map[string]int{}}
 			levels := c.levels()

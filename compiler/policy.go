@@ -50,6 +50,7 @@ type IssuerDef struct {
 	Name       string
 	Kind       string
 	Issuer     string
+	Tenants    []ref // for an issuer URL with {tenant}: the tenants allowed
 	Audiences  []string
 	Algorithms []ref
 	RequireExp bool
@@ -190,7 +191,7 @@ var (
 	topFields      = []string{"version", "name", "mode", "identity", "levels", "roles", "sessions", "options", "cors", "services"}
 	identityFields = []string{"token", "issuers", "leeway", "claims", "forward"}
 	sourceFields   = []string{"header", "scheme", "cookie"}
-	issuerFields   = []string{"name", "kind", "issuer", "audiences", "algorithms", "require_exp", "token_type", "claims", "levels_from", "secret", "jwks", "pem", "oidc"}
+	issuerFields   = []string{"name", "kind", "issuer", "tenants", "audiences", "algorithms", "require_exp", "token_type", "claims", "levels_from", "secret", "jwks", "pem", "oidc"}
 	fetchFields    = []string{"refresh", "min_interval", "timeout", "allow_http"}
 	keyRefFields   = map[string][]string{
 		"secret": {"env", "file", "runtime", "encoding"},
@@ -380,6 +381,8 @@ func (d *decoder) issuer(n *yaml.Node, i int) IssuerDef {
 			is.Kind, _ = d.oneOf(v, what+".kind", "jwt", "opaque")
 		case "issuer":
 			is.Issuer, _ = d.str(v, what+".issuer")
+		case "tenants":
+			is.Tenants = d.strList(v, what+".tenants")
 		case "audiences":
 			for _, r := range d.strList(v, what+".audiences") {
 				is.Audiences = append(is.Audiences, r.Value)

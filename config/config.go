@@ -150,6 +150,7 @@ type Issuer struct {
 	Name       string      `json:"name"`
 	Kind       string      `json:"kind"`
 	Issuer     string      `json:"issuer,omitempty"`
+	Issuers    []string    `json:"issuers,omitempty"` // the iss values it accepts instead of Issuer: a tenant template's, one per allowed tenant
 	Audiences  []string    `json:"audiences,omitempty"`
 	Algorithms []string    `json:"algorithms,omitempty"`
 	RequireExp bool        `json:"require_exp"`

@@ -1,6 +1,7 @@
 package filter_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +147,49 @@ services:
 				t.Errorf("got %d %s, want %d", status, d.Reason, tc.status)
 			}
 		})
+	}
+}
+
+// TestTenantTemplate: an issuer URL with {tenant} accepts the iss of the
+// tenants it lists and no other tenant of the provider.
+func TestTenantTemplate(t *testing.T) {
+	secret := "tenant-template-secret-32-bytes!!"
+	policy := `version: 1
+name: tt
+identity:
+  issuers:
+    - {name: entra, issuer: "https://login.microsoftonline.com/{tenant}/v2.0", tenants: [t-one, t-two], audiences: [api], algorithms: [HS256], secret: {env: SECRET}}
+levels: {public: 0, user: 1}
+cors: {origins: ["https://app.example"]}
+services:
+  - {name: api, hosts: [api.example], routes: [{path: /u, access: user, when: {tid: [t-one]}}]}
+`
+	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(policy)}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := filter.New(res.Config, res.Table, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		tenant string
+		status int
+		reason string
+	}{{"t-one", 200, "ok"}, {"t-two", 403, "condition_failed"}, {"t-three", 401, "invalid_token"}, {"{tenant}", 401, "invalid_token"}} {
+		c := jwt.MapClaims{"iss": "https://login.microsoftonline.com/" + tc.tenant + "/v2.0", "tid": tc.tenant, "aud": "api", "sub": "u", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
+		d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: "/u", Headers: policycases.HeaderList{{"authorization", "Bearer " + s}}})
+		status := 200
+		if !d.Allow {
+			status = d.Status
+		}
+		if status != tc.status || d.Reason != tc.reason {
+			t.Errorf("tenant %s: %d %s, want %d %s", tc.tenant, status, d.Reason, tc.status, tc.reason)
+		}
+	}
+	_, err = compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(strings.Replace(policy, "tenants: [t-one, t-two], ", "", 1))}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
+	if err == nil || !strings.Contains(err.Error(), "an issuer URL with {tenant} needs tenants") {
+		t.Errorf("a template without tenants: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -191,7 +192,7 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 			}
 		}
 		opts := []jwt.ParserOption{jwt.WithLeeway(v.leeway), jwt.WithTimeFunc(now), jwt.WithIssuedAt()}
-		if ic.Issuer != "" {
+		if ic.Issuer != "" && len(ic.Issuers) == 0 {
 			opts = append(opts, jwt.WithIssuer(ic.Issuer))
 		}
 		if len(ic.Audiences) > 0 {
@@ -308,7 +309,7 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		// Issuers may share keys (Entra ID's v1 and v2 issuers publish one
 		// set; two audiences of one provider are two issuers): the token's
 		// iss selects among them, and every issuer it fits is tried.
-		if is.cfg.Issuer != "" && c.iss != is.cfg.Issuer || !is.typeFits(hd.typ) {
+		if !is.issuedBy(c.iss) || !is.typeFits(hd.typ) {
 			continue
 		}
 		key := is.signedBy(method, hd.alg, hd.kid, hd.hasKid, signing, sig)
@@ -359,6 +360,19 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		return nil, time.Time{}, need
 	}
 	return nil, time.Time{}, ErrInvalid
+}
+
+// issuedBy reports whether a token whose iss is iss may be this
+// issuer's: the issuer names none, names it, or lists it among the iss
+// values of its allowed tenants.
+func (is *issuer) issuedBy(iss string) bool {
+	switch {
+	case len(is.cfg.Issuers) > 0:
+		return slices.Contains(is.cfg.Issuers, iss)
+	case is.cfg.Issuer != "":
+		return iss == is.cfg.Issuer
+	}
+	return true
 }
 
 // typeFits checks the token's typ header against the issuer's required

@@ -453,6 +453,7 @@ func describe(res Side) map[string]string {
 		p := "issuer " + is.Name
 		set(p+" kind", is.Kind)
 		set(p+" iss", is.Issuer)
+		set(p+" tenants' iss", strings.Join(is.Issuers, ", "))
 		set(p+" audiences", strings.Join(is.Audiences, ", "))
 		set(p+" algorithms", strings.Join(is.Algorithms, ", "))
 		set(p+" require_exp", fmt.Sprint(is.RequireExp))

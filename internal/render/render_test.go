@@ -198,6 +198,7 @@ func TestConfigSchema(t *testing.T) {
 	json.Unmarshal(data, &full)
 	is := &full.Identity.Issuers[0]
 	is.TokenType, is.Claims = "at+jwt", &config.Claims{Level: "attrs.level", Roles: "realm_access.roles", Scopes: "scp"}
+	is.Issuers = []string{"https://login.microsoftonline.com/t-one/v2.0"}
 	is.LevelsFrom = &config.LevelsFrom{Source: config.LevelsFromRoles, Values: map[string]int{"admin": 2}}
 	for i := range full.Identity.Issuers {
 		if r := full.Identity.Issuers[i].Remote; r != nil {
