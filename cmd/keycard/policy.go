@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -423,6 +424,8 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	level := fs.String("level", "0", "the caller's level: a number or a level name")
 	roles := fs.String("roles", "", "the caller's roles, comma-separated")
 	scopes := fs.String("scopes", "", "the OAuth scopes the caller's token grants, space- or comma-separated")
+	claims := secretFiles{} // NAME=VALUE pairs
+	fs.Var(claims, "claim", "PATH=VALUE: a claim of the caller's token that a condition or a forwarded header reads (repeatable)")
 	subject := fs.String("subject", "explain", "the caller's subject")
 	noToken := fs.Bool("no-token", false, "the request carries no token")
 	origin := fs.String("origin", "", "the request's Origin: a cross-origin request (with OPTIONS and --request-method, a CORS preflight)")
@@ -468,6 +471,17 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 			id.Roles = strings.Split(*roles, ",")
 		}
 		id.Scopes = strings.FieldsFunc(*scopes, func(r rune) bool { return r == ' ' || r == ',' })
+		paths := e.Verifier().Extra()
+		id.Extra, id.ExtraList = make([]string, len(paths)), make([]bool, len(paths))
+		for i, p := range paths {
+			id.Extra[i] = claims[p]
+		}
+		for p := range claims {
+			if !slices.Contains(paths, p) {
+				fmt.Fprintf(stderr, "keycard explain: --claim %s: no condition or forwarded header of the policy reads it\n", p)
+				return 2
+			}
+		}
 	}
 	var headers policycases.HeaderList
 	for _, h := range [][2]string{{"origin", *origin}, {"access-control-request-method", *reqMethod}, {"access-control-request-headers", *reqHeaders}} {
@@ -486,6 +500,12 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(&b, "identity  no token")
 	} else {
 		fmt.Fprintf(&b, "identity  level %d, roles [%s]\n", id.Level, strings.Join(id.Roles, ","))
+		if len(id.Scopes) > 0 {
+			fmt.Fprintf(&b, "scopes    %s\n", strings.Join(id.Scopes, " "))
+		}
+		for _, p := range slices.Sorted(maps.Keys(claims)) {
+			fmt.Fprintf(&b, "claim     %s = %q\n", p, claims[p])
+		}
 		for _, line := range keySources(res.Config) {
 			fmt.Fprintf(&b, "keys      %s\n", line)
 		}

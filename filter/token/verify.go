@@ -207,6 +207,9 @@ func New(service string, id *config.Identity, now func() time.Time, maxBytes, ca
 	return v, nil
 }
 
+// Extra names the claim paths of Identity.Extra, in order.
+func (v *Verifier) Extra() []string { return v.extra }
+
 // ReadAlso has every token's claim at path read into Identity.Extra, and
 // returns its index there; a path asked for twice has one index. It is
 // for the engine to call before any Verify.
