@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/keycard-gw/keycard/compiler"
-	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policycases"
 )
 
 const conditionsPolicy = `version: 1
@@ -35,14 +32,7 @@ services:
 // condition_failed, and the log names the condition, never the value.
 func TestConditions(t *testing.T) {
 	secret := "conditions-test-secret-32-bytes!!"
-	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(conditionsPolicy)}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := filter.New(res.Config, res.Table, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, e := inlineEngine(t, conditionsPolicy, secret)
 	tok := func(c jwt.MapClaims) string {
 		c["iss"], c["aud"], c["sub"], c["level"], c["exp"] = "https://idp", "api", "u", 1, time.Now().Add(time.Hour).Unix()
 		if _, ok := c["org"]; !ok {
@@ -74,15 +64,7 @@ func TestConditions(t *testing.T) {
 		{"a public route without conditions", "api.example", "/open", "", 200, "public", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var h policycases.HeaderList
-			if tc.token != "" {
-				h = policycases.HeaderList{{"authorization", "Bearer " + tc.token}}
-			}
-			d := e.Decide(&filter.Request{Method: "GET", Authority: tc.host, Path: tc.path, Headers: h})
-			status := 200
-			if !d.Allow {
-				status = d.Status
-			}
+			d, status := get(e, tc.host, tc.path, tc.token)
 			if status != tc.status || d.Reason != tc.reason || tc.detail != "" && d.Detail != tc.detail {
 				t.Errorf("got %d %s %q, want %d %s %q", status, d.Reason, d.Detail, tc.status, tc.reason, tc.detail)
 			}

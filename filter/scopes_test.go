@@ -7,8 +7,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/compiler"
-	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policycases"
 )
 
 const scopesPolicy = `version: 1
@@ -39,14 +37,7 @@ services:
 // RFC 6750's WWW-Authenticate naming the scopes needed.
 func TestScopes(t *testing.T) {
 	secret := "scopes-test-secret-of-32-bytes!!!"
-	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(scopesPolicy)}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := filter.New(res.Config, res.Table, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, e := inlineEngine(t, scopesPolicy, secret)
 	tok := func(iss string, c jwt.MapClaims) string {
 		c["iss"], c["aud"], c["sub"], c["level"], c["exp"] = iss, "api", "u", 1, time.Now().Add(time.Hour).Unix()
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
@@ -70,15 +61,7 @@ func TestScopes(t *testing.T) {
 		{"a route without scopes", "/free", "", 200, "public", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var h policycases.HeaderList
-			if tc.token != "" {
-				h = policycases.HeaderList{{"authorization", "Bearer " + tc.token}}
-			}
-			d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: tc.path, Headers: h})
-			status := 200
-			if !d.Allow {
-				status = d.Status
-			}
+			d, status := get(e, "api.example", tc.path, tc.token)
 			www := ""
 			if !d.Allow {
 				for _, kv := range d.ResponseHeaders() {
@@ -111,14 +94,7 @@ cors: {origins: ["https://app.example"]}
 services:
   - {name: api, hosts: [api.example], routes: [{path: /u, access: user}, {path: /a, access: admin}]}
 `
-	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(policy)}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := filter.New(res.Config, res.Table, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, e := inlineEngine(t, policy, secret)
 	tok := func(iss string, c jwt.MapClaims) string {
 		c["iss"], c["aud"], c["sub"], c["exp"] = iss, "api", "u", time.Now().Add(time.Hour).Unix()
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
@@ -138,11 +114,7 @@ services:
 		{"acr of a password", "/u", tok("https://mfa", jwt.MapClaims{"acr": "urn:pwd"}), 403},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: tc.path, Headers: policycases.HeaderList{{"authorization", "Bearer " + tc.token}}})
-			status := 200
-			if !d.Allow {
-				status = d.Status
-			}
+			d, status := get(e, "api.example", tc.path, tc.token)
 			if status != tc.status {
 				t.Errorf("got %d %s, want %d", status, d.Reason, tc.status)
 			}
@@ -164,14 +136,7 @@ cors: {origins: ["https://app.example"]}
 services:
   - {name: api, hosts: [api.example], routes: [{path: /u, access: user, when: {tid: [t-one]}}]}
 `
-	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(policy)}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := filter.New(res.Config, res.Table, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, e := inlineEngine(t, policy, secret)
 	for _, tc := range []struct {
 		tenant string
 		status int
@@ -179,16 +144,12 @@ services:
 	}{{"t-one", 200, "ok"}, {"t-two", 403, "condition_failed"}, {"t-three", 401, "invalid_token"}, {"{tenant}", 401, "invalid_token"}} {
 		c := jwt.MapClaims{"iss": "https://login.microsoftonline.com/" + tc.tenant + "/v2.0", "tid": tc.tenant, "aud": "api", "sub": "u", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}
 		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
-		d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: "/u", Headers: policycases.HeaderList{{"authorization", "Bearer " + s}}})
-		status := 200
-		if !d.Allow {
-			status = d.Status
-		}
+		d, status := get(e, "api.example", "/u", s)
 		if status != tc.status || d.Reason != tc.reason {
 			t.Errorf("tenant %s: %d %s, want %d %s", tc.tenant, status, d.Reason, tc.status, tc.reason)
 		}
 	}
-	_, err = compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(strings.Replace(policy, "tenants: [t-one, t-two], ", "", 1))}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
+	_, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(strings.Replace(policy, "tenants: [t-one, t-two], ", "", 1))}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
 	if err == nil || !strings.Contains(err.Error(), "an issuer URL with {tenant} needs tenants") {
 		t.Errorf("a template without tenants: %v", err)
 	}

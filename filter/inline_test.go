@@ -1,0 +1,39 @@
+package filter_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/internal/policycases"
+)
+
+// inlineEngine compiles a one-file policy whose HMAC issuers read their
+// secret from any environment variable, and builds its engine.
+func inlineEngine(t *testing.T, policy, secret string) (*compiler.Result, *filter.Engine) {
+	t.Helper()
+	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(policy)}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := filter.New(res.Config, res.Table, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, e
+}
+
+// get decides GET host path with the bearer token ("" for none) and
+// returns the decision with its status (200 when allowed).
+func get(e *filter.Engine, host, path, token string) (filter.Decision, int) {
+	var h policycases.HeaderList
+	if token != "" {
+		h = policycases.HeaderList{{"authorization", "Bearer " + token}}
+	}
+	d := e.Decide(&filter.Request{Method: "GET", Authority: host, Path: path, Headers: h})
+	if !d.Allow {
+		return d, d.Status
+	}
+	return d, 200
+}
