@@ -46,8 +46,8 @@ func TestAttacks(t *testing.T) {
 	e := engine(t, res)
 	for _, a := range tables.Attacks(res.Config, fixedNow) {
 		t.Run(a.Name, func(t *testing.T) {
-			method, path := a.Request()
-			d := decide(e, &filter.Request{Method: method, Authority: "a.shop.example", Path: path, Headers: policycases.HeaderList(a.Headers)})
+			method, host, path := a.Request()
+			d := decide(e, &filter.Request{Method: method, Authority: host, Path: path, Headers: policycases.HeaderList(a.Headers)})
 			got := policycases.OutcomeOf(&d)
 			if got.Status != a.Status || got.Reason != a.Reason {
 				t.Errorf("got %d %s, want %d %s", got.Status, got.Reason, a.Status, a.Reason)

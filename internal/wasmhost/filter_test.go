@@ -251,8 +251,8 @@ func TestAttacksThroughWasm(t *testing.T) {
 	vm, _ := stackVM(t, res)
 	for _, a := range tables.Attacks(res.Config, fixedNow) {
 		t.Run(a.Name, func(t *testing.T) {
-			method, path := a.Request()
-			r, err := vm.Do(context.Background(), wasmhost.Request{Method: method, Authority: "a.shop.example", Path: path, Headers: a.Headers})
+			method, host, path := a.Request()
+			r, err := vm.Do(context.Background(), wasmhost.Request{Method: method, Authority: host, Path: path, Headers: a.Headers})
 			if err != nil {
 				t.Fatal(err)
 			}

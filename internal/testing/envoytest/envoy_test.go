@@ -240,8 +240,8 @@ func edgeRefusal(native policycases.Outcome, headers [][2]string) string {
 func (st *stack) testAttacks(t *testing.T) {
 	for _, a := range tables.Attacks(st.res.Config, time.Now()) {
 		t.Run(a.Name, func(t *testing.T) {
-			method, path := a.Request()
-			got, err := st.target(method, "a.shop.example", path, a.Headers)
+			method, host, path := a.Request()
+			got, err := st.target(method, host, path, a.Headers)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -54,8 +54,8 @@ func (st *stack) modelRequests(t *testing.T) []request {
 		out = append(out, request{"case " + c.Name, c.Request.Method, c.Request.Host, c.Request.Path, h})
 	}
 	for _, a := range tables.Attacks(st.res.Config, now) {
-		method, path := a.Request()
-		out = append(out, request{"attack " + a.Name, method, "a.shop.example", path, a.Headers})
+		method, host, path := a.Request()
+		out = append(out, request{"attack " + a.Name, method, host, path, a.Headers})
 	}
 	for _, c := range tables.CORSRequests(st.res.Config, now) {
 		out = append(out, request{"cors " + c.Name, c.Method, c.Host, c.Path, c.Headers})

@@ -105,8 +105,8 @@ var nginxRefuses = map[string]bool{"1 MB token": true, "100k dots": true, "two A
 func (st *stack) testAttacks(t *testing.T) {
 	for _, a := range tables.Attacks(st.res.Config, time.Now()) {
 		t.Run(a.Name, func(t *testing.T) {
-			method, path := a.Request()
-			r := st.get(t, method, "a.shop.example", path, a.Headers)
+			method, host, path := a.Request()
+			r := st.get(t, method, host, path, a.Headers)
 			if nginxRefuses[a.Name] {
 				if r.Status != 400 || r.Reason != HostRefused {
 					t.Errorf("got %d %s, want nginx's own 400", r.Status, r.Reason)

@@ -14,8 +14,8 @@ import (
 	"github.com/keycard-gw/keycard/state"
 )
 
-// Attack is one hostile request against the example policy on
-// a.shop.example: GET /auth (level 1 needed) unless Method or Path say
+// Attack is one hostile request against the example policy: GET
+// a.shop.example/auth (level 1 needed) unless Method, Host or Path say
 // otherwise.
 type Attack struct {
 	Name    string
@@ -23,19 +23,23 @@ type Attack struct {
 	Status  int    // 200 when it must pass
 	Reason  string // expected reason
 	Method  string // "" is GET
+	Host    string // "" is a.shop.example
 	Path    string // "" is /auth
 }
 
-// Request is the row's method and path.
-func (a *Attack) Request() (method, path string) {
-	method, path = a.Method, a.Path
+// Request is the row's method, host and path.
+func (a *Attack) Request() (method, host, path string) {
+	method, host, path = a.Method, a.Host, a.Path
 	if method == "" {
 		method = "GET"
+	}
+	if host == "" {
+		host = "a.shop.example"
 	}
 	if path == "" {
 		path = "/auth"
 	}
-	return method, path
+	return method, host, path
 }
 
 // Attacks builds the JWT attack table for the example policy (issuer
@@ -111,7 +115,28 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 		return Attack{Name: name, Headers: bearer(tok), Status: 401, Reason: "token_expired"}
 	}
 
-	return []Attack{
+	// Claim conditions: service_b's /tenants/{tenant}/** serves only the
+	// tenant in tenant_id (policies/services.yaml).
+	tenant := func(name string, v any, path string, status int, reason string) Attack {
+		c := good()
+		if v != nil {
+			c["tenant_id"] = v
+		}
+		return Attack{Name: name, Headers: bearer(hs(c)), Status: status, Reason: reason, Host: "b.shop.example", Path: path}
+	}
+	conditions := []Attack{
+		tenant("condition: the tenant's own token", "42", "/tenants/42/orders", 200, "ok"),
+		tenant("condition: no tenant claim", nil, "/tenants/42/orders", 403, "condition_failed"),
+		tenant("condition: a tenant claim that is an object", map[string]any{"id": "42"}, "/tenants/42/orders", 403, "condition_failed"),
+		tenant("condition: a tenant claim that is a list", []string{"42", "43"}, "/tenants/42/orders", 403, "condition_failed"),
+		tenant("condition: a tenant claim that is null", jsonNull{}, "/tenants/42/orders", 403, "condition_failed"),
+		tenant("condition: an empty tenant claim against an empty segment", "", "/tenants//orders", 403, "condition_failed"),
+		tenant("condition: another tenant, its parameter percent-encoded", "42", "/tenants/4%33/orders", 403, "condition_failed"),
+		tenant("condition: the tenant, its parameter percent-encoded", "42", "/tenants/%342/orders", 200, "ok"),
+		tenant("condition: a tenant with a comma against its own prefix", "42,43", "/tenants/42/orders", 403, "condition_failed"),
+	}
+
+	return append(conditions, []Attack{
 		ok("control: a good token", hs(good())),
 		bad("alg none", unsigned("none")),
 		bad("alg None", unsigned("None")),
@@ -166,7 +191,7 @@ func Attacks(cfg *config.Config, now time.Time) []Attack {
 		{Name: "a _method override in the query", Path: "/auth?_method=DELETE", Headers: bearer(hs(good())), Status: 400, Reason: "override_header"},
 		ok("a sidecar's token issued for this service", hs(with(state.ServiceClaim, cfg.Policy))),
 		{Name: "header injection through a claim", Headers: bearer(hs(with("phone", "1\r\nx-auth-level: 9"))), Status: 200, Reason: "ok"},
-	}
+	}...)
 }
 
 // envoyReasons are attack rows whose reason differs on Envoy (the status
@@ -218,3 +243,8 @@ func AbsoluteForms() []HostRequest {
 		{"an origin-form target", "/auth", "a.shop.example", 401, "no_token"},
 	}
 }
+
+// jsonNull marshals as JSON null: a claim that is there with no value.
+type jsonNull struct{}
+
+func (jsonNull) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
