@@ -336,14 +336,19 @@ func (v *Verifier) verify(raw string, now time.Time) (*Identity, time.Time, erro
 		// The claims that name the token's state, read as the sidecar
 		// reads them; a token the sidecar issued for another service is
 		// not this policy's.
-		names, err := state.ReadClaims(payload, is.paths[0])
+		// The subject is read once, with the identity claims, at the
+		// same path the sidecar reads it (state.ReadClaims would read it
+		// again in a pass of its own).
+		names, err := state.ReadClaims(payload, nil)
 		if err != nil || names.Service != "" && names.Service != v.service {
 			return nil, time.Time{}, ErrInvalid
 		}
-		id := &Identity{Issuer: is.cfg.Name, Claims: names, key: key.name}
+		id := &Identity{Issuer: is.cfg.Name, key: key.name}
 		if err := readIdentity(payload, is.paths, id); err != nil {
 			return nil, time.Time{}, ErrInvalid
 		}
+		names.Subject = id.Subject
+		id.Claims = names
 		if l := is.cfg.LevelsFrom; l != nil {
 			if err := deriveLevel(l, payload, id); err != nil {
 				return nil, time.Time{}, ErrInvalid
