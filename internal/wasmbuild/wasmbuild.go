@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -33,10 +34,15 @@ const (
 )
 
 // Build compiles the filter package (import path pkg, such as
-// "./filter/wasm", relative to dir) and writes the patched module to out.
-func Build(dir, pkg, out string) error {
+// "./filter/wasm", relative to dir) with the given build tags and writes
+// the patched module to out.
+func Build(dir, pkg, out string, tags ...string) error {
 	raw := out + ".raw"
-	cmd := exec.Command(goTool(), "build", "-buildmode=c-shared", "-trimpath", "-o", raw, pkg)
+	args := []string{"build", "-buildmode=c-shared", "-trimpath", "-o", raw}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(goTool(), append(args, pkg)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -66,14 +72,15 @@ var (
 // Module builds the filter of the Keycard tree at dir once per process
 // and returns the patched module: tests and benchmarks build it from the
 // tree they run in, never relying on an earlier make.
-func Module(dir string) ([]byte, error) {
+func Module(dir string, tags ...string) ([]byte, error) {
 	modulesMu.Lock()
 	defer modulesMu.Unlock()
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
-	if m, ok := modules[abs]; ok {
+	key := abs + " " + strings.Join(tags, ",")
+	if m, ok := modules[key]; ok {
 		return m, nil
 	}
 	tmp, err := os.MkdirTemp("", "keycard-wasm")
@@ -82,14 +89,14 @@ func Module(dir string) ([]byte, error) {
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "keycard.wasm")
-	if err := Build(abs, "./filter/wasm", out); err != nil {
+	if err := Build(abs, "./filter/wasm", out, tags...); err != nil {
 		return nil, err
 	}
 	m, err := os.ReadFile(out)
 	if err != nil {
 		return nil, err
 	}
-	modules[abs] = m
+	modules[key] = m
 	return m, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -24,7 +25,10 @@ type guestProfile struct {
 	calls map[string]int
 	self  map[string]time.Duration
 	incl  map[string]time.Duration
-	stack []frame
+	// allocs counts, per function outside the Go runtime, the
+	// allocations (runtime.mallocgc calls) made on its behalf.
+	allocs map[string]int
+	stack  []frame
 }
 
 type frame struct {
@@ -38,7 +42,16 @@ func (p *guestProfile) NewFunctionListener(def api.FunctionDefinition) experimen
 }
 
 func (p *guestProfile) Before(_ context.Context, _ api.Module, def api.FunctionDefinition, _ []uint64, _ experimental.StackIterator) {
-	p.stack = append(p.stack, frame{name: def.DebugName(), start: time.Now()})
+	name := def.DebugName()
+	if name == ".runtime.mallocgc" {
+		for i := len(p.stack) - 1; i >= 0; i-- {
+			if !strings.HasPrefix(p.stack[i].name, ".runtime.") {
+				p.allocs[p.stack[i].name]++
+				break
+			}
+		}
+	}
+	p.stack = append(p.stack, frame{name: name, start: time.Now()})
 }
 
 func (p *guestProfile) After(context.Context, api.Module, api.FunctionDefinition, []uint64) {
@@ -61,13 +74,18 @@ func (p *guestProfile) pop() {
 
 // TestGuestProfile prints where the module's time goes per request kind
 // (KEYCARD_GUEST_PROFILE=1 go test -run GuestProfile -v ./internal/wasmhost;
-// KEYCARD_GUEST_PROFILE=cached-token profiles that kind alone).
+// KEYCARD_GUEST_PROFILE=cached-token profiles that kind alone;
+// KEYCARD_GUEST_GATEWAY=kong runs Kong's flavour).
 func TestGuestProfile(t *testing.T) {
 	if os.Getenv("KEYCARD_GUEST_PROFILE") == "" {
 		t.Skip("set KEYCARD_GUEST_PROFILE=1 to profile the guest")
 	}
 	const n = 2000
 	only := os.Getenv("KEYCARD_GUEST_PROFILE") // "1": every kind; else one kind's name
+	gateway := os.Getenv("KEYCARD_GUEST_GATEWAY")
+	if gateway == "" {
+		gateway = config.GatewayEnvoy
+	}
 	for _, bc := range benchCases(t, func(c int) *compiler.Result { return benchPolicy(t, c) }) {
 		if only != "1" && only != bc.name {
 			continue
@@ -77,13 +95,13 @@ func TestGuestProfile(t *testing.T) {
 		if bc.name == "public" {
 			path = "/"
 		}
-		p := &guestProfile{calls: map[string]int{}, self: map[string]time.Duration{}, incl: map[string]time.Duration{}}
+		p := &guestProfile{calls: map[string]int{}, self: map[string]time.Duration{}, incl: map[string]time.Duration{}, allocs: map[string]int{}}
 		ctx := experimental.WithFunctionListenerFactory(context.Background(), p)
-		h, err := wasmhost.Compile(ctx, module(t), wasmhost.Options{Now: func() time.Time { return fixedNow }})
+		h, err := wasmhost.Compile(ctx, module(t), wasmhost.Options{Now: func() time.Time { return fixedNow }, Gateway: gateway})
 		if err != nil {
 			t.Fatal(err)
 		}
-		vm, err := h.NewVM(ctx, configJSON(t, res))
+		vm, err := h.NewVM(ctx, gatewayJSON(t, res, gateway))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,6 +111,7 @@ func TestGuestProfile(t *testing.T) {
 		clear(p.calls)
 		clear(p.self)
 		clear(p.incl)
+		clear(p.allocs)
 		for i := range n {
 			if _, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: bc.pool[i%len(bc.pool)]}); err != nil {
 				t.Fatal(err)
@@ -110,6 +129,15 @@ func TestGuestProfile(t *testing.T) {
 		fmt.Fprintf(&b, "%s: %d guest calls per request; top functions by self time (per request):\n", bc.name, total/n)
 		for _, name := range names[:min(25, len(names))] {
 			fmt.Fprintf(&b, "  %8.0f ns self %8.0f ns incl %6.1f calls  %s\n", float64(p.self[name])/n, float64(p.incl[name])/n, float64(p.calls[name])/n, name)
+		}
+		sites := make([]string, 0, len(p.allocs))
+		for name := range p.allocs {
+			sites = append(sites, name)
+		}
+		sort.Slice(sites, func(i, j int) bool { return p.allocs[sites[i]] > p.allocs[sites[j]] })
+		fmt.Fprintf(&b, "allocations per request, by the function that asked:\n")
+		for _, name := range sites {
+			fmt.Fprintf(&b, "  %6.2f  %s\n", float64(p.allocs[name])/n, name)
 		}
 		t.Log(b.String())
 	}

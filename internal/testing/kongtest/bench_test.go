@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,17 +23,23 @@ import (
 // callback), with a hand-assembled filter that reads the header map four
 // times (headers4: what a host call with an answer costs, against
 // noophost), with the filter configured without metrics (its one
-// per-request proxy_increment_metric call) and without any filter (the
-// plain server), for a public route and a request with a cached token.
+// per-request proxy_increment_metric call), without any filter (the
+// plain server) and, when KEYCARD_BENCH_BEFORE names another build of
+// the module, with that one configured as the filter is (before), for a
+// public route and a request with a cached token.
 //
-//   - throughput: requests at concurrency 8 over keep-alive connections;
-//     worker-ns/op is the worker's on-CPU time per request
-//     (/proc/PID/schedstat), which the load generator's own cost on the
-//     other core does not disturb. The filter's cost is the difference
-//     between the filter and plain rows.
+//   - throughput: rounds of b.N requests per server at concurrency 8
+//     over keep-alive connections, the servers taken in turn in every
+//     round, so that the machine's drift touches all of them alike.
+//     The worker's on-CPU time per request (/proc/PID/schedstat), which
+//     the load generator on the other core does not disturb, is
+//     reported per server as the median over the rounds (µs/req-NAME),
+//     and the filter's cost over each baseline as the median of the
+//     per-round differences (µs-over-NAME).
 //   - latency: one request at a time; p50 and p99 in microseconds.
 func BenchmarkKong(b *testing.B) {
-	st := startStackTo(b, true)
+	before := os.Getenv("KEYCARD_BENCH_BEFORE")
+	st := startStackTo(b, true, before)
 	workers := st.gw.Workers()
 	if len(workers) != 1 {
 		b.Fatalf("%d workers, want 1", len(workers))
@@ -45,16 +53,40 @@ func BenchmarkKong(b *testing.B) {
 		{"public", kind{"/", nil, 200}},
 		{"token", kind{"/auth", http.Header{"Authorization": {"Bearer " + tok}}, 200}},
 	}
-	servers := []struct {
+	type server struct {
 		name string
 		port int
-	}{{"plain", st.gw.Ports.Plain}, {"noophost", st.gw.Ports.Baseline["noophost"]}, {"headers4", st.gw.Ports.Baseline["headers4"]}, {"noopgo", st.gw.Ports.Baseline["noopgo"]}, {"nometrics", st.gw.Ports.Baseline["nometrics"]}, {"filter", st.gw.Ports.Proxy}}
+	}
+	servers := []server{{"plain", st.gw.Ports.Plain}, {"noophost", st.gw.Ports.Baseline["noophost"]}, {"headers4", st.gw.Ports.Baseline["headers4"]}, {"noopgo", st.gw.Ports.Baseline["noopgo"]}, {"nometrics", st.gw.Ports.Baseline["nometrics"]}, {"filter", st.gw.Ports.Proxy}}
+	if before != "" {
+		servers = append(servers, server{"before", st.gw.Ports.Baseline["before"]})
+	}
 	for _, kd := range kinds {
+		b.Run("throughput/"+kd.name, func(b *testing.B) {
+			const rounds = 11
+			perReq := map[string][]float64{} // µs of worker time per request, per round
+			for range rounds {
+				for _, sv := range servers {
+					base := fmt.Sprintf("http://127.0.0.1:%d", sv.port)
+					perReq[sv.name] = append(perReq[sv.name], benchThroughput(b, base, kd.k, worker, 8)/1e3)
+				}
+			}
+			for _, sv := range servers {
+				b.ReportMetric(median(perReq[sv.name]), "µs/req-"+sv.name)
+			}
+			for _, base := range []string{"plain", "noopgo", "before"} {
+				if _, ok := perReq[base]; !ok {
+					continue
+				}
+				diff := make([]float64, rounds)
+				for i := range diff {
+					diff[i] = perReq["filter"][i] - perReq[base][i]
+				}
+				b.ReportMetric(median(diff), "µs-over-"+base)
+			}
+		})
 		for _, sv := range servers {
 			base := fmt.Sprintf("http://127.0.0.1:%d", sv.port)
-			b.Run("throughput/"+kd.name+"/"+sv.name, func(b *testing.B) {
-				benchThroughput(b, base, kd.k, worker, 8)
-			})
 			b.Run("latency/"+kd.name+"/"+sv.name, func(b *testing.B) {
 				benchLatency(b, base, kd.k)
 			})
@@ -65,7 +97,15 @@ func BenchmarkKong(b *testing.B) {
 	}
 }
 
-func benchThroughput(b *testing.B, base string, k kind, worker, conc int) {
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// benchThroughput sends b.N requests at concurrency conc and returns the
+// worker's on-CPU nanoseconds per request.
+func benchThroughput(b *testing.B, base string, k kind, worker, conc int) float64 {
 	c := client(conc)
 	for range 200 { // warm the connections and the filter's caches
 		if _, err := do(c, base, k); err != nil {
@@ -79,8 +119,6 @@ func benchThroughput(b *testing.B, base string, k kind, worker, conc int) {
 	var next atomic.Int64
 	var failed atomic.Int64
 	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
 	for range conc {
 		wg.Add(1)
 		go func() {
@@ -93,8 +131,6 @@ func benchThroughput(b *testing.B, base string, k kind, worker, conc int) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
 	cpu1, err := onCPU(worker)
 	if err != nil {
 		b.Fatal(err)
@@ -102,8 +138,7 @@ func benchThroughput(b *testing.B, base string, k kind, worker, conc int) {
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d requests failed", n, b.N)
 	}
-	b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "worker-ns/op")
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	return float64(cpu1-cpu0) / float64(b.N)
 }
 
 func benchLatency(b *testing.B, base string, k kind) {
@@ -142,4 +177,76 @@ func onCPU(pid int) (int64, error) {
 		return 0, fmt.Errorf("empty schedstat for %d", pid)
 	}
 	return strconv.ParseInt(f[0], 10, 64)
+}
+
+// TestProfileWorker records where the nginx worker's time goes while it
+// serves one kind of request through one server, with perf:
+// KEYCARD_KONG_PERF=SERVER/KIND (filter/token, noopgo/public, ...) runs
+// 10 s of load and writes perf.data to KEYCARD_KONG_PERF_OUT (default
+// build/kong-perf.data); read it with perf report --sort dso,sym.
+// V8's generated code shows as one anonymous region: compare it with the
+// engine's, nginx's and the kernel's shares.
+func TestProfileWorker(t *testing.T) {
+	spec := os.Getenv("KEYCARD_KONG_PERF")
+	if spec == "" {
+		t.Skip("set KEYCARD_KONG_PERF=SERVER/KIND to profile the nginx worker")
+	}
+	perf, err := exec.LookPath("perf")
+	if err != nil {
+		t.Skip("no perf on PATH")
+	}
+	server, kindName, _ := strings.Cut(spec, "/")
+	st := startStackTo(t, true, os.Getenv("KEYCARD_BENCH_BEFORE"))
+	ports := map[string]int{"plain": st.gw.Ports.Plain, "filter": st.gw.Ports.Proxy}
+	for name, port := range st.gw.Ports.Baseline {
+		ports[name] = port
+	}
+	port, ok := ports[server]
+	if !ok {
+		t.Fatalf("no server %q", server)
+	}
+	k := kind{"/", nil, 200}
+	if kindName == "token" {
+		k = kind{"/auth", http.Header{"Authorization": {"Bearer " + st.token(t, "13000000061", "bench", 1)}}, 200}
+	}
+	out := os.Getenv("KEYCARD_KONG_PERF_OUT")
+	if out == "" {
+		out = filepath.Join(root, "build", "kong-perf.data")
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	c := client(8)
+	for range 500 {
+		if _, err := do(c, base, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := exec.Command(perf, "record", "-e", "cpu-clock", "-F", "4999", "-g", "-p", strconv.Itoa(st.gw.Workers()[0]), "-o", out, "--", "sleep", "10")
+	rec.Stderr = os.Stderr
+	if err := rec.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- rec.Wait() }()
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	var served atomic.Int64
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				if status, err := do(c, base, k); err == nil && status == k.status {
+					served.Add(1)
+				}
+			}
+		}()
+	}
+	err = <-done
+	stop.Store(true)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// perf samples at 4999 Hz: a sample is 200 µs of the worker's time.
+	t.Logf("perf data: %s; %d requests served while recording (about 10 s): µs per request = samples × 200 / %d", out, served.Load(), served.Load())
 }

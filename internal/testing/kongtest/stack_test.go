@@ -93,14 +93,18 @@ func kongFiles(t testing.TB, res *compiler.Result, module, sidecar string) rende
 
 func startStack(t testing.TB) *stack {
 	t.Helper()
-	return startStackTo(t, false)
+	return startStackTo(t, false, "")
 }
 
 // startStackTo starts the stack; with origin the gateway proxies to its
 // own trivial origin server instead of the echoing upstream (benchmarks:
 // the upstream's cost is then the same small one with and without the
 // filter, and inside the measured worker).
-func startStackTo(t testing.TB, origin bool) *stack {
+//
+// before, when not "", is another build of the module, served as the
+// baseline "before" with the filter's configuration (benchmarks: old
+// module against new in one run).
+func startStackTo(t testing.TB, origin bool, before string) *stack {
 	t.Helper()
 	st := &stack{nginx: host(t), origin: origin}
 	if origin {
@@ -130,6 +134,13 @@ func startStackTo(t testing.TB, origin bool) *stack {
 			t.Fatal(err)
 		}
 		st.baselines = append(st.baselines, Baseline{Name: "nometrics", Config: fc})
+		if before != "" {
+			fc, err := filterConfig(kongFiles(t, st.res, st.module, st.fwd.Addr)["kong.yaml"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.baselines = append(st.baselines, Baseline{Name: "before", Module: before, Config: fc})
+		}
 	}
 	st.gw = Start(t, st.nginx, st.conf(t, st.res))
 	// The native decision with the configuration Kong was given.
