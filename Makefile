@@ -55,6 +55,8 @@ test: redis-server
 	if [ -e "$$envoy/bin/envoyhost" ] || [ -e "$$envoy/envoyhost-v8" ]; then echo "Envoy host core: $$envoy"; else echo "Envoy host core tests skip: none at $$envoy (set KEYCARD_ENVOY_HOST)"; fi; \
 	if command -v node >/dev/null && command -v npm >/dev/null; then echo "interop (jose, oidc-provider): node $$(node --version)"; else echo "interop tests skip: no node and npm on PATH"; fi
 	$(GO) test -count=1 ./...
+	@echo "the module in wazero again, built to overwrite each request's host data after it (keycard_poison)"
+	KEYCARD_WASM_TAGS=keycard_poison $(GO) test -count=1 ./internal/wasmhost
 	cd bench && $(GO) test -count=1 ./wasmfloor
 
 redis-server:
@@ -125,10 +127,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./table
 	$(GO) test -run '^$$' -fuzz FuzzPath -fuzztime 30s ./filter/httppath
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 30s ./compiler
-	$(GO) test -run '^$$' -fuzz FuzzObject -fuzztime 30s ./internal/jsonscan
+	$(GO) test -run '^$$' -fuzz FuzzObject -fuzztime 30s ./state/jsonscan
 	$(GO) test -run '^$$' -fuzz FuzzReadClaims -fuzztime 15s ./state
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 15s ./filter/token
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 15s ./internal/headermap
+	$(GO) test -run '^$$' -fuzz FuzzOriginTarget -fuzztime 15s ./filter
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 15s ./filter/abi/headermap
 	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./config
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFast -fuzztime 30s ./config
 	$(GO) test -run '^$$' -fuzz FuzzDecodeKeySet -fuzztime 15s ./state

@@ -20,10 +20,14 @@ type Engine struct {
 	cfg          *config.Config
 	tb           *table.Table
 	verifier     *token.Verifier
-	remove       []string             // forwarded identity headers and override headers the upstream must not get, lower case
-	removeLens   uint64               // bit n: some name in remove is n bytes long (n < 64)
-	longRemove   bool                 // some name in remove is 64 bytes or longer
-	refuse       []refusal            // Kong: client headers that refuse the request, since the host cannot remove them
+	remove       []string  // forwarded identity headers and override headers the upstream must not get, lower case
+	removeLens   uint64    // bit n: some name in remove is n bytes long (n < 64)
+	longRemove   bool      // some name in remove is 64 bytes or longer
+	refuse       []refusal // Kong: client headers that refuse the request, since the host cannot remove them
+	refuseLens   uint64    // as removeLens, for refuse
+	longRefuse   bool
+	refused      refusalFound // what the walk of sentRefused found
+	visitRefused func(name, value string)
 	sources      []config.TokenSource // lower-case header names
 	pathOpts     httppath.Options
 	gw           *Gateway                 // what the host presents and allows
@@ -60,6 +64,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.remove = append(e.remove, name)
 		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader, false})
 	}
+	e.visitRefused = e.refusedHeader
 	e.scopes = scopeRules(cfg)
 	if err := e.readClaims(cfg); err != nil {
 		return nil, err
@@ -89,13 +94,12 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 			e.remove = append(e.remove, o.Name)
 		}
 	}
-	for _, name := range e.remove {
-		if len(name) < 64 {
-			e.removeLens |= 1 << len(name)
-		} else {
-			e.longRemove = true
-		}
+	e.removeLens, e.longRemove = lengths(e.remove)
+	refused := make([]string, len(e.refuse))
+	for i, f := range e.refuse {
+		refused[i] = f.name
 	}
+	e.refuseLens, e.longRefuse = lengths(refused)
 	e.keySets = map[string]*keyState{}
 	for i := range cfg.Identity.Issuers {
 		if r := cfg.Identity.Issuers[i].Remote; r != nil {
@@ -134,6 +138,9 @@ func (e *Engine) Table() *table.Table { return e.tb }
 func (e *Engine) Verifier() *token.Verifier { return e.verifier }
 
 // Request is what the gateway hands over. Header names are lower case.
+// Its strings are valid only while a decision is made (the module reads
+// them into memory the host reuses for the next request): a decision or
+// the engine that keeps one past that copies it.
 //
 // Authority is the client's host as Envoy presents it (":authority"); in
 // Kong (configuration gateway "kong") it is ignored, because Kong's
@@ -144,7 +151,7 @@ type Request struct {
 	Method    string
 	Authority string
 	Path      string
-	Headers   token.Headers
+	Headers   Headers
 
 	// RouteHost is, on Kong, the host nginx routes and proxies by
 	// ($host: an absolute-form request line's host before the Host
@@ -242,7 +249,7 @@ func (e *Engine) decide(r *Request, identify func() credential, stateful bool) D
 	d := e.match(r, identify, stateful)
 	e.withCORS(r, &d)
 	if d.Pending != nil {
-		d.Pending.cors = d.CORS
+		d.Pending.cors = CloneHeaders(d.CORS)
 	}
 	return e.finalize(d)
 }
@@ -352,7 +359,11 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 		if a, ok := e.states.get(p.Key, e.now()); ok {
 			return e.authorize(&p, a)
 		}
-		pending := p // only a request that waits needs it on the heap
+		// Only a request that waits needs it on the heap, with copies of
+		// the request's strings: those may live in memory the host
+		// reuses for the next request (Request).
+		pending := p
+		pending.method, pending.path = strings.Clone(p.method), strings.Clone(p.path)
 		return Decision{Pending: &pending, Service: d.Service, Route: d.Route, RouteLine: d.RouteLine}
 	}
 	if c.opaque {

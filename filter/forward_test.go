@@ -1,6 +1,7 @@
 package filter_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +100,39 @@ func TestForwardClaims(t *testing.T) {
 		}
 		if got != want || gateway == config.GatewayEnvoy && !removed {
 			t.Errorf("%s, a client's X-Auth-Tenant: %d (removed %v), want %d", gateway, got, removed, want)
+		}
+	}
+}
+
+// TestKongRefusesWhatItWouldRemove: on Kong, whose host cannot take a
+// request header away, a request carrying any header an allowed verdict
+// lists in Remove (in any case, with "_" for "-") is refused before it
+// is decided, so the module need not walk the headers to remove them.
+func TestKongRefusesWhatItWouldRemove(t *testing.T) {
+	res, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(forwardPolicy)}, compiler.Settings{Env: func(string) (string, bool) { return "forward-test-secret-of-32-bytes!!", true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *res.Config
+	cfg.Gateway = config.GatewayKong
+	e, err := filter.New(&cfg, res.Table, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := func(h policycases.HeaderList) filter.Request {
+		return filter.Request{Method: "GET", Path: "/me", Headers: append(policycases.HeaderList{{"host", "api.example"}}, h...)}
+	}
+	r := req(nil)
+	d := e.Decide(&r)
+	if d.Status != 401 || len(d.Remove) == 0 { // the route needs a token; the verdict still lists what goes
+		t.Fatalf("plain request: status %d, remove %q", d.Status, d.Remove)
+	}
+	for _, name := range d.Remove {
+		for _, sent := range []string{name, strings.ToUpper(name), strings.ReplaceAll(name, "-", "_")} {
+			r := req(policycases.HeaderList{{sent, "1"}})
+			if d := e.Decide(&r); d.Allow || d.Status != 400 {
+				t.Errorf("%s sent: allow %v status %d, want 400", sent, d.Allow, d.Status)
+			}
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package filter
 
-import "github.com/keycard-gw/keycard/config"
+import (
+	"strings"
+
+	"github.com/keycard-gw/keycard/config"
+)
 
 // Gateway is what one gateway's proxy-wasm host presents and allows,
 // read from the hosts' sources (docs/hosts.md cites them) and held to the
@@ -22,6 +26,12 @@ type Gateway struct {
 	// routes and proxies by, when it may differ from the Host header
 	// (nginx's $host, which an absolute-form request line sets).
 	RouteHostProperty []string
+	// RequestLineProperty names the property holding the request line
+	// as the client sent it (nginx's $request_line). When its target is
+	// in origin form, it is the target TargetProperty holds, and the
+	// server routes by the Host header: one host call instead of two
+	// (OriginTarget). Any other line falls back to the two properties.
+	RequestLineProperty []string
 	// RemovesHeaders: a request header the module removes does not
 	// reach the upstream. Kong's host only marks it, and nginx's proxy
 	// module still sends it.
@@ -54,8 +64,13 @@ var gateways = map[string]*Gateway{
 		HostHeader:        true,
 		TargetProperty:    []string{"request", "path"},
 		RouteHostProperty: []string{"ngx", "host"},
-		SetsForwardedPath: true,
-		TickPeriodOnce:    true,
+		// ngx_http_variable_request_line; nginx builds an HTTP/2 or
+		// HTTP/3 request's line from its method and :path
+		// (ngx_http_v2_construct_request_line), and their :authority is
+		// the Host header (ngx_http_v2_parse_authority).
+		RequestLineProperty: []string{"ngx", "request_line"},
+		SetsForwardedPath:   true,
+		TickPeriodOnce:      true,
 	},
 	config.GatewayEnvoy: {
 		Name:                  config.GatewayEnvoy,
@@ -72,4 +87,52 @@ var gateways = map[string]*Gateway{
 func GatewayOf(name string) (*Gateway, bool) {
 	g, ok := gateways[name]
 	return g, ok
+}
+
+// OriginTarget returns the request target of an HTTP request line
+// ("GET /a?b HTTP/1.1") when it is in origin form: a method, spaces, a
+// target that starts with "/" and holds no space or control byte, then
+// nothing or spaces and an HTTP version. nginx's $request_uri is that
+// target, and its $host is the Host header's. Any other line (an
+// absolute-form target, "*", a line nginx would not have parsed so) is
+// not ok: the caller reads the target and the host some other way.
+func OriginTarget(line string) (string, bool) {
+	// Byte loops rather than strings.Trim*: this runs on every request,
+	// and the cutset functions cost more than the line inside wasm.
+	sp := strings.IndexByte(line, ' ')
+	if sp <= 0 {
+		return "", false
+	}
+	start := sp + 1
+	for start < len(line) && line[start] == ' ' {
+		start++
+	}
+	if start == len(line) || line[start] != '/' {
+		return "", false
+	}
+	end := start
+	for end < len(line) && line[end] > ' ' && line[end] != 0x7f {
+		end++
+	}
+	if end == len(line) {
+		return line[start:], true // HTTP/0.9
+	}
+	v := end
+	for v < len(line) && line[v] == ' ' {
+		v++
+	}
+	last := len(line)
+	for last > v && line[last-1] == ' ' {
+		last--
+	}
+	version := line[v:last]
+	if len(version) <= len("HTTP/") || version[:len("HTTP/")] != "HTTP/" {
+		return "", false
+	}
+	for i := len("HTTP/"); i < len(version); i++ {
+		if c := version[i]; (c < '0' || c > '9') && c != '.' {
+			return "", false
+		}
+	}
+	return line[start:end], true
 }

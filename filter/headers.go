@@ -42,33 +42,53 @@ func (f *refusal) refuses(n string) bool {
 //
 // Names compare as SameHeaderName does: Kong's nginx runs with
 // underscores_in_headers on (kong/templates/nginx_kong.lua).
-func (e *Engine) sentRefused(h token.Headers) (name, reason string, found bool) {
-	all, ok := h.(headerWalker)
-	if !ok {
-		for _, f := range e.refuse {
-			if _, ok := h.Nth(f.name, 0); ok && !f.variantsOnly {
-				return f.name, f.reason, true
-			}
-		}
-		return "", "", false
-	}
-	all.Each(func(n, _ string) {
-		if found || len(n) == 0 || n[0] == ':' {
-			return
-		}
-		for i := range e.refuse {
-			if f := &e.refuse[i]; f.refuses(n) {
-				name, reason, found = n, f.reason, true
-				return
-			}
-		}
-	})
-	return name, reason, found
+func (e *Engine) sentRefused(h Headers) (name, reason string, found bool) {
+	// The walk's function is made once per engine (a closure made per
+	// request would be an allocation per request); it leaves what it
+	// found in e.refused.
+	e.refused = refusalFound{}
+	h.Each(e.visitRefused)
+	return e.refused.name, e.refused.reason, e.refused.found
 }
 
-// headerWalker is a header list that can be walked whole (the module's
-// and the tests' lists can).
-type headerWalker interface {
+// refusalFound is what sentRefused's walk found.
+type refusalFound struct {
+	name, reason string
+	found        bool
+}
+
+func (e *Engine) refusedHeader(n, _ string) {
+	if e.refused.found || len(n) == 0 || n[0] == ':' || !mayBe(e.refuseLens, e.longRefuse, n) {
+		return
+	}
+	for i := range e.refuse {
+		if f := &e.refuse[i]; f.refuses(n) {
+			e.refused = refusalFound{n, f.reason, true}
+			return
+		}
+	}
+}
+
+// CloneHeaders copies a header list and its strings, for a list kept
+// past the request it was decided for (Request).
+func CloneHeaders(h [][2]string) [][2]string {
+	if len(h) == 0 {
+		return nil
+	}
+	out := make([][2]string, len(h))
+	for i, kv := range h {
+		out[i] = [2]string{strings.Clone(kv[0]), strings.Clone(kv[1])}
+	}
+	return out
+}
+
+// Headers is a request's header list as the host hands it over. Names
+// compare without regard to case.
+type Headers interface {
+	token.Headers
+	// Get is the first value of a header.
+	Get(name string) (string, bool)
+	// Each calls fn for every header in order.
 	Each(fn func(name, value string))
 }
 
@@ -76,11 +96,27 @@ type headerWalker interface {
 // names decisions remove (Decision.Remove, SameHeaderName): false means
 // it matches none, known by its length alone, which saves comparing it
 // with every one of them.
-func (e *Engine) MayStrip(name string) bool {
+func (e *Engine) MayStrip(name string) bool { return mayBe(e.removeLens, e.longRemove, name) }
+
+// mayBe reports whether a name's length is among a list's: lens has bit
+// n set for a name of n bytes (n < 64), long for a longer one.
+func mayBe(lens uint64, long bool, name string) bool {
 	if len(name) >= 64 {
-		return e.longRemove
+		return long
 	}
-	return e.removeLens&(1<<len(name)) != 0
+	return lens&(1<<len(name)) != 0
+}
+
+// lengths is the mask mayBe reads for a list of names.
+func lengths(names []string) (lens uint64, long bool) {
+	for _, n := range names {
+		if len(n) < 64 {
+			lens |= 1 << len(n)
+		} else {
+			long = true
+		}
+	}
+	return lens, long
 }
 
 // SameHeaderName compares header names without regard to case, taking

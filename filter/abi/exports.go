@@ -101,6 +101,7 @@ func ProxyOnConfigure(rootID, pluginConfigurationSize uint32) uint32 {
 
 //go:wasmexport proxy_on_tick
 func ProxyOnTick(rootID uint32) {
+	poisonScratch()
 	if root, ok := roots.get(rootID); ok {
 		root.OnTick()
 	}
@@ -108,6 +109,7 @@ func ProxyOnTick(rootID uint32) {
 
 //go:wasmexport proxy_on_request_headers
 func ProxyOnRequestHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	resetScratch()
 	s, ok := streams.get(contextID)
 	if !ok {
 		// A stream the module never saw created (or created under an
@@ -131,6 +133,7 @@ var unknownContextBody = []byte(`{"code":500,"success":false,"data":"","msg":"In
 //
 //go:wasmexport proxy_on_http_call_response
 func ProxyOnHTTPCallResponse(rootID, token, numHeaders, bodySize, numTrailers uint32) {
+	poisonScratch()
 	root, ok := roots.get(rootID)
 	if !ok {
 		logf(LogCritical, "keycard: call-out answer for context ", itoa(rootID), ", which is not a root: taken as a failed call")
@@ -167,6 +170,7 @@ func ProxyOnRequestTrailers(contextID, numTrailers uint32) uint32 {
 
 //go:wasmexport proxy_on_response_headers
 func ProxyOnResponseHeaders(contextID, numHeaders, endOfStream uint32) uint32 {
+	poisonScratch()
 	if s, ok := streams.get(contextID); ok {
 		return uint32(s.OnHTTPResponseHeaders(int(numHeaders), endOfStream != 0))
 	}
@@ -238,6 +242,7 @@ func ProxyOnForeignFunction(contextID, functionID, dataSize uint32) {}
 
 //go:wasmexport proxy_on_delete
 func ProxyOnDelete(contextID uint32) {
+	poisonScratch()
 	if root, ok := roots.get(contextID); ok {
 		root.OnDelete()
 		roots.remove(contextID)

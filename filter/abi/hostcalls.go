@@ -82,13 +82,12 @@ func logf(level LogLevel, parts ...string) {
 }
 
 func getBuffer(bufferType uint32, size int) ([]byte, error) {
-	var ptr, n uint32
-	st := Status(proxyGetBufferBytes(bufferType, 0, uint32(size), &ptr, &n))
+	st := Status(proxyGetBufferBytes(bufferType, 0, uint32(size), &retPtr, &retSize))
 	if st != StatusOK {
 		release()
 		return nil, st
 	}
-	return take(ptr, n), nil
+	return take(retPtr, retSize), nil
 }
 
 // GetPluginConfiguration returns the plugin configuration of size bytes.
@@ -212,23 +211,34 @@ func le32(s string) uint32 {
 }
 
 func getMap(mapType uint32) (Headers, error) {
-	var ptr, n uint32
-	st := Status(proxyGetHeaderMapPairs(mapType, &ptr, &n))
+	st := Status(proxyGetHeaderMapPairs(mapType, &retPtr, &retSize))
 	if st != StatusOK {
 		release()
 		return Headers{}, st
 	}
-	b := take(ptr, n)
+	b := take(retPtr, retSize)
 	if len(b) == 0 {
 		return Headers{}, nil
 	}
-	// The buffer is ours (allocate made it) and nothing writes it again:
-	// read it as a string without a copy. The string keeps it alive.
+	// The buffer is ours (allocate made it) and nothing else writes it
+	// while the map is in use: read it as a string without a copy.
 	return Headers{data: unsafe.String(&b[0], len(b))}, nil
 }
 
-// GetHTTPRequestHeaders returns the request headers with one host call.
-func GetHTTPRequestHeaders() (Headers, error) { return getMap(mapRequestHeaders) }
+// requestHeaders is the request header map last read.
+var requestHeaders Headers
+
+// GetHTTPRequestHeaders returns the request headers with one host call,
+// read into the scratch buffer: the map is valid until the next request
+// callback or the next call of this function, and a caller that keeps
+// any of it copies it. The pointer saves boxing the map into an
+// interface (an allocation per request).
+func GetHTTPRequestHeaders() (*Headers, error) {
+	scratch.on = true
+	h, err := getMap(mapRequestHeaders)
+	requestHeaders = h
+	return &requestHeaders, err
+}
 
 // GetHTTPCallResponseHeaders returns the call-out's response headers.
 func GetHTTPCallResponseHeaders() (Headers, error) { return getMap(mapHTTPCallRespHeaders) }
@@ -253,9 +263,14 @@ func RemoveHTTPRequestHeader(name string) error {
 	return asError(Status(proxyRemoveHeaderMapValue(mapRequestHeaders, strPtr(name), uint32(len(name)))))
 }
 
+// encoded is the buffer header maps the filter sends are encoded into,
+// reused: the host copies a map during the call.
+var encoded []byte
+
 // SendHTTPResponse answers the request from the filter.
 func SendHTTPResponse(status uint32, headers [][2]string, body []byte, details string) error {
-	h := headermap.Encode(headers)
+	encoded = headermap.AppendEncode(encoded[:0], headers)
+	h := encoded
 	return asError(Status(proxySendLocalResponse(status, strPtr(details), uint32(len(details)), ptrOf(body), uint32(len(body)), ptrOf(h), uint32(len(h)), -1)))
 }
 
@@ -295,19 +310,23 @@ func IncrementCounter(id uint32, by int64) error {
 	return asError(Status(proxyIncrementMetric(id, by)))
 }
 
-// GetPropertyString reads a host property (path parts are joined with
-// NUL; the filter reads two-part ones) as a string, without copying it:
-// the buffer is ours and nothing writes it again.
+// propertyPath holds the path of the property being read: its parts
+// joined with NUL.
+var propertyPath []byte
+
+// GetPropertyString reads a host property of the request (path parts
+// are joined with NUL; the filter reads two-part ones) as a string,
+// without copying it: it is read into the scratch buffer, so it is valid
+// until the next request callback, and a caller that keeps it copies it.
 func GetPropertyString(scope, name string) (string, error) {
-	var buf [64]byte
-	p := append(append(append(buf[:0], scope...), 0), name...)
-	var ptr, n uint32
-	st := Status(proxyGetProperty(ptrOf(p), uint32(len(p)), &ptr, &n))
+	propertyPath = append(append(append(propertyPath[:0], scope...), 0), name...)
+	scratch.on = true
+	st := Status(proxyGetProperty(ptrOf(propertyPath), uint32(len(propertyPath)), &retPtr, &retSize))
 	if st != StatusOK {
 		release()
 		return "", st
 	}
-	b := take(ptr, n)
+	b := take(retPtr, retSize)
 	if len(b) == 0 {
 		return "", nil
 	}

@@ -9,13 +9,60 @@ import "unsafe"
 // call; its backing array is reused, so allocation costs one make.
 var live [][]byte
 
+// The out-parameters of host calls. Their addresses go to the host, which
+// would make locals escape to the heap on every call; the filter runs one
+// callback at a time, so one pair serves every call.
+var retPtr, retSize uint32
+
+// scratch is where the answers of the host calls a request reads and then
+// drops (its header map, its properties) are written: one buffer that the
+// next request callback reuses, so a request allocates nothing for them.
+// What the filter keeps past the callback it copies (session.Root does for
+// a waiting request, the token cache for its keys). A host call that
+// answers into it sets on for its duration.
+var scratch struct {
+	on  bool
+	buf []byte
+	off int
+}
+
+// scratchMin is the scratch buffer's first size: a usual request's header
+// map and properties fit.
+const scratchMin = 4096
+
 func allocate(size uint32) uint32 {
 	if size == 0 {
 		size = 1 // a distinct, valid address even for empty data
 	}
-	b := make([]byte, size)
+	var b []byte
+	if scratch.on {
+		b = scratchTake(int(size))
+	} else {
+		b = make([]byte, size)
+	}
 	live = append(live, b)
 	return uint32(uintptr(unsafe.Pointer(&b[0])))
+}
+
+// scratchTake hands out n bytes of the scratch buffer. When they do not
+// fit, a larger buffer replaces it; what this callback already read stays
+// in the old one, which its readers keep alive.
+func scratchTake(n int) []byte {
+	aligned := (n + 7) &^ 7
+	if scratch.off+aligned > len(scratch.buf) {
+		scratch.buf = make([]byte, max(2*len(scratch.buf), aligned, scratchMin))
+		scratch.off = 0
+	}
+	b := scratch.buf[scratch.off : scratch.off+n : scratch.off+n]
+	scratch.off += aligned
+	return b
+}
+
+// resetScratch starts a request callback: what earlier callbacks read
+// into the scratch buffer is overwritten from here on.
+func resetScratch() {
+	scratch.off = 0
+	poisonScratch()
 }
 
 // take returns the buffer the host filled at ptr with size bytes, and
@@ -36,6 +83,7 @@ func take(ptr, size uint32) []byte {
 func release() {
 	clear(live)
 	live = live[:0]
+	scratch.on = false
 }
 
 func ptrOf(b []byte) unsafe.Pointer {

@@ -3,15 +3,13 @@ package session
 import (
 	"time"
 
-	"github.com/keycard-gw/keycard/filter/token"
+	"github.com/keycard-gw/keycard/filter"
 )
 
-// Headers is a header map as a host hands it over.
-type Headers interface {
-	token.Headers
-	Get(name string) (string, bool)
-	Each(fn func(name, value string))
-}
+// Headers is a header map as a host hands it over: the filter's own
+// type, so that handing a request's headers to the engine converts
+// nothing at run time.
+type Headers = filter.Headers
 
 // Log levels, as proxy-wasm numbers them.
 const (

@@ -30,6 +30,17 @@ type Root struct {
 	keyCalls     map[uint32]*keyCall // key fetches by call-out token
 	keysByIssuer map[string]*keyCall // the fetch in flight per issuer
 	ticking      bool                // the tick period is set (once per root: Kong traps on a second)
+
+	// req is the request being decided, reused so that a request costs
+	// no allocation; a request that waits keeps a copy (keep).
+	req filter.Request
+	// stripRemove and stripSet are the header changes of the verdict
+	// apply is carrying out, and strip the walk that removes headers,
+	// made once (a closure made per request would be an allocation per
+	// request).
+	stripRemove []string
+	stripSet    [][2]string
+	strip       func(name, value string)
 }
 
 // keyCall is one fetch of an issuer's keys from the sidecar and the
@@ -113,6 +124,7 @@ func (c *clock) reset() { c.set = false }
 func New(host Host) *Root {
 	r := &Root{host: host}
 	r.clock.src = host.Now
+	r.strip = r.stripHeader
 	return r
 }
 
@@ -224,7 +236,7 @@ func (r *Root) waitKeys(stream uint32, req *filter.Request, k *filter.KeyFetch) 
 			return r.proceed(stream, req, &d, nil)
 		}
 	}
-	kc.waiters = append(kc.waiters, keyWaiter{stream, *req})
+	kc.waiters = append(kc.waiters, keyWaiter{stream, keep(req)})
 	return false
 }
 
@@ -388,45 +400,69 @@ func (r *Root) RequestHeaders(stream uint32) Action {
 		_ = r.host.SendResponse(500, nil, nil, "keycard_headers")
 		return Pause
 	}
-	req := filter.Request{Headers: h}
+	req := &r.req
+	*req = filter.Request{Headers: h}
 	req.Method, _ = h.Get(":method")
 	gw := e.Gateway()
-	if p := gw.TargetProperty; p != nil {
-		// Kong's :path is nginx's decoded, normalised URI: decoding it
-		// again would misread %25, and it is not what proxy_pass sends
-		// upstream. The request target as the client sent it is
-		// $request_uri, which ngx_wasm_module serves as request.path
-		// (src/common/proxy_wasm/ngx_proxy_wasm_properties.c).
-		target, err := r.host.Property(p[0], p[1])
-		if err != nil {
-			r.host.Log(LogError, "keycard: cannot read "+p[0]+"."+p[1]+": "+err.Error())
-			_ = r.host.SendResponse(500, nil, nil, "keycard_request_path")
-			return Pause
-		}
-		req.Path = target
-	} else {
-		req.Path, _ = h.Get(":path")
+	if !r.readTarget(gw, req, h) {
+		*req = filter.Request{}
+		return Pause
 	}
+	if !gw.HostHeader { // else the engine reads the Host header
+		req.Authority, _ = h.Get(":authority")
+	}
+	d := e.Decide(req)
+	next := r.proceed(stream, req, &d, h)
+	*req = filter.Request{} // nothing of it is kept
+	if next {
+		return Continue
+	}
+	return Pause
+}
+
+// readTarget reads, where the host's ":path" is not the request target
+// as the client sent it (Kong), the target and the host the server
+// routes by from host properties. It answers the request itself and
+// returns false when it cannot.
+func (r *Root) readTarget(gw *filter.Gateway, req *filter.Request, h Headers) bool {
+	if gw.TargetProperty == nil {
+		req.Path, _ = h.Get(":path")
+		return true
+	}
+	if p := gw.RequestLineProperty; p != nil {
+		// Usually the request line alone tells both, with one host call.
+		if line, err := r.host.Property(p[0], p[1]); err == nil {
+			if target, ok := filter.OriginTarget(line); ok {
+				req.Path = target
+				return true
+			}
+		}
+	}
+	// Kong's :path is nginx's decoded, normalised URI: decoding it
+	// again would misread %25, and it is not what proxy_pass sends
+	// upstream. The request target as the client sent it is
+	// $request_uri, which ngx_wasm_module serves as request.path
+	// (src/common/proxy_wasm/ngx_proxy_wasm_properties.c).
+	p := gw.TargetProperty
+	target, err := r.host.Property(p[0], p[1])
+	if err != nil {
+		r.host.Log(LogError, "keycard: cannot read "+p[0]+"."+p[1]+": "+err.Error())
+		_ = r.host.SendResponse(500, nil, nil, "keycard_request_path")
+		return false
+	}
+	req.Path = target
 	if p := gw.RouteHostProperty; p != nil {
 		// nginx's $host: the host it routes and proxies by, which an
 		// absolute-form request line sets before the Host header.
 		// (request.host is not it: ngx_wasm_module maps that to
 		// ngx.hostname, the machine's name.)
-		var err error
 		if req.RouteHost, err = r.host.Property(p[0], p[1]); err != nil {
 			r.host.Log(LogError, "keycard: cannot read "+p[0]+"."+p[1]+": "+err.Error())
 			_ = r.host.SendResponse(500, nil, nil, "keycard_request_host")
-			return Pause
+			return false
 		}
 	}
-	if !gw.HostHeader { // else the engine reads the Host header
-		req.Authority, _ = h.Get(":authority")
-	}
-	d := e.Decide(&req)
-	if r.proceed(stream, &req, &d, h) {
-		return Continue
-	}
-	return Pause
+	return true
 }
 
 // apply carries a verdict out on the current request: a local response
@@ -460,33 +496,26 @@ func (r *Root) apply(stream uint32, d *filter.Decision, h Headers) bool {
 		}
 		return false
 	}
-	if h == nil && len(d.Remove) > 0 {
-		if got, err := r.host.RequestHeaders(); err == nil {
-			h = got
-		}
-	}
 	// Every client header that names a stripped one (forwarded identity
 	// headers, override headers) in any case or with "_" for "-" goes;
 	// the exact name of one that gets a value is replaced instead (which
 	// drops every copy). A remove costs a host call only when the
-	// request carries such a header.
-	if h == nil {
-		h = noHeaders{}
+	// request carries such a header. Where the host cannot remove a
+	// header (Kong), the engine refused every request that carried one
+	// of these names before deciding it (filter.Engine's refuse list
+	// holds every name of its remove list), so there is nothing to walk.
+	if len(d.Remove) > 0 && r.engine.Gateway().RemovesHeaders {
+		if h == nil {
+			if got, err := r.host.RequestHeaders(); err == nil {
+				h = got
+			}
+		}
+		if h != nil {
+			r.stripRemove, r.stripSet = d.Remove, d.Set
+			h.Each(r.strip)
+			r.stripRemove, r.stripSet = nil, nil
+		}
 	}
-	h.Each(func(name, _ string) {
-		if len(name) == 0 || name[0] == ':' || !r.engine.MayStrip(name) {
-			return
-		}
-		for _, strip := range d.Remove {
-			if !filter.SameHeaderName(name, strip) {
-				continue
-			}
-			if !(strings.EqualFold(name, strip) && setsHeader(d.Set, strip)) {
-				_ = r.host.RemoveRequestHeader(name)
-			}
-			return
-		}
-	})
 	for _, kv := range d.Set {
 		if err := r.host.ReplaceRequestHeader(kv[0], kv[1]); err != nil {
 			r.host.Log(LogError, "keycard: cannot set "+kv[0]+": "+err.Error())
@@ -494,10 +523,40 @@ func (r *Root) apply(stream uint32, d *filter.Decision, h Headers) bool {
 			return false
 		}
 	}
-	if len(d.CORS) > 0 { // for the upstream's response
-		r.responseCORS[stream] = d.CORS
+	if len(d.CORS) > 0 { // for the upstream's response, after this callback
+		r.responseCORS[stream] = filter.CloneHeaders(d.CORS)
 	}
 	return true
+}
+
+// stripHeader removes a request header if it names one that the verdict
+// being applied removes (r.stripRemove).
+func (r *Root) stripHeader(name, _ string) {
+	if len(name) == 0 || name[0] == ':' || !r.engine.MayStrip(name) {
+		return
+	}
+	for _, strip := range r.stripRemove {
+		if !filter.SameHeaderName(name, strip) {
+			continue
+		}
+		if !(strings.EqualFold(name, strip) && setsHeader(r.stripSet, strip)) {
+			_ = r.host.RemoveRequestHeader(name)
+		}
+		return
+	}
+}
+
+// keep copies a request that waits past its callback: its strings may
+// live in memory the host reuses for the next request (filter.Request).
+func keep(req *filter.Request) filter.Request {
+	k := filter.Request{Method: strings.Clone(req.Method), Authority: strings.Clone(req.Authority),
+		Path: strings.Clone(req.Path), RouteHost: strings.Clone(req.RouteHost)}
+	var h keptHeaders
+	req.Headers.Each(func(name, value string) {
+		h = append(h, [2]string{strings.Clone(name), strings.Clone(value)})
+	})
+	k.Headers = h
+	return k
 }
 
 // OnHTTPResponseHeaders adds the CORS headers decided for an allowed
@@ -536,13 +595,39 @@ func (r *Root) Delete(stream uint32) {
 	}
 }
 
-// noHeaders is a request whose headers could not be read again.
-type noHeaders struct{}
+// keptHeaders is a waiting request's header list, copied (keep). Names
+// compare without regard to case, as the hosts' maps do.
+type keptHeaders [][2]string
 
-func (noHeaders) Values(string) []string         { return nil }
-func (noHeaders) Nth(string, int) (string, bool) { return "", false }
-func (noHeaders) Get(string) (string, bool)      { return "", false }
-func (noHeaders) Each(func(name, value string))  {}
+func (h keptHeaders) Nth(name string, i int) (string, bool) {
+	for _, kv := range h {
+		if strings.EqualFold(kv[0], name) {
+			if i == 0 {
+				return kv[1], true
+			}
+			i--
+		}
+	}
+	return "", false
+}
+
+func (h keptHeaders) Get(name string) (string, bool) { return h.Nth(name, 0) }
+
+func (h keptHeaders) Values(name string) []string {
+	var out []string
+	for _, kv := range h {
+		if strings.EqualFold(kv[0], name) {
+			out = append(out, kv[1])
+		}
+	}
+	return out
+}
+
+func (h keptHeaders) Each(fn func(name, value string)) {
+	for _, kv := range h {
+		fn(kv[0], kv[1])
+	}
+}
 
 func setsHeader(set [][2]string, name string) bool {
 	for _, kv := range set {

@@ -30,6 +30,7 @@ type request struct {
 	headers  headers
 	target   string // Kong's request.path
 	host     string // Kong's ngx.host
+	line     string // Kong's ngx.request_line; "": the host does not serve it
 	status   int    // a local response's, 0 while none
 	body     string
 	set      map[string]string
@@ -65,6 +66,7 @@ type fakeHost struct {
 	tick     uint32
 	counters map[string]int
 	ids      []string
+	reads    []string // the properties read, in order
 }
 
 func newHost(t *testing.T, gateway string, conf *config.Config) *fakeHost {
@@ -105,11 +107,16 @@ func (h *fakeHost) RequestHeaders() (session.Headers, error) {
 	return h.req().headers, nil
 }
 func (h *fakeHost) Property(scope, name string) (string, error) {
+	h.reads = append(h.reads, scope+"."+name)
 	switch scope + "." + name {
 	case "request.path":
 		return h.req().target, nil
 	case "ngx.host":
 		return h.req().host, nil
+	case "ngx.request_line":
+		if h.req().line != "" {
+			return h.req().line, nil
+		}
 	}
 	return "", errors.New("no property " + scope + "." + name)
 }
@@ -164,13 +171,25 @@ func (h *fakeHost) CallResponseBody(size int) ([]byte, error)     { return h.ans
 // send runs a request's headers callback: GET host path with the
 // headers, as the flavour presents a request.
 func (h *fakeHost) send(s *session.Root, id uint32, host, path string, hs ...[2]string) session.Action {
-	r := &request{set: map[string]string{}, target: path, host: host}
+	r := &request{set: map[string]string{}, target: path, host: host, line: "GET " + path + " HTTP/1.1"}
+	h.sendRequest(s, id, r, host, hs...)
+	return h.requestAction(s, id)
+}
+
+// sendRequest puts a request in place as the flavour presents it.
+func (h *fakeHost) sendRequest(s *session.Root, id uint32, r *request, host string, hs ...[2]string) {
+	path := r.target
 	if h.kong {
 		r.headers.HeaderList = append(policycases.HeaderList{{":method", "GET"}, {":path", path}, {":authority", "kong:8000"}, {"host", host}}, hs...)
 	} else {
 		r.headers.HeaderList = append(policycases.HeaderList{{":method", "GET"}, {":path", path}, {":authority", host}}, hs...)
 	}
 	h.requests[id] = r
+}
+
+// requestAction runs the headers callback of a request put in place.
+func (h *fakeHost) requestAction(s *session.Root, id uint32) session.Action {
+	r := h.requests[id]
 	h.current = id
 	a := s.RequestHeaders(id)
 	if a == session.Continue {
@@ -387,5 +406,44 @@ func TestDenialLogLimit(t *testing.T) {
 	}
 	if h.counters["keycard.requests.denied.no_token"] != 26 {
 		t.Errorf("denied counter %d, want 26", h.counters["keycard.requests.denied.no_token"])
+	}
+}
+
+// TestKongRequestLine: on Kong the request line alone gives the target
+// and says nginx routes by the Host header when its target is in origin
+// form (one property read); any other line, or a host that does not
+// serve it, falls back to request.path and ngx.host.
+func TestKongRequestLine(t *testing.T) {
+	res := shop(t)
+	for _, tc := range []struct {
+		name       string
+		line       string
+		target     string // request.path
+		routedHost string // ngx.host
+		status     int
+		reads      []string
+	}{
+		{"origin form", "GET /health HTTP/1.1", "/health", "a.shop.example", 200, []string{"ngx.request_line"}},
+		{"origin form over HTTP/2", "GET /health HTTP/2.0", "/health", "a.shop.example", 200, []string{"ngx.request_line"}},
+		{"the line's target is the one decided on", "GET /admin/users HTTP/1.1", "/health", "a.shop.example", 401, []string{"ngx.request_line"}},
+		{"absolute form routed elsewhere", "GET http://b.shop.example/health HTTP/1.1", "/health", "b.shop.example", 400, []string{"ngx.request_line", "request.path", "ngx.host"}},
+		{"absolute form routed by the same host", "GET http://a.shop.example/health HTTP/1.1", "/health", "a.shop.example", 200, []string{"ngx.request_line", "request.path", "ngx.host"}},
+		{"no request line", "", "/health", "a.shop.example", 200, []string{"ngx.request_line", "request.path", "ngx.host"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t, config.GatewayKong, res.Config)
+			s := start(t, h)
+			h.reads = nil
+			r := &request{set: map[string]string{}, target: tc.target, host: tc.routedHost, line: tc.line}
+			h.sendRequest(s, 1, r, "a.shop.example")
+			h.requestAction(s, 1)
+			status := r.status
+			if status == 0 && r.finished {
+				status = 200
+			}
+			if status != tc.status || strings.Join(h.reads, " ") != strings.Join(tc.reads, " ") {
+				t.Errorf("status %d, reads %q; want %d, %q (log %q)", status, h.reads, tc.status, tc.reads, h.logs)
+			}
+		})
 	}
 }

@@ -1,6 +1,9 @@
 package token
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // cache maps raw tokens to verified identities until the token expires.
 // It is bounded: when full, an arbitrary entry (Go's map order) makes room,
@@ -55,6 +58,9 @@ func (c *cache) put(raw string, id *Identity, err error, until, now time.Time) {
 			break
 		}
 	}
+	// The token may live in memory the host reuses for the next request
+	// (filter/abi's scratch buffer): the cache keeps its own copy.
+	raw = strings.Clone(raw)
 	c.entries[cacheKey(raw)] = cacheEntry{raw, id, err, until}
 }
 

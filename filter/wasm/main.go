@@ -19,36 +19,52 @@ import (
 func main() {}
 
 func init() {
-	abi.SetNewRootContext(func(uint32) abi.RootContext { return &root{session.New(abiHost{})} })
+	abi.SetNewRootContext(func(uint32) abi.RootContext { return &root{s: session.New(abiHost{})} })
 }
 
 // root is one plugin instance, the session's on the ABI.
-type root struct{ s *session.Root }
+type root struct {
+	s    *session.Root
+	free []*stream // finished streams, reused: a request allocates none
+}
 
-func (r *root) OnVMStart(int) bool                       { return true }
-func (r *root) OnPluginStart(size int) bool              { return r.s.Configure(size) }
-func (r *root) NewHTTPContext(id uint32) abi.HTTPContext { return &stream{id: id, s: r.s} }
-func (r *root) OnTick()                                  { r.s.Tick() }
-func (r *root) OnDelete()                                {}
+func (r *root) OnVMStart(int) bool          { return true }
+func (r *root) OnPluginStart(size int) bool { return r.s.Configure(size) }
+func (r *root) NewHTTPContext(id uint32) abi.HTTPContext {
+	if n := len(r.free); n > 0 {
+		st := r.free[n-1]
+		r.free = r.free[:n-1]
+		st.id = id
+		return st
+	}
+	return &stream{id: id, root: r}
+}
+func (r *root) OnTick()   { r.s.Tick() }
+func (r *root) OnDelete() {}
 func (r *root) OnHTTPCallResponse(token uint32, numHeaders, bodySize, _ int) {
 	r.s.CallResponse(token, numHeaders, bodySize)
 }
 
 // stream is one HTTP request.
 type stream struct {
-	id uint32
-	s  *session.Root
+	id   uint32
+	root *root
 }
 
 func (st *stream) OnHTTPRequestHeaders(int, bool) abi.Action {
-	return abi.Action(st.s.RequestHeaders(st.id))
+	return abi.Action(st.root.s.RequestHeaders(st.id))
 }
 
 func (st *stream) OnHTTPResponseHeaders(int, bool) abi.Action {
-	return abi.Action(st.s.ResponseHeaders(st.id))
+	return abi.Action(st.root.s.ResponseHeaders(st.id))
 }
 
-func (st *stream) OnHTTPDelete() { st.s.Delete(st.id) }
+// OnHTTPDelete is the stream's last callback (the ABI layer forgets it
+// right after), so its object goes back to the root for the next one.
+func (st *stream) OnHTTPDelete() {
+	st.root.s.Delete(st.id)
+	st.root.free = append(st.root.free, st)
+}
 
 // abiHost is session.Host on the proxy-wasm ABI.
 type abiHost struct{}
@@ -80,7 +96,11 @@ func (abiHost) Dispatch(upstream string, headers [][2]string, timeoutMillis uint
 }
 
 func (abiHost) RequestHeaders() (session.Headers, error) {
-	return headers(abi.GetHTTPRequestHeaders())
+	h, err := abi.GetHTTPRequestHeaders()
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 func (abiHost) ResponseHeaders() (session.Headers, error) {

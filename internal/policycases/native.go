@@ -38,6 +38,9 @@ func Static(*filter.Pending) (*state.Answer, error) {
 	return &state.Answer{Version: state.Version, Token: state.Unknown, Status: state.Enabled}, nil
 }
 
+// Get returns the first value of a header.
+func (h HeaderList) Get(name string) (string, bool) { return h.Nth(name, 0) }
+
 // Nth returns the i-th value of a header.
 func (h HeaderList) Nth(name string, i int) (string, bool) {
 	for _, kv := range h {

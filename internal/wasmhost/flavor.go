@@ -233,6 +233,10 @@ func (s *stream) property(path string) (string, bool) {
 		if s.ngxHost != "" {
 			return s.ngxHost, true
 		}
+	case "ngx\x00request_line", "ngx.request_line":
+		if s.requestLine != "" {
+			return s.requestLine, true
+		}
 	}
 	return "", false
 }

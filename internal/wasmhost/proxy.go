@@ -174,7 +174,8 @@ func getHeaderMapPairs(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = status
 		return
 	}
-	stack[0] = vm.give(ctx, mod, headermap.Encode(pairs), uint32(stack[1]), uint32(stack[2]))
+	vm.encoded = headermap.AppendEncode(vm.encoded[:0], pairs)
+	stack[0] = vm.give(ctx, mod, vm.encoded, uint32(stack[1]), uint32(stack[2]))
 }
 
 // headerMap is the map a getter may read now: the current stream's

@@ -35,6 +35,7 @@ type VM struct {
 	malloc  api.Function // proxy_on_memory_allocate, called from host functions
 	stack   []uint64
 	mstack  []uint64 // malloc's stack: give runs while stack is in use
+	encoded []byte   // the last header map handed to the module, its buffer reused
 
 	pluginConfig []byte
 	nextID       uint32
@@ -57,15 +58,16 @@ type VM struct {
 
 // stream is one request's state on the host side.
 type stream struct {
-	id       uint32
-	headers  [][2]string // current request headers (Envoy: lower-case names; Kong: the client's case)
-	ghosts   [][2]string // Kong: headers the module removed that nginx still forwards
-	answerTo uint32      // a host fault: where call-out answers go (0: the root)
-	target   string      // the request target as the client sent it
-	ngxHost  string      // Kong: nginx's $host ("" elsewhere)
-	response *LocalResponse
-	paused   bool
-	resumed  bool
+	id          uint32
+	headers     [][2]string // current request headers (Envoy: lower-case names; Kong: the client's case)
+	ghosts      [][2]string // Kong: headers the module removed that nginx still forwards
+	answerTo    uint32      // a host fault: where call-out answers go (0: the root)
+	target      string      // the request target as the client sent it
+	ngxHost     string      // Kong: nginx's $host ("" elsewhere)
+	requestLine string      // Kong: nginx's $request_line ("" elsewhere)
+	response    *LocalResponse
+	paused      bool
+	resumed     bool
 
 	// The response's headers while proxy_on_response_headers runs (the
 	// only time the module may read or change them), then as changed.
@@ -346,8 +348,10 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	ctx = context.WithValue(ctx, vmKey{}, vm)
-	var ngxHost string
+	var ngxHost, requestLine string
 	if vm.host.flavor == kong {
+		// $request_line: an HTTP/1.1 line as the client sent it.
+		requestLine = req.Method + " " + req.Path + " HTTP/1.1"
 		ngxHost, req.Path = nginxHost(req, vm.host.opts.ServerName)
 	}
 	headers, err := vm.host.requestHeaders(req)
@@ -357,7 +361,7 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	}
 	id := vm.nextID
 	vm.nextID++
-	s := &stream{id: id, headers: headers, target: req.Path, ngxHost: ngxHost, answerTo: req.AnswerTo}
+	s := &stream{id: id, headers: headers, target: req.Path, ngxHost: ngxHost, requestLine: requestLine, answerTo: req.AnswerTo}
 	vm.streams[id] = s
 	defer func() {
 		delete(vm.streams, id)
@@ -457,24 +461,26 @@ func (vm *VM) finishStream(ctx context.Context, s *stream, bodySize int) error {
 		respBody = len(s.response.Body)
 	}
 	respHeaders := len(s.respHeaders)
-	steps := []struct {
+	steps := [...]struct {
 		name string
-		args []uint64
+		args [3]uint64
+		n    int
 	}{
-		{cbResponseHeaders, []uint64{id, uint64(respHeaders), 0}},
-		{cbResponseBody, []uint64{id, uint64(respBody), 1}},
-		{cbResponseTrailers, []uint64{id, 0}},
-		{cbDone, []uint64{id}},
-		{cbLog, []uint64{id}},
-		{cbDelete, []uint64{id}},
+		{cbResponseHeaders, [3]uint64{id, uint64(respHeaders), 0}, 3},
+		{cbResponseBody, [3]uint64{id, uint64(respBody), 1}, 3},
+		{cbResponseTrailers, [3]uint64{id, 0}, 2},
+		{cbDone, [3]uint64{id}, 1},
+		{cbLog, [3]uint64{id}, 1},
+		{cbDelete, [3]uint64{id}, 1},
 	}
-	for _, st := range steps {
+	for i := range steps {
+		st := &steps[i]
 		if st.name == cbResponseTrailers && vm.host.flavor != kong {
 			continue // Envoy calls it only when the response has trailers
 		}
 		vm.effective = s.id
 		s.inResponse = st.name == cbResponseHeaders
-		r, err := vm.call(ctx, st.name, st.args...)
+		r, err := vm.call(ctx, st.name, st.args[:st.n]...)
 		s.inResponse = false
 		if err != nil {
 			return err

@@ -5,16 +5,23 @@
 // the two sides of the ABI cannot drift apart.
 package headermap
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // Encode serializes pairs.
-func Encode(pairs [][2]string) []byte {
+func Encode(pairs [][2]string) []byte { return AppendEncode(nil, pairs) }
+
+// AppendEncode serializes pairs at the end of dst, so that a caller
+// that encodes often can reuse one buffer.
+func AppendEncode(dst []byte, pairs [][2]string) []byte {
 	size := 4
 	for _, kv := range pairs {
 		size += 8 + len(kv[0]) + len(kv[1]) + 2
 	}
-	b := make([]byte, 4, size)
-	binary.LittleEndian.PutUint32(b, uint32(len(pairs)))
+	b := slices.Grow(dst, size)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(pairs)))
 	for _, kv := range pairs {
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[0])))
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(kv[1])))

@@ -49,6 +49,8 @@ func CORSRequests(cfg *config.Config, now time.Time) []CORSRequest {
 		{"a refused preflight gets no CORS headers", "OPTIONS", "a.shop.example", "/auth", pre("https://evil.example", "GET", ""), 403, "cors_not_allowed", none},
 		{"an allowed cross-origin request", "GET", "a.shop.example", "/auth", [][2]string{{"origin", "https://shop.example"}, {"authorization", "Bearer " + tok}}, 200, "", map[string]string{
 			"access-control-allow-origin": "https://shop.example", "access-control-allow-credentials": "true", "access-control-allow-methods": "-"}},
+		{"the same request again, decided at once (its token's state is cached)", "GET", "a.shop.example", "/auth", [][2]string{{"origin", "https://shop.example"}, {"authorization", "Bearer " + tok}}, 200, "", map[string]string{
+			"access-control-allow-origin": "https://shop.example", "access-control-allow-credentials": "true", "access-control-allow-methods": "-"}},
 		{"a denied cross-origin request can be read by the page", "GET", "a.shop.example", "/auth", [][2]string{{"origin", "https://shop.example"}}, 401, "no_token", map[string]string{
 			"access-control-allow-origin": "https://shop.example", "access-control-allow-credentials": "true", "www-authenticate": "Bearer"}},
 		{"a request from another origin gets no CORS headers", "GET", "a.shop.example", "/auth", [][2]string{{"origin", "https://evil.example"}, {"authorization", "Bearer " + tok}}, 200, "", none},

@@ -1,0 +1,5 @@
+//go:build wasip1 && !keycard_poison
+
+package abi
+
+func poisonScratch() {}
