@@ -48,24 +48,24 @@ func (e *Engine) readClaims(cfg *config.Config) error {
 
 // conditioned turns an allowed decision whose service's or route's
 // conditions do not hold into 403 condition_failed.
-func (e *Engine) conditioned(d Decision, id *token.Identity, p *Pending) Decision {
+func (e *Engine) conditioned(d *Decision, id *token.Identity, p *Pending) {
 	if e.conditions == nil || !d.Allow {
-		return d
+		return
 	}
 	for _, line := range [2]int{0, d.RouteLine} { // the service's, then the route's
 		cs := e.conditions[line]
 		for i := range cs {
 			if cs[i].Service == d.Service && !cs[i].holds(id, p) {
-				out := into(d, deny(403, ReasonCondition))
-				out.Detail = "condition " + cs[i].String() + " does not hold"
-				return out
+				detail := "condition " + cs[i].String() + " does not hold"
+				*d = into(*d, deny(403, ReasonCondition))
+				d.Detail = detail
+				return
 			}
 		}
 		if d.RouteLine == 0 {
 			break // no route: the service's only
 		}
 	}
-	return d
 }
 
 func (c *condition) holds(id *token.Identity, p *Pending) bool {

@@ -251,12 +251,15 @@ func (e *Engine) decide(r *Request, identify func() credential, stateful bool) D
 	if d.Pending != nil {
 		d.Pending.cors = CloneHeaders(d.CORS)
 	}
-	return e.finalize(d)
+	e.finalize(&d)
+	return d
 }
 
 // finalize applies shadow mode and adds the header changes to a verdict.
-func (e *Engine) finalize(d Decision) Decision {
-	if !d.Allow && e.shadowed(&d) {
+// Decisions pass by pointer where they can: a Decision is a few hundred
+// bytes, and each copy inside wasm is a memory.copy.
+func (e *Engine) finalize(d *Decision) {
+	if !d.Allow && e.shadowed(d) {
 		d.Allow, d.Shadow = true, true
 	}
 	d.Remove = e.remove
@@ -266,7 +269,6 @@ func (e *Engine) finalize(d Decision) Decision {
 	if d.Shadow && e.cfg.Options.ShadowHeader != "" {
 		d.Set = append(d.Set, [2]string{e.shadowHeader, strconv.Itoa(d.Status) + " " + d.Reason})
 	}
-	return d
 }
 
 // shadowed reports whether a denial falls under shadow mode: the matched

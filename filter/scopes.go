@@ -30,9 +30,9 @@ func scopeRules(cfg *config.Config) map[int][]*config.Scopes {
 
 // scoped turns an allowed decision on a route that needs scopes the
 // token lacks into 403 insufficient_scope, naming the scopes needed.
-func (e *Engine) scoped(d Decision, id *token.Identity) Decision {
+func (e *Engine) scoped(d *Decision, id *token.Identity) {
 	if e.scopes == nil || d.RouteLine == 0 {
-		return d
+		return
 	}
 	var rule *config.Scopes
 	for _, r := range e.scopes[d.RouteLine] {
@@ -41,7 +41,7 @@ func (e *Engine) scoped(d Decision, id *token.Identity) Decision {
 		}
 	}
 	if rule == nil {
-		return d
+		return
 	}
 	var have []string
 	if id != nil {
@@ -56,17 +56,15 @@ func (e *Engine) scoped(d Decision, id *token.Identity) Decision {
 		anyOK = anyOK || slices.Contains(have, s)
 	}
 	if !missing && anyOK {
-		return d
+		return
 	}
-	out := into(d, deny(403, ReasonScope))
-	need := rule.All
+	*d = into(*d, deny(403, ReasonScope))
 	if missing || len(rule.Any) == 0 {
-		out.Scope = strings.Join(need, " ")
+		d.Scope = strings.Join(rule.All, " ")
 	} else {
-		out.Scope = strings.Join(rule.Any, " ")
+		d.Scope = strings.Join(rule.Any, " ")
 	}
-	out.Detail = "the route needs scopes " + describeScopes(rule)
-	return out
+	d.Detail = "the route needs scopes " + describeScopes(rule)
 }
 
 func describeScopes(r *config.Scopes) string {

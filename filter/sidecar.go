@@ -57,7 +57,8 @@ func (e *Engine) Finish(p *Pending, a *state.Answer, err error) Decision {
 		d = e.authorize(p, a)
 	}
 	d.CORS = p.cors
-	return e.finalize(d)
+	e.finalize(&d)
+	return d
 }
 
 // authorize decides with the identity and, when there is one, the
@@ -111,15 +112,21 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 	// role permission or a per-user grant opens the path.
 	if p.ruleMatched && levelOK && roleOK {
 		d.Allow, d.Reason = true, ReasonOK
-		return e.conditioned(e.scoped(d, id), id, p)
+		e.scoped(&d, id)
+		e.conditioned(&d, id, p)
+		return d
 	}
 	if e.tb.Granted(p.method, p.path, roles) {
 		d.Allow, d.Reason = true, ReasonGranted
-		return e.conditioned(e.scoped(d, id), id, p)
+		e.scoped(&d, id)
+		e.conditioned(&d, id, p)
+		return d
 	}
 	if a != nil && e.patterns.any(a.Allow, p.path, false) {
 		d.Allow, d.Reason = true, ReasonUserGranted
-		return e.conditioned(e.scoped(d, id), id, p)
+		e.scoped(&d, id)
+		e.conditioned(&d, id, p)
+		return d
 	}
 	switch {
 	case !p.ruleMatched:

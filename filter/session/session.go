@@ -400,21 +400,20 @@ func (r *Root) RequestHeaders(stream uint32) Action {
 		_ = r.host.SendResponse(500, nil, nil, "keycard_headers")
 		return Pause
 	}
+	// Field by field: zeroing the whole struct is a bulk clear with
+	// write barriers inside wasm.
 	req := &r.req
-	*req = filter.Request{Headers: h}
+	req.Headers, req.Authority, req.RouteHost = h, "", ""
 	req.Method, _ = h.Get(":method")
 	gw := e.Gateway()
 	if !r.readTarget(gw, req, h) {
-		*req = filter.Request{}
 		return Pause
 	}
 	if !gw.HostHeader { // else the engine reads the Host header
 		req.Authority, _ = h.Get(":authority")
 	}
 	d := e.Decide(req)
-	next := r.proceed(stream, req, &d, h)
-	*req = filter.Request{} // nothing of it is kept
-	if next {
+	if r.proceed(stream, req, &d, h) {
 		return Continue
 	}
 	return Pause

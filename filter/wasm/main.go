@@ -69,7 +69,7 @@ func (st *stream) OnHTTPDelete() {
 // abiHost is session.Host on the proxy-wasm ABI.
 type abiHost struct{}
 
-func (abiHost) Now() time.Time                               { return time.Now() }
+func (abiHost) Now() time.Time                               { return abi.Now() }
 func (abiHost) Log(level int, msg string)                    { abi.Log(abi.LogLevel(level), msg) }
 func (abiHost) PluginConfiguration(size int) ([]byte, error) { return abi.GetPluginConfiguration(size) }
 func (abiHost) SetTickPeriod(millis uint32) error            { return abi.SetTickPeriod(millis) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +128,7 @@ func TestGuestProfile(t *testing.T) {
 		sort.Slice(names, func(i, j int) bool { return p.self[names[i]] > p.self[names[j]] })
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s: %d guest calls per request; top functions by self time (per request):\n", bc.name, total/n)
-		for _, name := range names[:min(25, len(names))] {
+		for _, name := range names[:min(guestTop(), len(names))] {
 			fmt.Fprintf(&b, "  %8.0f ns self %8.0f ns incl %6.1f calls  %s\n", float64(p.self[name])/n, float64(p.incl[name])/n, float64(p.calls[name])/n, name)
 		}
 		sites := make([]string, 0, len(p.allocs))
@@ -141,4 +142,13 @@ func TestGuestProfile(t *testing.T) {
 		}
 		t.Log(b.String())
 	}
+}
+
+// guestTop is how many functions the profile lists
+// (KEYCARD_GUEST_TOP, default 25).
+func guestTop() int {
+	if n, err := strconv.Atoi(os.Getenv("KEYCARD_GUEST_TOP")); err == nil && n > 0 {
+		return n
+	}
+	return 25
 }
