@@ -64,7 +64,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 		e.remove = append(e.remove, name)
 		e.refuse = append(e.refuse, refusal{name, ReasonIdentityHeader, false})
 	}
-	e.visitRefused = e.refusedHeader
+	e.visitRefused = func(n, _ string) { e.refusedHeader(n) }
 	e.scopes = scopeRules(cfg)
 	if err := e.readClaims(cfg); err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ type refusalFound struct {
 	found        bool
 }
 
-func (e *Engine) refusedHeader(n, _ string) {
+func (e *Engine) refusedHeader(n string) {
 	if e.refused.found || len(n) == 0 || n[0] == ':' || !mayBe(e.refuseLens, e.longRefuse, n) {
 		return
 	}
@@ -84,13 +84,7 @@ func CloneHeaders(h [][2]string) [][2]string {
 
 // Headers is a request's header list as the host hands it over. Names
 // compare without regard to case.
-type Headers interface {
-	token.Headers
-	// Get is the first value of a header.
-	Get(name string) (string, bool)
-	// Each calls fn for every header in order.
-	Each(fn func(name, value string))
-}
+type Headers = token.Headers
 
 // MayStrip reports whether a request header's name can match one of the
 // names decisions remove (Decision.Remove, SameHeaderName): false means

@@ -21,9 +21,11 @@ var retPtr, retSize uint32
 // a waiting request, the token cache for its keys). A host call that
 // answers into it sets on for its duration.
 var scratch struct {
-	on  bool
-	buf []byte
-	off int
+	on   bool
+	buf  []byte
+	off  int
+	last int // where the last answer was handed out, -1 for none
+	size int // and its size
 }
 
 // scratchMin is the scratch buffer's first size: a usual request's header
@@ -34,12 +36,13 @@ func allocate(size uint32) uint32 {
 	if size == 0 {
 		size = 1 // a distinct, valid address even for empty data
 	}
-	var b []byte
 	if scratch.on {
-		b = scratchTake(int(size))
-	} else {
-		b = make([]byte, size)
+		// Not listed in live: the scratch buffer is reachable anyway,
+		// and clearing live's pointers costs write barriers.
+		b := scratchTake(int(size))
+		return uint32(uintptr(unsafe.Pointer(&b[0])))
 	}
+	b := make([]byte, size)
 	live = append(live, b)
 	return uint32(uintptr(unsafe.Pointer(&b[0])))
 }
@@ -54,6 +57,7 @@ func scratchTake(n int) []byte {
 		scratch.off = 0
 	}
 	b := scratch.buf[scratch.off : scratch.off+n : scratch.off+n]
+	scratch.last, scratch.size = scratch.off, n
 	scratch.off += aligned
 	return b
 }
@@ -72,6 +76,9 @@ func take(ptr, size uint32) []byte {
 	if ptr == 0 || size == 0 {
 		return nil
 	}
+	if last := scratch.last; last >= 0 && int(size) <= scratch.size && uint32(uintptr(unsafe.Pointer(&scratch.buf[last]))) == ptr {
+		return scratch.buf[last : last+int(size) : last+int(size)]
+	}
 	for _, b := range live {
 		if uint32(uintptr(unsafe.Pointer(&b[0]))) == ptr && int(size) <= len(b) {
 			return b[:size:size]
@@ -81,9 +88,11 @@ func take(ptr, size uint32) []byte {
 }
 
 func release() {
-	clear(live)
-	live = live[:0]
-	scratch.on = false
+	if len(live) > 0 {
+		clear(live)
+		live = live[:0]
+	}
+	scratch.on, scratch.last = false, -1
 }
 
 func ptrOf(b []byte) unsafe.Pointer {

@@ -124,7 +124,7 @@ func (c *clock) reset() { c.set = false }
 func New(host Host) *Root {
 	r := &Root{host: host}
 	r.clock.src = host.Now
-	r.strip = r.stripHeader
+	r.strip = func(name, _ string) { r.stripHeader(name) }
 	return r
 }
 
@@ -530,7 +530,7 @@ func (r *Root) apply(stream uint32, d *filter.Decision, h Headers) bool {
 
 // stripHeader removes a request header if it names one that the verdict
 // being applied removes (r.stripRemove).
-func (r *Root) stripHeader(name, _ string) {
+func (r *Root) stripHeader(name string) {
 	if len(name) == 0 || name[0] == ':' || !r.engine.MayStrip(name) {
 		return
 	}

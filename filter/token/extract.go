@@ -10,12 +10,19 @@ import (
 // ErrAmbiguous means a request carried two different tokens.
 var ErrAmbiguous = errors.New("two different tokens in one request")
 
-// Headers gives the values of a request header; names are lower case.
+// Headers is a request's header list as the host hands it over; names
+// asked for are lower case. It is the filter's header type too
+// (filter.Headers), so that handing a request's headers from one to the
+// other converts nothing at run time.
 type Headers interface {
 	Values(name string) []string
 	// Nth returns the i-th value (from 0), so that reading headers on
 	// the request path need not allocate.
 	Nth(name string, i int) (string, bool)
+	// Get is the first value of a header.
+	Get(name string) (string, bool)
+	// Each calls fn for every header in order.
+	Each(fn func(name, value string))
 }
 
 // Extract reads the token from the sources in order. The first source that

@@ -20,6 +20,14 @@ func (h headerList) Nth(name string, i int) (string, bool) {
 	return "", false
 }
 
+func (h headerList) Get(name string) (string, bool) { return h.Nth(name, 0) }
+
+func (h headerList) Each(fn func(name, value string)) {
+	for _, kv := range h {
+		fn(kv[0], kv[1])
+	}
+}
+
 func (h headerList) Values(name string) []string {
 	var out []string
 	for _, kv := range h {
