@@ -131,6 +131,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzReadClaims -fuzztime 15s ./state
 	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 15s ./filter/token
 	$(GO) test -run '^$$' -fuzz FuzzOriginTarget -fuzztime 15s ./filter
+	$(GO) test -run '^$$' -fuzz FuzzNginxURI -fuzztime 15s ./internal/wasmhost
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 15s ./filter/abi/headermap
 	$(GO) test -run '^$$' -fuzz FuzzParseJWKS -fuzztime 30s ./config
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFast -fuzztime 30s ./config

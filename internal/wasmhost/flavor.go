@@ -178,6 +178,20 @@ func NginxURI(target string) (string, error) {
 	if path == "" || path[0] != '/' {
 		return "", ErrNginxRefuses
 	}
+	if strings.IndexByte(path, '%') < 0 && !strings.Contains(path, "//") && !strings.Contains(path, "/.") {
+		// Nothing to decode, merge or resolve (the usual target): nginx
+		// leaves the path as it is, and the model allocates nothing.
+		if hasArgs && args != "" {
+			return target, nil // no "#" before the "?": the target is path?args
+		}
+		return path, nil
+	}
+	return nginxComplexURI(path, args, hasArgs)
+}
+
+// nginxComplexURI is NginxURI for a path with escapes, repeated slashes
+// or dot segments.
+func nginxComplexURI(path, args string, hasArgs bool) (string, error) {
 	var dec strings.Builder
 	for i := 0; i < len(path); i++ {
 		c := path[i]
