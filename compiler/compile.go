@@ -544,6 +544,10 @@ func (c *compilation) roles() map[string]int {
 		c.spec.Roles = append(c.spec.Roles, r.Name)
 		var bits table.RoleBits
 		bits.Set(idx[r.Name])
+		perLine := map[int]int{} // permissions by line: a scoped one is named by its line
+		for _, perm := range r.Perms {
+			perLine[perm.Node.Line]++
+		}
 		for _, perm := range r.Perms {
 			pm, msg := parsePermission(perm.Value)
 			if msg != "" {
@@ -551,6 +555,25 @@ func (c *compilation) roles() map[string]int {
 				continue
 			}
 			c.spec.Grants = append(c.spec.Grants, table.GrantSpec{Pattern: perm.Value, Segments: pm.segs, Regex: pm.regex, Methods: pm.methods, Roles: bits, Line: perm.Node.Line})
+			if len(perm.Scopes)+len(perm.AnyOf) == 0 {
+				continue
+			}
+			switch {
+			case pm.regex != "":
+				d.errorf(perm.Node, "role %s: permission %q: scopes on a re: permission are not supported; write it as a path pattern", r.Name, perm.Value)
+				continue
+			case perLine[perm.Node.Line] > 1:
+				d.errorf(perm.Node, "role %s: permission %q: a permission with scopes needs a line of its own", r.Name, perm.Value)
+				continue
+			}
+			sc := config.Scopes{Role: r.Name, Line: perm.Node.Line, Route: perm.Value}
+			for _, x := range perm.Scopes {
+				sc.All = append(sc.All, x.Value)
+			}
+			for _, x := range perm.AnyOf {
+				sc.Any = append(sc.Any, x.Value)
+			}
+			c.cfg.Scopes = append(c.cfg.Scopes, sc)
 		}
 	}
 	return idx

@@ -102,9 +102,17 @@ type LevelDef struct {
 type RoleDef struct {
 	Name  string
 	Node  *yaml.Node
-	Perms []ref
+	Perms []PermDef
 	used  bool
 	dec   *decoder
+}
+
+// PermDef is one role permission: "[METHOD[,METHOD]] PATTERN" or
+// "[METHOD] re:REGEX", written alone or as
+// {permission: ..., scopes: [...], any_scopes: [...]}.
+type PermDef struct {
+	ref
+	Scopes, AnyOf []ref
 }
 
 // Sessions is the sessions section.
@@ -205,6 +213,7 @@ var (
 	serviceFields = []string{"name", "hosts", "prefix", "default", "mode", "cors", "when", "routes"}
 	routeFields   = []string{"path", "access", "roles", "methods", "token", "mode", "cors", "scopes", "any_scopes", "when"}
 	corsFields    = []string{"origins", "methods", "headers", "expose", "credentials", "max_age", "forward_preflight"}
+	permFields    = []string{"permission", "scopes", "any_scopes"}
 )
 
 // parseFile decodes one file's top-level mapping into p.
@@ -255,7 +264,7 @@ func (p *Policy) parseFile(d *decoder, dir string, root *yaml.Node) {
 				if !d.checkIdent(k, "role name", name) {
 					return
 				}
-				p.Roles = append(p.Roles, RoleDef{Name: name, Node: k, Perms: d.strList(rv, "role "+name), dec: d})
+				p.Roles = append(p.Roles, RoleDef{Name: name, Node: k, Perms: d.permissions(rv, "role "+name), dec: d})
 			})
 		case "sessions":
 			d.fields(v, "sessions", sessionFields, func(key string, _, sv *yaml.Node) {
@@ -661,6 +670,40 @@ func (d *decoder) scopes(n *yaml.Node, what string) []ref {
 		}
 	}
 	return list
+}
+
+// permissions reads a role's permissions: each a string, or a mapping
+// of the permission and the scopes it needs.
+func (d *decoder) permissions(n *yaml.Node, what string) []PermDef {
+	var out []PermDef
+	d.list(n, what, func(i int, item *yaml.Node) {
+		at := fmt.Sprintf("%s[%d]", what, i)
+		if item.Kind != yaml.MappingNode {
+			if s, ok := d.str(item, at); ok {
+				out = append(out, PermDef{ref: ref{s, item}})
+			}
+			return
+		}
+		var p PermDef
+		d.fields(item, at, permFields, func(key string, _, v *yaml.Node) {
+			switch key {
+			case "permission":
+				if s, ok := d.str(v, at+".permission"); ok {
+					p.ref = ref{s, v}
+				}
+			case "scopes":
+				p.Scopes = d.scopes(v, at+".scopes")
+			case "any_scopes":
+				p.AnyOf = d.scopes(v, at+".any_scopes")
+			}
+		})
+		if p.Node == nil {
+			d.errorf(item, "%s: needs a permission", at)
+			return
+		}
+		out = append(out, p)
+	})
+	return out
 }
 
 // cors reads a cross-origin rule; what it means is checked by Compile.

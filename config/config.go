@@ -79,10 +79,13 @@ func (c Condition) String() string {
 	return c.Claim + " is one of " + strings.Join(q, ", ")
 }
 
-// Scopes is what one route needs of a token's scopes: every one of All,
-// and one of Any when Any is given.
+// Scopes is what one route, or one role permission, needs of a token's
+// scopes: every one of All, and one of Any when Any is given. A route's
+// names its service; a role permission's names its role instead (and
+// no service), and Route is the permission as written.
 type Scopes struct {
 	Service string   `json:"service"`
+	Role    string   `json:"role,omitempty"`
 	Line    int      `json:"line"`
 	Route   string   `json:"route,omitempty"` // the route as written, to name it (keycard diff)
 	All     []string `json:"all,omitempty"`
@@ -521,6 +524,9 @@ func (c *Config) Validate() (*table.Table, error) {
 		}
 	}
 	for _, s := range c.Scopes {
+		if (s.Service == "") == (s.Role == "") {
+			return nil, fmt.Errorf("config: scopes at line %d: name a service or a role, one of the two", s.Line)
+		}
 		for _, n := range append(append([]string(nil), s.All...), s.Any...) {
 			if !ValidScope(n) {
 				return nil, fmt.Errorf("config: scopes of %s line %d: %q is not a scope name", s.Service, s.Line, n)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/compiler"
+	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/internal/policycases"
 )
 
 const scopesPolicy = `version: 1
@@ -152,5 +154,79 @@ services:
 	_, err := compiler.Compile([]string{"p.yaml"}, map[string][]byte{"p.yaml": []byte(strings.Replace(policy, "tenants: [t-one, t-two], ", "", 1))}, compiler.Settings{Env: func(string) (string, bool) { return secret, true }})
 	if err == nil || !strings.Contains(err.Error(), "an issuer URL with {tenant} needs tenants") {
 		t.Errorf("a template without tenants: %v", err)
+	}
+}
+
+const permissionScopesPolicy = `version: 1
+name: permscoped
+identity:
+  issuers:
+    - {name: idp, issuer: "https://idp", audiences: [api], algorithms: [HS256], secret: {env: SECRET}}
+levels: {public: 0, user: 1, admin: 2}
+roles:
+  billing:
+    - "GET /invoices/**"
+    - {permission: "DELETE /invoices/{id}", scopes: ["invoices:write"]}
+    - {permission: "POST /invoices/{id}/refund", any_scopes: ["refunds", "invoices:admin"]}
+  clerk:
+    - "DELETE /invoices/{id}"
+services:
+  - name: api
+    hosts: [api.example]
+    default: deny
+    routes:
+      - {path: /invoices/**, access: admin}
+`
+
+// TestPermissionScopes: a role permission that needs scopes grants only
+// to a token that has them (all of scopes, one of any_scopes); another
+// role's permission for the same request still grants; a refused one is
+// 403 insufficient_scope naming the scopes, and the log names the
+// permission.
+func TestPermissionScopes(t *testing.T) {
+	secret := "permission-scopes-secret-32-bytes!"
+	_, e := inlineEngine(t, permissionScopesPolicy, secret)
+	tok := func(roles []string, scope string) string {
+		c := jwt.MapClaims{"iss": "https://idp", "aud": "api", "sub": "u", "level": 1, "roles": roles, "exp": time.Now().Add(time.Hour).Unix()}
+		if scope != "" {
+			c["scope"] = scope
+		}
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
+		return s
+	}
+	billing := []string{"billing"}
+	for _, tc := range []struct {
+		name, method, path, token string
+		status                    int
+		reason, www, detail       string
+	}{
+		{"a permission without scopes", "GET", "/invoices/7", tok(billing, ""), 200, "granted", "", ""},
+		{"its scopes held", "DELETE", "/invoices/7", tok(billing, "invoices:write"), 200, "granted", "", ""},
+		{"its scopes missing", "DELETE", "/invoices/7", tok(billing, "invoices:read"), 403, "insufficient_scope", `Bearer error="insufficient_scope", scope="invoices:write"`,
+			"role billing's permission DELETE /invoices/{id} needs scopes invoices:write"},
+		{"one of any_scopes", "POST", "/invoices/7/refund", tok(billing, "invoices:admin"), 200, "granted", "", ""},
+		{"none of any_scopes", "POST", "/invoices/7/refund", tok(billing, ""), 403, "insufficient_scope", `Bearer error="insufficient_scope", scope="refunds invoices:admin"`,
+			"role billing's permission POST /invoices/{id}/refund needs scopes one of refunds invoices:admin"},
+		{"another role's permission without scopes", "DELETE", "/invoices/7", tok([]string{"billing", "clerk"}, ""), 200, "granted", "", ""},
+		{"no permission at all", "PUT", "/invoices/7", tok(billing, "invoices:write"), 403, "insufficient_level", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h policycases.HeaderList
+			h = append(h, [2]string{"authorization", "Bearer " + tc.token})
+			d := e.Decide(&filter.Request{Method: tc.method, Authority: "api.example", Path: tc.path, Headers: h})
+			status := d.Status
+			if d.Allow {
+				status = 200
+			}
+			www := ""
+			for _, kv := range d.ResponseHeaders() {
+				if kv[0] == "www-authenticate" && !d.Allow {
+					www = kv[1]
+				}
+			}
+			if status != tc.status || d.Reason != tc.reason || www != tc.www || d.Detail != tc.detail {
+				t.Errorf("got %d %s %q %q, want %d %s %q %q", status, d.Reason, www, d.Detail, tc.status, tc.reason, tc.www, tc.detail)
+			}
+		})
 	}
 }

@@ -116,7 +116,15 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 		e.conditioned(&d, id, p)
 		return d
 	}
-	if e.tb.Granted(p.method, p.path, roles) {
+	granted := false
+	if e.grantScopes == nil {
+		granted = e.tb.Granted(p.method, p.path, roles)
+	} else {
+		e.grantHave, e.grantRefused = id.Scopes, nil
+		granted = e.tb.GrantedIf(p.method, p.path, roles, e.acceptGrantF)
+		e.grantHave = nil
+	}
+	if granted {
 		d.Allow, d.Reason = true, ReasonGranted
 		e.scoped(&d, id)
 		e.conditioned(&d, id, p)
@@ -126,6 +134,14 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 		d.Allow, d.Reason = true, ReasonUserGranted
 		e.scoped(&d, id)
 		e.conditioned(&d, id, p)
+		return d
+	}
+	if rule := e.grantRefused; rule != nil {
+		// A role permission covered the request but needs scopes the
+		// token lacks: the challenge says which.
+		e.grantRefused = nil
+		_, all := lacks(rule, id.Scopes)
+		insufficient(&d, rule, all, "role "+rule.Role+"'s permission "+rule.Route)
 		return d
 	}
 	switch {

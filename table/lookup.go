@@ -149,11 +149,18 @@ func (t *Table) pick(start, count uint32, m MethodSet) int {
 // and the full request path (before any mount prefix is removed). It does
 // not allocate.
 func (t *Table) Granted(method, path string, roles RoleBits) bool {
+	return t.GrantedIf(method, path, roles, nil)
+}
+
+// GrantedIf is Granted counting only the path permissions that accept
+// takes (nil takes all): the filter's test of a permission's scopes.
+// Permissions by regular expression are not offered to accept.
+func (t *Table) GrantedIf(method, path string, roles RoleBits, accept func(*Rule) bool) bool {
 	if roles.Empty() {
 		return false
 	}
 	m := ParseMethod(method)
-	if t.grants >= 0 && t.grantWalk(t.tries[t.grants].start, path, m, roles) {
+	if t.grants >= 0 && t.grantWalk(t.tries[t.grants].start, path, m, roles, accept) {
 		return true
 	}
 	for i := range t.regexes {
@@ -167,28 +174,36 @@ func (t *Table) Granted(method, path string, roles RoleBits) bool {
 
 // grantWalk is match for grants: any matching rule whose roles intersect
 // grants, so it keeps looking past a match that does not.
-func (t *Table) grantWalk(n uint32, path string, m MethodSet, roles RoleBits) bool {
+func (t *Table) grantWalk(n uint32, path string, m MethodSet, roles RoleBits, accept func(*Rule) bool) bool {
 	seg, rest, last := nextSegment(path)
 	nd := &t.nodes[n]
 	if last {
-		if t.anyGrant(nd.exactStart, nd.exactCount, m, roles) {
+		if t.anyGrant(nd.exactStart, nd.exactCount, m, roles, accept) {
 			return true
 		}
 	} else {
-		if c, ok := t.child(nd, seg); ok && t.grantWalk(c, rest, m, roles) {
+		if c, ok := t.child(nd, seg); ok && t.grantWalk(c, rest, m, roles, accept) {
 			return true
 		}
-		if nd.param >= 0 && seg != "" && t.grantWalk(uint32(nd.param), rest, m, roles) {
+		if nd.param >= 0 && seg != "" && t.grantWalk(uint32(nd.param), rest, m, roles, accept) {
 			return true
 		}
 	}
-	return t.anyGrant(nd.restStart, nd.restCount, m, roles)
+	return t.anyGrant(nd.restStart, nd.restCount, m, roles, accept)
 }
 
-func (t *Table) anyGrant(start, count uint32, m MethodSet, roles RoleBits) bool {
+func (t *Table) anyGrant(start, count uint32, m MethodSet, roles RoleBits, accept func(*Rule) bool) bool {
 	for i := start; i < start+count; i++ {
 		r := &t.rules[t.refs[i].rule]
-		if r.Methods.Allows(m) && t.roleSets[r.RoleSet].Intersects(roles) {
+		if !r.Methods.Allows(m) || !t.roleSets[r.RoleSet].Intersects(roles) {
+			continue
+		}
+		if accept == nil {
+			return true
+		}
+		rule := *r // rules are shared; the permission's line is its ref's
+		rule.Line = t.refs[i].line
+		if accept(&rule) {
 			return true
 		}
 	}

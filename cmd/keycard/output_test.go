@@ -357,7 +357,7 @@ func TestDiffCommand(t *testing.T) {
 	git("commit", "-qam", "tighten /auth")
 	t.Chdir(repo)
 	code, out, stderr := runCLI(t, "diff", "HEAD~1", "HEAD", "--exit-code", "--", "policies/")
-	want := "1 change(s) of decision:\n  service_a /auth, any method on a.shop.example, api.shop.example, for level 1, any roles: allow (ok) -> 403 insufficient_level (e.g. GET a.shop.example /auth)\n"
+	want := "1 change(s) of decision:\n  service_a /auth, any method on a.shop.example, api.shop.example, for level 1, any roles: allow (ok) -> 403 insufficient_level (e.g. DELETE a.shop.example /auth)\n"
 	if code != 1 || out != want {
 		t.Errorf("diff: %d %q %q\nwant %q", code, out, stderr, want)
 	}

@@ -542,6 +542,10 @@ func describe(res Side) map[string]string {
 		set(k, strings.Join(conds[k], "; "))
 	}
 	for _, r := range c.Scopes {
+		if r.Role != "" {
+			set(fmt.Sprintf("scopes of role %s, permission %s", r.Role, r.Route), describeScopes(r))
+			continue
+		}
 		set(fmt.Sprintf("scopes of service %s, route %s", r.Service, r.Route), describeScopes(r))
 	}
 	for _, r := range c.CORS {

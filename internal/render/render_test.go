@@ -207,7 +207,8 @@ func TestConfigSchema(t *testing.T) {
 	}
 	full.Identity.Claims.Scopes = "scope"
 	full.Identity.Forward = append(full.Identity.Forward, config.Forward{Header: "X-Auth-Tenant", Field: config.FieldClaim, Claim: "tenant_id"})
-	full.Scopes = append(full.Scopes, config.Scopes{Service: "service_a", Line: 3, Route: "/x", All: []string{"a:read"}, Any: []string{"b", "c"}})
+	full.Scopes = append(full.Scopes, config.Scopes{Service: "service_a", Line: 3, Route: "/x", All: []string{"a:read"}, Any: []string{"b", "c"}},
+		config.Scopes{Role: "billing", Line: 4, Route: "DELETE /x", All: []string{"x:write"}})
 	full.Conditions = append(full.Conditions, config.Condition{Service: "service_a", Claim: "org", OneOf: []string{"eu"}},
 		config.Condition{Service: "service_a", Line: 3, Claim: "groups", Contains: "admins"}, config.Condition{Service: "service_a", Line: 3, Claim: "tenant_id", Param: "tenant", Segment: 1})
 	configs = append(configs, &full)
