@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/keycard-gw/keycard/config"
@@ -73,4 +74,48 @@ func (r *CORSRequest) CheckResponse(get func(name string) (string, bool)) string
 		}
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// CORSAnswer is what a target made of a CORSRequest: the status (200
+// when the request went upstream), the reason of a refusal or an
+// answered preflight, and a reader of the response's headers, names in
+// any case (nil where the target cannot show them).
+type CORSAnswer struct {
+	Status int
+	Reason string
+	Header func(name string) (string, bool)
+}
+
+// RunCORS plays the table (tokens minted at now) through do, one subtest
+// a request, comparing the status, the reason and the CORS headers.
+func RunCORS(t *testing.T, cfg *config.Config, now time.Time, do func(t *testing.T, c CORSRequest) CORSAnswer) {
+	for _, c := range CORSRequests(cfg, now) {
+		t.Run(c.Name, func(t *testing.T) {
+			a := do(t, c)
+			if a.Status == 200 {
+				a.Reason = ""
+			}
+			if a.Status != c.Status || a.Reason != c.Reason {
+				t.Errorf("got %d %s, want %d %s", a.Status, a.Reason, c.Status, c.Reason)
+			}
+			if a.Header == nil {
+				return
+			}
+			if diff := c.CheckResponse(a.Header); diff != "" {
+				t.Error(diff)
+			}
+		})
+	}
+}
+
+// HeaderIn reads a header list, names in any case.
+func HeaderIn(h [][2]string) func(name string) (string, bool) {
+	return func(name string) (string, bool) {
+		for _, kv := range h {
+			if strings.EqualFold(kv[0], name) {
+				return kv[1], true
+			}
+		}
+		return "", false
+	}
 }
