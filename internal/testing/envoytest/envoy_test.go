@@ -182,42 +182,29 @@ func (st *stack) target(method, host, path string, headers [][2]string) (policyc
 // testCases: every case of policies/*.cases.yaml through the host and
 // natively; they must agree and meet the case.
 func (st *stack) testCases(t *testing.T) {
-	files, _ := policycases.Files([]string{filepath.Join(root, "policies")})
-	cases, err := policycases.Load(files)
-	if err != nil {
-		t.Fatal(err)
-	}
 	native := policycases.Native(st.native, policycases.SidecarAsker(http.DefaultClient, st.sc.URL, sidecartest.GatewayKey))
-	for i := range cases {
-		c := &cases[i]
-		t.Run(c.Name, func(t *testing.T) {
-			h, err := c.Headers(st.res.Config, time.Now())
-			if err != nil {
-				t.Fatal(err)
+	tables.RunExampleCases(t, tables.Policies(root), st.res.Config, native, func(t *testing.T, c *policycases.Case, h [][2]string, want policycases.Outcome) {
+		got, err := st.target(c.Request.Method, c.Request.Host, c.Request.Path, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Reason == "rejected_by_hcm" {
+			if why := edgeRefusal(want, h); why != "" {
+				t.Logf("Envoy refuses it before the filter: %s", why)
+				return
 			}
-			want, _ := native(c.Request.Method, c.Request.Host, c.Request.Path, h)
-			got, err := st.target(c.Request.Method, c.Request.Host, c.Request.Path, h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Reason == "rejected_by_hcm" {
-				if why := edgeRefusal(want, h); why != "" {
-					t.Logf("Envoy refuses it before the filter: %s", why)
-					return
-				}
-				t.Fatalf("Envoy's connection manager refused it (%d); natively %v", got.Status, want)
-			}
-			if got.Status == 200 {
-				got.Reason = want.Reason // not visible at the upstream
-			}
-			if got.Status != want.Status || got.Reason != want.Reason || fmt.Sprint(got.Headers) != fmt.Sprint(want.Headers) {
-				t.Errorf("native %v, Envoy %v", want, got)
-			}
-			if !c.CheckOn("envoy", got) {
-				t.Errorf("Envoy's outcome %v does not meet the case (line %d)", got, c.Line)
-			}
-		})
-	}
+			t.Fatalf("Envoy's connection manager refused it (%d); natively %v", got.Status, want)
+		}
+		if got.Status == 200 {
+			got.Reason = want.Reason // not visible at the upstream
+		}
+		if got.Status != want.Status || got.Reason != want.Reason || fmt.Sprint(got.Headers) != fmt.Sprint(want.Headers) {
+			t.Errorf("native %v, Envoy %v", want, got)
+		}
+		if !c.CheckOn("envoy", got) {
+			t.Errorf("Envoy's outcome %v does not meet the case (line %d)", got, c.Line)
+		}
+	})
 }
 
 // edgeRefusal says why the connection manager, as render configures it,

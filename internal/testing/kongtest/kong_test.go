@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,35 +49,22 @@ func TestKong(t *testing.T) {
 // An allowed request's reason is not visible at the upstream, so only
 // denials compare reasons.
 func (st *stack) testCases(t *testing.T) {
-	files, _ := policycases.Files([]string{filepath.Join(root, "policies")})
-	cases, err := policycases.Load(files)
-	if err != nil {
-		t.Fatal(err)
-	}
 	native := policycases.Native(st.native, policycases.SidecarAsker(http.DefaultClient, st.sc.URL, sidecartest.GatewayKey))
-	for i := range cases {
-		c := &cases[i]
-		t.Run(c.Name, func(t *testing.T) {
-			h, err := c.Headers(st.res.Config, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _ := native(c.Request.Method, c.Request.Host, c.Request.Path, h)
-			got := st.get(t, c.Request.Method, c.Request.Host, c.Request.Path, h).Outcome()
-			if c.Request.Method == "HEAD" { // no body: neither the reason nor the echoed headers come back
-				got.Reason, got.Headers = want.Reason, want.Headers
-			}
-			if !agree(want, got) {
-				t.Errorf("native %v, Kong %v", want, got)
-			}
-			if got.Status == 200 {
-				got.Reason = want.Reason
-			}
-			if !c.CheckOn(config.GatewayKong, got) {
-				t.Errorf("Kong's outcome %v does not meet the case (line %d)", got, c.Line)
-			}
-		})
-	}
+	tables.RunExampleCases(t, tables.Policies(root), st.res.Config, native, func(t *testing.T, c *policycases.Case, h [][2]string, want policycases.Outcome) {
+		got := st.get(t, c.Request.Method, c.Request.Host, c.Request.Path, h).Outcome()
+		if c.Request.Method == "HEAD" { // no body: neither the reason nor the echoed headers come back
+			got.Reason, got.Headers = want.Reason, want.Headers
+		}
+		if !agree(want, got) {
+			t.Errorf("native %v, Kong %v", want, got)
+		}
+		if got.Status == 200 {
+			got.Reason = want.Reason
+		}
+		if !c.CheckOn(config.GatewayKong, got) {
+			t.Errorf("Kong's outcome %v does not meet the case (line %d)", got, c.Line)
+		}
+	})
 }
 
 // agree compares outcomes: the status, the reason of a denial and the
