@@ -566,14 +566,7 @@ func (c *compilation) roles() map[string]int {
 				d.errorf(perm.Node, "role %s: permission %q: a permission with scopes needs a line of its own", r.Name, perm.Value)
 				continue
 			}
-			sc := config.Scopes{Role: r.Name, Line: perm.Node.Line, Route: perm.Value}
-			for _, x := range perm.Scopes {
-				sc.All = append(sc.All, x.Value)
-			}
-			for _, x := range perm.AnyOf {
-				sc.Any = append(sc.Any, x.Value)
-			}
-			c.cfg.Scopes = append(c.cfg.Scopes, sc)
+			c.cfg.Scopes = append(c.cfg.Scopes, config.Scopes{Role: r.Name, Line: perm.Node.Line, Route: perm.Value, All: refValues(perm.Scopes), Any: refValues(perm.AnyOf)})
 		}
 	}
 	return idx
@@ -683,14 +676,7 @@ func (c *compilation) services(levels map[string]int, roleIdx map[string]int) {
 				c.cfg.Conditions = append(c.cfg.Conditions, cd)
 			}
 			if len(r.Scopes)+len(r.AnyOf) > 0 {
-				sc := config.Scopes{Service: s.Name, Line: r.Node.Line, Route: r.Path.Value}
-				for _, x := range r.Scopes {
-					sc.All = append(sc.All, x.Value)
-				}
-				for _, x := range r.AnyOf {
-					sc.Any = append(sc.Any, x.Value)
-				}
-				c.cfg.Scopes = append(c.cfg.Scopes, sc)
+				c.cfg.Scopes = append(c.cfg.Scopes, config.Scopes{Service: s.Name, Line: r.Node.Line, Route: r.Path.Value, All: refValues(r.Scopes), Any: refValues(r.AnyOf)})
 			}
 			if modeOf(r.Mode, s.Mode, c.p.Mode) == "shadow" {
 				rs.Flags |= table.FlagShadow

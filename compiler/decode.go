@@ -142,6 +142,15 @@ type ref struct {
 	Node  *yaml.Node
 }
 
+// refValues is the strings of refs, nil for none.
+func refValues(refs []ref) []string {
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.Value)
+	}
+	return out
+}
+
 func (d *decoder) strList(n *yaml.Node, what string) []ref {
 	var out []ref
 	d.list(n, what, func(i int, item *yaml.Node) {

@@ -38,8 +38,7 @@ func TestConditions(t *testing.T) {
 		if _, ok := c["org"]; !ok {
 			c["org"] = map[string]any{"region": "eu"}
 		}
-		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
-		return s
+		return hs256(secret, c)
 	}
 	for _, tc := range []struct {
 		name, host, path, token string

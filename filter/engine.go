@@ -34,8 +34,8 @@ type Engine struct {
 	scopes       map[int][]*config.Scopes // by route line
 	grantScopes  map[int][]grantScope     // role permissions' scopes, by line
 	grantHave    []string                 // the scopes of the token acceptGrant judges
-	grantRefused *config.Scopes           // the first permission acceptGrant refused
-	acceptGrantF func(*table.Rule) bool   // acceptGrant, made once
+	grantRefused grantRefusal             // the first permission acceptGrant refused
+	acceptGrantF func(table.Rule) bool    // acceptGrant, made once; nil when no permission needs scopes
 	conditions   map[int][]condition      // by route line, 0 for a service's
 	forwardExtra []int                    // Identity.Extra's index of each forwarded claim
 	shadowHeader string                   // options.shadow_header, lower case
@@ -70,8 +70,9 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	}
 	e.visitRefused = func(n, _ string) { e.refusedHeader(n) }
 	e.scopes = scopeRules(cfg)
-	e.grantScopes = grantScopes(cfg, tb.RoleIndex)
-	e.acceptGrantF = e.acceptGrant
+	if e.grantScopes = grantScopes(cfg, tb.RoleIndex); e.grantScopes != nil {
+		e.acceptGrantF = e.acceptGrant
+	}
 	if err := e.readClaims(cfg); err != nil {
 		return nil, err
 	}

@@ -41,8 +41,7 @@ func TestForwardClaims(t *testing.T) {
 	}
 	sign := func(c jwt.MapClaims) string {
 		c["iss"], c["aud"], c["sub"], c["exp"] = "https://idp", "api", "u1", time.Now().Add(time.Hour).Unix()
-		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
-		return s
+		return hs256(secret, c)
 	}
 	for _, tc := range []struct {
 		name   string

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/policycases"
@@ -24,14 +25,28 @@ func inlineEngine(t *testing.T, policy, secret string) (*compiler.Result, *filte
 	return res, e
 }
 
+// hs256 signs claims with secret.
+func hs256(secret string, claims jwt.MapClaims) string {
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
 // get decides GET host path with the bearer token ("" for none) and
 // returns the decision with its status (200 when allowed).
 func get(e *filter.Engine, host, path, token string) (filter.Decision, int) {
+	return send(e, "GET", host, path, token)
+}
+
+// send is get for any method.
+func send(e *filter.Engine, method, host, path, token string) (filter.Decision, int) {
 	var h policycases.HeaderList
 	if token != "" {
 		h = policycases.HeaderList{{"authorization", "Bearer " + token}}
 	}
-	d := e.Decide(&filter.Request{Method: "GET", Authority: host, Path: path, Headers: h})
+	d := e.Decide(&filter.Request{Method: method, Authority: host, Path: path, Headers: h})
 	if !d.Allow {
 		return d, d.Status
 	}

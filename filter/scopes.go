@@ -57,18 +57,25 @@ func grantScopes(cfg *config.Config, roleIndex func(string) int) map[int][]grant
 	return m
 }
 
+// grantRefusal is the first role permission acceptGrant refused, and
+// whether the token lacked one of its All scopes.
+type grantRefusal struct {
+	rule     *config.Scopes
+	lacksAll bool
+}
+
 // acceptGrant is the filter GrantedIf applies: a role permission that
 // needs scopes grants only when the token being authorized
 // (e.grantHave) has them; the first one refused is kept in
 // e.grantRefused, to name the scopes in the denial.
-func (e *Engine) acceptGrant(r *table.Rule) bool {
+func (e *Engine) acceptGrant(r table.Rule) bool {
 	for _, g := range e.grantScopes[int(r.Line)] {
 		if g.role < 0 || !e.tb.RoleSet(r.RoleSet).Has(g.role) {
 			continue
 		}
-		if lacking, _ := lacks(g.rule, e.grantHave); lacking {
-			if e.grantRefused == nil {
-				e.grantRefused = g.rule
+		if lacking, all := lacks(g.rule, e.grantHave); lacking {
+			if e.grantRefused.rule == nil {
+				e.grantRefused = grantRefusal{g.rule, all}
 			}
 			return false
 		}

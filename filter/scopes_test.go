@@ -7,8 +7,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/compiler"
-	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policycases"
 )
 
 const scopesPolicy = `version: 1
@@ -42,8 +40,7 @@ func TestScopes(t *testing.T) {
 	_, e := inlineEngine(t, scopesPolicy, secret)
 	tok := func(iss string, c jwt.MapClaims) string {
 		c["iss"], c["aud"], c["sub"], c["level"], c["exp"] = iss, "api", "u", 1, time.Now().Add(time.Hour).Unix()
-		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
-		return s
+		return hs256(secret, c)
 	}
 	for _, tc := range []struct {
 		name, path, token string
@@ -99,8 +96,7 @@ services:
 	_, e := inlineEngine(t, policy, secret)
 	tok := func(iss string, c jwt.MapClaims) string {
 		c["iss"], c["aud"], c["sub"], c["exp"] = iss, "api", "u", time.Now().Add(time.Hour).Unix()
-		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
-		return s
+		return hs256(secret, c)
 	}
 	for _, tc := range []struct {
 		name, path, token string
@@ -145,7 +141,7 @@ services:
 		reason string
 	}{{"t-one", 200, "ok"}, {"t-two", 403, "condition_failed"}, {"t-three", 401, "invalid_token"}, {"{tenant}", 401, "invalid_token"}} {
 		c := jwt.MapClaims{"iss": "https://login.microsoftonline.com/" + tc.tenant + "/v2.0", "tid": tc.tenant, "aud": "api", "sub": "u", "level": 1, "exp": time.Now().Add(time.Hour).Unix()}
-		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
+		s := hs256(secret, c)
 		d, status := get(e, "api.example", "/u", s)
 		if status != tc.status || d.Reason != tc.reason {
 			t.Errorf("tenant %s: %d %s, want %d %s", tc.tenant, status, d.Reason, tc.status, tc.reason)
@@ -191,8 +187,7 @@ func TestPermissionScopes(t *testing.T) {
 		if scope != "" {
 			c["scope"] = scope
 		}
-		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
-		return s
+		return hs256(secret, c)
 	}
 	billing := []string{"billing"}
 	for _, tc := range []struct {
@@ -211,13 +206,7 @@ func TestPermissionScopes(t *testing.T) {
 		{"no permission at all", "PUT", "/invoices/7", tok(billing, "invoices:write"), 403, "insufficient_level", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var h policycases.HeaderList
-			h = append(h, [2]string{"authorization", "Bearer " + tc.token})
-			d := e.Decide(&filter.Request{Method: tc.method, Authority: "api.example", Path: tc.path, Headers: h})
-			status := d.Status
-			if d.Allow {
-				status = 200
-			}
+			d, status := send(e, tc.method, "api.example", tc.path, tc.token)
 			www := ""
 			for _, kv := range d.ResponseHeaders() {
 				if kv[0] == "www-authenticate" && !d.Allow {

@@ -116,14 +116,9 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 		e.conditioned(&d, id, p)
 		return d
 	}
-	granted := false
-	if e.grantScopes == nil {
-		granted = e.tb.Granted(p.method, p.path, roles)
-	} else {
-		e.grantHave, e.grantRefused = id.Scopes, nil
-		granted = e.tb.GrantedIf(p.method, p.path, roles, e.acceptGrantF)
-		e.grantHave = nil
-	}
+	e.grantHave, e.grantRefused = id.Scopes, grantRefusal{}
+	granted := e.tb.GrantedIf(p.method, p.path, roles, e.acceptGrantF)
+	e.grantHave = nil
 	if granted {
 		d.Allow, d.Reason = true, ReasonGranted
 		e.scoped(&d, id)
@@ -136,12 +131,10 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 		e.conditioned(&d, id, p)
 		return d
 	}
-	if rule := e.grantRefused; rule != nil {
+	if r := e.grantRefused; r.rule != nil {
 		// A role permission covered the request but needs scopes the
 		// token lacks: the challenge says which.
-		e.grantRefused = nil
-		_, all := lacks(rule, id.Scopes)
-		insufficient(&d, rule, all, "role "+rule.Role+"'s permission "+rule.Route)
+		insufficient(&d, r.rule, r.lacksAll, "role "+r.rule.Role+"'s permission "+r.rule.Route)
 		return d
 	}
 	switch {

@@ -155,7 +155,7 @@ func (t *Table) Granted(method, path string, roles RoleBits) bool {
 // GrantedIf is Granted counting only the path permissions that accept
 // takes (nil takes all): the filter's test of a permission's scopes.
 // Permissions by regular expression are not offered to accept.
-func (t *Table) GrantedIf(method, path string, roles RoleBits, accept func(*Rule) bool) bool {
+func (t *Table) GrantedIf(method, path string, roles RoleBits, accept func(Rule) bool) bool {
 	if roles.Empty() {
 		return false
 	}
@@ -174,7 +174,7 @@ func (t *Table) GrantedIf(method, path string, roles RoleBits, accept func(*Rule
 
 // grantWalk is match for grants: any matching rule whose roles intersect
 // grants, so it keeps looking past a match that does not.
-func (t *Table) grantWalk(n uint32, path string, m MethodSet, roles RoleBits, accept func(*Rule) bool) bool {
+func (t *Table) grantWalk(n uint32, path string, m MethodSet, roles RoleBits, accept func(Rule) bool) bool {
 	seg, rest, last := nextSegment(path)
 	nd := &t.nodes[n]
 	if last {
@@ -192,7 +192,7 @@ func (t *Table) grantWalk(n uint32, path string, m MethodSet, roles RoleBits, ac
 	return t.anyGrant(nd.restStart, nd.restCount, m, roles, accept)
 }
 
-func (t *Table) anyGrant(start, count uint32, m MethodSet, roles RoleBits, accept func(*Rule) bool) bool {
+func (t *Table) anyGrant(start, count uint32, m MethodSet, roles RoleBits, accept func(Rule) bool) bool {
 	for i := start; i < start+count; i++ {
 		r := &t.rules[t.refs[i].rule]
 		if !r.Methods.Allows(m) || !t.roleSets[r.RoleSet].Intersects(roles) {
@@ -203,7 +203,7 @@ func (t *Table) anyGrant(start, count uint32, m MethodSet, roles RoleBits, accep
 		}
 		rule := *r // rules are shared; the permission's line is its ref's
 		rule.Line = t.refs[i].line
-		if accept(&rule) {
+		if accept(rule) {
 			return true
 		}
 	}
