@@ -179,35 +179,37 @@ func onCPU(pid int) (int64, error) {
 	return strconv.ParseInt(f[0], 10, 64)
 }
 
-// TestProfileWorker records where the nginx worker's time goes while it
-// serves one kind of request through one server, with perf:
-// KEYCARD_KONG_PERF=SERVER/KIND (filter/token, noopgo/public, ...) runs
-// 10 s of load and writes perf.data to KEYCARD_KONG_PERF_OUT (default
-// build/kong-perf.data); read it with perf report --sort dso,sym.
+// BenchmarkWorkerProfile records where the nginx worker's time goes
+// while it serves one kind of request through one server, with perf:
+// KEYCARD_KONG_PERF=SERVER/KIND (filter/token, noopgo/public, ...) go
+// test -run '^$' -bench WorkerProfile -benchtime 1x runs 10 s of load
+// and writes perf.data to KEYCARD_KONG_PERF_OUT (default
+// build/kong-perf.data); read it with perf report --sort dso,sym. It is
+// a benchmark, not a test: a profiling aid that make test never runs.
 // V8's generated code shows as one anonymous region: compare it with the
 // engine's, nginx's and the kernel's shares.
-func TestProfileWorker(t *testing.T) {
+func BenchmarkWorkerProfile(b *testing.B) {
 	spec := os.Getenv("KEYCARD_KONG_PERF")
 	if spec == "" {
-		t.Skip("set KEYCARD_KONG_PERF=SERVER/KIND to profile the nginx worker")
+		b.Skip("set KEYCARD_KONG_PERF=SERVER/KIND to profile the nginx worker")
 	}
 	perf, err := exec.LookPath("perf")
 	if err != nil {
-		t.Skip("no perf on PATH")
+		b.Skip("no perf on PATH")
 	}
 	server, kindName, _ := strings.Cut(spec, "/")
-	st := startStackTo(t, true, os.Getenv("KEYCARD_BENCH_BEFORE"))
+	st := startStackTo(b, true, os.Getenv("KEYCARD_BENCH_BEFORE"))
 	ports := map[string]int{"plain": st.gw.Ports.Plain, "filter": st.gw.Ports.Proxy}
 	for name, port := range st.gw.Ports.Baseline {
 		ports[name] = port
 	}
 	port, ok := ports[server]
 	if !ok {
-		t.Fatalf("no server %q", server)
+		b.Fatalf("no server %q", server)
 	}
 	k := kind{"/", nil, 200}
 	if kindName == "token" {
-		k = kind{"/auth", http.Header{"Authorization": {"Bearer " + st.token(t, "13000000061", "bench", 1)}}, 200}
+		k = kind{"/auth", http.Header{"Authorization": {"Bearer " + st.token(b, "13000000061", "bench", 1)}}, 200}
 	}
 	out := os.Getenv("KEYCARD_KONG_PERF_OUT")
 	if out == "" {
@@ -217,13 +219,13 @@ func TestProfileWorker(t *testing.T) {
 	c := client(8)
 	for range 500 {
 		if _, err := do(c, base, k); err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 	}
 	rec := exec.Command(perf, "record", "-e", "cpu-clock", "-F", "4999", "-g", "-p", strconv.Itoa(st.gw.Workers()[0]), "-o", out, "--", "sleep", "10")
 	rec.Stderr = os.Stderr
 	if err := rec.Start(); err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- rec.Wait() }()
@@ -245,8 +247,8 @@ func TestProfileWorker(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	// perf samples at 4999 Hz: a sample is 200 µs of the worker's time.
-	t.Logf("perf data: %s; %d requests served while recording (about 10 s): µs per request = samples × 200 / %d", out, served.Load(), served.Load())
+	b.Logf("perf data: %s; %d requests served while recording (about 10 s): µs per request = samples × 200 / %d", out, served.Load(), served.Load())
 }
