@@ -86,6 +86,8 @@ func TestDiff(t *testing.T) {
 		{name: "a route put in shadow mode", edits: map[string][][2]string{"services.yaml": {{"{path: /admin/**, access: admin, methods: [GET, POST]}", "{path: /admin/**, access: admin, methods: [GET, POST], mode: shadow}"}}},
 			want:  []Change{{Service: "service_a", RouteBefore: "/admin/**", RouteAfter: "/admin/**", Methods: []string{"GET", "HEAD", "POST"}, Callers: []string{"level 1, any roles"}, Before: "403 insufficient_level", After: "allow (shadow: 403 insufficient_level)"}},
 			lines: -1},
+		{name: "a role permission's scope changed", edits: map[string][][2]string{"shop.yaml": {{`scopes: ["invoices:write"]}`, `scopes: ["invoices:admin"]}`}}},
+			settings: []string{"scopes of role billing, permission DELETE /b/invoices/{id}"}, lines: -1},
 		{name: "an issuer's audience changed", edits: map[string][][2]string{"shop.yaml": {{"audiences: [shop-api]", "audiences: [shop-api-v2]"}}},
 			settings: []string{"issuer login audiences"}, lines: 0},
 		{name: "a pure reformatting", edits: map[string][][2]string{"services.yaml": {
