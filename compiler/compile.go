@@ -48,34 +48,46 @@ func IsPolicyFile(name string) bool {
 // Files expands the command line's paths: directories give their policy
 // files (not recursively), sorted; files are taken as they are.
 func Files(paths []string) ([]string, error) {
-	var out []string
+	out, empty, err := FilesIn(paths, IsPolicyFile)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(empty) > 0:
+		return nil, fmt.Errorf("%s: no policy files (*.yaml, *.yml)", empty[0])
+	case len(out) == 0:
+		return nil, errors.New("no policy files given")
+	}
+	return out, nil
+}
+
+// FilesIn expands paths: a directory gives the regular files in it (not
+// recursively, sorted by name) that keep accepts, a file is taken as it
+// is. empty lists the directories that gave none.
+func FilesIn(paths []string, keep func(name string) bool) (files, empty []string, err error) {
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !st.IsDir() {
-			out = append(out, p)
+			files = append(files, p)
 			continue
 		}
 		entries, err := os.ReadDir(p)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		n := len(out)
+		n := len(files)
 		for _, e := range entries {
-			if e.Type().IsRegular() && IsPolicyFile(e.Name()) {
-				out = append(out, filepath.Join(p, e.Name()))
+			if e.Type().IsRegular() && keep(e.Name()) {
+				files = append(files, filepath.Join(p, e.Name()))
 			}
 		}
-		if len(out) == n {
-			return nil, fmt.Errorf("%s: no policy files (*.yaml, *.yml)", p)
+		if len(files) == n {
+			empty = append(empty, p)
 		}
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no policy files given")
-	}
-	return out, nil
+	return files, empty, nil
 }
 
 // CompileFiles reads and compiles the policy made of the given files and

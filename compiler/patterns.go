@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/table"
 )
 
@@ -35,7 +36,7 @@ func parsePattern(p string) ([]table.Segment, string) {
 		case s == "*":
 			segs = append(segs, table.Segment{Kind: table.SegParam})
 		case strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}"):
-			if !isIdent(s[1 : len(s)-1]) {
+			if !config.IsIdentifier(s[1 : len(s)-1]) {
 				return nil, "parameter " + s + " needs a name of letters, digits and _"
 			}
 			segs = append(segs, table.Segment{Kind: table.SegParam})
@@ -158,17 +159,4 @@ func parsePermission(s string) (permission, string) {
 	}
 	p.segs = segs
 	return p, ""
-}
-
-func isIdent(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
 }

@@ -270,8 +270,12 @@ func CheckKeyURL(raw string, allowHTTP bool) error {
 // ValidSecretName accepts a run-time secret's name: 1 to 64 letters,
 // digits and _, so that it maps to an environment variable
 // (KEYCARD_SECRET_NAME) as it is.
-func ValidSecretName(s string) bool {
-	if s == "" || len(s) > 64 {
+func ValidSecretName(s string) bool { return len(s) <= 64 && IsIdentifier(s) }
+
+// IsIdentifier reports whether s is one or more ASCII letters, digits
+// and _: a secret's name, a path parameter's.
+func IsIdentifier(s string) bool {
+	if s == "" {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

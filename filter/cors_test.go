@@ -6,7 +6,6 @@ import (
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
 )
 
@@ -16,7 +15,7 @@ func TestCORSRequests(t *testing.T) {
 	res := example(t)
 	e := engine(t, res)
 	tables.RunCORS(t, res.Config, fixedNow, func(t *testing.T, c tables.CORSRequest) tables.CORSAnswer {
-		d := e.Decide(&filter.Request{Method: c.Method, Authority: c.Host, Path: c.Path, Headers: policycases.HeaderList(c.Headers)})
+		d := e.Decide(&filter.Request{Method: c.Method, Authority: c.Host, Path: c.Path, Headers: filter.HeaderList(c.Headers)})
 		if d.Pending != nil {
 			d = e.Finish(d.Pending, nil, nil)
 		}
@@ -61,7 +60,7 @@ func TestCORSOrigins(t *testing.T) {
 		"https://shop.example/":         false,
 	} {
 		d := e.Decide(&filter.Request{Method: "OPTIONS", Authority: "a.shop.example", Path: "/auth",
-			Headers: policycases.HeaderList{{"origin", origin}, {"access-control-request-method", "GET"}}})
+			Headers: filter.HeaderList{{"origin", origin}, {"access-control-request-method", "GET"}}})
 		if got := d.Answered; got != want {
 			t.Errorf("%s: answered %v (%d %s), want %v", origin, got, d.Status, d.Reason, want)
 		}
@@ -73,7 +72,7 @@ func TestCORSOrigins(t *testing.T) {
 func TestForwardedPreflight(t *testing.T) {
 	res := example(t)
 	e := engine(t, res)
-	h := policycases.HeaderList{{"origin", "https://shop.example"}, {"access-control-request-method", "GET"}}
+	h := filter.HeaderList{{"origin", "https://shop.example"}, {"access-control-request-method", "GET"}}
 	if d := e.Decide(&filter.Request{Method: "OPTIONS", Authority: "b.shop.example", Path: "/auth", Headers: h}); !d.Allow || d.Reason != filter.ReasonPreflight {
 		t.Errorf("forwarded preflight: %+v", d)
 	}

@@ -16,7 +16,7 @@ import (
 
 func example(t testing.TB) *compiler.Result {
 	t.Helper()
-	return tables.Example(t, tables.Policies(".."), compiler.Settings{})
+	return tables.Example(t, tables.Policies(".."))
 }
 
 var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -47,7 +47,7 @@ func TestAttacks(t *testing.T) {
 	for _, a := range tables.Attacks(res.Config, fixedNow) {
 		t.Run(a.Name, func(t *testing.T) {
 			method, host, path := a.Request()
-			d := decide(e, &filter.Request{Method: method, Authority: host, Path: path, Headers: policycases.HeaderList(a.Headers)})
+			d := decide(e, &filter.Request{Method: method, Authority: host, Path: path, Headers: filter.HeaderList(a.Headers)})
 			got := policycases.OutcomeOf(&d)
 			if got.Status != a.Status || got.Reason != a.Reason {
 				t.Errorf("got %d %s, want %d %s", got.Status, got.Reason, a.Status, a.Reason)
@@ -65,7 +65,7 @@ func TestAttacks(t *testing.T) {
 
 func TestResponse(t *testing.T) {
 	e := engine(t, example(t))
-	d := decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policycases.HeaderList(nil)})
+	d := decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: filter.HeaderList(nil)})
 	if got, want := string(d.Body()), `{"code":401,"success":false,"data":"","msg":"UnAuthorized","reason":"no_token"}`; got != want {
 		t.Errorf("body %s, want %s", got, want)
 	}
@@ -73,7 +73,7 @@ func TestResponse(t *testing.T) {
 	if h[len(h)-1] != [2]string{"www-authenticate", "Bearer"} {
 		t.Errorf("headers %v", h)
 	}
-	d = decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policycases.HeaderList{{"authorization", "Bearer x.y.z"}}})
+	d = decide(e, &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: filter.HeaderList{{"authorization", "Bearer x.y.z"}}})
 	h = d.ResponseHeaders()
 	if h[len(h)-1] != [2]string{"www-authenticate", `Bearer error="invalid_token"`} {
 		t.Errorf("headers %v", h)
@@ -89,7 +89,7 @@ func TestTokenCache(t *testing.T) {
 	now := fixedNow
 	e, _ := filter.New(res.Config, res.Table, func() time.Time { return now })
 	attacks := tables.Attacks(res.Config, now)
-	req := &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: policycases.HeaderList(attacks[0].Headers)}
+	req := &filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/auth", Headers: filter.HeaderList(attacks[0].Headers)}
 	if d := decide(e, req); !d.Allow {
 		t.Fatal(d)
 	}
@@ -111,7 +111,7 @@ func BenchmarkDecide(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		path    string
-		headers policycases.HeaderList
+		headers filter.HeaderList
 	}{
 		{"public", "/", nil},
 		{"cached-token", "/auth", good},
@@ -170,7 +170,7 @@ func TestKongIdentityHeaders(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := policycases.HeaderList{{"host", "a.shop.example"}, {tc.header, "2"}}
+			h := filter.HeaderList{{"host", "a.shop.example"}, {tc.header, "2"}}
 			d := kong.Decide(&filter.Request{Method: "GET", Path: "/", Headers: h})
 			if got := (d.Reason == filter.ReasonIdentityHeader || d.Reason == filter.ReasonOverrideHeader) && d.Status == 400; got != tc.refused {
 				t.Errorf("Kong: %d %s, refused = %v, want %v", d.Status, d.Reason, got, tc.refused)
@@ -188,7 +188,7 @@ func TestKongIdentityHeaders(t *testing.T) {
 func TestMayStrip(t *testing.T) {
 	res := example(t)
 	e := engine(t, res)
-	d := e.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: policycases.HeaderList(nil)})
+	d := e.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: filter.HeaderList(nil)})
 	for _, name := range d.Remove {
 		for _, variant := range []string{name, strings.ToUpper(name), strings.ReplaceAll(name, "-", "_")} {
 			if !e.MayStrip(variant) {

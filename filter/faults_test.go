@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/policycases"
@@ -19,7 +18,7 @@ import (
 // the engine asking a real sidecar over HTTP with the call's timeout, as
 // the module does through its host.
 func TestSidecarFaults(t *testing.T) {
-	res := tables.Example(t, tables.Policies(".."), compiler.Settings{SidecarKey: sidecartest.GatewayKey})
+	res := tables.Example(t, tables.Policies(".."))
 	sc := sidecartest.Start(t, res.Config.Policy)
 	e, err := filter.New(res.Config, res.Table, time.Now)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policycases"
 )
 
 const forwardPolicy = `version: 1
@@ -62,7 +61,7 @@ func TestForwardClaims(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				h := policycases.HeaderList{{"authorization", "Bearer " + sign(tc.claims)}}
+				h := filter.HeaderList{{"authorization", "Bearer " + sign(tc.claims)}}
 				if gateway == config.GatewayKong {
 					h = append(h, [2]string{"host", "api.example"})
 				}
@@ -87,7 +86,7 @@ func TestForwardClaims(t *testing.T) {
 		cfg := *res.Config
 		cfg.Gateway = gateway
 		e, _ := filter.New(&cfg, res.Table, time.Now)
-		h := policycases.HeaderList{{"authorization", "Bearer " + sign(jwt.MapClaims{"tenant_id": "t-1"})}, {"x-auth-tenant", "t-evil"}, {"host", "api.example"}}
+		h := filter.HeaderList{{"authorization", "Bearer " + sign(jwt.MapClaims{"tenant_id": "t-1"})}, {"x-auth-tenant", "t-evil"}, {"host", "api.example"}}
 		d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: h})
 		got := 200
 		if !d.Allow {
@@ -118,8 +117,8 @@ func TestKongRefusesWhatItWouldRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := func(h policycases.HeaderList) filter.Request {
-		return filter.Request{Method: "GET", Path: "/me", Headers: append(policycases.HeaderList{{"host", "api.example"}}, h...)}
+	req := func(h filter.HeaderList) filter.Request {
+		return filter.Request{Method: "GET", Path: "/me", Headers: append(filter.HeaderList{{"host", "api.example"}}, h...)}
 	}
 	r := req(nil)
 	d := e.Decide(&r)
@@ -128,7 +127,7 @@ func TestKongRefusesWhatItWouldRemove(t *testing.T) {
 	}
 	for _, name := range d.Remove {
 		for _, sent := range []string{name, strings.ToUpper(name), strings.ReplaceAll(name, "-", "_")} {
-			r := req(policycases.HeaderList{{sent, "1"}})
+			r := req(filter.HeaderList{{sent, "1"}})
 			if d := e.Decide(&r); d.Allow || d.Status != 400 {
 				t.Errorf("%s sent: allow %v status %d, want 400", sent, d.Allow, d.Status)
 			}

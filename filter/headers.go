@@ -86,6 +86,45 @@ func CloneHeaders(h [][2]string) [][2]string {
 // compare without regard to case.
 type Headers = token.Headers
 
+// HeaderList is a header list held in Go memory: a native caller's
+// (keycard test, explain) or a waiting request's copy. Names compare
+// without regard to case, as the hosts' maps do.
+type HeaderList [][2]string
+
+// Get returns the first value of a header.
+func (h HeaderList) Get(name string) (string, bool) { return h.Nth(name, 0) }
+
+// Nth returns the i-th value (from 0) of a header.
+func (h HeaderList) Nth(name string, i int) (string, bool) {
+	for _, kv := range h {
+		if kv[0] == name || strings.EqualFold(kv[0], name) {
+			if i == 0 {
+				return kv[1], true
+			}
+			i--
+		}
+	}
+	return "", false
+}
+
+// Values returns every value of a header.
+func (h HeaderList) Values(name string) []string {
+	var out []string
+	for _, kv := range h {
+		if kv[0] == name || strings.EqualFold(kv[0], name) {
+			out = append(out, kv[1])
+		}
+	}
+	return out
+}
+
+// Each calls fn for every header in order.
+func (h HeaderList) Each(fn func(name, value string)) {
+	for _, kv := range h {
+		fn(kv[0], kv[1])
+	}
+}
+
 // MayStrip reports whether a request header's name can match one of the
 // names decisions remove (Decision.Remove, SameHeaderName): false means
 // it matches none, known by its length alone, which saves comparing it

@@ -7,7 +7,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policycases"
 )
 
 // inlineEngine compiles a one-file policy whose HMAC issuers read their
@@ -42,9 +41,9 @@ func get(e *filter.Engine, host, path, token string) (filter.Decision, int) {
 
 // send is get for any method.
 func send(e *filter.Engine, method, host, path, token string) (filter.Decision, int) {
-	var h policycases.HeaderList
+	var h filter.HeaderList
 	if token != "" {
-		h = policycases.HeaderList{{"authorization", "Bearer " + token}}
+		h = filter.HeaderList{{"authorization", "Bearer " + token}}
 	}
 	d := e.Decide(&filter.Request{Method: method, Authority: host, Path: path, Headers: h})
 	if !d.Allow {

@@ -14,7 +14,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/state"
 )
@@ -69,7 +68,7 @@ func keySet(t *testing.T, set string, signers ...signer) []byte {
 }
 
 func meReq(tok string) *filter.Request {
-	return &filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: policycases.HeaderList([][2]string{{"authorization", "Bearer " + tok}, {"host", "api.example"}})}
+	return &filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: filter.HeaderList([][2]string{{"authorization", "Bearer " + tok}, {"host", "api.example"}})}
 }
 
 // TestKeyFetchDecisions: when the engine asks for keys, when requests

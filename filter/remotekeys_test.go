@@ -22,13 +22,8 @@ import (
 // the module's call-outs do, and the root's tick is played by asking
 // for the sets KeysDue names.
 func TestRemoteKeysNatively(t *testing.T) {
-	p, err := idp.Start("", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	res := tables.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
-	sc := sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(tables.RuntimeSecret), nil })
+	rk := tables.StartRemoteKeys(t, idp.Healthy)
+	p, res, sc := rk.Provider, rk.Res, rk.Sidecar
 	e, err := filter.New(res.Config, res.Table, time.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +60,7 @@ func (n *nativeKeys) fetch(issuer, query string) {
 }
 
 func (n *nativeKeys) Me(tok string) (int, string, string, error) {
-	req := &filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: policycases.HeaderList{{"authorization", "Bearer " + tok}}}
+	req := &filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: filter.HeaderList{{"authorization", "Bearer " + tok}}}
 	d := n.e.Decide(req)
 	if d.Keys != nil {
 		n.fetch(d.Keys.Issuer, d.Keys.Query())

@@ -42,10 +42,7 @@ func (t *Table) Encode() []byte {
 	}
 	w.uv(uint64(len(t.rules)))
 	for _, r := range t.rules {
-		w.uv(uint64(r.Level))
-		w.uv(uint64(r.Flags))
-		w.uv(uint64(r.Methods))
-		w.uv(uint64(r.RoleSet))
+		w.uv(uint64(r.Level), uint64(r.Flags), uint64(r.Methods), uint64(r.RoleSet))
 	}
 	w.uv(uint64(len(t.tries)))
 	for _, tr := range t.tries {
@@ -61,42 +58,38 @@ func (t *Table) Encode() []byte {
 			}
 			w.uv(head)
 			if rules {
-				w.uv(uint64(n.exactCount))
-				w.uv(uint64(n.restCount))
+				w.uv(uint64(n.exactCount), uint64(n.restCount))
 			}
 			for _, e := range t.edges[n.edgeStart : n.edgeStart+n.edgeCount] {
 				w.uv(uint64(e.lit))
 			}
 			for _, r := range t.refs[n.exactStart : n.exactStart+n.exactCount] {
-				w.uv(uint64(r.rule))
-				w.uv(uint64(r.line))
+				w.uv(uint64(r.rule), uint64(r.line))
 			}
 			for _, r := range t.refs[n.restStart : n.restStart+n.restCount] {
-				w.uv(uint64(r.rule))
-				w.uv(uint64(r.line))
+				w.uv(uint64(r.rule), uint64(r.line))
 			}
 		}
 	}
 	w.uv(uint64(len(t.services)))
 	for _, s := range t.services {
-		w.uv(uint64(s.name))
-		w.uv(uint64(s.trie))
-		w.uv(uint64(s.def))
+		w.uv(uint64(s.name), uint64(s.trie), uint64(s.def))
 	}
 	w.uv(uint64(len(t.mounts)))
 	for _, m := range t.mounts {
-		w.uv(uint64(m.host))
-		w.uv(uint64(m.prefix))
-		w.uv(uint64(m.service))
+		w.uv(uint64(m.host), uint64(m.prefix), uint64(m.service))
 	}
 	w.uv(uint64(t.grants + 1))
 	w.uv(uint64(len(t.regexes)))
 	for _, g := range t.regexes {
-		w.uv(uint64(g.pattern))
-		w.uv(uint64(g.methods))
-		w.uv(uint64(g.roleSet))
+		w.uv(uint64(g.pattern), uint64(g.methods), uint64(g.roleSet))
 	}
-	content := w.b
+	return seal(w.b)
+}
+
+// seal puts the header (magic, version, length, checksum) before a
+// table's content.
+func seal(content []byte) []byte {
 	out := make([]byte, headerSize, headerSize+len(content))
 	copy(out, Magic)
 	binary.LittleEndian.PutUint16(out[4:], Version)
@@ -108,7 +101,12 @@ func (t *Table) Encode() []byte {
 
 type writer struct{ b []byte }
 
-func (w *writer) uv(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+// uv appends unsigned varints: one record's fields on one line.
+func (w *writer) uv(vs ...uint64) {
+	for _, v := range vs {
+		w.b = binary.AppendUvarint(w.b, v)
+	}
+}
 
 // Decode reads and validates an encoded table. Every error wraps
 // ErrBadMagic, ErrVersion or ErrCorrupt.

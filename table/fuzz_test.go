@@ -16,7 +16,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("KCDT"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, in := range [][]byte{data, reseal(data)} {
+		for _, in := range [][]byte{data, seal(data)} {
 			tb, err := Decode(in)
 			if err != nil {
 				if !errors.Is(err, ErrBadMagic) && !errors.Is(err, ErrVersion) && !errors.Is(err, ErrCorrupt) {

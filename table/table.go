@@ -236,15 +236,7 @@ type builder struct {
 	remap   []int
 }
 
-func (b *builder) str(s string) uint32 {
-	if id, ok := b.ids[s]; ok {
-		return id
-	}
-	id := uint32(len(b.t.strs))
-	b.t.strs = append(b.t.strs, s)
-	b.ids[s] = id
-	return id
-}
+func (b *builder) str(s string) uint32 { return intern(b.ids, &b.t.strs, s) }
 
 func (b *builder) roleSet(spec RoleBits) uint16 {
 	var rb RoleBits
@@ -253,22 +245,20 @@ func (b *builder) roleSet(spec RoleBits) uint16 {
 			rb.Set(b.remap[i])
 		}
 	}
-	if id, ok := b.sets[rb]; ok {
-		return id
-	}
-	id := uint16(len(b.t.roleSets))
-	b.t.roleSets = append(b.t.roleSets, rb)
-	b.sets[rb] = id
-	return id
+	return intern(b.sets, &b.t.roleSets, rb)
 }
 
-func (b *builder) rule(r Rule) uint32 {
-	if id, ok := b.ruleIDs[r]; ok {
+func (b *builder) rule(r Rule) uint32 { return intern(b.ruleIDs, &b.t.rules, r) }
+
+// intern gives v's index in *list, appending v the first time: each
+// distinct string, role set and rule is stored once.
+func intern[V comparable, I uint16 | uint32](ids map[V]I, list *[]V, v V) I {
+	if id, ok := ids[v]; ok {
 		return id
 	}
-	id := uint32(len(b.t.rules))
-	b.t.rules = append(b.t.rules, r)
-	b.ruleIDs[r] = id
+	id := I(len(*list))
+	*list = append(*list, v)
+	ids[v] = id
 	return id
 }
 

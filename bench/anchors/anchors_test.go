@@ -14,7 +14,7 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/mint"
-	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -106,7 +106,7 @@ func BenchmarkKeycardNative(b *testing.B) {
 				b.Fatal(err)
 			}
 			path, _ := probe(n)
-			req := &filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: policycases.HeaderList(token(b, res))}
+			req := &filter.Request{Method: "GET", Authority: "api.example", Path: path, Headers: filter.HeaderList(token(b, res))}
 			if d := e.Decide(req); !d.Allow {
 				b.Fatalf("%s: %+v", path, d)
 			}
@@ -132,15 +132,7 @@ func BenchmarkKeycardWasm(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h, err := wasmhost.Compile(ctx, module(b), wasmhost.Options{Now: func() time.Time { return now }})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer h.Close(ctx)
-			vm, err := h.NewVM(ctx, conf)
-			if err != nil {
-				b.Fatal(err)
-			}
+			vm := wasmtest.VM(b, module(b), wasmhost.Options{Now: func() time.Time { return now }}, conf)
 			path, _ := probe(n)
 			req := wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: token(b, res)}
 			for b.Loop() {

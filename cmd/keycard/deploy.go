@@ -243,15 +243,11 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	key := fs.String("key", "", "private key (PKCS#8 PEM) of an asymmetric issuer")
 	jti := fs.String("jti", "", "jti claim (default: random)")
 	secrets := runtimeSecretFlag(fs)
-	paths, ok := parseArgs(fs, args, stdout, stderr)
+	paths, code, ok := parsePaths(fs, args, stdout, stderr, "usage: keycard token POLICY [--sub S] [--level N] [--roles a,b] [--ttl 1h] [--issuer NAME] [--key FILE]")
 	if !ok {
-		return exitCode(fs)
+		return code
 	}
 	secrets.use()
-	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "usage: keycard token POLICY [--sub S] [--level N] [--roles a,b] [--ttl 1h] [--issuer NAME] [--key FILE]")
-		return 2
-	}
 	res := compilePolicy(paths, (&compileFlags{}).settings(), stderr)
 	if res == nil {
 		return 1

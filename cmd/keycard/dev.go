@@ -27,13 +27,9 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	caFile := fs.String("ca-file", "", "PEM file of CA certificates trusted for fetching the policy's key sets, besides the system's")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=URL of a service's upstream (repeatable; default: a demo echo service)")
-	paths, ok := parseArgs(fs, args, stdout, stderr)
+	paths, code, ok := parsePaths(fs, args, stdout, stderr, "usage: keycard dev POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]")
 	if !ok {
-		return exitCode(fs)
-	}
-	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "usage: keycard dev POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]")
-		return 2
+		return code
 	}
 	if *workers < 1 || *workers > 64 {
 		fmt.Fprintf(stderr, "keycard dev: --workers %d: give 1 to 64 filter VMs\n", *workers)

@@ -128,13 +128,9 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "binary", "binary (the table), json (the filter configuration) or dump (readable table)")
 	var cf compileFlags
 	cf.register(fs)
-	paths, ok := parseArgs(fs, args, stdout, stderr)
+	paths, code, ok := parsePaths(fs, args, stdout, stderr, "keycard compile: give the policy's files or directory")
 	if !ok {
-		return exitCode(fs)
-	}
-	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "keycard compile: give the policy's files or directory")
-		return 2
+		return code
 	}
 	if err := outputOverInput(*out, paths); err != nil {
 		fmt.Fprintln(stderr, "keycard compile: "+err.Error())
@@ -371,13 +367,9 @@ func writeStdout(stdout io.Writer, data []byte) error {
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	format := fs.String("format", formatText, "text (file:line:col with the source line), github (workflow commands that annotate the pull request) or json")
-	paths, ok := parseArgs(fs, args, stdout, stderr)
+	paths, code, ok := parsePaths(fs, args, stdout, stderr, "keycard check: give the policy's files or directory")
 	if !ok {
-		return exitCode(fs)
-	}
-	if len(paths) == 0 {
-		fmt.Fprintln(stderr, "keycard check: give the policy's files or directory")
-		return 2
+		return code
 	}
 	if !validFormat(*format, formatText, formatGitHub, formatJSON) {
 		fmt.Fprintf(stderr, "keycard check: --format %q: text, github or json\n", *format)
@@ -483,7 +475,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	var headers policycases.HeaderList
+	var headers filter.HeaderList
 	for _, h := range [][2]string{{"origin", *origin}, {"access-control-request-method", *reqMethod}, {"access-control-request-headers", *reqHeaders}} {
 		if h[1] != "" {
 			headers = append(headers, h)

@@ -105,6 +105,21 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]str
 	}
 }
 
+// parsePaths is parseArgs for a command that needs one or more paths:
+// without any it prints missing and gives the usage error's status. When
+// ok is false the command returns code.
+func parsePaths(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, missing string) (paths []string, code int, ok bool) {
+	paths, ok = parseArgs(fs, args, stdout, stderr)
+	switch {
+	case !ok:
+		return nil, exitCode(fs), false
+	case len(paths) == 0:
+		fmt.Fprintln(stderr, missing)
+		return nil, 2, false
+	}
+	return paths, 0, true
+}
+
 // isHelp reports whether an argument asks for help.
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
 

@@ -54,23 +54,9 @@ func TestCompileDeterministic(t *testing.T) {
 }
 
 func TestCheckTypo(t *testing.T) {
-	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	dir := t.TempDir()
-	src := `version: 1
-name: t
-identity:
-  issuers: [{name: login, algorithms: [HS256], secret: {env: KEYCARD_DEMO_SECRET}}]
-levels: {public: 0, user: 1}
-services:
-  - name: a
-    hosts: [a.example]
-    routes:
-      - {path: /, access: public}
+	f, code, stderr := checkRoutes(t, `      - {path: /, access: public}
       - {path: /auth, acess: user}
-`
-	f := filepath.Join(dir, "p.yaml")
-	os.WriteFile(f, []byte(src), 0o644)
-	code, _, stderr := runCLI(t, "check", f)
+`)
 	want := f + `:11:23: services[0].routes[1]: unknown field "acess" (did you mean "access"?)
           - {path: /auth, acess: user}
                           ^
@@ -81,8 +67,19 @@ services:
 }
 
 func TestCheckTie(t *testing.T) {
+	f, code, stderr := checkRoutes(t, `      - {path: "/x/{id}", access: public}
+      - {path: "/x/*", access: user}
+`)
+	want := f + `:11:16: route "/x/*" ties with route "/x/{id}" at ` + f + `:10:16: both match the same paths and methods`
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("code %d, stderr:\n%s\nwant:\n%s", code, stderr, want)
+	}
+}
+
+// checkRoutes runs keycard check on a one-service policy with these
+// routes, and returns the policy's file and what check said.
+func checkRoutes(t *testing.T, routes string) (file string, code int, stderr string) {
 	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	dir := t.TempDir()
 	src := `version: 1
 name: t
 identity:
@@ -92,16 +89,11 @@ services:
   - name: a
     hosts: [a.example]
     routes:
-      - {path: "/x/{id}", access: public}
-      - {path: "/x/*", access: user}
-`
-	f := filepath.Join(dir, "p.yaml")
-	os.WriteFile(f, []byte(src), 0o644)
-	code, _, stderr := runCLI(t, "check", f)
-	want := f + `:11:16: route "/x/*" ties with route "/x/{id}" at ` + f + `:10:16: both match the same paths and methods`
-	if code != 1 || !strings.Contains(stderr, want) {
-		t.Errorf("code %d, stderr:\n%s\nwant:\n%s", code, stderr, want)
-	}
+` + routes
+	file = filepath.Join(t.TempDir(), "p.yaml")
+	os.WriteFile(file, []byte(src), 0o644)
+	code, _, stderr = runCLI(t, "check", file)
+	return file, code, stderr
 }
 
 func TestExplain(t *testing.T) {

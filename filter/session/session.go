@@ -550,7 +550,7 @@ func (r *Root) stripHeader(name string) {
 func keep(req *filter.Request) filter.Request {
 	k := filter.Request{Method: strings.Clone(req.Method), Authority: strings.Clone(req.Authority),
 		Path: strings.Clone(req.Path), RouteHost: strings.Clone(req.RouteHost)}
-	var h keptHeaders
+	var h filter.HeaderList
 	req.Headers.Each(func(name, value string) {
 		h = append(h, [2]string{strings.Clone(name), strings.Clone(value)})
 	})
@@ -591,40 +591,6 @@ func (r *Root) ResponseHeaders(stream uint32) Action {
 func (r *Root) Delete(stream uint32) {
 	if len(r.responseCORS) > 0 {
 		delete(r.responseCORS, stream)
-	}
-}
-
-// keptHeaders is a waiting request's header list, copied (keep). Names
-// compare without regard to case, as the hosts' maps do.
-type keptHeaders [][2]string
-
-func (h keptHeaders) Nth(name string, i int) (string, bool) {
-	for _, kv := range h {
-		if strings.EqualFold(kv[0], name) {
-			if i == 0 {
-				return kv[1], true
-			}
-			i--
-		}
-	}
-	return "", false
-}
-
-func (h keptHeaders) Get(name string) (string, bool) { return h.Nth(name, 0) }
-
-func (h keptHeaders) Values(name string) []string {
-	var out []string
-	for _, kv := range h {
-		if strings.EqualFold(kv[0], name) {
-			out = append(out, kv[1])
-		}
-	}
-	return out
-}
-
-func (h keptHeaders) Each(fn func(name, value string)) {
-	for _, kv := range h {
-		fn(kv[0], kv[1])
 	}
 }
 

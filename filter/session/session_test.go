@@ -13,15 +13,15 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/session"
 	"github.com/keycard-gw/keycard/internal/mint"
-	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/state"
 )
 
 // headers is a request's header map in the fake host.
-type headers struct{ policycases.HeaderList }
+type headers struct{ filter.HeaderList }
 
 func (h headers) Get(name string) (string, bool) { return h.Nth(name, 0) }
 
@@ -180,9 +180,9 @@ func (h *fakeHost) send(s *session.Root, id uint32, host, path string, hs ...[2]
 func (h *fakeHost) sendRequest(s *session.Root, id uint32, r *request, host string, hs ...[2]string) {
 	path := r.target
 	if h.kong {
-		r.headers.HeaderList = append(policycases.HeaderList{{":method", "GET"}, {":path", path}, {":authority", "kong:8000"}, {"host", host}}, hs...)
+		r.headers.HeaderList = append(filter.HeaderList{{":method", "GET"}, {":path", path}, {":authority", "kong:8000"}, {"host", host}}, hs...)
 	} else {
-		r.headers.HeaderList = append(policycases.HeaderList{{":method", "GET"}, {":path", path}, {":authority", host}}, hs...)
+		r.headers.HeaderList = append(filter.HeaderList{{":method", "GET"}, {":path", path}, {":authority", host}}, hs...)
 	}
 	h.requests[id] = r
 }
@@ -206,7 +206,7 @@ func (h *fakeHost) deliver(s *session.Root, token uint32, status int, body []byt
 		h.t.Fatalf("no call-out %d", token)
 	}
 	delete(h.calls, token)
-	h.answer.headers = headers{policycases.HeaderList{{":status", fmt.Sprint(status)}}}
+	h.answer.headers = headers{filter.HeaderList{{":status", fmt.Sprint(status)}}}
 	h.answer.body = body
 	h.current = 0
 	if h.kong {
@@ -214,7 +214,7 @@ func (h *fakeHost) deliver(s *session.Root, token uint32, status int, body []byt
 	}
 	n := 1
 	if status == 0 { // failed: Kong's form
-		h.answer.headers = headers{policycases.HeaderList{{":dispatch_status", "broken connection"}}}
+		h.answer.headers = headers{filter.HeaderList{{":dispatch_status", "broken connection"}}}
 	}
 	s.CallResponse(token, n, len(body))
 }
@@ -228,7 +228,7 @@ func start(t *testing.T, h *fakeHost) *session.Root {
 }
 
 func shop(t *testing.T) *compiler.Result {
-	return tables.Example(t, tables.Policies(filepath.Join("..", "..")), compiler.Settings{SidecarKey: strings.Repeat("k", 32)})
+	return tables.Example(t, tables.Policies(filepath.Join("..", "..")))
 }
 
 func bearer(tok string) [2]string { return [2]string{"authorization", "Bearer " + tok} }

@@ -36,17 +36,10 @@ func Image(module []byte, annotations map[string]string) (v1.Image, error) {
 	if len(module) < 8 || !bytes.Equal(module[:4], []byte("\x00asm")) {
 		return nil, errors.New("ociimage: not a WebAssembly module")
 	}
-	img, err := oneFileImage(ModuleFile, 0o644, module)
+	img, err := oneFileImage(ModuleFile, 0o644, module, func(cf *v1.ConfigFile) {
+		cf.Architecture, cf.OS = "wasm", "wasip1"
+	})
 	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "wasm", "wasip1"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return nil, err
 	}
 	all := map[string]string{VariantAnnotation: "compat", "org.opencontainers.image.title": "keycard"}
@@ -131,30 +124,24 @@ func SidecarImage(binary []byte, arch string) (v1.Image, error) {
 	if len(binary) < 4 || !bytes.Equal(binary[:4], []byte("\x7fELF")) {
 		return nil, errors.New("ociimage: the sidecar image needs a Linux (ELF) keycard binary")
 	}
-	img, err := oneFileImage("keycard", 0o755, binary)
+	img, err := oneFileImage("keycard", 0o755, binary, func(cf *v1.ConfigFile) {
+		cf.OS, cf.Architecture = "linux", arch
+		cf.Config.Entrypoint = []string{"/keycard"}
+		cf.Config.Cmd = []string{"sidecar"}
+		cf.Config.User = "65532:65532"
+		cf.Config.ExposedPorts = map[string]struct{}{"8181/tcp": {}}
+		cf.Config.Env = []string{"KEYCARD_LISTEN=0.0.0.0:8181"}
+	})
 	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", arch
-	cf.Config.Entrypoint = []string{"/keycard"}
-	cf.Config.Cmd = []string{"sidecar"}
-	cf.Config.User = "65532:65532"
-	cf.Config.ExposedPorts = map[string]struct{}{"8181/tcp": {}}
-	cf.Config.Env = []string{"KEYCARD_LISTEN=0.0.0.0:8181"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return nil, err
 	}
 	return mutate.Annotations(img, map[string]string{"org.opencontainers.image.title": "keycard-sidecar"}).(v1.Image), nil
 }
 
 // oneFileImage is an OCI image of one layer holding one file, owned by
-// root, with no timestamps: the same bytes give the same digest.
-func oneFileImage(name string, mode int64, data []byte) (v1.Image, error) {
+// root, with no timestamps (the same bytes give the same digest), its
+// configuration set by configure.
+func oneFileImage(name string, mode int64, data []byte, configure func(*v1.ConfigFile)) (v1.Image, error) {
 	var tarBuf bytes.Buffer
 	tw := tar.NewWriter(&tarBuf)
 	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
@@ -173,5 +160,14 @@ func oneFileImage(name string, mode int64, data []byte) (v1.Image, error) {
 	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
-	return mutate.AppendLayers(img, layer)
+	if img, err = mutate.AppendLayers(img, layer); err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	configure(cf)
+	return mutate.ConfigFile(img, cf)
 }

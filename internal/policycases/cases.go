@@ -90,21 +90,9 @@ type Target func(method, host, path string, headers [][2]string) (Outcome, error
 
 // Files finds the cases files among paths (files or directories).
 func Files(paths []string) ([]string, error) {
-	var out []string
-	for _, p := range paths {
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, err
-		}
-		if !st.IsDir() {
-			out = append(out, p)
-			continue
-		}
-		m, _ := filepath.Glob(filepath.Join(p, "*.cases.yaml"))
-		out = append(out, m...)
-	}
+	out, _, err := compiler.FilesIn(paths, func(name string) bool { return strings.HasSuffix(name, ".cases.yaml") })
 	slices.Sort(out)
-	return out, nil
+	return out, err
 }
 
 // Load reads cases files, refusing unknown fields.

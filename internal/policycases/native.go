@@ -9,24 +9,9 @@ import (
 	"slices"
 
 	"github.com/keycard-gw/keycard/config"
-
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/state"
 )
-
-// HeaderList is request headers as lower-case name/value pairs.
-type HeaderList [][2]string
-
-// Values returns every value of a header.
-func (h HeaderList) Values(name string) []string {
-	var out []string
-	for _, kv := range h {
-		if kv[0] == name {
-			out = append(out, kv[1])
-		}
-	}
-	return out
-}
 
 // Asker answers a pending decision's question to the sidecar.
 type Asker func(p *filter.Pending) (*state.Answer, error)
@@ -38,29 +23,6 @@ func Static(*filter.Pending) (*state.Answer, error) {
 	return &state.Answer{Version: state.Version, Token: state.Unknown, Status: state.Enabled}, nil
 }
 
-// Get returns the first value of a header.
-func (h HeaderList) Get(name string) (string, bool) { return h.Nth(name, 0) }
-
-// Nth returns the i-th value of a header.
-func (h HeaderList) Nth(name string, i int) (string, bool) {
-	for _, kv := range h {
-		if kv[0] == name {
-			if i == 0 {
-				return kv[1], true
-			}
-			i--
-		}
-	}
-	return "", false
-}
-
-// Each calls fn for every header in order.
-func (h HeaderList) Each(fn func(name, value string)) {
-	for _, kv := range h {
-		fn(kv[0], kv[1])
-	}
-}
-
 // Native runs cases through the decision code in this process, asking
 // ask when a decision needs the sidecar.
 func Native(e *filter.Engine, ask Asker) Target {
@@ -69,7 +31,7 @@ func Native(e *filter.Engine, ask Asker) Target {
 		if kong { // the client's host reaches the filter as the Host header
 			headers = append([][2]string{{"host", host}}, headers...)
 		}
-		d := e.Decide(&filter.Request{Method: method, Authority: host, Path: path, Headers: HeaderList(headers)})
+		d := e.Decide(&filter.Request{Method: method, Authority: host, Path: path, Headers: filter.HeaderList(headers)})
 		if d.Keys != nil {
 			return Outcome{}, missingKeys(e.Config(), d.Keys.Issuer)
 		}

@@ -33,7 +33,6 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/token"
-	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/table"
 )
 
@@ -122,7 +121,7 @@ func DiffSides(before, after Side) (*Report, error) {
 		for _, path := range h.paths {
 			for _, m := range methods {
 				for _, c := range callers {
-					req := &filter.Request{Method: m, Authority: h.host, Path: path, Headers: policycases.HeaderList(nil)}
+					req := &filter.Request{Method: m, Authority: h.host, Path: path, Headers: filter.HeaderList(nil)}
 					db, da := eb.DecideAs(req, c.id), ea.DecideAs(req, c.id)
 					ob, oa := outcome(&db), outcome(&da)
 					if ob == oa {

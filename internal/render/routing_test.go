@@ -13,7 +13,6 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/filter/httppath"
-	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"google.golang.org/protobuf/encoding/protojson"
 	"gopkg.in/yaml.v3"
@@ -41,7 +40,7 @@ func routingCorpus() [][2]string {
 // reads, and false when it refuses the request as malformed (400: no
 // gateway route matters then).
 func decided(t *testing.T, e *filter.Engine, cfg *config.Config, host, target string) (service, path string, ok bool) {
-	d := e.DecideAs(&filter.Request{Method: "GET", Authority: host, Path: target, Headers: policycases.HeaderList{{"host", host}}}, nil)
+	d := e.DecideAs(&filter.Request{Method: "GET", Authority: host, Path: target, Headers: filter.HeaderList{{"host", host}}}, nil)
 	if d.Status == 400 {
 		return "", "", false
 	}

@@ -1,10 +1,10 @@
 package wasmhost_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -46,12 +46,7 @@ var abiCallbacks = []string{
 // TestExportsEveryCallback compares the module's function exports with
 // the ABI's callback list, both ways: nothing missing, nothing extra.
 func TestExportsEveryCallback(t *testing.T) {
-	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module(t), wasmhost.Options{Cache: compileCache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
+	h := wasmtest.Host(t, module(t), wasmhost.Options{Cache: compileCache})
 	var got []string
 	for name := range h.Compiled().ExportedFunctions() {
 		got = append(got, name)

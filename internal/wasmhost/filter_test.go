@@ -18,6 +18,7 @@ import (
 	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/tetratelabs/wazero"
@@ -49,7 +50,7 @@ func module(t testing.TB) []byte {
 
 func example(t testing.TB) *compiler.Result {
 	t.Helper()
-	return tables.Example(t, tables.Policies(filepath.Join("..", "..")), compiler.Settings{SidecarKey: sidecartest.GatewayKey})
+	return tables.Example(t, tables.Policies(filepath.Join("..", "..")))
 }
 
 // configJSON is the example's configuration for the Envoy flavour.
@@ -69,21 +70,11 @@ func gatewayJSON(t testing.TB, res *compiler.Result, gateway string) []byte {
 
 func newVM(t testing.TB, opts wasmhost.Options, conf []byte) *wasmhost.VM {
 	t.Helper()
-	ctx := context.Background()
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return fixedNow }
 	}
 	opts.Cache = compileCache
-	h, err := wasmhost.Compile(ctx, module(t), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(ctx) })
-	vm, err := h.NewVM(ctx, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vm
+	return wasmtest.VM(t, module(t), opts, conf)
 }
 
 // stackVM runs the module with a real sidecar and Redis behind its
@@ -134,12 +125,7 @@ func outcome(r *wasmhost.Result) (policycases.Outcome, error) {
 }
 
 func TestImportsAllowed(t *testing.T) {
-	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module(t), wasmhost.Options{Cache: compileCache})
-	if err != nil {
-		t.Fatal(err) // Compile refuses a module with any other import
-	}
-	defer h.Close(ctx)
+	h := wasmtest.Host(t, module(t), wasmhost.Options{Cache: compileCache}) // Compile refuses a module with any other import
 	f, err := os.Open(filepath.Join("..", "..", "testdata", "wasi-allowlist.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -327,11 +313,7 @@ func TestConfigure(t *testing.T) {
 	res := example(t)
 	good := configJSON(t, res)
 	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module(t), wasmhost.Options{Now: func() time.Time { return fixedNow }, Cache: compileCache})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
+	h := wasmtest.Host(t, module(t), wasmhost.Options{Now: func() time.Time { return fixedNow }, Cache: compileCache})
 	if _, err := h.NewVM(ctx, []byte(`{"version":1}`)); err == nil || !strings.Contains(err.Error(), "keycard: bad configuration: config: table: table: bad magic") {
 		t.Errorf("bad first configuration: %v", err)
 	}

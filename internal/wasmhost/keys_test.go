@@ -34,15 +34,9 @@ type keyStack struct {
 
 func newKeyStack(t *testing.T, flavor string, fault idp.Fault) *keyStack {
 	t.Helper()
-	p, err := idp.Start("", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	p.SetFault(fault)
-	res := tables.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
-	ks := &keyStack{p: p, res: res}
-	ks.sc = sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(tables.RuntimeSecret), nil })
+	rk := tables.StartRemoteKeys(t, fault)
+	res := rk.Res
+	ks := &keyStack{p: rk.Provider, res: res, sc: rk.Sidecar}
 	ks.sidecarUp.Store(true)
 	cfg := *res.Config
 	cfg.Gateway = config.GatewayEnvoy
@@ -94,9 +88,10 @@ func (ks *keyStack) expect(t *testing.T, what, tok string, status int, reason st
 	}
 }
 
+// bothFlavors runs f as a subtest per flavour, named for it.
 func bothFlavors(t *testing.T, f func(t *testing.T, flavor string)) {
-	for name, flavor := range map[string]string{"envoy": config.GatewayEnvoy, "kong": config.GatewayKong} {
-		t.Run(name, func(t *testing.T) { f(t, flavor) })
+	for _, flavor := range []string{config.GatewayEnvoy, config.GatewayKong} {
+		t.Run(flavor, func(t *testing.T) { f(t, flavor) })
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/keycard-gw/keycard/internal/mint"
-	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
@@ -17,7 +16,7 @@ import (
 // decision in the shadow header, is logged as one structured line and
 // counted; an enforced one is answered; a bad path is never shadowed.
 func TestShadowMode(t *testing.T) {
-	res := tables.ShadowPolicy(t, filepath.Join("..", ".."), sidecartest.GatewayKey)
+	res := tables.ShadowPolicy(t, filepath.Join("..", ".."))
 	vm, _ := stackVM(t, res) // a real sidecar and Redis behind the call-out
 	tok, err := mint.Token(res.Config, "login", "", mint.Claims{Subject: "13000000001", Level: 1, JTI: "sh1"}, fixedNow)
 	if err != nil {

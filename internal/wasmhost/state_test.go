@@ -336,32 +336,27 @@ func TestRewrittenTokenStaysRevoked(t *testing.T) {
 // (tables.StateScenarios) against a real sidecar on Redis, natively
 // and through the module as Envoy and as Kong run it.
 func TestStateScenarios(t *testing.T) {
-	for _, flavor := range []struct {
-		name   string
-		flavor string
-	}{{"envoy", config.GatewayEnvoy}, {"kong", config.GatewayKong}} {
-		t.Run(flavor.name, func(t *testing.T) {
-			st := newStateStackIn(t, flavor.flavor, 0)
-			e, err := filter.New(st.res.Config, st.res.Table, st.clock.Now)
-			if err != nil {
-				t.Fatal(err)
+	bothFlavors(t, func(t *testing.T, flavor string) {
+		st := newStateStackIn(t, flavor, 0)
+		e, err := filter.New(st.res.Config, st.res.Table, st.clock.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets := map[string]policycases.Target{
+			"native": policycases.Native(e, policycases.SidecarAsker(http.DefaultClient, st.sc.URL, sidecartest.GatewayKey)),
+			"wasm":   wasmTarget(st.vm),
+		}
+		wait := func() { st.clock.Add(1100 * time.Millisecond) } // sessions.cache is 1s
+		for _, target := range []string{"native", "wasm"} {
+			for _, sc := range tables.StateScenarios(st.res.Config, flavor+"-"+target, time.Now()) {
+				t.Run(target+"/"+sc.Name, func(t *testing.T) {
+					if err := sc.Run(st.sc.Call, targets[target], wait); err != nil {
+						t.Error(err)
+					}
+				})
 			}
-			targets := map[string]policycases.Target{
-				"native": policycases.Native(e, policycases.SidecarAsker(http.DefaultClient, st.sc.URL, sidecartest.GatewayKey)),
-				"wasm":   wasmTarget(st.vm),
-			}
-			wait := func() { st.clock.Add(1100 * time.Millisecond) } // sessions.cache is 1s
-			for _, target := range []string{"native", "wasm"} {
-				for _, sc := range tables.StateScenarios(st.res.Config, flavor.name+"-"+target, time.Now()) {
-					t.Run(target+"/"+sc.Name, func(t *testing.T) {
-						if err := sc.Run(st.sc.Call, targets[target], wait); err != nil {
-							t.Error(err)
-						}
-					})
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestKongAbsoluteForm: in Kong's flavour the module reads nginx's $host
@@ -390,25 +385,20 @@ func TestKongAbsoluteForm(t *testing.T) {
 // response the client gets (the filter's own, or the upstream's with the
 // headers the module adds in proxy_on_response_headers).
 func TestCORSRequests(t *testing.T) {
-	for _, flavor := range []struct {
-		name   string
-		flavor string
-	}{{"envoy", config.GatewayEnvoy}, {"kong", config.GatewayKong}} {
-		t.Run(flavor.name, func(t *testing.T) {
-			st := newStateStackIn(t, flavor.flavor, 0)
-			tables.RunCORS(t, st.res.Config, time.Now(), func(t *testing.T, c tables.CORSRequest) tables.CORSAnswer {
-				r, err := st.vm.Do(context.Background(), wasmhost.Request{Method: c.Method, Authority: c.Host, Path: c.Path, Headers: c.Headers})
-				if err != nil {
-					t.Fatal(err)
-				}
-				o, err := outcome(r)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return tables.CORSAnswer{Status: o.Status, Reason: o.Reason, Header: tables.HeaderIn(r.ResponseHeaders)}
-			})
+	bothFlavors(t, func(t *testing.T, flavor string) {
+		st := newStateStackIn(t, flavor, 0)
+		tables.RunCORS(t, st.res.Config, time.Now(), func(t *testing.T, c tables.CORSRequest) tables.CORSAnswer {
+			r, err := st.vm.Do(context.Background(), wasmhost.Request{Method: c.Method, Authority: c.Host, Path: c.Path, Headers: c.Headers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			o, err := outcome(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return tables.CORSAnswer{Status: o.Status, Reason: o.Reason, Header: tables.HeaderIn(r.ResponseHeaders)}
 		})
-	}
+	})
 }
 
 // TestKongSetHeaders: in Kong's flavour the upstream gets one

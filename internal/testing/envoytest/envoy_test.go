@@ -49,8 +49,10 @@ type stack struct {
 	native *filter.Engine
 }
 
-// TestEnvoyHost runs the shared tables in Envoy's host core, V8 first.
-func TestEnvoyHost(t *testing.T) {
+// hostModule finds the host core's engines (skipping the test without
+// them) and builds the module.
+func hostModule(t *testing.T) ([]Engine, string) {
+	t.Helper()
 	engines, err := Find(root)
 	if err != nil {
 		t.Skip("Envoy host core tests skipped: " + err.Error())
@@ -59,6 +61,12 @@ func TestEnvoyHost(t *testing.T) {
 	if err := wasmbuild.Build(root, "./filter/wasm", module); err != nil {
 		t.Fatal(err)
 	}
+	return engines, module
+}
+
+// TestEnvoyHost runs the shared tables in Envoy's host core, V8 first.
+func TestEnvoyHost(t *testing.T) {
+	engines, module := hostModule(t)
 	for _, eng := range engines {
 		t.Run(eng.Name, func(t *testing.T) {
 			st := start(t, eng, module)
@@ -77,7 +85,7 @@ func TestEnvoyHost(t *testing.T) {
 
 func start(t *testing.T, eng Engine, module string) *stack {
 	t.Helper()
-	res := tables.Example(t, tables.Policies(root), compiler.Settings{SidecarKey: sidecartest.GatewayKey})
+	res := tables.Example(t, tables.Policies(root))
 	sc := sidecartest.Start(t, res.Config.Policy)
 	conf, cfgJSON := renderedConfig(t, res)
 	file := filepath.Join(t.TempDir(), "keycard.json")

@@ -14,22 +14,7 @@ import (
 	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
-	"github.com/keycard-gw/keycard/internal/wasmbuild"
 )
-
-// hostModule builds the module once for the tests of this file.
-func hostModule(t *testing.T) ([]Engine, string) {
-	t.Helper()
-	engines, err := Find(root)
-	if err != nil {
-		t.Skip("Envoy host core tests skipped: " + err.Error())
-	}
-	module := filepath.Join(t.TempDir(), "keycard.wasm")
-	if err := wasmbuild.Build(root, "./filter/wasm", module); err != nil {
-		t.Fatal(err)
-	}
-	return engines, module
-}
 
 // TestRemoteKeysInEnvoy runs remote keys in Envoy's host core on each
 // engine: the keys a request fetches (it waits for the answer), the
@@ -41,13 +26,8 @@ func TestRemoteKeysInEnvoy(t *testing.T) {
 	engines, module := hostModule(t)
 	for _, eng := range engines {
 		t.Run(eng.Name, func(t *testing.T) {
-			p, err := idp.Start("", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			res := tables.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
-			sc := sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(tables.RuntimeSecret), nil })
+			rk := tables.StartRemoteKeys(t, idp.Healthy)
+			p, res, sc := rk.Provider, rk.Res, rk.Sidecar
 			conf, cfg := renderedConfig(t, res)
 			file := filepath.Join(t.TempDir(), "keycard.json")
 			os.WriteFile(file, conf, 0o600)
@@ -135,7 +115,7 @@ func headerValue(headers [][2]string, name string) string {
 // denial is answered; a bad path is never shadowed.
 func TestShadowInEnvoy(t *testing.T) {
 	engines, module := hostModule(t)
-	res := tables.ShadowPolicy(t, root, sidecartest.GatewayKey)
+	res := tables.ShadowPolicy(t, root)
 	sc := sidecartest.Start(t, res.Config.Policy)
 	conf, cfg := renderedConfig(t, res)
 	file := filepath.Join(t.TempDir(), "keycard.json")

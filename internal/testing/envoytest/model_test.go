@@ -16,6 +16,7 @@ import (
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -78,16 +79,8 @@ func (st *stack) testModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Now: time.Now,
-		Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{"keycard_sidecar": st.sc.URL})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
-	vm, err := h.NewVM(ctx, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := wasmtest.VM(t, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Now: time.Now,
+		Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{"keycard_sidecar": st.sc.URL})}, conf)
 	compared := 0
 	compare := func(rq request) {
 		t.Run(rq.name, func(t *testing.T) {
@@ -129,16 +122,8 @@ func (st *stack) testFailedCalls(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Now: time.Now,
-				Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{"keycard_sidecar": tc.url})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.Close(ctx)
-			vm, err := h.NewVM(ctx, conf)
-			if err != nil {
-				t.Fatal(err)
-			}
+			vm := wasmtest.VM(t, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Now: time.Now,
+				Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{"keycard_sidecar": tc.url})}, conf)
 			host, err := Start(st.eng, st.module, st.file, map[string]string{"keycard_sidecar": tc.url}, "--hcm", "raw")
 			if err != nil {
 				t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/testing/wasmasm"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -104,15 +105,7 @@ func TestWASIAnswers(t *testing.T) {
 	req := Request{Method: "GET", Authority: "probe.example", Path: "/"}
 
 	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Probe: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close(ctx)
-	vm, err := h.NewVM(ctx, []byte("{}"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := wasmtest.VM(t, module, wasmhost.Options{Gateway: config.GatewayEnvoy, Probe: true}, []byte("{}"))
 	r, err := vm.Do(ctx, wasmhost.Request{Method: req.Method, Authority: req.Authority, Path: req.Path})
 	var model []byte
 	if err != nil || r.Response == nil {

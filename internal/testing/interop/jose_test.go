@@ -9,8 +9,8 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
-	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/interop"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
@@ -45,7 +45,7 @@ func TestJose(t *testing.T) {
 		}
 		targets := map[string]func(tok string) answer{
 			"native": func(tok string) answer {
-				d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: policycases.HeaderList{{"authorization", "Bearer " + tok}}})
+				d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: filter.HeaderList{{"authorization", "Bearer " + tok}}})
 				a := answer{status: 200, reason: d.Reason}
 				if !d.Allow {
 					a.status = d.Status
@@ -65,15 +65,7 @@ func TestJose(t *testing.T) {
 				cfg.Gateway = config.GatewayKong
 			}
 			conf, _ := json.Marshal(&cfg)
-			h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: flavor})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.Close(ctx)
-			vm, err := h.NewVM(ctx, conf)
-			if err != nil {
-				t.Fatal(err)
-			}
+			vm := wasmtest.VM(t, module, wasmhost.Options{Gateway: flavor}, conf)
 			targets["wasm-"+cfg.Gateway] = func(tok string) answer {
 				r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: [][2]string{{"authorization", "Bearer " + tok}}})
 				if err != nil {

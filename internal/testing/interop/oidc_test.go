@@ -18,9 +18,9 @@ import (
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/devgw"
-	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/interop"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
@@ -56,17 +56,8 @@ func newOIDCStack(t *testing.T, p *interop.Provider, issuer string, flavor strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	h, err := wasmhost.Compile(ctx, module, wasmhost.Options{Gateway: flavor, Now: time.Now,
-		Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(ctx) })
-	vm, err := h.NewVM(ctx, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vm := wasmtest.VM(t, module, wasmhost.Options{Gateway: flavor, Now: time.Now,
+		Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})}, conf)
 	return &oidcStack{t: t, vm: vm}, sc
 }
 
@@ -225,7 +216,7 @@ func TestProviderKeySetFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: "/orders", Headers: policycases.HeaderList{{"authorization", "Bearer " + p.Token(interop.OrdersResource)}}})
+	d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: "/orders", Headers: filter.HeaderList{{"authorization", "Bearer " + p.Token(interop.OrdersResource)}}})
 	if !d.Allow {
 		t.Fatalf("the provider's RS256 token with its saved key set: %d %s %s", d.Status, d.Reason, d.Detail)
 	}

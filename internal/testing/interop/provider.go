@@ -26,6 +26,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keycard-gw/keycard/internal/testing/loopback"
 )
 
 // Resource is one resource server the provider issues access tokens
@@ -105,12 +107,7 @@ const (
 // loopback port. It stops when the test ends.
 func StartProvider(t testing.TB, node string, conf ProviderConfig) *Provider {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := loopback.Port(t)
 	p := &Provider{t: t, dir: node, port: port, URL: fmt.Sprintf("https://127.0.0.1:%d", port)}
 	p.Issuer = p.URL
 	if conf.TrailingSlash {

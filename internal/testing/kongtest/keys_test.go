@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/keycard-gw/keycard/internal/idp"
-	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
 )
 
@@ -17,13 +16,8 @@ import (
 // run-time secret.
 func TestRemoteKeysInKong(t *testing.T) {
 	nginx := host(t)
-	p, err := idp.Start("", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	res := tables.CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
-	sc := sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(tables.RuntimeSecret), nil })
+	rk := tables.StartRemoteKeys(t, idp.Healthy)
+	p, res, sc := rk.Provider, rk.Res, rk.Sidecar
 	module := buildModule(t)
 	echo := strings.TrimPrefix(StartEcho(t).URL, "http://")
 	files := kongFiles(t, res, module, strings.TrimPrefix(sc.URL, "http://"))

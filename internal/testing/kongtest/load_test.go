@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keycard-gw/keycard/internal/testing/tables"
 )
 
 // kind is one sort of request in the load mix and what it must get.
@@ -137,7 +139,7 @@ func (st *stack) testReload(t *testing.T) {
 	if err := os.CopyFS(filepath.Join(dir, "keys"), os.DirFS(filepath.Join(root, "policies", "keys"))); err != nil {
 		t.Fatal(err)
 	}
-	changed := compileExample(t, dir)
+	changed := tables.Example(t, dir)
 	level1 := http.Header{"Authorization": {"Bearer " + st.token(t, "13000000052", "reload", 1)}}
 	k := kind{"/auth", level1, 0}
 	// The new worker compiles the module before it accepts (a few

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keycard-gw/keycard/internal/render"
+	"github.com/keycard-gw/keycard/internal/testing/loopback"
 	"gopkg.in/yaml.v3"
 )
 
@@ -261,25 +261,14 @@ type Gateway struct {
 	done   chan error
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // Start writes the configuration under a temporary prefix, starts nginx
 // in the foreground and waits until its workers answer. It stops nginx
 // when the test ends.
 func Start(t testing.TB, nginx string, c Conf) *Gateway {
 	t.Helper()
-	g := &Gateway{nginx: nginx, prefix: t.TempDir(), Ports: Ports{Proxy: freePort(t), Plain: freePort(t), Probe: freePort(t), Origin: freePort(t), Baseline: map[string]int{}}}
+	g := &Gateway{nginx: nginx, prefix: t.TempDir(), Ports: Ports{Proxy: loopback.Port(t), Plain: loopback.Port(t), Probe: loopback.Port(t), Origin: loopback.Port(t), Baseline: map[string]int{}}}
 	for _, bl := range c.Baselines {
-		g.Ports.Baseline[bl.Name] = freePort(t)
+		g.Ports.Baseline[bl.Name] = loopback.Port(t)
 	}
 	for _, d := range []string{"logs", "tmp", "conf"} {
 		if err := os.MkdirAll(filepath.Join(g.prefix, d), 0o755); err != nil {

@@ -76,11 +76,6 @@ func buildNoop(t testing.TB) string {
 	return out
 }
 
-func compileExample(t testing.TB, dir string) *compiler.Result {
-	t.Helper()
-	return tables.Example(t, dir, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
-}
-
 // kongFiles renders the policy for Kong with the sidecar at sidecar.
 func kongFiles(t testing.TB, res *compiler.Result, module, sidecar string) render.Files {
 	t.Helper()
@@ -118,7 +113,7 @@ func startStackTo(t testing.TB, origin bool, before string) *stack {
 		}
 		st.baselines = []Baseline{{Name: "noophost", Module: host}, {Name: "headers4", Module: reads}, {Name: "noopgo", Module: buildNoop(t)}}
 	}
-	st.res = compileExample(t, filepath.Join(root, "policies"))
+	st.res = tables.Example(t, tables.Policies(root))
 	st.module = buildModule(t)
 	st.sc = sidecartest.Start(t, st.res.Config.Policy)
 	st.fwd = StartForwarder(t, strings.TrimPrefix(st.sc.URL, "http://"))

@@ -8,6 +8,7 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/policycases"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 )
 
 // DemoSecret is the example policy's HMAC secret (issuer login reads it
@@ -16,11 +17,12 @@ const DemoSecret = "keycard-demo-secret-not-for-production"
 
 // Example compiles the policy in dir (the example, policies/ under the
 // checkout, or a changed copy of it) with the demo secret set for the
-// test alone.
-func Example(t testing.TB, dir string, s compiler.Settings) *compiler.Result {
+// test alone and sidecartest.GatewayKey as the key the filter sends the
+// sidecar.
+func Example(t testing.TB, dir string) *compiler.Result {
 	t.Helper()
 	t.Setenv("KEYCARD_DEMO_SECRET", DemoSecret)
-	res, err := compiler.CompileFiles([]string{dir}, s)
+	res, err := compiler.CompileFiles([]string{dir}, compiler.Settings{SidecarKey: sidecartest.GatewayKey})
 	if err != nil {
 		t.Fatal(err)
 	}

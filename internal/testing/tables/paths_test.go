@@ -2,10 +2,10 @@ package tables
 
 import (
 	"flag"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/keycard-gw/keycard/internal/testing/docsection"
 )
 
 var update = flag.Bool("update", false, "rewrite the path table in docs/policy.md")
@@ -18,25 +18,6 @@ const (
 // TestPathTableInDocs keeps docs/policy.md's path table the rendering of
 // Paths, the table every host's tests run.
 func TestPathTableInDocs(t *testing.T) {
-	file := filepath.Join("..", "..", "..", "docs", "policy.md")
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(data)
-	i, j := strings.Index(doc, tableStart), strings.Index(doc, tableEnd)
-	if i < 0 || j < i {
-		t.Fatalf("%s has no path table markers", file)
-	}
-	want := doc[:i+len(tableStart)] + PathTable() + doc[j:]
-	if want == doc {
-		return
-	}
-	if *update {
-		if err := os.WriteFile(file, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s's path table is not the rendering of Paths(): run go test ./internal/testing/tables -update", file)
+	docsection.Check(t, filepath.Join("..", "..", "..", "docs", "policy.md"), tableStart, tableEnd, PathTable(), *update,
+		"%s's path table is not the rendering of Paths(): run go test ./internal/testing/tables -update")
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/internal/idp"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/sidecar/keyset"
 )
 
@@ -54,6 +55,31 @@ func CompileRemoteKeys(t testing.TB, issuerURL, sidecarKey string) *compiler.Res
 		t.Fatal(err)
 	}
 	return res
+}
+
+// RemoteKeys is the remote-keys scenario's parts: an identity provider
+// on loopback, RemoteKeysPolicy compiled for it, and a sidecar holding
+// its keys and the run-time secret.
+type RemoteKeys struct {
+	Provider *idp.Provider
+	Res      *compiler.Result
+	Sidecar  *sidecartest.Sidecar
+}
+
+// StartRemoteKeys starts the scenario's provider, failing as fault says
+// from the first fetch (the sidecar's, as it starts), and its sidecar;
+// both stop when the test ends.
+func StartRemoteKeys(t testing.TB, fault idp.Fault) RemoteKeys {
+	t.Helper()
+	p, err := idp.Start("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	p.SetFault(fault)
+	res := CompileRemoteKeys(t, p.URL, sidecartest.GatewayKey)
+	sc := sidecartest.StartHolding(t, res.Config, p.Client(), func(string) ([]byte, error) { return []byte(RuntimeSecret), nil })
+	return RemoteKeys{Provider: p, Res: res, Sidecar: sc}
 }
 
 // ProviderFault is one way an identity provider fails and the outcome the

@@ -11,9 +11,9 @@ import (
 
 // ShadowPolicy is the example policy (policies/ under the checkout at
 // root) with /admin/** of service_a in shadow mode, all of service_b in
-// shadow mode, and the shadow header X-Keycard-Shadow on, compiled with
-// sidecarKey as the key the filter sends the sidecar.
-func ShadowPolicy(t testing.TB, root, sidecarKey string) *compiler.Result {
+// shadow mode, and the shadow header X-Keycard-Shadow on, compiled as
+// Example compiles.
+func ShadowPolicy(t testing.TB, root string) *compiler.Result {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "policies")
 	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "policies"))); err != nil {
@@ -35,5 +35,5 @@ func ShadowPolicy(t testing.TB, root, sidecarKey string) *compiler.Result {
 		"{path: /admin/**, access: admin, methods: [GET, POST]}", "{path: /admin/**, access: admin, methods: [GET, POST], mode: shadow}",
 		"    default: not_found\n", "    default: not_found\n    mode: shadow\n")
 	edit("shop.yaml", "levels: {public: 0, user: 1, admin: 2}", "levels: {public: 0, user: 1, admin: 2}\n\noptions:\n  shadow_header: X-Keycard-Shadow")
-	return Example(t, dir, compiler.Settings{SidecarKey: sidecarKey})
+	return Example(t, dir)
 }
