@@ -46,6 +46,39 @@ func (t *Table) findMount(host, path string) (int, string) {
 // mountsFor looks at the mounts whose host is head+tail; within one host
 // they are sorted longest prefix first.
 func (t *Table) mountsFor(head, tail, path string) (int, string) {
+	lo := len(t.mounts)
+	if lo <= linearMax {
+		for i := range t.mounts {
+			if isJoined(t.strs[t.mounts[i].host], head, tail) {
+				lo = i
+				break
+			}
+		}
+	} else {
+		lo = t.firstMount(head, tail)
+	}
+	for i := lo; i < len(t.mounts); i++ {
+		m := t.mounts[i]
+		if !isJoined(t.strs[m.host], head, tail) {
+			break
+		}
+		p := t.strs[m.prefix]
+		if p == "/" || path == p || (strings.HasPrefix(path, p) && path[len(p)] == '/') {
+			return int(m.service), p
+		}
+	}
+	return -1, ""
+}
+
+// linearMax is the most entries (a node's literal children, a table's
+// mounts) searched one by one: inside wasm, where string comparison has
+// no assembly, comparing lengths before bytes beats a binary search of
+// three-way comparisons until the list is some dozens long.
+const linearMax = 8
+
+// firstMount is the index of the first mount whose host is head+tail or
+// sorts after it.
+func (t *Table) firstMount(head, tail string) int {
 	lo, hi := 0, len(t.mounts)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
@@ -55,17 +88,12 @@ func (t *Table) mountsFor(head, tail, path string) (int, string) {
 			hi = mid
 		}
 	}
-	for i := lo; i < len(t.mounts); i++ {
-		m := t.mounts[i]
-		if compareJoined(t.strs[m.host], head, tail) != 0 {
-			break
-		}
-		p := t.strs[m.prefix]
-		if p == "/" || path == p || (strings.HasPrefix(path, p) && path[len(p)] == '/') {
-			return int(m.service), p
-		}
-	}
-	return -1, ""
+	return lo
+}
+
+// isJoined reports whether s is head+tail, without building the string.
+func isJoined(s, head, tail string) bool {
+	return len(s) == len(head)+len(tail) && s[:len(head)] == head && s[len(head):] == tail
 }
 
 // compareJoined compares s with head+tail without building the string.
@@ -119,8 +147,17 @@ func nextSegment(path string) (seg, rest string, last bool) {
 	return p[:i], p[i:], false
 }
 
+// child finds a node's literal child for seg; the children are sorted.
 func (t *Table) child(nd *node, seg string) (uint32, bool) {
 	es := t.edges[nd.edgeStart : nd.edgeStart+nd.edgeCount]
+	if len(es) <= linearMax {
+		for _, e := range es {
+			if s := t.strs[e.lit]; len(s) == len(seg) && s == seg {
+				return e.child, true
+			}
+		}
+		return 0, false
+	}
 	lo, hi := 0, len(es)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)

@@ -117,6 +117,51 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// TestLookupWide: a node with many literal children and a table with
+// many mounts are searched one by one up to linearMax entries and by
+// halves past it; both find every entry and nothing between them.
+func TestLookupWide(t *testing.T) {
+	for _, n := range []int{linearMax, linearMax + 1, 3 * linearMax} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			spec := &Spec{}
+			for i := range n {
+				var routes []RouteSpec
+				for j := range n {
+					routes = append(routes, route("/r"+strconv.Itoa(j)+"/x", 1, 0, j+1))
+				}
+				spec.Services = append(spec.Services, ServiceSpec{
+					Name:   "s" + strconv.Itoa(i),
+					Mounts: []Mount{{"h" + strconv.Itoa(i) + ".example", "/"}},
+					Routes: routes,
+				})
+			}
+			tb := mustBuild(t, spec)
+			if len(tb.mounts) != n || tb.nodes[tb.tries[0].start].edgeCount != uint32(n) {
+				t.Fatalf("%d mounts, %d children of the root, want %d", len(tb.mounts), tb.nodes[tb.tries[0].start].edgeCount, n)
+			}
+			for i := range n {
+				host := "h" + strconv.Itoa(i) + ".example"
+				for j := range n {
+					m := tb.Lookup(host, "GET", "/r"+strconv.Itoa(j)+"/x")
+					if m.Service != i || m.Rule < 0 || tb.RoutePattern(m.Rule) != "/r"+strconv.Itoa(j)+"/x" {
+						t.Fatalf("%s /r%d/x: %+v", host, j, m)
+					}
+				}
+				for _, miss := range []string{"/r", "/r" + strconv.Itoa(n) + "/x", "/r1x/x", "/q/x", "/s/x"} {
+					if m := tb.Lookup(host, "GET", miss); m.Service != i || m.Rule >= 0 {
+						t.Errorf("%s %s: %+v, want the service and no route", host, miss, m)
+					}
+				}
+			}
+			for _, miss := range []string{"h.example", "h" + strconv.Itoa(n) + ".example", "h1.exampl", "a.example", "z.example"} {
+				if m := tb.Lookup(miss, "GET", "/r0/x"); m.Service >= 0 {
+					t.Errorf("%s: %+v, want no service", miss, m)
+				}
+			}
+		})
+	}
+}
+
 func TestGranted(t *testing.T) {
 	tb := mustBuild(t, exampleSpec())
 	var support, zeta RoleBits
