@@ -3,8 +3,6 @@
 package abi
 
 import (
-	"encoding/binary"
-	"strings"
 	"unsafe"
 
 	"github.com/keycard-gw/keycard/filter/abi/headermap"
@@ -104,149 +102,53 @@ func GetHTTPCallResponseBody(size int) ([]byte, error) {
 }
 
 // Headers is a serialized header map as the host returned it, read in
-// place: no per-header allocation.
-type Headers struct {
-	data string
-}
+// place through an index made in one pass: no per-header allocation.
+type Headers = headermap.Index
 
-// Len is the number of pairs.
-func (h Headers) Len() int {
-	if len(h.data) < 4 {
-		return 0
-	}
-	return int(binary.LittleEndian.Uint32([]byte(h.data[:4])))
-}
-
-// Each calls fn for every pair in order. It stops at the first malformed
-// entry: a host that sends one is broken, and the pairs before it are
-// still what the host sent.
-func (h Headers) Each(fn func(name, value string)) {
-	n := h.Len()
-	if n == 0 || 4+8*n > len(h.data) {
-		return
-	}
-	p := 4 + 8*n
-	for i := range n {
-		kl := int(le32(h.data[4+8*i:]))
-		vl := int(le32(h.data[8+8*i:]))
-		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(h.data) {
-			return
-		}
-		fn(h.data[p:p+kl], h.data[p+kl+1:p+kl+1+vl])
-		p += kl + 1 + vl + 1
-	}
-}
-
-// Get returns the first value of a header (lower-case name) and whether
-// there is one. It does not allocate.
-func (h Headers) Get(name string) (string, bool) {
-	n := h.Len()
-	if n == 0 || 4+8*n > len(h.data) {
-		return "", false
-	}
-	p := 4 + 8*n
-	for i := range n {
-		kl := int(le32(h.data[4+8*i:]))
-		vl := int(le32(h.data[8+8*i:]))
-		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(h.data) {
-			return "", false
-		}
-		if k := h.data[p : p+kl]; kl == len(name) && (k == name || strings.EqualFold(k, name)) {
-			return h.data[p+kl+1 : p+kl+1+vl], true
-		}
-		p += kl + 1 + vl + 1
-	}
-	return "", false
-}
-
-// Nth returns the i-th value (from 0) of a header, without allocating.
-func (h Headers) Nth(name string, i int) (string, bool) {
-	n := h.Len()
-	if n == 0 || 4+8*n > len(h.data) {
-		return "", false
-	}
-	p := 4 + 8*n
-	for j := range n {
-		kl := int(le32(h.data[4+8*j:]))
-		vl := int(le32(h.data[8+8*j:]))
-		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(h.data) {
-			return "", false
-		}
-		if k := h.data[p : p+kl]; kl == len(name) && (k == name || strings.EqualFold(k, name)) {
-			if i == 0 {
-				return h.data[p+kl+1 : p+kl+1+vl], true
-			}
-			i--
-		}
-		p += kl + 1 + vl + 1
-	}
-	return "", false
-}
-
-// Values returns every value of a header; name is lower case, the host's
-// names are compared without regard to case.
-func (h Headers) Values(name string) []string {
-	var out []string
-	n := h.Len()
-	if n == 0 || 4+8*n > len(h.data) {
-		return nil
-	}
-	p := 4 + 8*n
-	for i := range n {
-		kl := int(le32(h.data[4+8*i:]))
-		vl := int(le32(h.data[8+8*i:]))
-		if kl < 0 || vl < 0 || p+kl+1+vl+1 > len(h.data) {
-			return out
-		}
-		if k := h.data[p : p+kl]; kl == len(name) && (k == name || strings.EqualFold(k, name)) {
-			out = append(out, h.data[p+kl+1:p+kl+1+vl])
-		}
-		p += kl + 1 + vl + 1
-	}
-	return out
-}
-
-func le32(s string) uint32 {
-	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
-}
-
-func getMap(mapType uint32) (Headers, error) {
+// getMap reads a header map into h.
+func getMap(mapType uint32, h *Headers) error {
 	st := Status(proxyGetHeaderMapPairs(mapType, &retPtr, &retSize))
 	if st != StatusOK {
 		release()
-		return Headers{}, st
+		h.Reset("")
+		return st
 	}
 	b := take(retPtr, retSize)
 	if len(b) == 0 {
-		return Headers{}, nil
+		h.Reset("")
+		return nil
 	}
 	// The buffer is ours (allocate made it) and nothing else writes it
 	// while the map is in use: read it as a string without a copy.
-	return Headers{data: unsafe.String(&b[0], len(b))}, nil
+	h.Reset(unsafe.String(&b[0], len(b)))
+	return nil
 }
 
-// requestHeaders is the request header map last read.
-var requestHeaders Headers
+// requestHeaders is the request header map last read; otherHeaders the
+// last response or call-out response map. Each index's memory is reused.
+var requestHeaders, otherHeaders Headers
 
 // GetHTTPRequestHeaders returns the request headers with one host call,
 // read into the scratch buffer: the map is valid until the next request
 // callback or the next call of this function, and a caller that keeps
-// any of it copies it. The pointer saves boxing the map into an
-// interface (an allocation per request).
+// any of it copies it.
 func GetHTTPRequestHeaders() (*Headers, error) {
 	scratch.on = true
-	h, err := getMap(mapRequestHeaders)
-	requestHeaders = h
+	err := getMap(mapRequestHeaders, &requestHeaders)
 	return &requestHeaders, err
 }
 
-// GetHTTPCallResponseHeaders returns the call-out's response headers.
-func GetHTTPCallResponseHeaders() (Headers, error) { return getMap(mapHTTPCallRespHeaders) }
+// GetHTTPCallResponseHeaders returns the call-out's response headers,
+// valid until the next response or call-out header map is read.
+func GetHTTPCallResponseHeaders() (*Headers, error) {
+	return &otherHeaders, getMap(mapHTTPCallRespHeaders, &otherHeaders)
+}
 
-// ReplaceHTTPRequestHeader sets a request header, replacing every value.
 // GetHTTPResponseHeaders reads the response headers (in
-// proxy_on_response_headers).
-func GetHTTPResponseHeaders() (Headers, error) { return getMap(mapResponseHeaders) }
+// proxy_on_response_headers), valid as GetHTTPCallResponseHeaders's.
+func GetHTTPResponseHeaders() (*Headers, error) {
+	return &otherHeaders, getMap(mapResponseHeaders, &otherHeaders)
+}
 
 // ReplaceHTTPResponseHeader sets a response header (in
 // proxy_on_response_headers), replacing every copy.
@@ -254,6 +156,7 @@ func ReplaceHTTPResponseHeader(name, value string) error {
 	return asError(Status(proxyReplaceHeaderMapValue(mapResponseHeaders, strPtr(name), uint32(len(name)), strPtr(value), uint32(len(value)))))
 }
 
+// ReplaceHTTPRequestHeader sets a request header, replacing every value.
 func ReplaceHTTPRequestHeader(name, value string) error {
 	return asError(Status(proxyReplaceHeaderMapValue(mapRequestHeaders, strPtr(name), uint32(len(name)), strPtr(value), uint32(len(value)))))
 }

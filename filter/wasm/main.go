@@ -112,7 +112,7 @@ func (abiHost) CallResponseHeaders() (session.Headers, error) {
 }
 
 // headers hands a header map over as the session's, nil with an error.
-func headers(h abi.Headers, err error) (session.Headers, error) {
+func headers(h *abi.Headers, err error) (session.Headers, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,9 @@
 // Package headermap owns the proxy-wasm serialized header map: a
 // little-endian pair count, then each pair's key and value sizes, then
 // the keys and values, each followed by a NUL. The filter's ABI layer
-// writes it and the wasmhost reads and writes it; both use this package so
-// the two sides of the ABI cannot drift apart.
+// writes it and reads it in place (Index); the wasmhost reads and writes
+// it; both use this package so the two sides of the ABI cannot drift
+// apart.
 package headermap
 
 import (

@@ -2,6 +2,7 @@ package headermap
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -22,6 +23,48 @@ func FuzzDecode(f *testing.F) {
 		if ok && len(b) > 0 {
 			if again := Encode(pairs); string(again) != string(b) {
 				t.Fatalf("decode+encode changed %x to %x", b, again)
+			}
+		}
+	})
+}
+
+// FuzzIndex holds the in-place reader to Decode: on a well-formed map
+// it finds the same pairs, and its lookups answer as a scan of them does.
+func FuzzIndex(f *testing.F) {
+	f.Add(Encode([][2]string{{"a", "b"}}))
+	f.Add(Encode([][2]string{{":authority", "a.example"}, {"Host", "x"}, {"host", "y"}, {"x-long-name-" + strings.Repeat("n", 70), "v"}}))
+	f.Add([]byte{1, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0, 0})
+	f.Add([]byte{2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 'a', 0, 'b', 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var x Index
+		x.Reset(string(b))
+		var got [][2]string
+		x.Each(func(k, v string) { got = append(got, [2]string{k, v}) })
+		if x.Len() != len(got) {
+			t.Fatalf("Len %d, Each gave %d", x.Len(), len(got))
+		}
+		if want, ok := Decode(b); ok && !reflect.DeepEqual(got, want) && len(want)+len(got) > 0 {
+			t.Fatalf("Index read %q, Decode %q", got, want)
+		}
+		names := []string{"a", "host", ":authority", "x-long-name-" + strings.Repeat("n", 70)}
+		for _, kv := range got {
+			names = append(names, strings.ToLower(kv[0]))
+		}
+		for _, name := range names {
+			var vals []string
+			for _, kv := range got {
+				if strings.EqualFold(kv[0], name) && len(kv[0]) == len(name) {
+					vals = append(vals, kv[1])
+				}
+			}
+			if v := x.Values(name); !reflect.DeepEqual(v, vals) {
+				t.Fatalf("Values(%q) = %q, want %q", name, v, vals)
+			}
+			for i := 0; i <= len(vals); i++ {
+				v, ok := x.Nth(name, i)
+				if ok != (i < len(vals)) || ok && v != vals[i] {
+					t.Fatalf("Nth(%q, %d) = %q %v, want the %d-th of %q", name, i, v, ok, i, vals)
+				}
 			}
 		}
 	})

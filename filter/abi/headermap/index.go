@@ -1,0 +1,104 @@
+package headermap
+
+import "strings"
+
+// Index reads a serialized map in place. Reset makes one pass that notes
+// where each pair lies; a lookup then compares only the names as long as
+// the one asked for, and answers at once for a length no name has, so
+// the many questions a request asks of its headers cost one parse and no
+// allocation. Its strings share the map's memory: they are valid while
+// that is. The zero Index is an empty map.
+type Index struct {
+	data  string
+	pairs []span
+	lens  uint64 // bit n: some name is n bytes long (n < 63); bit 63: one is longer
+}
+
+// span is where one pair lies in the data.
+type span struct{ key, keyLen, value, valueLen uint32 }
+
+// Reset indexes data, reusing the index's memory. Reading stops at the
+// first pair whose sizes run past the end: a host that sends one is
+// broken, and the pairs before it are still what it sent.
+func (x *Index) Reset(data string) {
+	x.data, x.pairs, x.lens = data, x.pairs[:0], 0
+	if len(data) < 4 {
+		return
+	}
+	n := int(le32(data))
+	if n > (len(data)-4)/8 {
+		return
+	}
+	p := 4 + 8*n
+	for i := range n {
+		kl, vl := int(le32(data[4+8*i:])), int(le32(data[8+8*i:]))
+		if kl > len(data) || vl > len(data) || p+kl+1+vl+1 > len(data) {
+			return
+		}
+		x.pairs = append(x.pairs, span{uint32(p), uint32(kl), uint32(p + kl + 1), uint32(vl)})
+		x.lens |= lenBit(kl)
+		p += kl + 1 + vl + 1
+	}
+}
+
+func le32(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+func lenBit(n int) uint64 { return 1 << min(n, 63) }
+
+// Len is the number of pairs.
+func (x *Index) Len() int { return len(x.pairs) }
+
+func (x *Index) name(s span) string  { return x.data[s.key : s.key+s.keyLen] }
+func (x *Index) value(s span) string { return x.data[s.value : s.value+s.valueLen] }
+
+// is reports whether a pair's name is name (lower case), in any case.
+func (x *Index) is(s span, name string) bool {
+	if int(s.keyLen) != len(name) {
+		return false
+	}
+	k := x.name(s)
+	return k == name || strings.EqualFold(k, name)
+}
+
+// Get returns the first value of a header (lower-case name) and whether
+// there is one.
+func (x *Index) Get(name string) (string, bool) { return x.Nth(name, 0) }
+
+// Nth returns the i-th value (from 0) of a header.
+func (x *Index) Nth(name string, i int) (string, bool) {
+	if x.lens&lenBit(len(name)) == 0 {
+		return "", false
+	}
+	for _, s := range x.pairs {
+		if x.is(s, name) {
+			if i == 0 {
+				return x.value(s), true
+			}
+			i--
+		}
+	}
+	return "", false
+}
+
+// Values returns every value of a header.
+func (x *Index) Values(name string) []string {
+	if x.lens&lenBit(len(name)) == 0 {
+		return nil
+	}
+	var out []string
+	for _, s := range x.pairs {
+		if x.is(s, name) {
+			out = append(out, x.value(s))
+		}
+	}
+	return out
+}
+
+// Each calls fn for every pair in order.
+func (x *Index) Each(fn func(name, value string)) {
+	for _, s := range x.pairs {
+		fn(x.name(s), x.value(s))
+	}
+}
