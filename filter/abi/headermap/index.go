@@ -1,7 +1,5 @@
 package headermap
 
-import "strings"
-
 // Index reads a serialized map in place. Reset makes one pass that notes
 // where each pair lies; a lookup then compares only the names as long as
 // the one asked for, and answers at once for a length no name has, so
@@ -55,15 +53,31 @@ func (x *Index) value(s span) string { return x.data[s.value : s.value+s.valueLe
 
 // is reports whether a pair's name is name (lower case), in any case.
 func (x *Index) is(s span, name string) bool {
-	if int(s.keyLen) != len(name) {
-		return false
-	}
-	k := x.name(s)
-	return k == name || strings.EqualFold(k, name)
+	return int(s.keyLen) == len(name) && sameName(x.name(s), name)
 }
 
-// Get returns the first value of a header (lower-case name) and whether
-// there is one.
+// sameName compares two names of one length without regard to ASCII
+// case. For an ASCII name that is strings.EqualFold: the only runes that
+// fold to ASCII letters (U+017F, U+212A) are longer than the letters, so
+// a name of the same length cannot hold them. It saves EqualFold's call
+// and rune decoding for names that differ in case only (Kong hands the
+// client's spelling over: "Host").
+func sameName(k, name string) bool {
+	for i := 0; i < len(k); i++ {
+		a, b := k[i], name[i]
+		if a == b {
+			continue
+		}
+		if a|0x20 != b|0x20 || a|0x20 < 'a' || a|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// Get returns the first value of a header and whether there is one. The
+// names asked for, here and below, are lower-case HTTP tokens (ASCII);
+// the map's names match them in any case.
 func (x *Index) Get(name string) (string, bool) { return x.Nth(name, 0) }
 
 // Nth returns the i-th value (from 0) of a header.
