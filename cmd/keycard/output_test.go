@@ -135,21 +135,14 @@ func TestRenderUpstreams(t *testing.T) {
 // beside it; mistakes in a cases file come as positioned findings, in
 // the compiler's words.
 func TestTestCasesFile(t *testing.T) {
-	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	code, out, stderr := runCLI(t, "test", "../../policies/shop.cases.yaml")
-	if code != 0 || !strings.HasPrefix(out, "PASS: ") {
-		t.Errorf("a cases file by name: %d %q %q", code, out, stderr)
-	}
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS("../../policies")); err != nil {
-		t.Fatal(err)
-	}
+	testPasses(t, "../../policies/shop.cases.yaml")
+	dir := examplePolicy(t)
 	bad := filepath.Join(dir, "bad.cases.yaml")
 	src := "cases:\n  - name: x\n    request: {host: a.shop.example, path: /, methd: GET}\n    expect: {status: abc}\n"
 	if err := os.WriteFile(bad, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr = runCLI(t, "test", bad)
+	code, _, stderr := runCLI(t, "test", bad)
 	want := bad + `:3:46: unknown field "methd"` + "\n" +
 		"        request: {host: a.shop.example, path: /, methd: GET}\n" +
 		"                                                 ^\n" +
@@ -262,11 +255,7 @@ func TestRenderAnywhere(t *testing.T) {
 // JSON and JUnit, with the documented exit codes (0 clean, 1 findings or
 // failures, 2 usage).
 func TestCIFormats(t *testing.T) {
-	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS("../../policies")); err != nil {
-		t.Fatal(err)
-	}
+	dir := examplePolicy(t)
 	svc := filepath.Join(dir, "services.yaml")
 	src, _ := os.ReadFile(svc)
 	if err := os.WriteFile(svc, []byte(strings.Replace(string(src), "{path: /auth, access: user}", "{path: /auth, acess: user}", 1)), 0o644); err != nil {
@@ -373,11 +362,7 @@ func TestDiffCommand(t *testing.T) {
 
 // TestExplainShadow: explain says when a denial is shadowed.
 func TestExplainShadow(t *testing.T) {
-	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	dir := filepath.Join(t.TempDir(), "policies")
-	if err := os.CopyFS(dir, os.DirFS("../../policies")); err != nil {
-		t.Fatal(err)
-	}
+	dir := examplePolicy(t)
 	svc := filepath.Join(dir, "services.yaml")
 	src, _ := os.ReadFile(svc)
 	os.WriteFile(svc, []byte(strings.Replace(string(src), "{path: /admin/**, access: admin, methods: [GET, POST]}", "{path: /admin/**, access: admin, methods: [GET, POST], mode: shadow}", 1)), 0o644)
@@ -583,4 +568,25 @@ func TestSidecarKeys(t *testing.T) {
 // filter.
 func keycardStandIn() []byte {
 	return wasmasm.WithCustomSection(wasmasm.NoopFilter(), "keycard-test", []byte(keycardMark))
+}
+
+// examplePolicy copies the example policy, keys and cases included, to a
+// folder of the test's, with its secret set for the test.
+func examplePolicy(t *testing.T) string {
+	t.Helper()
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	dir := filepath.Join(t.TempDir(), "policies")
+	if err := os.CopyFS(dir, os.DirFS("../../policies")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// testPasses runs keycard test on path and wants every case to pass.
+func testPasses(t *testing.T, path string) {
+	t.Helper()
+	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
+	if code, out, stderr := runCLI(t, "test", path); code != 0 || !strings.HasPrefix(out, "PASS: ") {
+		t.Errorf("keycard test %s: %d\n%s\n%s", path, code, out, stderr)
+	}
 }

@@ -126,35 +126,19 @@ func TestExplain(t *testing.T) {
 }
 
 func TestTestCommand(t *testing.T) {
-	t.Setenv("KEYCARD_DEMO_SECRET", demoSecret)
-	code, out, stderr := runCLI(t, "test", "../../policies")
-	if code != 0 || !strings.HasPrefix(out, "PASS: ") {
-		t.Fatalf("code %d\n%s\n%s", code, out, stderr)
-	}
+	testPasses(t, "../../policies")
 	// A wrong expectation fails with expected vs got and the case's line.
-	dir := t.TempDir()
-	for _, f := range []string{"shop.yaml", "services.yaml"} {
-		data, _ := os.ReadFile(filepath.Join("../../policies", f))
-		os.WriteFile(filepath.Join(dir, f), bytes.ReplaceAll(data, []byte("keys/"), []byte(filepath.Join(abs(t, "../../policies"), "keys")+"/")), 0o644)
-	}
+	dir := examplePolicy(t)
 	os.WriteFile(filepath.Join(dir, "x.cases.yaml"), []byte(`cases:
   - name: wrong
     request: {host: a.shop.example, path: /auth}
     expect: {status: 200, reason: ok}
 `), 0o644)
-	code, out, _ = runCLI(t, "test", dir)
+	code, out, _ := runCLI(t, "test", dir)
 	want := filepath.Join(dir, "x.cases.yaml") + ":2: wrong: expected 200 ok, got 401 no_token"
 	if code != 1 || !strings.Contains(out, want) {
 		t.Errorf("code %d, out:\n%s\nwant %s", code, out, want)
 	}
-}
-
-func abs(t *testing.T, p string) string {
-	a, err := filepath.Abs(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 func TestUsage(t *testing.T) {

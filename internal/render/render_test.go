@@ -127,26 +127,7 @@ func TestKong(t *testing.T) {
 	if err := json.Unmarshal(files["keycard.meta.json"], &meta); err != nil || meta.ConfigSchema["$schema"] != "http://json-schema.org/draft-04/schema#" {
 		t.Fatalf("meta.json: %v %v", err, meta.ConfigSchema["$schema"])
 	}
-	var decl struct {
-		Format   string `yaml:"_format_version"`
-		Services []struct {
-			Name   string `yaml:"name"`
-			Routes []struct {
-				Hosts []string `yaml:"hosts"`
-				Paths []string `yaml:"paths"`
-			} `yaml:"routes"`
-		} `yaml:"services"`
-		Chains []struct {
-			Service string `yaml:"service"`
-			Filters []struct {
-				Name   string         `yaml:"name"`
-				Config map[string]any `yaml:"config"`
-			} `yaml:"filters"`
-		} `yaml:"filter_chains"`
-	}
-	if err := yaml.Unmarshal(files["kong.yaml"], &decl); err != nil {
-		t.Fatal(err)
-	}
+	decl := kongDeclaration(t, files)
 	if decl.Format != "3.0" || len(decl.Services) != 2 || len(decl.Chains) != 2 {
 		t.Fatalf("declarative config: %+v", decl)
 	}

@@ -128,18 +128,7 @@ func TestKongRoutesAsDecided(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var decl struct {
-		Services []struct {
-			Name   string `yaml:"name"`
-			Routes []struct {
-				Hosts []string `yaml:"hosts"`
-				Paths []string `yaml:"paths"`
-			} `yaml:"routes"`
-		} `yaml:"services"`
-	}
-	if err := yaml.Unmarshal(files["kong.yaml"], &decl); err != nil {
-		t.Fatal(err)
-	}
+	decl := kongDeclaration(t, files)
 	route := func(host, path string) string {
 		best, bestLen := "", -1
 		for _, s := range decl.Services {
@@ -177,4 +166,32 @@ func TestKongRoutesAsDecided(t *testing.T) {
 			t.Errorf("%s %s (read as %s): Kong routes to %q, the filter decided as %q", req[0], req[1], path, got, svc)
 		}
 	}
+}
+
+// kongDecl is what the tests read of the rendered kong.yaml.
+type kongDecl struct {
+	Format   string `yaml:"_format_version"`
+	Services []struct {
+		Name   string `yaml:"name"`
+		Routes []struct {
+			Hosts []string `yaml:"hosts"`
+			Paths []string `yaml:"paths"`
+		} `yaml:"routes"`
+	} `yaml:"services"`
+	Chains []struct {
+		Service string `yaml:"service"`
+		Filters []struct {
+			Name   string         `yaml:"name"`
+			Config map[string]any `yaml:"config"`
+		} `yaml:"filters"`
+	} `yaml:"filter_chains"`
+}
+
+func kongDeclaration(t *testing.T, files Files) kongDecl {
+	t.Helper()
+	var decl kongDecl
+	if err := yaml.Unmarshal(files["kong.yaml"], &decl); err != nil {
+		t.Fatal(err)
+	}
+	return decl
 }

@@ -116,26 +116,12 @@ func benchThroughput(b *testing.B, base string, k kind, worker, conc int) float6
 	if err != nil {
 		b.Fatal(err)
 	}
-	var next atomic.Int64
-	var failed atomic.Int64
-	var wg sync.WaitGroup
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				if status, err := do(c, base, k); err != nil || status != k.status {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	failed := sendAll(c, base, b.N, conc, func(int) kind { return k }, nil)
 	cpu1, err := onCPU(worker)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if n := failed.Load(); n > 0 {
+	if n := failed; n > 0 {
 		b.Fatalf("%d of %d requests failed", n, b.N)
 	}
 	return float64(cpu1-cpu0) / float64(b.N)

@@ -39,6 +39,31 @@ func client(conns int) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
 }
 
+// sendAll sends n requests from conc goroutines over c, the i-th (from
+// 1) of the kind pick gives, and returns how many failed: an error, or
+// another status than the kind's. failed, when not nil, hears of each.
+func sendAll(c *http.Client, base string, n, conc int, pick func(i int) kind, failed func(k kind, status int, err error)) int64 {
+	var next, failures atomic.Int64
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				k := pick(int(i))
+				if status, err := do(c, base, k); err != nil || status != k.status {
+					failures.Add(1)
+					if failed != nil {
+						failed(k, status, err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return failures.Load()
+}
+
 func do(c *http.Client, base string, k kind) (int, error) {
 	req, err := http.NewRequest("GET", base+k.target, nil)
 	if err != nil {
@@ -68,27 +93,13 @@ func (st *stack) testLoad(t *testing.T) {
 	if len(workers) != 1 {
 		t.Fatalf("%d workers, want 1", len(workers))
 	}
-	run := func(n int) (bad int64) {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		var failures atomic.Int64
-		for range conc {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-					k := mix[int(i)%len(mix)]
-					status, err := do(c, st.gw.URL(), k)
-					if err != nil || status != k.status {
-						if failures.Add(1) <= 5 {
-							t.Errorf("%s: %d %v, want %d", k.target, status, err, k.status)
-						}
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return failures.Load()
+	var reported atomic.Int64
+	run := func(n int) int64 {
+		return sendAll(c, st.gw.URL(), n, conc, func(i int) kind { return mix[i%len(mix)] }, func(k kind, status int, err error) {
+			if reported.Add(1) <= 5 {
+				t.Errorf("%s: %d %v, want %d", k.target, status, err, k.status)
+			}
+		})
 	}
 	run(1000) // warm: caches filled, the VM's heap at its working size
 	warm, err := RSS(workers[0])
