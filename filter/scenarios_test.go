@@ -1,6 +1,11 @@
+// The shared scenario tables (internal/testing/tables) of the sidecar and
+// of remote keys, run natively: the engine asks a real sidecar over HTTP
+// as the module asks it through its host.
+
 package filter_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/policycases"
@@ -87,3 +93,29 @@ func (n *nativeKeys) Tick(d time.Duration) {
 }
 
 func (*nativeKeys) Waits() bool { return true }
+
+// TestSidecarFaults plays the shared sidecar faults (tables) natively:
+// the engine asking a real sidecar over HTTP with the call's timeout, as
+// the module does through its host.
+func TestSidecarFaults(t *testing.T) {
+	res := tables.Example(t, tables.Policies(".."))
+	sc := sidecartest.Start(t, res.Config.Policy)
+	e, err := filter.New(res.Config, res.Table, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.Duration(res.Config.Sidecar.TimeoutMillis) * time.Millisecond
+	if timeout <= 0 {
+		timeout = config.DefaultTimeoutMillis * time.Millisecond
+	}
+	f := &tables.SidecarFaultsOf{T: t, Sidecar: sc}
+	ask := policycases.SidecarAsker(&http.Client{Timeout: timeout}, sc.URL, sidecartest.GatewayKey)
+	faulty := func(p *filter.Pending) (*state.Answer, error) {
+		if f.Slow.Load() { // the call outlives its timeout
+			time.Sleep(timeout)
+			return nil, context.DeadlineExceeded
+		}
+		return ask(p)
+	}
+	tables.RunSidecarFaults(t, res.Config, "native-fault", policycases.Native(e, faulty), f, 2*time.Second)
+}
