@@ -70,41 +70,56 @@ func benchPolicy(b testing.TB, cacheSize int) *compiler.Result {
 
 // BenchmarkRequest measures one request's cost through the module in
 // wazero (context create, headers, decision, done, delete) and the same
-// decision natively, in the same run.
+// decision natively, in the same run. When KEYCARD_BENCH_BEFORE names
+// another build of the module (an older commit's), its rows
+// (wasm-before, wasm-kong-before) run in this same host next to the
+// module's own, so that -count N alternates old and new module.
 func BenchmarkRequest(b *testing.B) {
+	mods := []struct {
+		name   string
+		module []byte
+	}{{"", module(b)}}
+	if file := os.Getenv("KEYCARD_BENCH_BEFORE"); file != "" {
+		before, err := os.ReadFile(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mods = append(mods, struct {
+			name   string
+			module []byte
+		}{"-before", before})
+	}
 	for _, bc := range benchCases(b, func(n int) *compiler.Result { return benchPolicy(b, n) }) {
 		res := benchPolicy(b, bc.cacheSize)
 		path := "/v1/items/7"
 		if bc.name == "public" {
 			path = "/"
 		}
-		b.Run("wasm/"+bc.name, func(b *testing.B) {
-			conf := configJSON(b, res)
-			vm := newVM(b, wasmhost.Options{}, conf)
-			ctx := context.Background()
-			i := 0
-			for b.Loop() {
-				r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: bc.pool[i%len(bc.pool)]})
-				if err != nil || r.Allowed() != bc.allow {
-					b.Fatalf("%v %+v", err, r.Response)
-				}
-				i++
-			}
-		})
-		if bc.name == "public" || bc.name == "cached-token" {
-			// Kong's flavour: the host's extra callbacks (request body,
-			// response headers and body, log, done) and the request.path
-			// property read, in the module.
-			b.Run("wasm-kong/"+bc.name, func(b *testing.B) {
-				vm := newVM(b, wasmhost.Options{Gateway: config.GatewayKong}, gatewayJSON(b, res, config.GatewayKong))
-				ctx := context.Background()
-				for b.Loop() {
-					r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: bc.pool[0]})
-					if err != nil || r.Allowed() != bc.allow {
-						b.Fatalf("%v %+v", err, r.Response)
+		for _, m := range mods {
+			// Kong's flavour (the host's extra callbacks: request body,
+			// response headers and body, log, done; the request line
+			// read) for the two usual requests.
+			for _, gw := range []string{config.GatewayEnvoy, config.GatewayKong} {
+				row := "wasm"
+				if gw == config.GatewayKong {
+					if bc.name != "public" && bc.name != "cached-token" {
+						continue
 					}
+					row = "wasm-kong"
 				}
-			})
+				b.Run(row+m.name+"/"+bc.name, func(b *testing.B) {
+					vm := wasmtest.VM(b, m.module, wasmhost.Options{Gateway: gw, Now: func() time.Time { return fixedNow }, Cache: compileCache}, gatewayJSON(b, res, gw))
+					ctx := context.Background()
+					i := 0
+					for b.Loop() {
+						r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: bc.pool[i%len(bc.pool)]})
+						if err != nil || r.Allowed() != bc.allow {
+							b.Fatalf("%v %+v", err, r.Response)
+						}
+						i++
+					}
+				})
+			}
 		}
 		b.Run("native/"+bc.name, func(b *testing.B) {
 			e, err := filter.New(res.Config, res.Table, func() time.Time { return fixedNow })
