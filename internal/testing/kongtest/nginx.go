@@ -286,6 +286,10 @@ func Start(t testing.TB, nginx string, c Conf) *Gateway {
 	go func() { g.done <- g.cmd.Wait() }()
 	t.Cleanup(g.stop)
 	deadline := time.Now().Add(60 * time.Second)
+	// A probe that waits for ever would hang the test when the master
+	// listens but has no worker left to answer: each has a time limit,
+	// and a worker nginx will not respawn ends the wait at once.
+	probe := &http.Client{Timeout: 2 * time.Second}
 	for {
 		select {
 		case err := <-g.done:
@@ -293,7 +297,10 @@ func Start(t testing.TB, nginx string, c Conf) *Gateway {
 			t.Fatalf("nginx exited at start-up (%v):\n%s\n%s", err, stderr.String(), g.ErrorLog())
 		default:
 		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", g.Ports.Probe))
+		if log := g.ErrorLog(); strings.Contains(log, "cannot be respawned") {
+			t.Fatalf("nginx's worker died at start-up:\n%s", log)
+		}
+		resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/", g.Ports.Probe))
 		if err == nil {
 			resp.Body.Close()
 			return g
