@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/filter/abi/headermap"
 	"github.com/keycard-gw/keycard/filter/token"
 )
 
@@ -87,8 +88,9 @@ func CloneHeaders(h [][2]string) [][2]string {
 type Headers = token.Headers
 
 // HeaderList is a header list held in Go memory: a native caller's
-// (keycard test, explain) or a waiting request's copy. Names compare
-// without regard to case, as the hosts' maps do.
+// (keycard test, explain) or a waiting request's copy. Names compare as
+// in a host's map (headermap.EqualName), so that a request decided again
+// from its copy, or natively, finds the headers the module found.
 type HeaderList [][2]string
 
 // Get returns the first value of a header.
@@ -97,7 +99,7 @@ func (h HeaderList) Get(name string) (string, bool) { return h.Nth(name, 0) }
 // Nth returns the i-th value (from 0) of a header.
 func (h HeaderList) Nth(name string, i int) (string, bool) {
 	for _, kv := range h {
-		if kv[0] == name || strings.EqualFold(kv[0], name) {
+		if headermap.EqualName(kv[0], name) {
 			if i == 0 {
 				return kv[1], true
 			}
@@ -111,7 +113,7 @@ func (h HeaderList) Nth(name string, i int) (string, bool) {
 func (h HeaderList) Values(name string) []string {
 	var out []string
 	for _, kv := range h {
-		if kv[0] == name || strings.EqualFold(kv[0], name) {
+		if headermap.EqualName(kv[0], name) {
 			out = append(out, kv[1])
 		}
 	}

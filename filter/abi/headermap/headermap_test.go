@@ -72,12 +72,18 @@ func FuzzIndex(f *testing.F) {
 	})
 }
 
-// TestSameName: sameName is strings.EqualFold for names of one length.
-func TestSameName(t *testing.T) {
+// TestEqualName: EqualName is strings.EqualFold for names of one
+// length, and false for names of two.
+func TestEqualName(t *testing.T) {
 	for _, tc := range [][2]string{{"host", "host"}, {"Host", "host"}, {"HOST", "host"}, {"hosT", "host"}, {"h0st", "host"},
 		{"x-a", "x-a"}, {"X-A", "x-a"}, {"x_a", "x-a"}, {"x\x0da", "x-a"}, {"@", "`"}, {"[", "{"}, {"\xc5\xbf", "ss"}, {"\xe2\x84\xaa", "kkk"}} {
-		if got, want := sameName(tc[0], tc[1]), strings.EqualFold(tc[0], tc[1]); got != want {
-			t.Errorf("sameName(%q, %q) = %v, want %v", tc[0], tc[1], got, want)
+		if got, want := EqualName(tc[0], tc[1]), strings.EqualFold(tc[0], tc[1]); got != want {
+			t.Errorf("EqualName(%q, %q) = %v, want %v", tc[0], tc[1], got, want)
+		}
+	}
+	for _, tc := range [][2]string{{"\xe2\x84\xaa", "k"}, {"coo\xe2\x84\xaaie", "cookie"}, {"hosts", "host"}} {
+		if EqualName(tc[0], tc[1]) {
+			t.Errorf("EqualName(%q, %q): names of two lengths", tc[0], tc[1])
 		}
 	}
 }

@@ -53,16 +53,21 @@ func (x *Index) value(s span) string { return x.data[s.value : s.value+s.valueLe
 
 // is reports whether a pair's name is name (lower case), in any case.
 func (x *Index) is(s span, name string) bool {
-	return int(s.keyLen) == len(name) && sameName(x.name(s), name)
+	return int(s.keyLen) == len(name) && EqualName(x.name(s), name)
 }
 
-// sameName compares two names of one length without regard to ASCII
-// case. For an ASCII name that is strings.EqualFold: the only runes that
-// fold to ASCII letters (U+017F, U+212A) are longer than the letters, so
-// a name of the same length cannot hold them. It saves EqualFold's call
-// and rune decoding for names that differ in case only (Kong hands the
-// client's spelling over: "Host").
-func sameName(k, name string) bool {
+// EqualName reports whether a header's name k is name, an HTTP token, in
+// any ASCII case: how the filter matches the names it asks for, in a
+// host's map and in a list of its own alike. For such a name that is
+// strings.EqualFold, except that no other rune folds to a letter: the
+// only ones that would (U+017F, U+212A) are longer than the letters, and
+// a name that holds them is not the header asked for. It saves
+// EqualFold's call and rune decoding for names that differ in case only
+// (Kong hands the client's spelling over: "Host").
+func EqualName(k, name string) bool {
+	if len(k) != len(name) {
+		return false
+	}
 	for i := 0; i < len(k); i++ {
 		a, b := k[i], name[i]
 		if a == b {
