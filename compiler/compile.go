@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -60,9 +61,10 @@ func Files(paths []string) ([]string, error) {
 	return out, nil
 }
 
-// FilesIn expands paths: a directory gives the regular files in it (not
-// recursively, sorted by name) that keep accepts, a file is taken as it
-// is. empty lists the directories that gave none.
+// FilesIn expands paths: a directory gives the regular files in it, or
+// links to regular files (not recursively, sorted by name), that keep
+// accepts; a file is taken as it is. empty lists the directories that
+// gave none.
 func FilesIn(paths []string, keep func(name string) bool) (files, empty []string, err error) {
 	for _, p := range paths {
 		st, err := os.Stat(p)
@@ -79,8 +81,23 @@ func FilesIn(paths []string, keep func(name string) bool) (files, empty []string
 		}
 		n := len(files)
 		for _, e := range entries {
-			if e.Type().IsRegular() && keep(e.Name()) {
-				files = append(files, filepath.Join(p, e.Name()))
+			if !keep(e.Name()) {
+				continue
+			}
+			name := filepath.Join(p, e.Name())
+			regular := e.Type().IsRegular()
+			if e.Type()&fs.ModeSymlink != 0 {
+				// A link counts as the file it names: Kubernetes mounts a
+				// ConfigMap's files as links. One that names nothing is
+				// an error, not a file quietly left out.
+				st, err := os.Stat(name)
+				if err != nil {
+					return nil, nil, err
+				}
+				regular = st.Mode().IsRegular()
+			}
+			if regular {
+				files = append(files, name)
 			}
 		}
 		if len(files) == n {

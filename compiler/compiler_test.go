@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -330,4 +331,45 @@ func FuzzCompile(f *testing.F) {
 			t.Fatal("no error and no table")
 		}
 	})
+}
+
+// TestFilesInMountedFolder: a folder laid out as Kubernetes mounts a
+// ConfigMap (each file a link into a hidden folder of the current
+// version) gives the files the links name, and no folder.
+func TestFilesInMountedFolder(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "..2026_12_06_v1")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"shop.yaml", "services.yaml", "shop.cases.yaml", "README"} {
+		if err := os.WriteFile(filepath.Join(data, f), []byte("version: 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(data), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"shop.yaml", "services.yaml", "shop.cases.yaml", "README"} {
+		if err := os.Symlink(filepath.Join("..data", f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := Files([]string{dir})
+	want := []string{filepath.Join(dir, "services.yaml"), filepath.Join(dir, "shop.yaml")}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Files = %q %v, want %q", got, err, want)
+	}
+	cases, _, err := FilesIn([]string{dir}, func(name string) bool { return strings.HasSuffix(name, ".cases.yaml") })
+	if err != nil || !slices.Equal(cases, []string{filepath.Join(dir, "shop.cases.yaml")}) {
+		t.Errorf("cases files = %q %v", cases, err)
+	}
+	// A link that names nothing is an error, not a file left out.
+	dangling := filepath.Join(dir, "dangling.yaml")
+	if err := os.Symlink("nowhere.yaml", dangling); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Files([]string{dir}); err == nil || err.Error() != "stat "+dangling+": no such file or directory" {
+		t.Errorf("a dangling link: %v", err)
+	}
 }
