@@ -73,13 +73,10 @@ func cmdRender(args []string, stdout, stderr io.Writer) int {
 	selector := fs.String("selector", "istio=ingressgateway", "Istio: the gateway workloads' labels, k=v,k=v")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=HOST:PORT of a policy service's upstream (repeatable)")
-	paths, ok := parseArgs(fs, args[1:], stdout, stderr)
+	paths, code, ok := parseUsage(fs, args[1:], stdout, stderr, func(pos []string) bool { return len(pos) > 0 && *sc != "" },
+		"keycard render "+target+": give the policy and --sidecar HOST:PORT")
 	if !ok {
-		return exitCode(fs)
-	}
-	if len(paths) == 0 || *sc == "" {
-		fmt.Fprintf(stderr, "keycard render %s: give the policy and --sidecar HOST:PORT\n", target)
-		return 2
+		return code
 	}
 	if err := outputOverInput(*out, paths); err != nil {
 		fmt.Fprintf(stderr, "keycard render %s: %v\n", target, err)
@@ -243,7 +240,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	key := fs.String("key", "", "private key (PKCS#8 PEM) of an asymmetric issuer")
 	jti := fs.String("jti", "", "jti claim (default: random)")
 	secrets := runtimeSecretFlag(fs)
-	paths, code, ok := parsePaths(fs, args, stdout, stderr, "usage: keycard token POLICY [--sub S] [--level N] [--roles a,b] [--ttl 1h] [--issuer NAME] [--key FILE]")
+	paths, code, ok := parseUsage(fs, args, stdout, stderr, someArgs, "usage: keycard token POLICY [--sub S] [--level N] [--roles a,b] [--ttl 1h] [--issuer NAME] [--key FILE]")
 	if !ok {
 		return code
 	}

@@ -27,7 +27,7 @@ func cmdDev(args []string, stdout, stderr io.Writer) int {
 	caFile := fs.String("ca-file", "", "PEM file of CA certificates trusted for fetching the policy's key sets, besides the system's")
 	ups := upstreams{}
 	fs.Var(ups, "upstream", "SERVICE=URL of a service's upstream (repeatable; default: a demo echo service)")
-	paths, code, ok := parsePaths(fs, args, stdout, stderr, "usage: keycard dev POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]")
+	paths, code, ok := parseUsage(fs, args, stdout, stderr, someArgs, "usage: keycard dev POLICY [--upstream SERVICE=URL]... [--redis URL] [--listen ADDR] [--demo]")
 	if !ok {
 		return code
 	}

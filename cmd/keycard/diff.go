@@ -42,13 +42,10 @@ func cmdDiff(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
 	format := fs.String("format", "text", "text, markdown (a pull-request comment) or json")
 	changedExit := fs.Bool("exit-code", false, "exit 1 when anything changed, as git diff --exit-code")
-	pos, ok := parseArgs(fs, args, stdout, stderr)
+	pos, code, ok := parseUsage(fs, args, stdout, stderr, func(pos []string) bool { return len(pos) == 2 && (revPaths == nil || len(revPaths) > 0) },
+		"usage: keycard diff OLD NEW, or keycard diff REV REV -- POLICY...")
 	if !ok {
-		return exitCode(fs)
-	}
-	if len(pos) != 2 || revPaths != nil && len(revPaths) == 0 {
-		fmt.Fprintln(stderr, "usage: keycard diff OLD NEW, or keycard diff REV REV -- POLICY...")
-		return 2
+		return code
 	}
 	if *format != "text" && *format != "markdown" && *format != "json" {
 		fmt.Fprintf(stderr, "keycard diff: --format %q: text, markdown or json\n", *format)

@@ -30,13 +30,10 @@ func cmdImage(args []string, stdout, stderr io.Writer) int {
 	tag := fs.String("tag", "", "build: the tag to record in the layout's index")
 	wasmFile := fs.String("wasm", "", "a module to package instead of this keycard's own")
 	insecure := fs.Bool("insecure", false, "push: the registry speaks plain HTTP (a local one)")
-	pos, ok := parseArgs(fs, args[1:], stdout, stderr)
+	pos, code, ok := parseUsage(fs, args[1:], stdout, stderr, func(pos []string) bool { return verb == "push" && len(pos) == 1 || verb == "build" && len(pos) == 0 },
+		"usage: keycard image build [-o DIR] [--wasm FILE], or keycard image push REF [--wasm FILE] [--insecure]")
 	if !ok {
-		return exitCode(fs)
-	}
-	if verb == "push" && len(pos) != 1 || verb == "build" && len(pos) != 0 {
-		fmt.Fprintln(stderr, "usage: keycard image build [-o DIR] [--wasm FILE], or keycard image push REF [--wasm FILE] [--insecure]")
-		return 2
+		return code
 	}
 	module, err := loadModule(*wasmFile)
 	if err != nil {
@@ -83,13 +80,9 @@ func cmdSidecarImage(args []string, stdout, stderr io.Writer) int {
 	binary := fs.String("binary", "", "a static linux keycard binary (make sidecar-image builds one)")
 	arch := fs.String("arch", "amd64", "the binary's architecture")
 	tag := fs.String("tag", "", "the tag to record in the layout's index")
-	pos, ok := parseArgs(fs, args, stdout, stderr)
-	if !ok {
-		return exitCode(fs)
-	}
-	if len(pos) != 0 || *binary == "" {
-		fmt.Fprintln(stderr, "usage: keycard image sidecar --binary FILE [--arch amd64|arm64] [-o DIR]")
-		return 2
+	if _, code, ok := parseUsage(fs, args, stdout, stderr, func(pos []string) bool { return len(pos) == 0 && *binary != "" },
+		"usage: keycard image sidecar --binary FILE [--arch amd64|arm64] [-o DIR]"); !ok {
+		return code
 	}
 	data, err := os.ReadFile(*binary)
 	if err != nil {

@@ -128,7 +128,7 @@ func cmdCompile(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "binary", "binary (the table), json (the filter configuration) or dump (readable table)")
 	var cf compileFlags
 	cf.register(fs)
-	paths, code, ok := parsePaths(fs, args, stdout, stderr, "keycard compile: give the policy's files or directory")
+	paths, code, ok := parseUsage(fs, args, stdout, stderr, someArgs, "keycard compile: give the policy's files or directory")
 	if !ok {
 		return code
 	}
@@ -367,7 +367,7 @@ func writeStdout(stdout io.Writer, data []byte) error {
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	format := fs.String("format", formatText, "text (file:line:col with the source line), github (workflow commands that annotate the pull request) or json")
-	paths, code, ok := parsePaths(fs, args, stdout, stderr, "keycard check: give the policy's files or directory")
+	paths, code, ok := parseUsage(fs, args, stdout, stderr, someArgs, "keycard check: give the policy's files or directory")
 	if !ok {
 		return code
 	}
@@ -423,13 +423,10 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	origin := fs.String("origin", "", "the request's Origin: a cross-origin request (with OPTIONS and --request-method, a CORS preflight)")
 	reqMethod := fs.String("request-method", "", "a preflight's Access-Control-Request-Method")
 	reqHeaders := fs.String("request-headers", "", "a preflight's Access-Control-Request-Headers, comma-separated")
-	pos, ok := parseArgs(fs, args, stdout, stderr)
+	pos, code, ok := parseUsage(fs, args, stdout, stderr, func(pos []string) bool { return len(pos) == 4 },
+		"usage: keycard explain POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token] [--origin URL [--request-method M] [--request-headers a,b]]")
 	if !ok {
-		return exitCode(fs)
-	}
-	if len(pos) != 4 {
-		fmt.Fprintln(stderr, "usage: keycard explain POLICY METHOD HOST PATH [--level N] [--roles a,b] [--no-token] [--origin URL [--request-method M] [--request-headers a,b]]")
-		return 2
+		return code
 	}
 	res := compilePolicy(pos[:1], compiler.Settings{}, stderr)
 	if res == nil {

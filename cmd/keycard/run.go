@@ -105,20 +105,25 @@ func parseArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]str
 	}
 }
 
-// parsePaths is parseArgs for a command that needs one or more paths:
-// without any it prints missing and gives the usage error's status. When
-// ok is false the command returns code.
-func parsePaths(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, missing string) (paths []string, code int, ok bool) {
-	paths, ok = parseArgs(fs, args, stdout, stderr)
+// parseUsage is parseArgs for a command whose arguments valid judges
+// (after the flags are parsed, so it may read them too): when it refuses
+// them, usage is printed and the status is a usage error's. When ok is
+// false the command returns code.
+func parseUsage(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, valid func(pos []string) bool, usage string) (pos []string, code int, ok bool) {
+	pos, ok = parseArgs(fs, args, stdout, stderr)
 	switch {
 	case !ok:
 		return nil, exitCode(fs), false
-	case len(paths) == 0:
-		fmt.Fprintln(stderr, missing)
+	case !valid(pos):
+		fmt.Fprintln(stderr, usage)
 		return nil, 2, false
 	}
-	return paths, 0, true
+	return pos, 0, true
 }
+
+// someArgs is parseUsage's judge for a command that needs one or more
+// positional arguments (the policy's paths).
+func someArgs(pos []string) bool { return len(pos) > 0 }
 
 // isHelp reports whether an argument asks for help.
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
