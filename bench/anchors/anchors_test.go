@@ -2,7 +2,6 @@ package anchors
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -126,12 +125,7 @@ func BenchmarkKeycardWasm(b *testing.B) {
 	for _, n := range sizes {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			res := compile(b, n)
-			cfg := *res.Config
-			cfg.Gateway = config.GatewayEnvoy
-			conf, err := json.Marshal(&cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
+			_, conf := wasmtest.Config(b, res.Config, config.GatewayEnvoy, "")
 			vm := wasmtest.VM(b, module(b), wasmhost.Options{Now: func() time.Time { return now }}, conf)
 			path, _ := probe(n)
 			req := wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: token(b, res)}

@@ -331,12 +331,7 @@ func BenchmarkScale(b *testing.B) {
 			}
 		})
 		b.Run(fmt.Sprintf("load-in-wazero/routes=%d", n), func(b *testing.B) {
-			cfg := *compiled(b).Config
-			cfg.Gateway = config.GatewayEnvoy
-			conf, err := json.Marshal(&cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
+			_, conf := wasmtest.Config(b, compiled(b).Config, config.GatewayEnvoy, "")
 			ctx := context.Background()
 			h := wasmtest.Host(b, module(b), wasmhost.Options{Cache: compileCache})
 			start := time.Now()

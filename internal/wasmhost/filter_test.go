@@ -59,12 +59,7 @@ func configJSON(t testing.TB, res *compiler.Result) []byte {
 }
 
 func gatewayJSON(t testing.TB, res *compiler.Result, gateway string) []byte {
-	cfg := *res.Config
-	cfg.Gateway = gateway
-	data, err := json.Marshal(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, data := wasmtest.Config(t, res.Config, gateway, "")
 	return data
 }
 
@@ -165,35 +160,19 @@ func TestCheckImportsRefuses(t *testing.T) {
 	}
 }
 
-// TestDualRun runs every example case natively and through the module:
-// status, reason (for denials) and forwarded headers must agree.
 // TestDualRun runs every policy case natively and through the real
 // module, in each host's flavour with that gateway's configuration: the
-// outcomes must agree and meet the case's expectation for that gateway.
-func TestDualRun(t *testing.T) {
-	for _, fl := range []struct {
-		flavor  string
-		gateway string
-	}{{config.GatewayEnvoy, config.GatewayEnvoy}, {config.GatewayKong, config.GatewayKong}} {
-		t.Run(fl.gateway, func(t *testing.T) { dualRun(t, fl.flavor, fl.gateway) })
-	}
-}
+// outcomes (status, reason, forwarded headers) must agree and meet the
+// case's expectation for that gateway.
+func TestDualRun(t *testing.T) { bothFlavors(t, dualRun) }
 
-func dualRun(t *testing.T, flavor string, gateway string) {
+func dualRun(t *testing.T, gateway string) {
 	res := example(t)
 	sc := sidecartest.Start(t, res.Config.Policy)
-	cfg := *res.Config
-	cfg.Gateway = gateway
-	if flavor == config.GatewayKong { // Kong's call-out takes host:port
-		cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
-	}
-	conf, err := json.Marshal(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, conf := wasmtest.Config(t, res.Config, gateway, sc.URL)
 	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
-	vm := newVM(t, wasmhost.Options{Caller: caller, Gateway: flavor}, conf)
-	e, err := filter.New(&cfg, res.Table, func() time.Time { return fixedNow })
+	vm := newVM(t, wasmhost.Options{Caller: caller, Gateway: gateway}, conf)
+	e, err := filter.New(cfg, res.Table, func() time.Time { return fixedNow })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +185,7 @@ func dualRun(t *testing.T, flavor string, gateway string) {
 	for i := range cases {
 		c := &cases[i]
 		t.Run(c.Name, func(t *testing.T) {
-			h, err := c.Headers(&cfg, fixedNow)
+			h, err := c.Headers(cfg, fixedNow)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/keycard-gw/keycard/internal/idp"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -38,13 +39,7 @@ func newKeyStack(t *testing.T, flavor string, fault idp.Fault) *keyStack {
 	res := rk.Res
 	ks := &keyStack{p: rk.Provider, res: res, sc: rk.Sidecar}
 	ks.sidecarUp.Store(true)
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayEnvoy
-	if flavor == config.GatewayKong {
-		cfg.Gateway = config.GatewayKong
-		cfg.Sidecar.Upstream = strings.TrimPrefix(ks.sc.URL, "http://")
-	}
-	conf, _ := json.Marshal(&cfg)
+	cfg, conf := wasmtest.Config(t, res.Config, flavor, ks.sc.URL)
 	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: ks.sc.URL})
 	counted := func(ctx context.Context, c *wasmhost.Callout) (*wasmhost.CalloutResponse, error) {
 		for _, kv := range c.Headers {

@@ -19,6 +19,7 @@ import (
 	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -49,14 +50,8 @@ func newStateStackIn(t *testing.T, flavor string, slow time.Duration) *stateStac
 	t.Helper()
 	st := &stateStack{res: example(t), clock: &clock{now: time.Now()}}
 	st.sc = sidecartest.Start(t, st.res.Config.Policy)
-	conf := configJSON(t, st.res)
-	if flavor == config.GatewayKong {
-		cfg := *st.res.Config
-		cfg.Gateway = config.GatewayKong
-		cfg.Sidecar.Upstream = strings.TrimPrefix(st.sc.URL, "http://")
-		st.res = &compiler.Result{Policy: st.res.Policy, Config: &cfg, Table: st.res.Table}
-		conf, _ = json.Marshal(&cfg)
-	}
+	cfg, conf := wasmtest.Config(t, st.res.Config, flavor, st.sc.URL)
+	st.res = &compiler.Result{Policy: st.res.Policy, Config: cfg, Table: st.res.Table}
 	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{st.res.Config.Sidecar.Upstream: st.sc.URL})
 	counted := func(ctx context.Context, c *wasmhost.Callout) (*wasmhost.CalloutResponse, error) {
 		st.calls.Add(1)
@@ -246,10 +241,7 @@ func TestFaults(t *testing.T) {
 func TestKongFlavor(t *testing.T) {
 	res := example(t)
 	sc := sidecartest.Start(t, res.Config.Policy)
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayKong
-	cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
-	conf, _ := json.Marshal(&cfg)
+	cfg, conf := wasmtest.Config(t, res.Config, config.GatewayKong, sc.URL)
 	caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
 	vm := newVM(t, wasmhost.Options{Gateway: config.GatewayKong, Caller: caller}, conf)
 	tok, err := mint.Token(res.Config, "login", "", mint.Claims{Subject: "13000000031", Level: 1, JTI: "k1"}, fixedNow)
@@ -364,10 +356,7 @@ func TestStateScenarios(t *testing.T) {
 // header: another host there is refused, the same host decided as usual.
 func TestKongAbsoluteForm(t *testing.T) {
 	res := example(t)
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayKong
-	conf, _ := json.Marshal(&cfg)
-	vm := newVM(t, wasmhost.Options{Gateway: config.GatewayKong}, conf)
+	vm := newVM(t, wasmhost.Options{Gateway: config.GatewayKong}, gatewayJSON(t, res, config.GatewayKong))
 	for _, tc := range tables.AbsoluteForms() {
 		r, err := vm.Do(context.Background(), wasmhost.Request{Method: "GET", Authority: tc.Host, Path: tc.Target})
 		if err != nil {
@@ -407,10 +396,7 @@ func TestCORSRequests(t *testing.T) {
 // removed copy next to Kong's, as nginx does.)
 func TestKongSetHeaders(t *testing.T) {
 	res := example(t)
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayKong
-	conf, _ := json.Marshal(&cfg)
-	vm := newVM(t, wasmhost.Options{Gateway: config.GatewayKong}, conf)
+	vm := newVM(t, wasmhost.Options{Gateway: config.GatewayKong}, gatewayJSON(t, res, config.GatewayKong))
 	for _, tc := range []struct {
 		header string
 		status int
@@ -440,12 +426,7 @@ func TestSidecarFaults(t *testing.T) {
 	bothFlavors(t, func(t *testing.T, flavor string) {
 		res := example(t)
 		sc := sidecartest.Start(t, res.Config.Policy)
-		cfg := *res.Config
-		cfg.Gateway = flavor
-		if flavor == config.GatewayKong {
-			cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
-		}
-		conf, _ := json.Marshal(&cfg)
+		cfg, conf := wasmtest.Config(t, res.Config, flavor, sc.URL)
 		f := &tables.SidecarFaultsOf{T: t, Sidecar: sc}
 		caller := wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})
 		faulty := func(ctx context.Context, c *wasmhost.Callout) (*wasmhost.CalloutResponse, error) {

@@ -59,12 +59,7 @@ func TestJose(t *testing.T) {
 			},
 		}
 		for _, flavor := range []string{config.GatewayEnvoy, config.GatewayKong} {
-			cfg := *res.Config
-			cfg.Gateway = config.GatewayEnvoy
-			if flavor == config.GatewayKong {
-				cfg.Gateway = config.GatewayKong
-			}
-			conf, _ := json.Marshal(&cfg)
+			cfg, conf := wasmtest.Config(t, res.Config, flavor, "")
 			vm := wasmtest.VM(t, module, wasmhost.Options{Gateway: flavor}, conf)
 			targets["wasm-"+cfg.Gateway] = func(tok string) answer {
 				r, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: [][2]string{{"authorization", "Bearer " + tok}}})

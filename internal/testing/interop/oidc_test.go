@@ -45,13 +45,7 @@ func newOIDCStack(t *testing.T, p *interop.Provider, issuer string, flavor strin
 		t.Errorf("warnings: %v", res.Warnings) // two issuers on one key set, told apart by audience
 	}
 	sc := sidecartest.StartHolding(t, res.Config, p.Client, nil)
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayEnvoy
-	if flavor == config.GatewayKong {
-		cfg.Gateway = config.GatewayKong
-		cfg.Sidecar.Upstream = strings.TrimPrefix(sc.URL, "http://")
-	}
-	conf, _ := json.Marshal(&cfg)
+	cfg, conf := wasmtest.Config(t, res.Config, flavor, sc.URL)
 	module, err := wasmbuild.Module("../../..")
 	if err != nil {
 		t.Fatal(err)

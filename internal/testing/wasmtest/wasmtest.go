@@ -4,8 +4,11 @@ package wasmtest
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 
+	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -28,4 +31,23 @@ func VM(t testing.TB, module []byte, opts wasmhost.Options, conf []byte) *wasmho
 		t.Fatal(err)
 	}
 	return vm
+}
+
+// Config is cfg as the module gets it in a gateway's flavour: named for
+// that gateway and, when sidecarURL is given on Kong, with the sidecar's
+// upstream as Kong's call-out takes it (host:port; on Envoy it names a
+// cluster, which the test's caller maps to the URL). It returns the
+// copy and its JSON.
+func Config(t testing.TB, cfg *config.Config, gateway, sidecarURL string) (*config.Config, []byte) {
+	t.Helper()
+	c := *cfg
+	c.Gateway = gateway
+	if gateway == config.GatewayKong && sidecarURL != "" {
+		c.Sidecar.Upstream = strings.TrimPrefix(sidecarURL, "http://")
+	}
+	data, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &c, data
 }
