@@ -14,7 +14,6 @@ import (
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
-	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -86,13 +85,7 @@ func token(b *testing.B, res *compiler.Result) [][2]string {
 	return [][2]string{{"authorization", "Bearer " + tok}}
 }
 
-func module(b *testing.B) []byte {
-	m, err := wasmbuild.Module(filepath.Join("..", ".."))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return m
-}
+func module(b *testing.B) []byte { return wasmtest.Module(b, filepath.Join("..", "..")) }
 
 // BenchmarkKeycardNative is the decision of the engine the filter runs,
 // natively, with the token's verification cached.

@@ -18,7 +18,7 @@ import (
 	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
-	"github.com/keycard-gw/keycard/internal/wasmbuild"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 )
 
 // start builds the module and starts keycard dev on the example policy,
@@ -33,10 +33,7 @@ func start(t *testing.T) *Gateway {
 func startWith(t *testing.T, policy string) (*Gateway, func() string) {
 	t.Helper()
 	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
-	wasm, err := wasmbuild.Module(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wasm := wasmtest.Module(t, filepath.Join("..", ".."))
 	var access strings.Builder
 	var mu sync.Mutex
 	g, err := Start(context.Background(), Options{

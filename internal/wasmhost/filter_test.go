@@ -35,18 +35,7 @@ var compileCache = wazero.NewCompilationCache()
 // whose module overwrites what each request read from the host before
 // the next one, so that a test shows any value the filter keeps without
 // copying it.
-func module(t testing.TB) []byte {
-	t.Helper()
-	var tags []string
-	if s := os.Getenv("KEYCARD_WASM_TAGS"); s != "" {
-		tags = strings.Split(s, ",")
-	}
-	m, err := wasmbuild.Module(filepath.Join("..", ".."), tags...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
+func module(t testing.TB) []byte { return wasmtest.Module(t, filepath.Join("..", "..")) }
 
 func example(t testing.TB) *compiler.Result {
 	t.Helper()

@@ -11,7 +11,6 @@ import (
 	"github.com/keycard-gw/keycard/filter"
 	"github.com/keycard-gw/keycard/internal/testing/interop"
 	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
-	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -28,10 +27,7 @@ type answer struct {
 // the model's flavours.
 func TestJose(t *testing.T) {
 	j := interop.MintJose(t, interop.Node(t))
-	module, err := wasmbuild.Module("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	module := wasmtest.Module(t, "../../..")
 	ctx := context.Background()
 	checked := 0
 	for _, form := range []string{interop.FormJWKS, interop.FormPEM} {

@@ -21,7 +21,6 @@ import (
 	"github.com/keycard-gw/keycard/internal/testing/interop"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
-	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -46,10 +45,7 @@ func newOIDCStack(t *testing.T, p *interop.Provider, issuer string, flavor strin
 	}
 	sc := sidecartest.StartHolding(t, res.Config, p.Client, nil)
 	cfg, conf := wasmtest.Config(t, res.Config, flavor, sc.URL)
-	module, err := wasmbuild.Module("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	module := wasmtest.Module(t, "../../..")
 	vm := wasmtest.VM(t, module, wasmhost.Options{Gateway: flavor, Now: time.Now,
 		Caller: wasmhost.HTTPCaller(http.DefaultClient, map[string]string{cfg.Sidecar.Upstream: sc.URL})}, conf)
 	return &oidcStack{t: t, vm: vm}, sc
@@ -224,10 +220,7 @@ func TestDevWithProvider(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "policy.yaml")
 	os.WriteFile(file, []byte(interop.OIDCPolicy(p.Issuer)), 0o644)
-	module, err := wasmbuild.Module("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	module := wasmtest.Module(t, "../../..")
 	g, err := devgw.Start(context.Background(), devgw.Options{Policy: []string{file}, Wasm: module, Listen: "127.0.0.1:0", Workers: 1,
 		CAFile: p.CAFile, Log: slog.New(slog.DiscardHandler), AccessLog: io.Discard})
 	if err != nil {

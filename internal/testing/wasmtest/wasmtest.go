@@ -5,10 +5,12 @@ package wasmtest
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -50,4 +52,21 @@ func Config(t testing.TB, cfg *config.Config, gateway, sidecarURL string) (*conf
 		t.Fatal(err)
 	}
 	return &c, data
+}
+
+// Module builds the filter module of the checkout at root (wasmbuild
+// caches it), with the build tags KEYCARD_WASM_TAGS lists (comma-separated:
+// keycard_poison makes a module that overwrites each request's host data
+// after it).
+func Module(t testing.TB, root string) []byte {
+	t.Helper()
+	var tags []string
+	if s := os.Getenv("KEYCARD_WASM_TAGS"); s != "" {
+		tags = strings.Split(s, ",")
+	}
+	m, err := wasmbuild.Module(root, tags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
