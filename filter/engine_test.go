@@ -22,11 +22,26 @@ func example(t testing.TB) *compiler.Result {
 var fixedNow = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
 func engine(t testing.TB, res *compiler.Result) *filter.Engine {
-	e, err := filter.New(res.Config, res.Table, func() time.Time { return fixedNow })
+	return gatewayEngine(t, res, res.Config.Gateway, func() time.Time { return fixedNow })
+}
+
+// gatewayEngine is the engine of res's configuration for a gateway.
+func gatewayEngine(t testing.TB, res *compiler.Result, gateway string, now func() time.Time) *filter.Engine {
+	t.Helper()
+	cfg := *res.Config
+	cfg.Gateway = gateway
+	e, err := filter.New(&cfg, res.Table, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// bothGateways runs f as a subtest per gateway, named for it.
+func bothGateways(t *testing.T, f func(t *testing.T, gateway string)) {
+	for _, gateway := range []string{config.GatewayEnvoy, config.GatewayKong} {
+		t.Run(gateway, func(t *testing.T) { f(t, gateway) })
+	}
 }
 
 func TestExampleCases(t *testing.T) {
@@ -145,12 +160,7 @@ func decide(e *filter.Engine, r *filter.Request) filter.Decision {
 func TestKongIdentityHeaders(t *testing.T) {
 	res := example(t)
 	envoy := engine(t, res)
-	kongCfg := *res.Config
-	kongCfg.Gateway = config.GatewayKong
-	kong, err := filter.New(&kongCfg, res.Table, func() time.Time { return fixedNow })
-	if err != nil {
-		t.Fatal(err)
-	}
+	kong := gatewayEngine(t, res, config.GatewayKong, func() time.Time { return fixedNow })
 	tests := []struct {
 		name    string
 		header  string

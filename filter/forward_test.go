@@ -55,12 +55,7 @@ func TestForwardClaims(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, gateway := range []string{config.GatewayEnvoy, config.GatewayKong} {
-				cfg := *res.Config
-				cfg.Gateway = gateway
-				e, err := filter.New(&cfg, res.Table, time.Now)
-				if err != nil {
-					t.Fatal(err)
-				}
+				e := gatewayEngine(t, res, gateway, time.Now)
 				h := filter.HeaderList{{"authorization", "Bearer " + sign(tc.claims)}}
 				if gateway == config.GatewayKong {
 					h = append(h, [2]string{"host", "api.example"})
@@ -83,9 +78,7 @@ func TestForwardClaims(t *testing.T) {
 	}
 	// A client's own copy.
 	for gateway, want := range map[string]int{config.GatewayEnvoy: 200, config.GatewayKong: 400} {
-		cfg := *res.Config
-		cfg.Gateway = gateway
-		e, _ := filter.New(&cfg, res.Table, time.Now)
+		e := gatewayEngine(t, res, gateway, time.Now)
 		h := filter.HeaderList{{"authorization", "Bearer " + sign(jwt.MapClaims{"tenant_id": "t-1"})}, {"x-auth-tenant", "t-evil"}, {"host", "api.example"}}
 		d := e.Decide(&filter.Request{Method: "GET", Authority: "api.example", Path: "/me", Headers: h})
 		got := 200
@@ -111,12 +104,7 @@ func TestKongRefusesWhatItWouldRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := *res.Config
-	cfg.Gateway = config.GatewayKong
-	e, err := filter.New(&cfg, res.Table, time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := gatewayEngine(t, res, config.GatewayKong, time.Now)
 	req := func(h filter.HeaderList) filter.Request {
 		return filter.Request{Method: "GET", Path: "/me", Headers: append(filter.HeaderList{{"host", "api.example"}}, h...)}
 	}
