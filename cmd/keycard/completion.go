@@ -50,38 +50,22 @@ func cmdCompletion(args []string, stdout, stderr io.Writer) int {
 		b.WriteString("  local cur=${COMP_WORDS[COMP_CWORD]} cmd=${COMP_WORDS[1]}\n")
 		fmt.Fprintf(&b, "  if [ \"$COMP_CWORD\" -eq 1 ]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi\n", strings.Join(names, " "))
 		b.WriteString("  case $cmd in\n")
-		// One arm per command (a shell's case takes the first match):
-		// render's gateway first, then any command's flags.
-		for _, n := range names {
-			var arm string
-			if n == "render" {
-				arm = fmt.Sprintf("if [ \"$COMP_CWORD\" -eq 2 ]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi; ", strings.Join(renderTargets, " "))
-			}
-			if len(flags[n]) > 0 {
-				arm += fmt.Sprintf("if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi", strings.Join(flags[n], " "))
-			}
-			if arm != "" {
-				fmt.Fprintf(&b, "    %s) %s;;\n", n, strings.TrimSuffix(arm, "; "))
-			}
-		}
+		caseArms(&b, names, flags, func(words string) string {
+			return fmt.Sprintf("if [ \"$COMP_CWORD\" -eq 2 ]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi", words)
+		}, func(words string) string {
+			return fmt.Sprintf("if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W %q -- \"$cur\")); return; fi", words)
+		})
 		b.WriteString("    completion) COMPREPLY=($(compgen -W \"bash zsh fish\" -- \"$cur\")); return;;\n")
 		b.WriteString("  esac\n  COMPREPLY=($(compgen -f -- \"$cur\"))\n}\ncomplete -o filenames -F _keycard keycard\n")
 	case "zsh":
 		b.WriteString("#compdef keycard\n# keycard completion for zsh: keycard completion zsh > \"${fpath[1]}/_keycard\"\n_keycard() {\n")
 		fmt.Fprintf(&b, "  if (( CURRENT == 2 )); then compadd %s; return; fi\n", strings.Join(names, " "))
 		b.WriteString("  case ${words[2]} in\n")
-		for _, n := range names {
-			var arm string
-			if n == "render" {
-				arm = "if (( CURRENT == 3 )); then compadd " + strings.Join(renderTargets, " ") + "; return; fi; "
-			}
-			if len(flags[n]) > 0 {
-				arm += "if [[ ${words[CURRENT]} == -* ]]; then compadd -- " + strings.Join(flags[n], " ") + "; return; fi"
-			}
-			if arm != "" {
-				fmt.Fprintf(&b, "    %s) %s;;\n", n, strings.TrimSuffix(arm, "; "))
-			}
-		}
+		caseArms(&b, names, flags, func(words string) string {
+			return "if (( CURRENT == 3 )); then compadd " + words + "; return; fi"
+		}, func(words string) string {
+			return "if [[ ${words[CURRENT]} == -* ]]; then compadd -- " + words + "; return; fi"
+		})
 		b.WriteString("    completion) compadd bash zsh fish; return;;\n")
 		b.WriteString("  esac\n  _files\n}\ncompdef _keycard keycard\n")
 	case "fish":
@@ -105,4 +89,22 @@ func cmdCompletion(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return writeOrFail(stdout, stderr, b.String())
+}
+
+// caseArms writes a shell case's arm per command (a case takes the first
+// match): render's gateways first, then the command's flags, each as the
+// shell's own function makes it of the words to offer.
+func caseArms(b *strings.Builder, names []string, flags map[string][]string, gateways, flagWords func(words string) string) {
+	for _, n := range names {
+		var arm []string
+		if n == "render" {
+			arm = append(arm, gateways(strings.Join(renderTargets, " ")))
+		}
+		if len(flags[n]) > 0 {
+			arm = append(arm, flagWords(strings.Join(flags[n], " ")))
+		}
+		if len(arm) > 0 {
+			fmt.Fprintf(b, "    %s) %s;;\n", n, strings.Join(arm, "; "))
+		}
+	}
 }
