@@ -109,16 +109,7 @@ func (j *Jose) Policy(t testing.TB, dir, form string, algs []string) string {
 			t.Fatal(err)
 		}
 	}
-	b.WriteString(`  claims: {subject: sub, level: level}
-  forward: {X-Auth-Sub: subject}
-levels: {public: 0, user: 1}
-cors: {origins: ["https://app.example"]}
-services:
-  - name: api
-    hosts: [api.example]
-    routes:
-      - {path: /me, access: user}
-`)
+	b.WriteString(apiService("X-Auth-Sub: subject", "{path: /me, access: user}"))
 	p := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

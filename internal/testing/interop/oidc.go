@@ -2,6 +2,7 @@ package interop
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -55,17 +56,24 @@ identity:
       token_type: at+jwt
       require_exp: true
       oidc: {issuer: %[1]q, refresh: 1s, min_interval: 200ms, timeout: 2s}
-  claims: {subject: sub, level: level}
-  forward: {X-Auth-Sub: subject, X-Auth-Issuer: issuer}
-levels: {public: 0, user: 1}
-cors: {origins: ["https://app.example"]}
-services:
-  - name: api
-    hosts: [api.example]
-    routes:
-      - {path: /orders, access: user}
-      - {path: /billing, access: user}
-      - {path: /scoped, access: user, scopes: [api]}
-      - {path: /admin-scoped, access: user, scopes: [api, admin]}
-`, issuer)
+`, issuer) + apiService("X-Auth-Sub: subject, X-Auth-Issuer: issuer",
+		"{path: /orders, access: user}",
+		"{path: /billing, access: user}",
+		"{path: /scoped, access: user, scopes: [api]}",
+		"{path: /admin-scoped, access: user, scopes: [api, admin]}")
+}
+
+// apiService is the end both interop policies share after their
+// issuers: the claims read, the headers forwarded (forward, a YAML
+// mapping's inside), the levels, CORS for https://app.example, and
+// service api at api.example with routes (YAML flow mappings).
+func apiService(forward string, routes ...string) string {
+	var b strings.Builder
+	b.WriteString("  claims: {subject: sub, level: level}\n  forward: {" + forward + "}\n")
+	b.WriteString("levels: {public: 0, user: 1}\ncors: {origins: [\"https://app.example\"]}\n")
+	b.WriteString("services:\n  - name: api\n    hosts: [api.example]\n    routes:\n")
+	for _, r := range routes {
+		b.WriteString("      - " + r + "\n")
+	}
+	return b.String()
 }
