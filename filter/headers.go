@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/keycard-gw/keycard/config"
-	"github.com/keycard-gw/keycard/filter/abi/headermap"
 	"github.com/keycard-gw/keycard/filter/token"
 )
 
@@ -87,45 +86,8 @@ func CloneHeaders(h [][2]string) [][2]string {
 // compare without regard to case.
 type Headers = token.Headers
 
-// HeaderList is a header list held in Go memory: a native caller's
-// (keycard test, explain) or a waiting request's copy. Names compare as
-// in a host's map (headermap.EqualName), so that a request decided again
-// from its copy, or natively, finds the headers the module found.
-type HeaderList [][2]string
-
-// Get returns the first value of a header.
-func (h HeaderList) Get(name string) (string, bool) { return h.Nth(name, 0) }
-
-// Nth returns the i-th value (from 0) of a header.
-func (h HeaderList) Nth(name string, i int) (string, bool) {
-	for _, kv := range h {
-		if headermap.EqualName(kv[0], name) {
-			if i == 0 {
-				return kv[1], true
-			}
-			i--
-		}
-	}
-	return "", false
-}
-
-// Values returns every value of a header.
-func (h HeaderList) Values(name string) []string {
-	var out []string
-	for _, kv := range h {
-		if headermap.EqualName(kv[0], name) {
-			out = append(out, kv[1])
-		}
-	}
-	return out
-}
-
-// Each calls fn for every header in order.
-func (h HeaderList) Each(fn func(name, value string)) {
-	for _, kv := range h {
-		fn(kv[0], kv[1])
-	}
-}
+// HeaderList is a header list held in Go memory (token.HeaderList).
+type HeaderList = token.HeaderList
 
 // MayStrip reports whether a request header's name can match one of the
 // names decisions remove (Decision.Remove, SameHeaderName): false means

@@ -111,24 +111,18 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 	// Where no route matched (default: deny), no level is enough: only a
 	// role permission or a per-user grant opens the path.
 	if p.ruleMatched && levelOK && roleOK {
-		d.Allow, d.Reason = true, ReasonOK
-		e.scoped(&d, id)
-		e.conditioned(&d, id, p)
+		e.allow(&d, ReasonOK, id, p)
 		return d
 	}
 	e.grantHave, e.grantRefused = id.Scopes, grantRefusal{}
 	granted := e.tb.GrantedIf(p.method, p.path, roles, e.acceptGrantF)
 	e.grantHave = nil
 	if granted {
-		d.Allow, d.Reason = true, ReasonGranted
-		e.scoped(&d, id)
-		e.conditioned(&d, id, p)
+		e.allow(&d, ReasonGranted, id, p)
 		return d
 	}
 	if a != nil && e.patterns.any(a.Allow, p.path, false) {
-		d.Allow, d.Reason = true, ReasonUserGranted
-		e.scoped(&d, id)
-		e.conditioned(&d, id, p)
+		e.allow(&d, ReasonUserGranted, id, p)
 		return d
 	}
 	if r := e.grantRefused; r.rule != nil {
@@ -145,6 +139,15 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 	default:
 		return into(d, deny(403, ReasonRole))
 	}
+}
+
+// allow lets d through for reason, unless the route's scopes or the
+// service's and route's conditions refuse the token. (By pointer: each
+// copy of a Decision inside wasm is a memory.copy.)
+func (e *Engine) allow(d *Decision, reason string, id *token.Identity, p *Pending) {
+	d.Allow, d.Reason = true, reason
+	e.scoped(d, id)
+	e.conditioned(d, id, p)
 }
 
 // stateCache keeps sidecar answers per token id for sessions.cache.

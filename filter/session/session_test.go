@@ -20,14 +20,9 @@ import (
 	"github.com/keycard-gw/keycard/state"
 )
 
-// headers is a request's header map in the fake host.
-type headers struct{ filter.HeaderList }
-
-func (h headers) Get(name string) (string, bool) { return h.Nth(name, 0) }
-
 // request is what became of one request in the fake host.
 type request struct {
-	headers  headers
+	headers  filter.HeaderList
 	target   string // Kong's request.path
 	host     string // Kong's ngx.host
 	line     string // Kong's ngx.request_line; "": the host does not serve it
@@ -59,7 +54,7 @@ type fakeHost struct {
 	calls    map[uint32]call
 	next     uint32
 	answer   struct {
-		headers headers
+		headers filter.HeaderList
 		body    []byte
 	}
 	logs     []string
@@ -128,7 +123,7 @@ func (h *fakeHost) ReplaceRequestHeader(name, value string) error {
 	h.req().set[name] = value
 	return nil
 }
-func (h *fakeHost) ResponseHeaders() (session.Headers, error)  { return headers{}, nil }
+func (h *fakeHost) ResponseHeaders() (session.Headers, error)  { return filter.HeaderList(nil), nil }
 func (h *fakeHost) ReplaceResponseHeader(string, string) error { return nil }
 func (h *fakeHost) SendResponse(status int, _ [][2]string, body []byte, _ string) error {
 	r := h.req()
@@ -180,9 +175,9 @@ func (h *fakeHost) send(s *session.Root, id uint32, host, path string, hs ...[2]
 func (h *fakeHost) sendRequest(s *session.Root, id uint32, r *request, host string, hs ...[2]string) {
 	path := r.target
 	if h.kong {
-		r.headers.HeaderList = append(filter.HeaderList{{":method", "GET"}, {":path", path}, {":authority", "kong:8000"}, {"host", host}}, hs...)
+		r.headers = append(filter.HeaderList{{":method", "GET"}, {":path", path}, {":authority", "kong:8000"}, {"host", host}}, hs...)
 	} else {
-		r.headers.HeaderList = append(filter.HeaderList{{":method", "GET"}, {":path", path}, {":authority", host}}, hs...)
+		r.headers = append(filter.HeaderList{{":method", "GET"}, {":path", path}, {":authority", host}}, hs...)
 	}
 	h.requests[id] = r
 }
@@ -206,7 +201,7 @@ func (h *fakeHost) deliver(s *session.Root, token uint32, status int, body []byt
 		h.t.Fatalf("no call-out %d", token)
 	}
 	delete(h.calls, token)
-	h.answer.headers = headers{filter.HeaderList{{":status", fmt.Sprint(status)}}}
+	h.answer.headers = filter.HeaderList{{":status", fmt.Sprint(status)}}
 	h.answer.body = body
 	h.current = 0
 	if h.kong {
@@ -214,7 +209,7 @@ func (h *fakeHost) deliver(s *session.Root, token uint32, status int, body []byt
 	}
 	n := 1
 	if status == 0 { // failed: Kong's form
-		h.answer.headers = headers{filter.HeaderList{{":dispatch_status", "broken connection"}}}
+		h.answer.headers = filter.HeaderList{{":dispatch_status", "broken connection"}}
 	}
 	s.CallResponse(token, n, len(body))
 }

@@ -6,58 +6,26 @@ import (
 	"github.com/keycard-gw/keycard/config"
 )
 
-type headerList [][2]string
-
-func (h headerList) Nth(name string, i int) (string, bool) {
-	for _, kv := range h {
-		if kv[0] == name {
-			if i == 0 {
-				return kv[1], true
-			}
-			i--
-		}
-	}
-	return "", false
-}
-
-func (h headerList) Get(name string) (string, bool) { return h.Nth(name, 0) }
-
-func (h headerList) Each(fn func(name, value string)) {
-	for _, kv := range h {
-		fn(kv[0], kv[1])
-	}
-}
-
-func (h headerList) Values(name string) []string {
-	var out []string
-	for _, kv := range h {
-		if kv[0] == name {
-			out = append(out, kv[1])
-		}
-	}
-	return out
-}
-
 var sources = LowerSources([]config.TokenSource{{Header: "Authorization", Scheme: "Bearer"}, {Header: "X-Auth-Token"}, {Cookie: "session"}})
 
 func TestExtract(t *testing.T) {
 	tests := []struct {
 		name    string
-		headers headerList
+		headers HeaderList
 		want    string
 		err     error
 	}{
 		{"none", nil, "", nil},
-		{"bearer", headerList{{"authorization", "Bearer abc"}}, "abc", nil},
-		{"scheme case", headerList{{"authorization", "bearer abc"}}, "abc", nil},
-		{"other scheme", headerList{{"authorization", "Basic abc"}}, "", nil},
-		{"scheme only", headerList{{"authorization", "Bearer"}}, "", nil},
-		{"second source", headerList{{"x-auth-token", "t1"}}, "t1", nil},
-		{"cookie", headerList{{"cookie", "a=1; session=s1; b=2"}}, "s1", nil},
-		{"quoted cookie", headerList{{"cookie", `session="s1"`}}, "s1", nil},
-		{"same token twice", headerList{{"authorization", "Bearer t"}, {"x-auth-token", "t"}}, "t", nil},
-		{"two tokens", headerList{{"authorization", "Bearer t"}, {"x-auth-token", "u"}}, "", ErrAmbiguous},
-		{"two cookies", headerList{{"cookie", "session=a"}, {"cookie", "session=b"}}, "", ErrAmbiguous},
+		{"bearer", HeaderList{{"authorization", "Bearer abc"}}, "abc", nil},
+		{"scheme case", HeaderList{{"authorization", "bearer abc"}}, "abc", nil},
+		{"other scheme", HeaderList{{"authorization", "Basic abc"}}, "", nil},
+		{"scheme only", HeaderList{{"authorization", "Bearer"}}, "", nil},
+		{"second source", HeaderList{{"x-auth-token", "t1"}}, "t1", nil},
+		{"cookie", HeaderList{{"cookie", "a=1; session=s1; b=2"}}, "s1", nil},
+		{"quoted cookie", HeaderList{{"cookie", `session="s1"`}}, "s1", nil},
+		{"same token twice", HeaderList{{"authorization", "Bearer t"}, {"x-auth-token", "t"}}, "t", nil},
+		{"two tokens", HeaderList{{"authorization", "Bearer t"}, {"x-auth-token", "u"}}, "", ErrAmbiguous},
+		{"two cookies", HeaderList{{"cookie", "session=a"}, {"cookie", "session=b"}}, "", ErrAmbiguous},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -75,7 +43,7 @@ func FuzzExtract(f *testing.F) {
 	f.Add("Bearer abc", "abc", "session=abc")
 	f.Add("bearer x", "y", "a=b;session=\"z\"")
 	f.Fuzz(func(t *testing.T, auth, xauth, cookie string) {
-		h := headerList{{"authorization", auth}, {"x-auth-token", xauth}, {"cookie", cookie}}
+		h := HeaderList{{"authorization", auth}, {"x-auth-token", xauth}, {"cookie", cookie}}
 		tok, err := Extract(sources, h)
 		if err != nil {
 			if err != ErrAmbiguous {

@@ -96,11 +96,7 @@ func (abiHost) Dispatch(upstream string, headers [][2]string, timeoutMillis uint
 }
 
 func (abiHost) RequestHeaders() (session.Headers, error) {
-	h, err := abi.GetHTTPRequestHeaders()
-	if err != nil {
-		return nil, err
-	}
-	return h, nil
+	return headers(abi.GetHTTPRequestHeaders())
 }
 
 func (abiHost) ResponseHeaders() (session.Headers, error) {

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -215,23 +214,14 @@ func BenchmarkWorkerProfile(b *testing.B) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- rec.Wait() }()
-	var wg sync.WaitGroup
-	var stop atomic.Bool
 	var served atomic.Int64
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				if status, err := do(c, base, k); err == nil && status == k.status {
-					served.Add(1)
-				}
-			}
-		}()
-	}
+	stop := sendUntilStopped(c, base, k, 8, func(status int, err error) {
+		if err == nil && status == k.status {
+			served.Add(1)
+		}
+	})
 	err = <-done
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,6 +64,28 @@ func sendAll(c *http.Client, base string, n, conc int, pick func(i int) kind, fa
 	return failures.Load()
 }
 
+// sendUntilStopped sends k's request from conc goroutines over c until
+// the function it returns is called, which waits for them; seen hears of
+// every answer.
+func sendUntilStopped(c *http.Client, base string, k kind, conc int, seen func(status int, err error)) (stop func()) {
+	var stopped atomic.Bool
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopped.Load() {
+				status, err := do(c, base, k)
+				seen(status, err)
+			}
+		}()
+	}
+	return func() {
+		stopped.Store(true)
+		wg.Wait()
+	}
+}
+
 func do(c *http.Client, base string, k kind) (int, error) {
 	req, err := http.NewRequest("GET", base+k.target, nil)
 	if err != nil {
@@ -161,36 +183,26 @@ func (st *stack) testReload(t *testing.T) {
 	c.Timeout = time.Minute
 	old := st.gw.Workers()
 
-	var stop atomic.Bool
 	var sent, oldSeen, newSeen, failed atomic.Int64
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				status, err := do(c, st.gw.URL(), k)
-				sent.Add(1)
-				switch {
-				case err == nil && status == 200:
-					oldSeen.Add(1)
-				case err == nil && status == 403:
-					newSeen.Add(1)
-				default:
-					if failed.Add(1) <= 5 {
-						t.Errorf("during the reload: %d %v", status, err)
-					}
-				}
+	stop := sendUntilStopped(c, st.gw.URL(), k, 4, func(status int, err error) {
+		sent.Add(1)
+		switch {
+		case err == nil && status == 200:
+			oldSeen.Add(1)
+		case err == nil && status == 403:
+			newSeen.Add(1)
+		default:
+			if failed.Add(1) <= 5 {
+				t.Errorf("during the reload: %d %v", status, err)
 			}
-		}()
-	}
+		}
+	})
 	time.Sleep(200 * time.Millisecond)
 	st.gw.Reload(t, st.conf(t, changed))
 	deadline := time.Now().Add(60 * time.Second)
 	for !gone(old, st.gw.Workers()) {
 		if time.Now().After(deadline) {
-			stop.Store(true)
-			wg.Wait()
+			stop()
 			t.Fatalf("the old worker still runs 60s after the reload:\n%s", st.gw.ErrorLog())
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -200,8 +212,7 @@ func (st *stack) testReload(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
+	stop()
 	t.Logf("%d requests during the reload: %d old decision, %d new, %d failed", sent.Load(), oldSeen.Load(), newSeen.Load(), failed.Load())
 	if failed.Load() > 0 {
 		t.Errorf("%d requests failed during the reload", failed.Load())
