@@ -38,10 +38,7 @@ func (e *Engine) readClaims(cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
-		if e.conditions == nil {
-			e.conditions = map[int][]condition{}
-		}
-		e.conditions[c.Line] = append(e.conditions[c.Line], condition{c, k})
+		e.conditions.add(c.Line, condition{c, k})
 	}
 	return nil
 }
@@ -49,11 +46,11 @@ func (e *Engine) readClaims(cfg *config.Config) error {
 // conditioned turns an allowed decision whose service's or route's
 // conditions do not hold into 403 condition_failed.
 func (e *Engine) conditioned(d *Decision, id *token.Identity, p *Pending) {
-	if e.conditions == nil || !d.Allow {
+	if e.conditions.empty() || !d.Allow {
 		return
 	}
 	for _, line := range [2]int{0, d.RouteLine} { // the service's, then the route's
-		cs := e.conditions[line]
+		cs := e.conditions.at(line)
 		for i := range cs {
 			if cs[i].Service == d.Service && !cs[i].holds(id, p) {
 				detail := "condition " + cs[i].String() + " does not hold"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/filter/abi/headermap"
 	"github.com/keycard-gw/keycard/filter/httppath"
 	"github.com/keycard-gw/keycard/filter/token"
 	"github.com/keycard-gw/keycard/table"
@@ -20,25 +21,23 @@ type Engine struct {
 	cfg          *config.Config
 	tb           *table.Table
 	verifier     *token.Verifier
-	remove       []string  // forwarded identity headers and override headers the upstream must not get, lower case
-	removeLens   uint64    // bit n: some name in remove is n bytes long (n < 64)
-	longRemove   bool      // some name in remove is 64 bytes or longer
-	refuse       []refusal // Kong: client headers that refuse the request, since the host cannot remove them
-	refuseLens   uint64    // as removeLens, for refuse
-	longRefuse   bool
-	refused      refusalFound // what the walk of sentRefused found
+	remove       []string          // forwarded identity headers and override headers the upstream must not get, lower case
+	removeLens   headermap.Lengths // of remove's names
+	refuse       []refusal         // Kong: client headers that refuse the request, since the host cannot remove them
+	refuseLens   headermap.Lengths // of refuse's names
+	refused      refusalFound      // what the walk of sentRefused found
 	visitRefused func(name, value string)
 	sources      []config.TokenSource // lower-case header names
 	pathOpts     httppath.Options
-	gw           *Gateway                 // what the host presents and allows
-	scopes       map[int][]*config.Scopes // by route line
-	grantScopes  map[int][]grantScope     // role permissions' scopes, by line
-	grantHave    []string                 // the scopes of the token acceptGrant judges
-	grantRefused grantRefusal             // the first permission acceptGrant refused
-	acceptGrantF func(table.Rule) bool    // acceptGrant, made once; nil when no permission needs scopes
-	conditions   map[int][]condition      // by route line, 0 for a service's
-	forwardExtra []int                    // Identity.Extra's index of each forwarded claim
-	shadowHeader string                   // options.shadow_header, lower case
+	gw           *Gateway               // what the host presents and allows
+	scopes       byLine[*config.Scopes] // by route line
+	grantScopes  byLine[grantScope]     // role permissions' scopes, by line
+	grantHave    []string               // the scopes of the token acceptGrant judges
+	grantRefused grantRefusal           // the first permission acceptGrant refused
+	acceptGrantF func(table.Rule) bool  // acceptGrant, made once; nil when no permission needs scopes
+	conditions   byLine[condition]      // by route line, 0 for a service's
+	forwardExtra []int                  // Identity.Extra's index of each forwarded claim
+	shadowHeader string                 // options.shadow_header, lower case
 	now          func() time.Time
 	setBuf       [][2]string
 	states       stateCache
@@ -70,7 +69,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 	}
 	e.visitRefused = func(n, _ string) { e.refusedHeader(n) }
 	e.scopes = scopeRules(cfg)
-	if e.grantScopes = grantScopes(cfg, tb.RoleIndex); e.grantScopes != nil {
+	if e.grantScopes = grantScopes(cfg, tb.RoleIndex); !e.grantScopes.empty() {
 		e.acceptGrantF = e.acceptGrant
 	}
 	if err := e.readClaims(cfg); err != nil {
@@ -101,12 +100,10 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 			e.remove = append(e.remove, o.Name)
 		}
 	}
-	e.removeLens, e.longRemove = lengths(e.remove)
-	refused := make([]string, len(e.refuse))
-	for i, f := range e.refuse {
-		refused[i] = f.name
+	e.removeLens = headermap.LengthsOf(e.remove...)
+	for _, f := range e.refuse {
+		e.refuseLens |= headermap.LengthsOf(f.name)
 	}
-	e.refuseLens, e.longRefuse = lengths(refused)
 	e.keySets = map[string]*keyState{}
 	for i := range cfg.Identity.Issuers {
 		if r := cfg.Identity.Issuers[i].Remote; r != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/filter/abi/headermap"
 	"github.com/keycard-gw/keycard/filter/token"
 )
 
@@ -47,7 +48,7 @@ func (e *Engine) sentRefused(h Headers) (name, reason string, found bool) {
 	// request would be an allocation per request); it leaves what it
 	// found in e.refused.
 	e.refused = refusalFound{}
-	h.Each(e.visitRefused)
+	h.EachWithLength(e.refuseLens, e.visitRefused)
 	return e.refused.name, e.refused.reason, e.refused.found
 }
 
@@ -58,7 +59,7 @@ type refusalFound struct {
 }
 
 func (e *Engine) refusedHeader(n string) {
-	if e.refused.found || len(n) == 0 || n[0] == ':' || !mayBe(e.refuseLens, e.longRefuse, n) {
+	if e.refused.found || n[0] == ':' { // the walk passes names of refuse's lengths only, none empty
 		return
 	}
 	for i := range e.refuse {
@@ -89,32 +90,10 @@ type Headers = token.Headers
 // HeaderList is a header list held in Go memory (token.HeaderList).
 type HeaderList = token.HeaderList
 
-// MayStrip reports whether a request header's name can match one of the
-// names decisions remove (Decision.Remove, SameHeaderName): false means
-// it matches none, known by its length alone, which saves comparing it
-// with every one of them.
-func (e *Engine) MayStrip(name string) bool { return mayBe(e.removeLens, e.longRemove, name) }
-
-// mayBe reports whether a name's length is among a list's: lens has bit
-// n set for a name of n bytes (n < 64), long for a longer one.
-func mayBe(lens uint64, long bool, name string) bool {
-	if len(name) >= 64 {
-		return long
-	}
-	return lens&(1<<len(name)) != 0
-}
-
-// lengths is the mask mayBe reads for a list of names.
-func lengths(names []string) (lens uint64, long bool) {
-	for _, n := range names {
-		if len(n) < 64 {
-			lens |= 1 << len(n)
-		} else {
-			long = true
-		}
-	}
-	return lens, long
-}
+// RemoveLengths is the set of the lengths of the names decisions remove
+// (Decision.Remove, SameHeaderName): a header whose name's length is not
+// in it matches none of them, which saves comparing it with each.
+func (e *Engine) RemoveLengths() headermap.Lengths { return e.removeLens }
 
 // SameHeaderName compares header names without regard to case, taking
 // "_" and "-" for one character: CGI, WSGI, PHP and Rack read

@@ -19,17 +19,14 @@ import (
 // hashing the service's name on every request costs more inside wasm
 // than the check itself); a line's rules are told apart by service. The
 // role permissions' rules go to grantScopes.
-func scopeRules(cfg *config.Config) map[int][]*config.Scopes {
-	if len(cfg.Scopes) == 0 {
-		return nil
-	}
-	m := make(map[int][]*config.Scopes, len(cfg.Scopes))
+func scopeRules(cfg *config.Config) byLine[*config.Scopes] {
+	var b byLine[*config.Scopes]
 	for i := range cfg.Scopes {
 		if s := &cfg.Scopes[i]; s.Role == "" {
-			m[s.Line] = append(m[s.Line], s)
+			b.add(s.Line, s)
 		}
 	}
-	return m
+	return b
 }
 
 // grantScope is a role permission's scopes and the role's index.
@@ -42,19 +39,14 @@ type grantScope struct {
 // defined in one file, and the compiler refuses a scoped permission
 // that shares its line with another of its role, so a line and a role
 // name one permission.
-func grantScopes(cfg *config.Config, roleIndex func(string) int) map[int][]grantScope {
-	var m map[int][]grantScope
+func grantScopes(cfg *config.Config, roleIndex func(string) int) byLine[grantScope] {
+	var b byLine[grantScope]
 	for i := range cfg.Scopes {
-		s := &cfg.Scopes[i]
-		if s.Role == "" {
-			continue
+		if s := &cfg.Scopes[i]; s.Role != "" {
+			b.add(s.Line, grantScope{s, roleIndex(s.Role)})
 		}
-		if m == nil {
-			m = map[int][]grantScope{}
-		}
-		m[s.Line] = append(m[s.Line], grantScope{s, roleIndex(s.Role)})
 	}
-	return m
+	return b
 }
 
 // grantRefusal is the first role permission acceptGrant refused, and
@@ -69,7 +61,7 @@ type grantRefusal struct {
 // (e.grantHave) has them; the first one refused is kept in
 // e.grantRefused, to name the scopes in the denial.
 func (e *Engine) acceptGrant(r table.Rule) bool {
-	for _, g := range e.grantScopes[int(r.Line)] {
+	for _, g := range e.grantScopes.at(int(r.Line)) {
 		if g.role < 0 || !e.tb.RoleSet(r.RoleSet).Has(g.role) {
 			continue
 		}
@@ -119,11 +111,11 @@ func insufficient(d *Decision, rule *config.Scopes, lacksAll bool, what string) 
 // scoped turns an allowed decision on a route that needs scopes the
 // token lacks into 403 insufficient_scope, naming the scopes needed.
 func (e *Engine) scoped(d *Decision, id *token.Identity) {
-	if e.scopes == nil || d.RouteLine == 0 {
+	if e.scopes.empty() || d.RouteLine == 0 {
 		return
 	}
 	var rule *config.Scopes
-	for _, r := range e.scopes[d.RouteLine] {
+	for _, r := range e.scopes.at(d.RouteLine) {
 		if r.Service == d.Service {
 			rule = r
 		}

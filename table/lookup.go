@@ -54,13 +54,14 @@ func (t *Table) mountsFor(head, tail, path string) (int, string) {
 				break
 			}
 		}
-	} else {
-		lo = t.firstMount(head, tail)
+	} else if lo = t.firstMount(head, tail); lo < len(t.mounts) && !isJoined(t.strs[t.mounts[lo].host], head, tail) {
+		return -1, ""
 	}
+	// From lo on, while the host is head+tail.
 	for i := lo; i < len(t.mounts); i++ {
 		m := t.mounts[i]
-		if !isJoined(t.strs[m.host], head, tail) {
-			break
+		if i > lo && t.mounts[i-1].host != m.host && !isJoined(t.strs[m.host], head, tail) {
+			break // the next host (mounts of one host share its string)
 		}
 		p := t.strs[m.prefix]
 		if p == "/" || path == p || (strings.HasPrefix(path, p) && path[len(p)] == '/') {
@@ -93,7 +94,7 @@ func (t *Table) firstMount(head, tail string) int {
 
 // isJoined reports whether s is head+tail, without building the string.
 func isJoined(s, head, tail string) bool {
-	return len(s) == len(head)+len(tail) && s[:len(head)] == head && s[len(head):] == tail
+	return len(s) == len(head)+len(tail) && (head == "" || s[:len(head)] == head) && s[len(head):] == tail
 }
 
 // compareJoined compares s with head+tail without building the string.
@@ -140,11 +141,14 @@ func nextSegment(path string) (seg, rest string, last bool) {
 		return "", "", true
 	}
 	p := path[1:]
-	i := strings.IndexByte(p, '/')
-	if i < 0 {
-		return p, "", false
+	// A loop, not strings.IndexByte: a segment is a few bytes, and inside
+	// wasm IndexByte is two calls.
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' {
+			return p[:i], p[i:], false
+		}
 	}
-	return p[:i], p[i:], false
+	return p, "", false
 }
 
 // child finds a node's literal child for seg; the children are sorted.
@@ -152,7 +156,7 @@ func (t *Table) child(nd *node, seg string) (uint32, bool) {
 	es := t.edges[nd.edgeStart : nd.edgeStart+nd.edgeCount]
 	if len(es) <= linearMax {
 		for _, e := range es {
-			if s := t.strs[e.lit]; len(s) == len(seg) && s == seg {
+			if s := t.strs[e.lit]; sameString(s, seg) {
 				return e.child, true
 			}
 		}
@@ -171,6 +175,20 @@ func (t *Table) child(nd *node, seg string) (uint32, bool) {
 		}
 	}
 	return 0, false
+}
+
+// sameString is s == seg for short strings, compared in place: inside
+// wasm == is two calls (memequal, memeqbody) once the lengths agree.
+func sameString(s, seg string) bool {
+	if len(s) != len(seg) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != seg[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *Table) pick(start, count uint32, m MethodSet) int {

@@ -511,7 +511,7 @@ func (r *Root) apply(stream uint32, d *filter.Decision, h Headers) bool {
 		}
 		if h != nil {
 			r.stripRemove, r.stripSet = d.Remove, d.Set
-			h.Each(r.strip)
+			h.EachWithLength(r.engine.RemoveLengths(), r.strip)
 			r.stripRemove, r.stripSet = nil, nil
 		}
 	}
@@ -529,9 +529,10 @@ func (r *Root) apply(stream uint32, d *filter.Decision, h Headers) bool {
 }
 
 // stripHeader removes a request header if it names one that the verdict
-// being applied removes (r.stripRemove).
+// being applied removes (r.stripRemove). The walk passes only names of
+// the lengths removed, so none is empty.
 func (r *Root) stripHeader(name string) {
-	if len(name) == 0 || name[0] == ':' || !r.engine.MayStrip(name) {
+	if name[0] == ':' {
 		return
 	}
 	for _, strip := range r.stripRemove {

@@ -24,6 +24,9 @@ type Headers interface {
 	Get(name string) (string, bool)
 	// Each calls fn for every header in order.
 	Each(fn func(name, value string))
+	// EachWithLength calls fn, in order, for every header whose name's
+	// length is in l: a walk for a few names skips the others unseen.
+	EachWithLength(l headermap.Lengths, fn func(name, value string))
 }
 
 // HeaderList is a header list held in Go memory: a native caller's
@@ -63,6 +66,16 @@ func (h HeaderList) Values(name string) []string {
 func (h HeaderList) Each(fn func(name, value string)) {
 	for _, kv := range h {
 		fn(kv[0], kv[1])
+	}
+}
+
+// EachWithLength calls fn, in order, for every header whose name's
+// length is in l.
+func (h HeaderList) EachWithLength(l headermap.Lengths, fn func(name, value string)) {
+	for _, kv := range h {
+		if l.Has(kv[0]) {
+			fn(kv[0], kv[1])
+		}
 	}
 }
 

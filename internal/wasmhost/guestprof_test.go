@@ -29,7 +29,10 @@ type guestProfile struct {
 	// allocs counts, per function outside the Go runtime, the
 	// allocations (runtime.mallocgc calls) made on its behalf.
 	allocs map[string]int
-	stack  []frame
+	// edges counts calls by caller and callee ("caller -> callee"): who
+	// makes the calls a function's count adds up to.
+	edges map[string]int
+	stack []frame
 }
 
 type frame struct {
@@ -51,6 +54,9 @@ func (p *guestProfile) Before(_ context.Context, _ api.Module, def api.FunctionD
 				break
 			}
 		}
+	}
+	if len(p.stack) > 0 {
+		p.edges[p.stack[len(p.stack)-1].name+" -> "+name]++
 	}
 	p.stack = append(p.stack, frame{name: name, start: time.Now()})
 }
@@ -96,7 +102,7 @@ func TestGuestProfile(t *testing.T) {
 		if bc.name == "public" {
 			path = "/"
 		}
-		p := &guestProfile{calls: map[string]int{}, self: map[string]time.Duration{}, incl: map[string]time.Duration{}, allocs: map[string]int{}}
+		p := &guestProfile{calls: map[string]int{}, self: map[string]time.Duration{}, incl: map[string]time.Duration{}, allocs: map[string]int{}, edges: map[string]int{}}
 		ctx := experimental.WithFunctionListenerFactory(context.Background(), p)
 		h, err := wasmhost.Compile(ctx, module(t), wasmhost.Options{Now: func() time.Time { return fixedNow }, Gateway: gateway})
 		if err != nil {
@@ -113,6 +119,7 @@ func TestGuestProfile(t *testing.T) {
 		clear(p.self)
 		clear(p.incl)
 		clear(p.allocs)
+		clear(p.edges)
 		for i := range n {
 			if _, err := vm.Do(ctx, wasmhost.Request{Method: "GET", Authority: "api.example", Path: path, Headers: bc.pool[i%len(bc.pool)]}); err != nil {
 				t.Fatal(err)
@@ -139,6 +146,15 @@ func TestGuestProfile(t *testing.T) {
 		fmt.Fprintf(&b, "allocations per request, by the function that asked:\n")
 		for _, name := range sites {
 			fmt.Fprintf(&b, "  %6.2f  %s\n", float64(p.allocs[name])/n, name)
+		}
+		edges := make([]string, 0, len(p.edges))
+		for e := range p.edges {
+			edges = append(edges, e)
+		}
+		sort.Slice(edges, func(i, j int) bool { return p.edges[edges[i]] > p.edges[edges[j]] })
+		fmt.Fprintf(&b, "calls per request, by caller:\n")
+		for _, e := range edges[:min(guestTop(), len(edges))] {
+			fmt.Fprintf(&b, "  %6.1f  %s\n", float64(p.edges[e])/n, e)
 		}
 		t.Log(b.String())
 	}

@@ -47,6 +47,18 @@ func FuzzIndex(f *testing.F) {
 			t.Fatalf("Index read %q, Decode %q", got, want)
 		}
 		names := []string{"a", "host", ":authority", "x-long-name-" + strings.Repeat("n", 70)}
+		for _, l := range []Lengths{0, LengthsOf("host"), LengthsOf(names...), LengthsOf("a", strings.Repeat("n", 63)), ^Lengths(0)} {
+			var walked, want [][2]string
+			x.EachWithLength(l, func(k, v string) { walked = append(walked, [2]string{k, v}) })
+			for _, kv := range got {
+				if l.Has(kv[0]) {
+					want = append(want, kv)
+				}
+			}
+			if !reflect.DeepEqual(walked, want) {
+				t.Fatalf("EachWithLength(%b) gave %q, want %q", l, walked, want)
+			}
+		}
 		for _, kv := range got {
 			if isASCII(kv[0]) { // the names asked for are HTTP tokens
 				names = append(names, strings.ToLower(kv[0]))
@@ -85,6 +97,26 @@ func TestEqualName(t *testing.T) {
 		if EqualName(tc[0], tc[1]) {
 			t.Errorf("EqualName(%q, %q): names of two lengths", tc[0], tc[1])
 		}
+	}
+}
+
+// TestLengths: a set of lengths has every length of its names, and
+// names of 63 bytes or more share one bit.
+func TestLengths(t *testing.T) {
+	l := LengthsOf("host", "x-auth-sub", strings.Repeat("n", 70))
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"host", true}, {"HOST", true}, {"hosts", false}, {"", false}, {"x_auth_su", false}, {"x-auth-xyz", true},
+		{strings.Repeat("x", 62), false}, {strings.Repeat("x", 63), true}, {strings.Repeat("x", 1000), true},
+	} {
+		if got := l.Has(tc.name); got != tc.want {
+			t.Errorf("Has(%d bytes) = %v, want %v", len(tc.name), got, tc.want)
+		}
+	}
+	if LengthsOf().Has("") || !LengthsOf("").Has("") {
+		t.Error("the empty name: in the set only when one of its names is empty")
 	}
 }
 

@@ -9,7 +9,7 @@ package headermap
 type Index struct {
 	data  string
 	pairs []span
-	lens  uint64 // bit n: some name is n bytes long (n < 63); bit 63: one is longer
+	lens  Lengths // of the names
 }
 
 // span is where one pair lies in the data.
@@ -34,7 +34,7 @@ func (x *Index) Reset(data string) {
 			return
 		}
 		x.pairs = append(x.pairs, span{uint32(p), uint32(kl), uint32(p + kl + 1), uint32(vl)})
-		x.lens |= lenBit(kl)
+		x.lens |= lengthBit(kl)
 		p += kl + 1 + vl + 1
 	}
 }
@@ -43,7 +43,26 @@ func le32(s string) uint32 {
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
-func lenBit(n int) uint64 { return 1 << min(n, 63) }
+// Lengths is a set of name lengths: bit n for a name of n bytes, bit 63
+// for any of 63 or more. A list of names asked for often keeps its
+// lengths, so that one AND tells that a name is none of them, without
+// comparing it to each.
+type Lengths uint64
+
+func lengthBit(n int) Lengths { return 1 << min(n, 63) }
+
+// LengthsOf is the set of the names' lengths.
+func LengthsOf(names ...string) Lengths {
+	var l Lengths
+	for _, n := range names {
+		l |= lengthBit(len(n))
+	}
+	return l
+}
+
+// Has reports whether name's length is in the set: false means name is
+// none of the names the set was made of.
+func (l Lengths) Has(name string) bool { return l&lengthBit(len(name)) != 0 }
 
 // Len is the number of pairs.
 func (x *Index) Len() int { return len(x.pairs) }
@@ -52,6 +71,7 @@ func (x *Index) name(s span) string  { return x.data[s.key : s.key+s.keyLen] }
 func (x *Index) value(s span) string { return x.data[s.value : s.value+s.valueLen] }
 
 // is reports whether a pair's name is name (lower case), in any case.
+// The length compares first, where the loop is: most pairs stop there.
 func (x *Index) is(s span, name string) bool {
 	return int(s.keyLen) == len(name) && EqualName(x.name(s), name)
 }
@@ -87,11 +107,13 @@ func (x *Index) Get(name string) (string, bool) { return x.Nth(name, 0) }
 
 // Nth returns the i-th value (from 0) of a header.
 func (x *Index) Nth(name string, i int) (string, bool) {
-	if x.lens&lenBit(len(name)) == 0 {
+	if !x.lens.Has(name) {
 		return "", false
 	}
 	for _, s := range x.pairs {
-		if x.is(s, name) {
+		// is, written out: a call per pair costs more than the
+		// comparison inside wasm.
+		if int(s.keyLen) == len(name) && EqualName(x.name(s), name) {
 			if i == 0 {
 				return x.value(s), true
 			}
@@ -103,7 +125,7 @@ func (x *Index) Nth(name string, i int) (string, bool) {
 
 // Values returns every value of a header.
 func (x *Index) Values(name string) []string {
-	if x.lens&lenBit(len(name)) == 0 {
+	if !x.lens.Has(name) {
 		return nil
 	}
 	var out []string
@@ -119,5 +141,19 @@ func (x *Index) Values(name string) []string {
 func (x *Index) Each(fn func(name, value string)) {
 	for _, s := range x.pairs {
 		fn(x.name(s), x.value(s))
+	}
+}
+
+// EachWithLength calls fn, in order, for every pair whose name's length
+// is in l: the pairs that may bear one of the names l was made of. A
+// map without such a length is not walked at all.
+func (x *Index) EachWithLength(l Lengths, fn func(name, value string)) {
+	if x.lens&l == 0 {
+		return
+	}
+	for _, s := range x.pairs {
+		if l&lengthBit(int(s.keyLen)) != 0 {
+			fn(x.name(s), x.value(s))
+		}
 	}
 }
