@@ -355,14 +355,14 @@ func (c *compilation) cors() {
 			rule.Methods = append(rule.Methods, m.Value)
 		}
 		for _, h := range def.Headers {
-			if !isToken(h.Value) {
+			if !config.IsToken(h.Value) {
 				d.errorf(h.Node, "%s: %q is not a valid header name", what, h.Value)
 				ok = false
 			}
 			rule.Headers = append(rule.Headers, strings.ToLower(h.Value))
 		}
 		for _, h := range def.Expose {
-			if !isToken(h.Value) {
+			if !config.IsToken(h.Value) {
 				d.errorf(h.Node, "%s: %q is not a valid header name", what, h.Value)
 				ok = false
 			}

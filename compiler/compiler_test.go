@@ -64,6 +64,8 @@ func TestCompileErrors(t *testing.T) {
 		{"typo field", map[string]string{"p.yaml": strings.Replace(base, "{path: /, access: public}", "{path: /, acess: public}", 1)},
 			`p.yaml:15:9: services[0].routes[0]: needs access, roles or both` + "\n" +
 				`p.yaml:15:19: services[0].routes[0]: unknown field "acess" (did you mean "access"?)`},
+		{"scheme not a token", map[string]string{"p.yaml": strings.Replace(base, "identity:\n", "identity:\n  token: [{header: Authorization, scheme: \"Bearer:\"}]\n", 1)},
+			`p.yaml:4:11: identity.token[0]: scheme "Bearer:" is not an HTTP token (such as Bearer)`},
 		{"unknown top field", map[string]string{"p.yaml": base + "servces: []\n"},
 			`p.yaml:17:1: policy: unknown field "servces" (did you mean "services"?)`},
 		{"unknown level", map[string]string{"p.yaml": strings.Replace(base, "access: public", "access: admn", 1)},

@@ -333,8 +333,10 @@ func (d *decoder) identity(n *yaml.Node, dir string) *Identity {
 					d.errorf(sv, "%s: a header or a cookie, not both", what)
 				case s.Cookie != "" && s.Scheme != "":
 					d.errorf(sv, "%s: a cookie has no scheme", what)
-				case s.Header != "" && !isToken(s.Header):
+				case s.Header != "" && !config.IsToken(s.Header):
 					d.errorf(sv, "%s: %q is not a valid header name", what, s.Header)
+				case s.Scheme != "" && !config.IsToken(s.Scheme):
+					d.errorf(sv, "%s: scheme %q is not an HTTP token (such as Bearer)", what, s.Scheme)
 				default:
 					id.Sources = append(id.Sources, s)
 				}
@@ -353,7 +355,7 @@ func (d *decoder) identity(n *yaml.Node, dir string) *Identity {
 			})
 		case "forward":
 			d.fields(v, "identity.forward", nil, func(header string, hk, fv *yaml.Node) {
-				if !isToken(header) {
+				if !config.IsToken(header) {
 					d.errorf(hk, "identity.forward: %q is not a valid header name", header)
 					return
 				}
@@ -731,28 +733,4 @@ func (d *decoder) cors(n *yaml.Node, what string) *CORSDef {
 		d.errorf(n, "%s: needs origins", what)
 	}
 	return c
-}
-
-// isToken reports whether s is a valid HTTP field name (RFC 9110 token).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
-		if !alnum && !containsByte("!#$%&'*+-.^_`|~", c) {
-			return false
-		}
-	}
-	return true
-}
-
-func containsByte(s string, c byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return true
-		}
-	}
-	return false
 }

@@ -501,8 +501,11 @@ func (c *Config) Validate() (*table.Table, error) {
 		if (s.Header == "") == (s.Cookie == "") {
 			return nil, fmt.Errorf("config: identity.token[%d]: exactly one of header and cookie", i)
 		}
-		if s.Header != "" && !validHeaderName(s.Header) {
+		if s.Header != "" && !IsToken(s.Header) {
 			return nil, fmt.Errorf("config: identity.token[%d]: bad header name %q", i, s.Header)
+		}
+		if s.Scheme != "" && !IsToken(s.Scheme) {
+			return nil, fmt.Errorf("config: identity.token[%d]: bad scheme %q", i, s.Scheme)
 		}
 	}
 	if len(id.Issuers) == 0 {
@@ -552,7 +555,7 @@ func (c *Config) Validate() (*table.Table, error) {
 		return nil, errors.New("config: identity.claims: subject, level and roles must be named")
 	}
 	for i, f := range id.Forward {
-		if !validHeaderName(f.Header) || strings.HasPrefix(f.Header, ":") {
+		if !IsToken(f.Header) || strings.HasPrefix(f.Header, ":") {
 			return nil, fmt.Errorf("config: identity.forward[%d]: bad header name %q", i, f.Header)
 		}
 		switch {
@@ -741,12 +744,14 @@ func (is *Issuer) validate() error {
 	return nil
 }
 
-func validHeaderName(h string) bool {
-	if h == "" {
+// IsToken reports whether s is an HTTP token (RFC 9110 section 5.6.2):
+// what a header's name and an authentication scheme are made of.
+func IsToken(s string) bool {
+	if s == "" {
 		return false
 	}
-	for i := 0; i < len(h); i++ {
-		if !isTokenChar(h[i]) {
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
 			return false
 		}
 	}

@@ -41,6 +41,7 @@ func TestDecode(t *testing.T) {
 		{"table", `"table":"`, `"table":"AAAA`, "config: table: table: bad magic"},
 		{"no source", `"token":[{"header":"Authorization","scheme":"Bearer"},{"header":"X-Auth-Token"}]`, `"token":[]`, "config: identity.token: no token source"},
 		{"bad header", `{"header":"X-Auth-Token"}`, `{"header":"X Auth"}`, `config: identity.token[1]: bad header name "X Auth"`},
+		{"bad scheme", `"scheme":"Bearer"`, `"scheme":"Bearer "`, `config: identity.token[0]: bad scheme "Bearer "`},
 		{"bad algorithm", `"algorithms":["HS256"]`, `"algorithms":["none"]`, `config: identity.issuers[0] (login): algorithm "none" is not supported`},
 		{"algorithm without key", `"algorithms":["HS256"]`, `"algorithms":["HS256","RS256"]`, "config: identity.issuers[0] (login): algorithm RS256 has no key that fits it"},
 		{"bad key", `"crv":"P-256"`, `"crv":"P-999"`, `config: identity.issuers[1] (partner): algorithm ES256 has no key that fits it`},

@@ -57,7 +57,7 @@ func (c *CORS) validate() error {
 	}
 	for _, list := range [][]string{c.Headers, c.Expose} {
 		for _, h := range list {
-			if !validHeaderName(h) {
+			if !IsToken(h) {
 				return fmt.Errorf("bad header name %q", h)
 			}
 		}

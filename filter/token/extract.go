@@ -116,12 +116,14 @@ func Extract(sources []config.TokenSource, h Headers) (string, error) {
 	return found, nil
 }
 
+// fromHeader reads a token from a header's value: after scheme and one
+// space, when the source names a scheme (in any ASCII case).
 func fromHeader(v, scheme string) (string, bool) {
 	v = strings.TrimSpace(v)
 	if scheme == "" {
 		return v, v != ""
 	}
-	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
+	if len(v) <= len(scheme) || !headermap.EqualName(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
 		return "", false
 	}
 	return strings.TrimSpace(v[len(scheme)+1:]), true
