@@ -11,7 +11,7 @@ export KEYCARD_DEMO_SECRET ?= keycard-demo-secret-not-for-production
 
 WASM_PKGS := ./table/... ./config/... ./filter/...
 
-.PHONY: all build wasm release sidecar-image test redis-server check bench bench-kong bench-wasm bench-floor bench-sidecar bench-anchors demo fuzz clean
+.PHONY: all build wasm release sidecar-image test redis-server check bench bench-before bench-kong bench-wasm bench-floor bench-sidecar bench-anchors demo fuzz clean
 
 all: build wasm
 
@@ -81,6 +81,22 @@ check:
 bench:
 	@mkdir -p build
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./table ./compiler ./filter/... ./internal/wasmhost | tee build/bench.txt
+
+# The module against another build of it (BEFORE=old.wasm, built at its
+# commit with go run ./internal/wasmbuild/wasmbuild -o old.wasm) in the
+# same wazero host, public and cached-token requests in both gateways'
+# flavours. Each of ROUNDS rounds runs old and new once (go test -count
+# repeats each benchmark back to back, which would measure the two at
+# different times of a drifting machine): compare medians per row.
+ROUNDS ?= 5
+BENCH_PAIR = BenchmarkRequest/^(wasm|wasm-kong|wasm-before|wasm-kong-before)$$/^(public|cached-token)$$
+bench-before:
+	@test -n "$(BEFORE)" || { echo "usage: make bench-before BEFORE=old.wasm [ROUNDS=5]"; exit 2; }
+	@mkdir -p build
+	$(GO) test -c -o build/wasmhost.test ./internal/wasmhost
+	cd internal/wasmhost && for i in $$(seq $(ROUNDS)); do \
+		KEYCARD_BENCH_BEFORE=$(abspath $(BEFORE)) ../../build/wasmhost.test -test.run '^$$' -test.bench '$(BENCH_PAIR)' -test.count 1 | grep '^Benchmark' || exit 1; \
+	done | tee ../../build/bench-before.txt
 
 # The filter in the real Kong host (nginx + ngx_wasm_module; skipped when
 # none is found): worker time per request with the filter, with filters

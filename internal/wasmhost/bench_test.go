@@ -73,7 +73,7 @@ func benchPolicy(b testing.TB, cacheSize int) *compiler.Result {
 // decision natively, in the same run. When KEYCARD_BENCH_BEFORE names
 // another build of the module (an older commit's), its rows
 // (wasm-before, wasm-kong-before) run in this same host next to the
-// module's own, so that -count N alternates old and new module.
+// module's own: make bench-before runs the two in rounds.
 func BenchmarkRequest(b *testing.B) {
 	mods := []struct {
 		name   string
