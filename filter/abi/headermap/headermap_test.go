@@ -88,7 +88,11 @@ func FuzzIndex(f *testing.F) {
 // length, and false for names of two.
 func TestEqualName(t *testing.T) {
 	for _, tc := range [][2]string{{"host", "host"}, {"Host", "host"}, {"HOST", "host"}, {"hosT", "host"}, {"h0st", "host"},
-		{"x-a", "x-a"}, {"X-A", "x-a"}, {"x_a", "x-a"}, {"x\x0da", "x-a"}, {"@", "`"}, {"[", "{"}, {"\xc5\xbf", "ss"}, {"\xe2\x84\xaa", "kkk"}} {
+		{"x-a", "x-a"}, {"X-A", "x-a"}, {"x_a", "x-a"}, {"x\x0da", "x-a"}, {"@", "`"}, {"[", "{"}, {"\xc5\xbf", "ss"}, {"\xe2\x84\xaa", "kkk"},
+		{"authorization", "authorization"}, {"Authorization", "authorization"}, {"authorizatioN", "authorization"},
+		{"authorizatiom", "authorization"}, {"x-forwarded-for", "x-forwarded-for"}, {"X-FORWARDED-FOR", "x-forwarded-for"},
+		{"x-forwardeD-for", "x-forwarded-for"}, {"x-forwarded_for", "x-forwarded-for"}, {"x-forwarded-for2", "x-forwarded-for2"},
+		{"x-forwarded-fo\x00", "x-forwarded-for"}} {
 		if got, want := EqualName(tc[0], tc[1]), strings.EqualFold(tc[0], tc[1]); got != want {
 			t.Errorf("EqualName(%q, %q) = %v, want %v", tc[0], tc[1], got, want)
 		}
