@@ -1,8 +1,6 @@
 package filter
 
 import (
-	"strings"
-
 	"github.com/keycard-gw/keycard/config"
 )
 
@@ -99,8 +97,11 @@ func GatewayOf(name string) (*Gateway, bool) {
 func OriginTarget(line string) (string, bool) {
 	// Byte loops rather than strings.Trim*: this runs on every request,
 	// and the cutset functions cost more than the line inside wasm.
-	sp := strings.IndexByte(line, ' ')
-	if sp <= 0 {
+	sp := 0 // the method ends at the first space
+	for sp < len(line) && line[sp] != ' ' {
+		sp++
+	}
+	if sp == 0 || sp == len(line) {
 		return "", false
 	}
 	start := sp + 1

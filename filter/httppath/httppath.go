@@ -55,11 +55,16 @@ func Path(raw string, o Options) (string, error) {
 	if len(raw) > MaxPath {
 		return "", ErrTooLong
 	}
-	if i := strings.IndexAny(raw, "?#"); i >= 0 {
-		if raw[i] == '#' && !o.Lenient {
-			return "", ErrFragment
+	// The query or fragment ends the path. A loop, not strings.IndexAny:
+	// inside wasm that is three calls deep.
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c == '?' || c == '#' {
+			if c == '#' && !o.Lenient {
+				return "", ErrFragment
+			}
+			raw = raw[:i]
+			break
 		}
-		raw = raw[:i]
 	}
 	if raw == "" || raw[0] != '/' {
 		return "", ErrNotAbsolute
