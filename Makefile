@@ -84,12 +84,12 @@ bench:
 
 # The module against another build of it (BEFORE=old.wasm, built at its
 # commit with go run ./internal/wasmbuild/wasmbuild -o old.wasm) in the
-# same wazero host, public and cached-token requests in both gateways'
-# flavours. Each of ROUNDS rounds runs old and new once (go test -count
+# same wazero host: public, cached-token and browser requests in both
+# gateways' flavours. Each of ROUNDS rounds runs old and new once (go test -count
 # repeats each benchmark back to back, which would measure the two at
 # different times of a drifting machine): compare medians per row.
 ROUNDS ?= 5
-BENCH_PAIR = BenchmarkRequest/^(wasm|wasm-kong|wasm-before|wasm-kong-before)$$/^(public|cached-token)$$
+BENCH_PAIR = BenchmarkRequest/^(wasm|wasm-kong|wasm-before|wasm-kong-before)$$/^(public|cached-token|browser)$$
 bench-before:
 	@test -n "$(BEFORE)" || { echo "usage: make bench-before BEFORE=old.wasm [ROUNDS=5]"; exit 2; }
 	@mkdir -p build
