@@ -22,9 +22,9 @@ type Engine struct {
 	tb           *table.Table
 	verifier     *token.Verifier
 	remove       []string          // forwarded identity headers and override headers the upstream must not get, lower case
-	removeLens   headermap.Lengths // of remove's names
+	removeNames  headermap.NameSet // remove's names, for the walks
 	refuse       []refusal         // Kong: client headers that refuse the request, since the host cannot remove them
-	refuseLens   headermap.Lengths // of refuse's names
+	refuseNames  headermap.NameSet // refuse's names, for the walks
 	refused      refusalFound      // what the walk of sentRefused found
 	visitRefused func(name, value string)
 	sources      []config.TokenSource // lower-case header names
@@ -100,9 +100,11 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 			e.remove = append(e.remove, o.Name)
 		}
 	}
-	e.removeLens = headermap.LengthsOf(e.remove...)
+	for _, name := range e.remove {
+		e.removeNames.Add(name)
+	}
 	for _, f := range e.refuse {
-		e.refuseLens |= headermap.LengthsOf(f.name)
+		e.refuseNames.Add(f.name)
 	}
 	e.keySets = map[string]*keyState{}
 	for i := range cfg.Identity.Issuers {

@@ -48,7 +48,7 @@ func (e *Engine) sentRefused(h Headers) (name, reason string, found bool) {
 	// request would be an allocation per request); it leaves what it
 	// found in e.refused.
 	e.refused = refusalFound{}
-	h.EachWithLength(e.refuseLens, e.visitRefused)
+	h.EachIn(&e.refuseNames, e.visitRefused)
 	return e.refused.name, e.refused.reason, e.refused.found
 }
 
@@ -59,7 +59,7 @@ type refusalFound struct {
 }
 
 func (e *Engine) refusedHeader(n string) {
-	if e.refused.found || n[0] == ':' { // the walk passes names of refuse's lengths only, none empty
+	if e.refused.found || n[0] == ':' { // the walk passes only names refuseNames may hold, none empty
 		return
 	}
 	for i := range e.refuse {
@@ -92,10 +92,10 @@ type Headers = token.Headers
 // HeaderList is a header list held in Go memory (token.HeaderList).
 type HeaderList = token.HeaderList
 
-// RemoveLengths is the set of the lengths of the names decisions remove
-// (Decision.Remove, SameHeaderName): a header whose name's length is not
-// in it matches none of them, which saves comparing it with each.
-func (e *Engine) RemoveLengths() headermap.Lengths { return e.removeLens }
+// RemoveNames is the set of the names decisions remove (Decision.Remove,
+// SameHeaderName): a header it may not hold matches none of them, which
+// saves comparing it with each.
+func (e *Engine) RemoveNames() *headermap.NameSet { return &e.removeNames }
 
 // SameHeaderName compares header names without regard to case, taking
 // "_" and "-" for one character: CGI, WSGI, PHP and Rack read

@@ -511,7 +511,7 @@ func (r *Root) apply(stream uint32, d *filter.Decision, h Headers) bool {
 		}
 		if h != nil {
 			r.stripRemove, r.stripSet = d.Remove, d.Set
-			h.EachWithLength(r.engine.RemoveLengths(), r.strip)
+			h.EachIn(r.engine.RemoveNames(), r.strip)
 			r.stripRemove, r.stripSet = nil, nil
 		}
 	}
@@ -529,8 +529,8 @@ func (r *Root) apply(stream uint32, d *filter.Decision, h Headers) bool {
 }
 
 // stripHeader removes a request header if it names one that the verdict
-// being applied removes (r.stripRemove). The walk passes only names of
-// the lengths removed, so none is empty.
+// being applied removes (r.stripRemove). The walk passes only names the
+// engine's RemoveNames may hold, so none is empty.
 func (r *Root) stripHeader(name string) {
 	if name[0] == ':' {
 		return

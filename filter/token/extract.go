@@ -24,9 +24,9 @@ type Headers interface {
 	Get(name string) (string, bool)
 	// Each calls fn for every header in order.
 	Each(fn func(name, value string))
-	// EachWithLength calls fn, in order, for every header whose name's
-	// length is in l: a walk for a few names skips the others unseen.
-	EachWithLength(l headermap.Lengths, fn func(name, value string))
+	// EachIn calls fn, in order, for every header whose name set may
+	// hold: a walk for a few names skips the others unseen.
+	EachIn(set *headermap.NameSet, fn func(name, value string))
 }
 
 // HeaderList is a header list held in Go memory: a native caller's
@@ -69,11 +69,10 @@ func (h HeaderList) Each(fn func(name, value string)) {
 	}
 }
 
-// EachWithLength calls fn, in order, for every header whose name's
-// length is in l.
-func (h HeaderList) EachWithLength(l headermap.Lengths, fn func(name, value string)) {
+// EachIn calls fn, in order, for every header whose name set may hold.
+func (h HeaderList) EachIn(set *headermap.NameSet, fn func(name, value string)) {
 	for _, kv := range h {
-		if l.Has(kv[0]) {
+		if set.May(kv[0]) {
 			fn(kv[0], kv[1])
 		}
 	}

@@ -47,16 +47,20 @@ func FuzzIndex(f *testing.F) {
 			t.Fatalf("Index read %q, Decode %q", got, want)
 		}
 		names := []string{"a", "host", ":authority", "x-long-name-" + strings.Repeat("n", 70)}
-		for _, l := range []Lengths{0, LengthsOf("host"), LengthsOf(names...), LengthsOf("a", strings.Repeat("n", 63)), ^Lengths(0)} {
+		for _, set := range [][]string{nil, {"host"}, names, {"a", strings.Repeat("n", 63)}, {"x_auth-1", ":path"}} {
+			var s NameSet
+			for _, n := range set {
+				s.Add(n)
+			}
 			var walked, want [][2]string
-			x.EachWithLength(l, func(k, v string) { walked = append(walked, [2]string{k, v}) })
+			x.EachIn(&s, func(k, v string) { walked = append(walked, [2]string{k, v}) })
 			for _, kv := range got {
-				if l.Has(kv[0]) {
+				if s.May(kv[0]) {
 					want = append(want, kv)
 				}
 			}
 			if !reflect.DeepEqual(walked, want) {
-				t.Fatalf("EachWithLength(%b) gave %q, want %q", l, walked, want)
+				t.Fatalf("EachIn(%q) gave %q, want %q", set, walked, want)
 			}
 		}
 		for _, kv := range got {
@@ -104,23 +108,31 @@ func TestEqualName(t *testing.T) {
 	}
 }
 
-// TestLengths: a set of lengths has every length of its names, and
-// names of 63 bytes or more share one bit.
-func TestLengths(t *testing.T) {
-	l := LengthsOf("host", "x-auth-sub", strings.Repeat("n", 70))
+// TestNameSet: a set may hold every spelling of its names (any case,
+// "_" for "-"), and holds no name that differs from all of them in
+// length or in its last byte's class.
+func TestNameSet(t *testing.T) {
+	var s NameSet
+	for _, n := range []string{"x-auth-sub", "x-auth-level", "x-forwarded-uri", "x-rewrite-url", "x-id-2", "x.a~", strings.Repeat("n", 70)} {
+		s.Add(n)
+	}
+	s.Add("") // ignored
 	for _, tc := range []struct {
 		name string
 		want bool
 	}{
-		{"host", true}, {"HOST", true}, {"hosts", false}, {"", false}, {"x_auth_su", false}, {"x-auth-xyz", true},
-		{strings.Repeat("x", 62), false}, {strings.Repeat("x", 63), true}, {strings.Repeat("x", 1000), true},
+		{"x-auth-sub", true}, {"X-AUTH-SUB", true}, {"x_auth_sub", true}, {"X_Auth_Sub", true},
+		{"x-auth-level", true}, {"X-Forwarded-URI", true}, {"x-rewrite-url", true}, {"x-id-2", true}, {"x-id-7", true},
+		{"x.a~", true}, {"x.a~~", false}, {"x.a|", false}, {"x.a^", true}, // other bytes: four classes
+		{"user-agent", false},      // x-auth-sub's length, another last byte
+		{"x-request-id", false},    // x-auth-level's length
+		{"authorization", false},   // x-rewrite-url's length
+		{"x-forwarded-for", false}, // x-forwarded-uri's length
+		{"", false}, {"b", false}, {strings.Repeat("x", 63), false}, {strings.Repeat("n", 63), true}, {strings.Repeat("N", 900), true},
 	} {
-		if got := l.Has(tc.name); got != tc.want {
-			t.Errorf("Has(%d bytes) = %v, want %v", len(tc.name), got, tc.want)
+		if got := s.May(tc.name); got != tc.want {
+			t.Errorf("May(%q) = %v, want %v", tc.name, got, tc.want)
 		}
-	}
-	if LengthsOf().Has("") || !LengthsOf("").Has("") {
-		t.Error("the empty name: in the set only when one of its names is empty")
 	}
 }
 

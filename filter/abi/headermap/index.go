@@ -9,7 +9,7 @@ package headermap
 type Index struct {
 	data  string
 	pairs []span
-	lens  Lengths // of the names
+	lens  lengths // of the names
 }
 
 // span is where one pair lies in the data.
@@ -43,26 +43,14 @@ func le32(s string) uint32 {
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
-// Lengths is a set of name lengths: bit n for a name of n bytes, bit 63
-// for any of 63 or more. A list of names asked for often keeps its
-// lengths, so that one AND tells that a name is none of them, without
-// comparing it to each.
-type Lengths uint64
+// lengths is a set of name lengths: bit n for a name of n bytes, bit 63
+// for any of 63 or more. One AND tells that a name is of no length in it.
+type lengths uint64
 
-func lengthBit(n int) Lengths { return 1 << min(n, 63) }
+func lengthBit(n int) lengths { return 1 << min(n, 63) }
 
-// LengthsOf is the set of the names' lengths.
-func LengthsOf(names ...string) Lengths {
-	var l Lengths
-	for _, n := range names {
-		l |= lengthBit(len(n))
-	}
-	return l
-}
-
-// Has reports whether name's length is in the set: false means name is
-// none of the names the set was made of.
-func (l Lengths) Has(name string) bool { return l&lengthBit(len(name)) != 0 }
+// has reports whether name's length is in the set.
+func (l lengths) has(name string) bool { return l&lengthBit(len(name)) != 0 }
 
 // Len is the number of pairs.
 func (x *Index) Len() int { return len(x.pairs) }
@@ -107,7 +95,7 @@ func (x *Index) Get(name string) (string, bool) { return x.Nth(name, 0) }
 
 // Nth returns the i-th value (from 0) of a header.
 func (x *Index) Nth(name string, i int) (string, bool) {
-	if !x.lens.Has(name) {
+	if !x.lens.has(name) {
 		return "", false
 	}
 	for _, s := range x.pairs {
@@ -125,7 +113,7 @@ func (x *Index) Nth(name string, i int) (string, bool) {
 
 // Values returns every value of a header.
 func (x *Index) Values(name string) []string {
-	if !x.lens.Has(name) {
+	if !x.lens.has(name) {
 		return nil
 	}
 	var out []string
@@ -144,16 +132,57 @@ func (x *Index) Each(fn func(name, value string)) {
 	}
 }
 
-// EachWithLength calls fn, in order, for every pair whose name's length
-// is in l: the pairs that may bear one of the names l was made of. A
-// map without such a length is not walked at all.
-func (x *Index) EachWithLength(l Lengths, fn func(name, value string)) {
-	if x.lens&l == 0 {
+// EachIn calls fn, in order, for every pair whose name set may hold
+// (NameSet.May): the pairs that may bear one of its names. A map with no
+// name of the set's lengths is not walked at all.
+func (x *Index) EachIn(set *NameSet, fn func(name, value string)) {
+	if x.lens&set.lens == 0 {
 		return
 	}
 	for _, s := range x.pairs {
-		if l&lengthBit(int(s.keyLen)) != 0 {
-			fn(x.name(s), x.value(s))
+		if n := x.name(s); set.May(n) {
+			fn(n, x.value(s))
 		}
 	}
+}
+
+// NameSet is a quick filter for a few header names compared as
+// forwarded names are (any case, "_" for "-"): a name whose length and
+// last byte none of them shares is none of them, told without comparing
+// it to each. Browser requests carry a dozen headers of the same lengths
+// as the names a filter strips (user-agent and x-auth-sub); their last
+// bytes mostly differ.
+type NameSet struct {
+	lens lengths
+	ends [64]uint32 // by length (63: 63 or more), a bit per class of last byte
+}
+
+// Add puts name in the set.
+func (s *NameSet) Add(name string) {
+	if name == "" {
+		return // no header is nameless; an empty name matches nothing
+	}
+	s.lens |= lengthBit(len(name))
+	s.ends[min(len(name), 63)] |= endClass(name[len(name)-1])
+}
+
+// May reports whether name may be one of the set's: false means it is
+// none of them, in any case and with "_" for "-".
+func (s *NameSet) May(name string) bool {
+	return name != "" && s.ends[min(len(name), 63)]&endClass(name[len(name)-1]) != 0
+}
+
+// endClass is a last byte's bit: a letter's in either case, one for "-"
+// and "_", one for digits, and four for all other bytes, which compare
+// exactly.
+func endClass(c byte) uint32 {
+	switch l := c | 0x20; {
+	case 'a' <= l && l <= 'z':
+		return 1 << (l - 'a')
+	case c == '-' || c == '_':
+		return 1 << 26
+	case '0' <= c && c <= '9':
+		return 1 << 27
+	}
+	return 1 << (28 + c&3)
 }
