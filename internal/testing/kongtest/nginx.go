@@ -25,9 +25,11 @@ import (
 // nginx (a binary or a wrapper script such as ../shared/ngxwasm/nginx).
 const EnvHost = "KEYCARD_NGX_WASM"
 
-// EnvWasmExtra holds directives added to the wasm{} block, for
-// profiling (e.g. "v8 { flag perf_basic_prof on; }" makes V8 write a
-// perf map of the module's compiled functions).
+// EnvWasmExtra holds directives added to the wasm{} block, such as V8
+// flags ("v8 { flag wasm_loop_unrolling off; }"). ngx_wasm_module takes
+// only the V8 flags of its own list, wasm compilation's: perf_basic_prof,
+// which would make V8 write a perf map of the module's functions, is
+// refused as unknown.
 const EnvWasmExtra = "KEYCARD_NGX_WASM_EXTRA"
 
 // EnvLogLevel sets nginx's error_log level for the tests (default info;
