@@ -10,6 +10,7 @@ import (
 	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter"
+	"github.com/keycard-gw/keycard/filter/httppath"
 	"github.com/keycard-gw/keycard/internal/policycases"
 	"github.com/keycard-gw/keycard/internal/testing/tables"
 )
@@ -188,6 +189,46 @@ func TestKongIdentityHeaders(t *testing.T) {
 			d = envoy.Decide(&filter.Request{Method: "GET", Authority: "a.shop.example", Path: "/", Headers: h})
 			if !d.Allow {
 				t.Errorf("Envoy: %d %s, want the public route allowed", d.Status, d.Reason)
+			}
+		})
+	}
+}
+
+// TestKongHost: on Kong the client's host is the Host header, which must
+// be there and say one thing (an HTTP/2 request may carry it twice, or
+// beside its :authority); nginx routes an absolute-form target by the
+// request line's host, so a Host header naming another is refused; and
+// these checks come before the refusal of a header Kong cannot remove.
+func TestKongHost(t *testing.T) {
+	res := example(t)
+	kong := gatewayEngine(t, res, config.GatewayKong, func() time.Time { return fixedNow })
+	tests := []struct {
+		name      string
+		headers   filter.HeaderList
+		routeHost string
+		detail    string // "" for the public route allowed
+	}{
+		{"one", filter.HeaderList{{"host", "a.shop.example"}}, "", ""},
+		{"client's case and a port", filter.HeaderList{{"Host", "A.Shop.Example:8443"}}, "", ""},
+		{"twice, the same", filter.HeaderList{{"host", "a.shop.example"}, {"HOST", "A.shop.example"}}, "", ""},
+		{"beside :authority", filter.HeaderList{{":authority", "b.shop.example"}, {"host", "a.shop.example"}}, "", ""},
+		{"none", filter.HeaderList{{":authority", "a.shop.example"}}, "", httppath.ErrNoHost.Error()},
+		{"twice, differing", filter.HeaderList{{"host", "a.shop.example"}, {"host", "b.shop.example"}}, "", httppath.ErrAmbiguousHost.Error()},
+		{"differing, the second in capitals", filter.HeaderList{{"host", "a.shop.example"}, {"HOST", "b.shop.example"}}, "", httppath.ErrAmbiguousHost.Error()},
+		{"a bad one", filter.HeaderList{{"host", "a shop"}}, "", httppath.ErrBadHost.Error()},
+		{"routed by the same host", filter.HeaderList{{"host", "a.shop.example"}}, "A.shop.example", ""},
+		{"routed by another host", filter.HeaderList{{"host", "a.shop.example"}}, "b.shop.example", httppath.ErrRoutedHost.Error()},
+		{"no host before a refused header", filter.HeaderList{{"x-auth-level", "9"}}, "", httppath.ErrNoHost.Error()},
+		{"differing hosts before a refused header", filter.HeaderList{{"x-auth-level", "9"}, {"host", "a.shop.example"}, {"host", "b.shop.example"}}, "", httppath.ErrAmbiguousHost.Error()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := kong.Decide(&filter.Request{Method: "GET", Path: "/", Headers: tc.headers, RouteHost: tc.routeHost})
+			switch {
+			case tc.detail == "" && !d.Allow:
+				t.Errorf("%d %s (%s), want the public route allowed", d.Status, d.Reason, d.Detail)
+			case tc.detail != "" && (d.Status != 400 || d.Reason != filter.ReasonBadRequest || d.Detail != tc.detail):
+				t.Errorf("%d %s (%s), want 400 bad_request (%s)", d.Status, d.Reason, d.Detail, tc.detail)
 			}
 		})
 	}
