@@ -97,11 +97,8 @@ func GatewayOf(name string) (*Gateway, bool) {
 func OriginTarget(line string) (string, bool) {
 	// Byte loops rather than strings.Trim*: this runs on every request,
 	// and the cutset functions cost more than the line inside wasm.
-	sp := 0 // the method ends at the first space
-	for sp < len(line) && line[sp] != ' ' {
-		sp++
-	}
-	if sp == 0 || sp == len(line) {
+	sp := indexByte(line, ' ') // the method's end
+	if sp <= 0 {
 		return "", false
 	}
 	start := sp + 1

@@ -130,16 +130,12 @@ var errMethodOverride = errors.New("the query names _method, which Rails, Larave
 // frameworks read instead of the request's method. A form body's
 // _method the filter does not see (docs/policy.md).
 func methodOverride(target string) bool {
-	// The query: a loop, not strings.Cut, which inside wasm is three
-	// calls deep on every request.
-	query, ok := "", false
-	for i := 0; i < len(target); i++ {
-		if target[i] == '?' {
-			query, ok = target[i+1:], true
-			break
-		}
+	q := indexByte(target, '?')
+	if q < 0 {
+		return false
 	}
-	if !ok || !strings.Contains(query, "method") && !strings.Contains(query, "%") {
+	query := target[q+1:]
+	if !strings.Contains(query, "method") && !strings.Contains(query, "%") {
 		return false
 	}
 	for part := range strings.SplitSeq(query, "&") {
@@ -152,6 +148,18 @@ func methodOverride(target string) bool {
 		}
 	}
 	return false
+}
+
+// indexByte is strings.IndexByte for the short strings of a request:
+// inside wasm that is three calls deep (IndexByteString, memchr), this a
+// loop in place.
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
 }
 
 type errClientSent string

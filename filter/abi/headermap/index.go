@@ -58,12 +58,6 @@ func (x *Index) Len() int { return len(x.pairs) }
 func (x *Index) name(s span) string  { return x.data[s.key : s.key+s.keyLen] }
 func (x *Index) value(s span) string { return x.data[s.value : s.value+s.valueLen] }
 
-// is reports whether a pair's name is name (lower case), in any case.
-// The length compares first, where the loop is: most pairs stop there.
-func (x *Index) is(s span, name string) bool {
-	return int(s.keyLen) == len(name) && EqualName(x.name(s), name)
-}
-
 // EqualName reports whether a header's name k is name, an HTTP token, in
 // any ASCII case: how the filter matches the names it asks for, in a
 // host's map and in a list of its own alike. For such a name that is
@@ -99,8 +93,8 @@ func (x *Index) Nth(name string, i int) (string, bool) {
 		return "", false
 	}
 	for _, s := range x.pairs {
-		// is, written out: a call per pair costs more than the
-		// comparison inside wasm.
+		// The length first, in the loop: most pairs stop there, and a
+		// call per pair costs more than the comparison inside wasm.
 		if int(s.keyLen) == len(name) && EqualName(x.name(s), name) {
 			if i == 0 {
 				return x.value(s), true
@@ -118,7 +112,7 @@ func (x *Index) Values(name string) []string {
 	}
 	var out []string
 	for _, s := range x.pairs {
-		if x.is(s, name) {
+		if int(s.keyLen) == len(name) && EqualName(x.name(s), name) {
 			out = append(out, x.value(s))
 		}
 	}
