@@ -92,11 +92,15 @@ ROUNDS ?= 5
 BENCH_PAIR = BenchmarkRequest/^(wasm|wasm-kong|wasm-before|wasm-kong-before)$$/^(public|cached-token|browser)$$
 bench-before:
 	@test -n "$(BEFORE)" || { echo "usage: make bench-before BEFORE=old.wasm [ROUNDS=5]"; exit 2; }
+	@test -f "$(BEFORE)" || { echo "bench-before: $(BEFORE): no such file"; exit 2; }
 	@mkdir -p build
 	$(GO) test -c -o build/wasmhost.test ./internal/wasmhost
+	@rm -f build/bench-before.txt
 	cd internal/wasmhost && for i in $$(seq $(ROUNDS)); do \
-		KEYCARD_BENCH_BEFORE=$(abspath $(BEFORE)) ../../build/wasmhost.test -test.run '^$$' -test.bench '$(BENCH_PAIR)' -test.count 1 | grep '^Benchmark' || exit 1; \
-	done | tee ../../build/bench-before.txt
+		KEYCARD_BENCH_BEFORE=$(abspath $(BEFORE)) ../../build/wasmhost.test -test.run '^$$' -test.bench '$(BENCH_PAIR)' -test.count 1 \
+			>> ../../build/bench-before.txt || { tail -n 20 ../../build/bench-before.txt; exit 1; }; \
+	done
+	@grep '^Benchmark' build/bench-before.txt
 
 # The filter in the real Kong host (nginx + ngx_wasm_module; skipped when
 # none is found): worker time per request with the filter, with filters
