@@ -11,7 +11,7 @@ export KEYCARD_DEMO_SECRET ?= keycard-demo-secret-not-for-production
 
 WASM_PKGS := ./table/... ./config/... ./filter/...
 
-.PHONY: all build wasm release sidecar-image test redis-server check bench bench-before bench-kong bench-wasm bench-floor bench-sidecar bench-anchors demo fuzz clean
+.PHONY: all build wasm release sidecar-image test redis-server check bench bench-before bench-kong bench-v8 bench-wasm bench-floor bench-sidecar bench-anchors demo fuzz clean
 
 all: build wasm
 
@@ -110,6 +110,16 @@ bench-before:
 bench-kong:
 	@mkdir -p build
 	$(GO) test -run '^$$' -bench Kong -benchtime 2000x -count 1 ./internal/testing/kongtest | tee build/bench-kong.txt
+
+# The module on V8, the engine of Kong's host, under Node.js
+# (KEYCARD_NODE, else node on PATH; Debian 12's nodejs 18 is Kong's V8
+# 10.2): each request hot and with the caches flushed before it, beside
+# the Go filter that does nothing; KEYCARD_BENCH_BEFORE=old.wasm adds
+# another build, KEYCARD_V8_PROFILE=GATEWAY/KIND (kong/public, ...) the
+# filter's functions by self time, which the real host cannot name.
+bench-v8:
+	@mkdir -p build
+	$(GO) test -v -run '^$$' -bench V8 -benchtime 1x -count 1 ./internal/testing/v8test | tee build/bench-v8.txt
 
 # The filter's own benchmarks compiled for wasip1 and run inside wazero
 # (its CLI is installed into build/tools): what each piece costs in wasm.

@@ -48,22 +48,7 @@ func benchCases(b testing.TB, cfg func(int) *compiler.Result) []benchCase {
 		return out
 	}
 	hs := pool("login", 64)
-	// A browser's request carries a dozen headers besides the token: what
-	// each header costs (the map handed over, the walks) shows here.
-	browser := append([][2]string{
-		{"user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"},
-		{"accept", "application/json, text/plain, */*"},
-		{"accept-language", "en-GB,en;q=0.9"},
-		{"accept-encoding", "gzip, deflate, br, zstd"},
-		{"referer", "https://app.example/orders/7"},
-		{"cookie", "_ga=GA1.1.1234567890.1700000000; theme=dark; csrftoken=Zk3m9Qx0aB"},
-		{"sec-fetch-site", "same-site"},
-		{"sec-fetch-mode", "cors"},
-		{"sec-fetch-dest", "empty"},
-		{"x-forwarded-for", "203.0.113.7"},
-		{"x-forwarded-proto", "https"},
-		{"x-request-id", "3f9c1e2a-8b7d-4c6e-9a1f-0d2e3b4c5a6f"},
-	}, hs[0]...)
+	browser := append(wasmtest.BrowserHeaders(), hs[0]...)
 	return []benchCase{
 		{"public", [][][2]string{nil}, 0, true},
 		{"cached-token", hs[:1], 0, true},

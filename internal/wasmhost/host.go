@@ -82,10 +82,39 @@ type Host struct {
 // Compile checks the module's imports against what the target hosts
 // provide and compiles it.
 func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
+	h, err := model(opts)
+	if err != nil {
+		return nil, err
+	}
 	cfg := wazero.NewRuntimeConfig()
 	if opts.Cache != nil {
 		cfg = cfg.WithCompilationCache(opts.Cache)
 	}
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	h.rt = rt
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("wasmhost: compile: %w", err)
+	}
+	if err := CheckImports(compiled); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	if err := instantiateHostModule(ctx, rt, wasiModule, wasiFuncs(h.flavor)); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	if err := instantiateHostModule(ctx, rt, "env", guarded(proxyFuncs())); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	h.compiled = compiled
+	return h, nil
+}
+
+// model is a Host without a runtime: the gateway's traits and options.
+func model(opts Options) (*Host, error) {
 	if opts.Gateway == "" {
 		opts.Gateway = config.GatewayEnvoy
 	}
@@ -97,27 +126,8 @@ func Compile(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 	if gw.Name == config.GatewayKong {
 		fl = kong
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	h := &Host{rt: rt, opts: opts, flavor: fl, gw: gw}
+	h := &Host{opts: opts, flavor: fl, gw: gw}
 	h.started = h.now()
-	compiled, err := rt.CompileModule(ctx, wasm)
-	if err != nil {
-		rt.Close(ctx)
-		return nil, fmt.Errorf("wasmhost: compile: %w", err)
-	}
-	if err := CheckImports(compiled); err != nil {
-		rt.Close(ctx)
-		return nil, err
-	}
-	if err := instantiateHostModule(ctx, rt, wasiModule, wasiFuncs(fl)); err != nil {
-		rt.Close(ctx)
-		return nil, err
-	}
-	if err := instantiateHostModule(ctx, rt, "env", guarded(proxyFuncs())); err != nil {
-		rt.Close(ctx)
-		return nil, err
-	}
-	h.compiled = compiled
 	return h, nil
 }
 

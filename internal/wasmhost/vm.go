@@ -341,6 +341,44 @@ func (r *Result) Header(name string) []string {
 	return out
 }
 
+// present makes the stream of a request as the host presents it to the
+// module: its header map and the properties the host answers for it.
+func (h *Host) present(req Request) (*stream, error) {
+	var ngxHost, requestLine string
+	if h.flavor == kong {
+		// $request_line: an HTTP/1.1 line as the client sent it.
+		requestLine = req.Method + " " + req.Path + " HTTP/1.1"
+		ngxHost, req.Path = nginxHost(req, h.opts.ServerName)
+	}
+	headers, err := h.requestHeaders(req)
+	if err != nil {
+		return nil, err
+	}
+	return &stream{headers: headers, target: req.Path, ngxHost: ngxHost, requestLine: requestLine, answerTo: req.AnswerTo}, nil
+}
+
+// Presented is a request as the host opts model presents it to the
+// module: the request header map and the properties it answers (by path,
+// segments joined by NUL, as proxy_get_property asks), for measuring the
+// same request in another engine (internal/testing/v8test).
+func Presented(opts Options, req Request) (headers [][2]string, properties map[string]string, err error) {
+	h, err := model(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := h.present(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	properties = map[string]string{}
+	for _, path := range []string{"request\x00path", "ngx\x00host", "ngx\x00request_line"} {
+		if v, ok := s.property(path); ok {
+			properties[path] = v
+		}
+	}
+	return s.headers, properties, nil
+}
+
 // Do runs one request through the filter the way Envoy or Kong would:
 // context create, request headers, call-outs answered through the Caller,
 // then done, log and delete.
@@ -348,20 +386,14 @@ func (vm *VM) Do(ctx context.Context, req Request) (*Result, error) {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	ctx = context.WithValue(ctx, vmKey{}, vm)
-	var ngxHost, requestLine string
-	if vm.host.flavor == kong {
-		// $request_line: an HTTP/1.1 line as the client sent it.
-		requestLine = req.Method + " " + req.Path + " HTTP/1.1"
-		ngxHost, req.Path = nginxHost(req, vm.host.opts.ServerName)
-	}
-	headers, err := vm.host.requestHeaders(req)
+	s, err := vm.host.present(req)
 	if err != nil {
 		// nginx answers itself; no filter runs.
 		return &Result{Response: &LocalResponse{Status: 400, Details: HostRefused}}, nil
 	}
 	id := vm.nextID
 	vm.nextID++
-	s := &stream{id: id, headers: headers, target: req.Path, ngxHost: ngxHost, requestLine: requestLine, answerTo: req.AnswerTo}
+	s.id = id
 	vm.streams[id] = s
 	defer func() {
 		delete(vm.streams, id)
