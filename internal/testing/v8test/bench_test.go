@@ -69,10 +69,10 @@ func BenchmarkV8(b *testing.B) {
 					}
 					res := run(b, node, s, k.sets)
 					for _, r := range res {
-						b.ReportMetric(r.Median, "ns/req-"+r.Name)
+						b.ReportMetric(r.Median(), "ns/req-"+r.Name)
 					}
-					for _, r := range res[1:] {
-						b.ReportMetric(res[0].Median-r.Median, "ns-over-"+r.Name)
+					for i := range res[1:] {
+						b.ReportMetric(res[0].Over(&res[i+1]), "ns-over-"+res[i+1].Name)
 					}
 				})
 			}
@@ -88,7 +88,7 @@ func BenchmarkV8(b *testing.B) {
 						}
 						fmt.Fprintf(&top, "  %7.0f ns  %s\n", f.NS, strings.TrimPrefix(f.Name, "github.com_keycard_gw_keycard_"))
 					}
-					b.Logf("%s, %s: %.0f ns per request; self time per request, by function:\n%s", gw, k.name, res[0].Median, top.String())
+					b.Logf("%s, %s: %.0f ns per request; self time per request, by function:\n%s", gw, k.name, res[0].Median(), top.String())
 				})
 			}
 		}

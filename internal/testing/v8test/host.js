@@ -177,10 +177,8 @@ if (spec.cold) {
   run();
   span = [Number(t0 / 1000n), Number(now() / 1000n)];
 }
-const at = (s, q) => s[Math.floor(q * (s.length - 1))];
 for (let k = 0; k < hosts.length; k++) {
-  const s = samples[k].sort((a, b) => a - b);
-  const line = { name: hosts[k].mod.name, median: at(s, 0.5), p25: at(s, 0.25), p75: at(s, 0.75), sets: hosts[k].st.sets, requests: spec.requests };
-  console.log(JSON.stringify(line));
+  // In measuring order: the i-th sample of each module is of one round.
+  console.log(JSON.stringify({ name: hosts[k].mod.name, samples: samples[k], sets: hosts[k].st.sets, requests: spec.requests }));
 }
 console.log(JSON.stringify({ v8: process.versions.v8, node: process.version, span }));

@@ -62,13 +62,36 @@ type Spec struct {
 
 // Result is one module's figures: nanoseconds per request.
 type Result struct {
-	Name     string         `json:"name"`
-	Median   float64        `json:"median"`
-	P25      float64        `json:"p25"`
-	P75      float64        `json:"p75"`
+	Name string `json:"name"`
+	// Samples are per request (hot: a batch's mean), in measuring order:
+	// the i-th of every module's is of the same round.
+	Samples  []float64      `json:"samples"`
 	Sets     int            `json:"sets"` // request headers the module set while measured
 	Requests int            `json:"requests"`
-	Profile  []FunctionTime `json:"profile"`
+	Profile  []FunctionTime `json:"-"` // with Spec.Profile
+}
+
+// Median is the median sample.
+func (r *Result) Median() float64 { return median(r.Samples) }
+
+// Over is the median of the per-round differences between r's samples
+// and o's: the machine's drift touches both sides of each alike.
+func (r *Result) Over(o *Result) float64 {
+	n := min(len(r.Samples), len(o.Samples))
+	d := make([]float64, n)
+	for i := range d {
+		d[i] = r.Samples[i] - o.Samples[i]
+	}
+	return median(d)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // FunctionTime is a function's self time per request, in nanoseconds.

@@ -39,7 +39,7 @@ func TestHost(t *testing.T) {
 				if got, want := res[0].Sets, k.sets*500; got != want {
 					t.Errorf("%d identity headers set over 500 requests, want %d", got, want)
 				}
-				if res[0].Median <= 0 || eng.V8 == "" {
+				if res[0].Median() <= 0 || eng.V8 == "" {
 					t.Errorf("result %+v from V8 %q", res[0], eng.V8)
 				}
 			}
