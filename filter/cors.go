@@ -162,8 +162,8 @@ func isPreflight(r *Request) bool {
 // 403 cors_not_allowed; forwarded without a body where the service opts
 // in. It never asks for a token: a preflight carries none.
 func (e *Engine) preflight(r *Request, host, path string) Decision {
-	origin, _ := r.Headers.Nth("origin", 0)
-	method, _ := r.Headers.Nth("access-control-request-method", 0)
+	origin, _ := r.Headers.Get("origin")
+	method, _ := r.Headers.Get("access-control-request-method")
 	refuse := func(d Decision, err error) Decision {
 		return into(d, withDetail(deny(403, ReasonCORS), err))
 	}
@@ -252,7 +252,7 @@ func (e *Engine) withCORS(r *Request, d *Decision) {
 	if e.cors.none() || d.Answered || d.Service == "" {
 		return
 	}
-	origin, ok := r.Headers.Nth("origin", 0)
+	origin, ok := r.Headers.Get("origin")
 	if !ok {
 		return
 	}

@@ -44,6 +44,11 @@ type Engine struct {
 	patterns     patternCache
 	cors         corsRules
 	keySets      map[string]*keyState // issuers whose keys the sidecar holds
+	// The configuration's answers that every request with a token asks
+	// for, read once: each is a walk over the issuers or a string
+	// comparison inside wasm.
+	sidecar        bool // cfg.NeedsSidecar()
+	stateAtSidecar bool // sessions.state is sidecar
 }
 
 // New builds an engine from a decoded, validated configuration.
@@ -112,6 +117,7 @@ func New(cfg *config.Config, tb *table.Table, now func() time.Time) (*Engine, er
 			e.keySets[cfg.Identity.Issuers[i].Name] = &keyState{remote: r}
 		}
 	}
+	e.sidecar, e.stateAtSidecar = cfg.NeedsSidecar(), cfg.Sessions.State == config.StateSidecar
 	e.sources = token.LowerSources(cfg.Identity.Token)
 	e.shadowHeader = strings.ToLower(cfg.Options.ShadowHeader)
 	e.cors = newCORSRules(cfg.CORS)
@@ -175,15 +181,11 @@ func (e *Engine) host(r *Request) (string, error) {
 	if !e.gw.HostHeader {
 		return httppath.Host(r.Authority)
 	}
-	first, ok := r.Headers.Nth("host", 0)
-	if !ok {
+	first, at := r.Headers.Next("host", 0)
+	if at < 0 {
 		return "", httppath.ErrNoHost
 	}
-	for i := 1; ; i++ {
-		v, more := r.Headers.Nth("host", i)
-		if !more {
-			break
-		}
+	for v, at := r.Headers.Next("host", at+1); at >= 0; v, at = r.Headers.Next("host", at+1) {
 		if !strings.EqualFold(v, first) {
 			return "", httppath.ErrAmbiguousHost
 		}
@@ -362,7 +364,7 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 		return into(d, deny(401, ReasonNoToken))
 	}
 	p := Pending{d: d, rule: rule, ruleMatched: m.Rule >= 0, method: r.Method, path: path, prefix: m.Prefix, id: c.id, opaque: c.opaque}
-	if stateful && e.cfg.NeedsSidecar() && (c.opaque || e.cfg.Sessions.State == config.StateSidecar) {
+	if stateful && e.sidecar && (c.opaque || e.stateAtSidecar) {
 		p.Name, p.Key = e.stateName(&c)
 		if a, ok := e.states.get(p.Key, e.now()); ok {
 			return e.authorize(&p, a)

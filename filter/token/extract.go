@@ -17,9 +17,10 @@ var ErrAmbiguous = errors.New("two different tokens in one request")
 // other converts nothing at run time.
 type Headers interface {
 	Values(name string) []string
-	// Nth returns the i-th value (from 0), so that reading headers on
-	// the request path need not allocate.
-	Nth(name string, i int) (string, bool)
+	// Next returns the first value at position from or after it, and
+	// its position, or -1 when there is none: reading headers on the
+	// request path need not allocate, and goes over the list once.
+	Next(name string, from int) (string, int)
 	// Get is the first value of a header.
 	Get(name string) (string, bool)
 	// Each calls fn for every header in order.
@@ -36,19 +37,20 @@ type Headers interface {
 type HeaderList [][2]string
 
 // Get returns the first value of a header.
-func (h HeaderList) Get(name string) (string, bool) { return h.Nth(name, 0) }
+func (h HeaderList) Get(name string) (string, bool) {
+	v, at := h.Next(name, 0)
+	return v, at >= 0
+}
 
-// Nth returns the i-th value (from 0) of a header.
-func (h HeaderList) Nth(name string, i int) (string, bool) {
-	for _, kv := range h {
-		if headermap.EqualName(kv[0], name) {
-			if i == 0 {
-				return kv[1], true
-			}
-			i--
+// Next returns a header's first value at position from or after it, and
+// its position, or -1 when there is none.
+func (h HeaderList) Next(name string, from int) (string, int) {
+	for i := max(from, 0); i < len(h); i++ {
+		if headermap.EqualName(h[i][0], name) {
+			return h[i][1], i
 		}
 	}
-	return "", false
+	return "", -1
 }
 
 // Values returns every value of a header.
@@ -89,11 +91,7 @@ func Extract(sources []config.TokenSource, h Headers) (string, error) {
 		if s.Cookie != "" {
 			vals = cookies(h.Values("cookie"), s.Cookie)
 		} else {
-			for i := 0; ; i++ {
-				v, ok := h.Nth(s.Header, i)
-				if !ok {
-					break
-				}
+			for v, at := h.Next(s.Header, 0); at >= 0; v, at = h.Next(s.Header, at+1) {
 				if t, ok := fromHeader(v, s.Scheme); ok && t != "" {
 					if found != "" && t != found {
 						return "", ErrAmbiguous

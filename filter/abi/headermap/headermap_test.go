@@ -78,11 +78,15 @@ func FuzzIndex(f *testing.F) {
 			if v := x.Values(name); !reflect.DeepEqual(v, vals) {
 				t.Fatalf("Values(%q) = %q, want %q", name, v, vals)
 			}
-			for i := 0; i <= len(vals); i++ {
-				v, ok := x.Nth(name, i)
-				if ok != (i < len(vals)) || ok && v != vals[i] {
-					t.Fatalf("Nth(%q, %d) = %q %v, want the %d-th of %q", name, i, v, ok, i, vals)
+			var next []string
+			for v, at := x.Next(name, 0); at >= 0; v, at = x.Next(name, at+1) {
+				if !EqualName(got[at][0], name) || got[at][1] != v {
+					t.Fatalf("Next(%q) = %q at %d, where the pair is %q", name, v, at, got[at])
 				}
+				next = append(next, v)
+			}
+			if !reflect.DeepEqual(next, vals) {
+				t.Fatalf("Next(%q) one after the other gave %q, want %q", name, next, vals)
 			}
 		}
 	})

@@ -85,24 +85,28 @@ func EqualName(k, name string) bool {
 // Get returns the first value of a header and whether there is one. The
 // names asked for, here and below, are lower-case HTTP tokens (ASCII);
 // the map's names match them in any case.
-func (x *Index) Get(name string) (string, bool) { return x.Nth(name, 0) }
+func (x *Index) Get(name string) (string, bool) {
+	v, at := x.Next(name, 0)
+	return v, at >= 0
+}
 
-// Nth returns the i-th value (from 0) of a header.
-func (x *Index) Nth(name string, i int) (string, bool) {
+// Next returns the first value of a header at pair from or after it, and
+// that pair's position, or -1 when there is none. Values one after the
+// other: for v, at := x.Next(name, 0); at >= 0; v, at = x.Next(name,
+// at+1) — each pair is looked at once, where asking for the i-th value
+// would start again from the first pair each time.
+func (x *Index) Next(name string, from int) (string, int) {
 	if !x.lens.has(name) {
-		return "", false
+		return "", -1
 	}
-	for _, s := range x.pairs {
+	for i := max(from, 0); i < len(x.pairs); i++ {
 		// The length first, in the loop: most pairs stop there, and a
 		// call per pair costs more than the comparison inside wasm.
-		if int(s.keyLen) == len(name) && EqualName(x.name(s), name) {
-			if i == 0 {
-				return x.value(s), true
-			}
-			i--
+		if s := x.pairs[i]; int(s.keyLen) == len(name) && EqualName(x.name(s), name) {
+			return x.value(s), i
 		}
 	}
-	return "", false
+	return "", -1
 }
 
 // Values returns every value of a header.
