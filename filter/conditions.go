@@ -22,8 +22,9 @@ type condition struct {
 // readClaims has the verifier read the claims the policy forwards and
 // the conditions name, and keeps where each lands.
 func (e *Engine) readClaims(cfg *config.Config) error {
-	e.forwardExtra = make([]int, len(cfg.Identity.Forward))
+	e.forwards = make([]forwarded, len(cfg.Identity.Forward))
 	for i, f := range cfg.Identity.Forward {
+		e.forwards[i].field = forwardFields[f.Field] // decoding refused other names
 		if f.Field != config.FieldClaim {
 			continue
 		}
@@ -31,7 +32,7 @@ func (e *Engine) readClaims(cfg *config.Config) error {
 		if err != nil {
 			return err
 		}
-		e.forwardExtra[i] = k
+		e.forwards[i].extra = k
 	}
 	for _, c := range cfg.Conditions {
 		k, err := e.verifier.ReadAlso(c.Claim)

@@ -36,7 +36,7 @@ type Engine struct {
 	grantRefused grantRefusal           // the first permission acceptGrant refused
 	acceptGrantF func(table.Rule) bool  // acceptGrant, made once; nil when no permission needs scopes
 	conditions   byLine[condition]      // by route line, 0 for a service's
-	forwardExtra []int                  // Identity.Extra's index of each forwarded claim
+	forwards     []forwarded            // what each identity header carries, by Identity.Forward's index
 	shadowHeader string                 // options.shadow_header, lower case
 	now          func() time.Time
 	setBuf       [][2]string

@@ -168,24 +168,45 @@ func (e errClientSent) Error() string {
 	return "the client sent " + string(e) + ", which Kong's host cannot keep from the upstream"
 }
 
+// forwarded is what one identity header carries, read once from the
+// configuration: switching on the field's name for every header of
+// every request would compare strings inside wasm.
+type forwarded struct {
+	field forwardField
+	extra int // Identity.Extra's index of a forwarded claim
+}
+
+type forwardField uint8
+
+const (
+	forwardNothing forwardField = iota
+	forwardClaim
+	forwardSubject
+	forwardLevel
+	forwardRoles
+	forwardIssuer
+)
+
+var forwardFields = map[string]forwardField{config.FieldClaim: forwardClaim, "subject": forwardSubject, "level": forwardLevel, "roles": forwardRoles, "issuer": forwardIssuer}
+
 // forward lists the identity headers to set. It reuses the engine's
 // buffer: a decision's Set is valid until the engine's next decision.
 func (e *Engine) forward(id *token.Identity) [][2]string {
 	out := e.setBuf[:0]
-	for i, f := range e.cfg.Identity.Forward {
+	for i, f := range e.forwards {
 		var v string
-		switch f.Field {
-		case config.FieldClaim:
-			if k := e.forwardExtra[i]; k < len(id.Extra) { // an opaque token's identity has none
-				v = id.Extra[k]
+		switch f.field {
+		case forwardClaim:
+			if f.extra < len(id.Extra) { // an opaque token's identity has none
+				v = id.Extra[f.extra]
 			}
-		case "subject":
+		case forwardSubject:
 			v = id.Subject
-		case "level":
+		case forwardLevel:
 			v = strconv.Itoa(id.Level)
-		case "roles":
+		case forwardRoles:
 			v = joinRoles(id.Roles)
-		case "issuer":
+		case forwardIssuer:
 			v = id.Issuer
 		}
 		if v != "" && validHeaderValue(v) {
