@@ -357,7 +357,7 @@ func (h *Host) present(req Request) (*stream, error) {
 	return &stream{headers: headers, target: req.Path, ngxHost: ngxHost, requestLine: requestLine, answerTo: req.AnswerTo}, nil
 }
 
-// Presented is a request as the host opts model presents it to the
+// Presented is a request as the host that opts describes presents it to the
 // module: the request header map and the properties it answers (by path,
 // segments joined by NUL, as proxy_get_property asks), for measuring the
 // same request in another engine (internal/testing/v8test).
