@@ -64,8 +64,7 @@ func SetNewRootContext(f func(contextID uint32) RootContext) { newRoot = f }
 //go:wasmexport proxy_abi_version_0_2_1
 func ProxyABIVersion() {}
 
-//go:wasmexport proxy_on_memory_allocate
-func ProxyOnMemoryAllocate(size uint32) uint32 { return allocate(size) }
+// proxy_on_memory_allocate is in memory.go, beside the buffers it hands out.
 
 //go:wasmexport proxy_on_context_create
 func ProxyOnContextCreate(contextID, parentID uint32) {

@@ -32,17 +32,31 @@ var scratch struct {
 // map and properties fit.
 const scratchMin = 4096
 
-func allocate(size uint32) uint32 {
-	if size == 0 {
-		size = 1 // a distinct, valid address even for empty data
+// ProxyOnMemoryAllocate is where a host puts what a host call answers.
+// The usual case, an answer that fits the scratch buffer, is a few
+// additions written here, in the export itself: a call more per answer
+// costs inside wasm. The rest is allocateSlow.
+//
+//go:wasmexport proxy_on_memory_allocate
+func ProxyOnMemoryAllocate(size uint32) uint32 {
+	n := int(max(size, 1)) // a distinct, valid address even for empty data
+	if aligned := (n + 7) &^ 7; scratch.on && scratch.off+aligned <= len(scratch.buf) {
+		off := scratch.off
+		scratch.last, scratch.size, scratch.off = off, n, off+aligned
+		return uint32(uintptr(unsafe.Pointer(&scratch.buf[off])))
 	}
+	return allocateSlow(n)
+}
+
+// allocateSlow grows the scratch buffer, or allocates outside it.
+func allocateSlow(n int) uint32 {
 	if scratch.on {
 		// Not listed in live: the scratch buffer is reachable anyway,
 		// and clearing live's pointers costs write barriers.
-		b := scratchTake(int(size))
+		b := scratchTake(n)
 		return uint32(uintptr(unsafe.Pointer(&b[0])))
 	}
-	b := make([]byte, size)
+	b := make([]byte, n)
 	live = append(live, b)
 	return uint32(uintptr(unsafe.Pointer(&b[0])))
 }
@@ -72,19 +86,24 @@ func resetScratch() {
 // take returns the buffer the host filled at ptr with size bytes, and
 // forgets every buffer of the call.
 func take(ptr, size uint32) []byte {
-	defer release()
-	if ptr == 0 || size == 0 {
-		return nil
-	}
-	if last := scratch.last; last >= 0 && int(size) <= scratch.size && uint32(uintptr(unsafe.Pointer(&scratch.buf[last]))) == ptr {
-		return scratch.buf[last : last+int(size) : last+int(size)]
-	}
-	for _, b := range live {
-		if uint32(uintptr(unsafe.Pointer(&b[0]))) == ptr && int(size) <= len(b) {
-			return b[:size:size]
+	// release at the end rather than deferred: a defer keeps take and
+	// release from inlining, and each call costs inside wasm.
+	var b []byte
+	switch last := scratch.last; {
+	case ptr == 0 || size == 0:
+	case last >= 0 && int(size) <= scratch.size && uint32(uintptr(unsafe.Pointer(&scratch.buf[last]))) == ptr:
+		b = scratch.buf[last : last+int(size) : last+int(size)]
+	default:
+		for _, l := range live {
+			if uint32(uintptr(unsafe.Pointer(&l[0]))) == ptr && int(size) <= len(l) {
+				b = l[:size:size]
+				break
+			}
 		}
+		// nil: the host returned memory it did not get from us
 	}
-	return nil // the host returned memory it did not get from us
+	release()
+	return b
 }
 
 func release() {

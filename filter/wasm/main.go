@@ -19,7 +19,7 @@ import (
 func main() {}
 
 func init() {
-	abi.SetNewRootContext(func(uint32) abi.RootContext { return &root{s: session.New(abiHost{})} })
+	abi.SetNewRootContext(func(uint32) abi.RootContext { return &root{s: session.New(&abiHost{})} })
 }
 
 // root is one plugin instance, the session's on the ABI.
@@ -66,44 +66,48 @@ func (st *stream) OnHTTPDelete() {
 	st.root.free = append(st.root.free, st)
 }
 
-// abiHost is session.Host on the proxy-wasm ABI.
+// abiHost is session.Host on the proxy-wasm ABI. Its methods take a
+// pointer: through the interface, a value receiver's method is reached
+// by a wrapper, one more call inside wasm.
 type abiHost struct{}
 
-func (abiHost) Now() time.Time                               { return abi.Now() }
-func (abiHost) Log(level int, msg string)                    { abi.Log(abi.LogLevel(level), msg) }
-func (abiHost) PluginConfiguration(size int) ([]byte, error) { return abi.GetPluginConfiguration(size) }
-func (abiHost) SetTickPeriod(millis uint32) error            { return abi.SetTickPeriod(millis) }
-func (abiHost) DefineCounter(name string) (uint32, error)    { return abi.DefineCounter(name) }
-func (abiHost) IncrementCounter(id uint32) error             { return abi.IncrementCounter(id, 1) }
-func (abiHost) Property(scope, name string) (string, error) {
+func (*abiHost) Now() time.Time            { return abi.Now() }
+func (*abiHost) Log(level int, msg string) { abi.Log(abi.LogLevel(level), msg) }
+func (*abiHost) PluginConfiguration(size int) ([]byte, error) {
+	return abi.GetPluginConfiguration(size)
+}
+func (*abiHost) SetTickPeriod(millis uint32) error         { return abi.SetTickPeriod(millis) }
+func (*abiHost) DefineCounter(name string) (uint32, error) { return abi.DefineCounter(name) }
+func (*abiHost) IncrementCounter(id uint32) error          { return abi.IncrementCounter(id, 1) }
+func (*abiHost) Property(scope, name string) (string, error) {
 	return abi.GetPropertyString(scope, name)
 }
-func (abiHost) RemoveRequestHeader(name string) error { return abi.RemoveHTTPRequestHeader(name) }
-func (abiHost) ReplaceRequestHeader(name, value string) error {
+func (*abiHost) RemoveRequestHeader(name string) error { return abi.RemoveHTTPRequestHeader(name) }
+func (*abiHost) ReplaceRequestHeader(name, value string) error {
 	return abi.ReplaceHTTPRequestHeader(name, value)
 }
-func (abiHost) ReplaceResponseHeader(name, value string) error {
+func (*abiHost) ReplaceResponseHeader(name, value string) error {
 	return abi.ReplaceHTTPResponseHeader(name, value)
 }
-func (abiHost) SendResponse(status int, headers [][2]string, body []byte, details string) error {
+func (*abiHost) SendResponse(status int, headers [][2]string, body []byte, details string) error {
 	return abi.SendHTTPResponse(uint32(status), headers, body, details)
 }
-func (abiHost) Resume() error                             { return abi.ResumeHTTPRequest() }
-func (abiHost) SetEffective(stream uint32) error          { return abi.SetEffectiveContext(stream) }
-func (abiHost) CallResponseBody(size int) ([]byte, error) { return abi.GetHTTPCallResponseBody(size) }
-func (abiHost) Dispatch(upstream string, headers [][2]string, timeoutMillis uint32) (uint32, error) {
+func (*abiHost) Resume() error                             { return abi.ResumeHTTPRequest() }
+func (*abiHost) SetEffective(stream uint32) error          { return abi.SetEffectiveContext(stream) }
+func (*abiHost) CallResponseBody(size int) ([]byte, error) { return abi.GetHTTPCallResponseBody(size) }
+func (*abiHost) Dispatch(upstream string, headers [][2]string, timeoutMillis uint32) (uint32, error) {
 	return abi.DispatchHTTPCall(upstream, headers, nil, timeoutMillis)
 }
 
-func (abiHost) RequestHeaders() (session.Headers, error) {
+func (*abiHost) RequestHeaders() (session.Headers, error) {
 	return headers(abi.GetHTTPRequestHeaders())
 }
 
-func (abiHost) ResponseHeaders() (session.Headers, error) {
+func (*abiHost) ResponseHeaders() (session.Headers, error) {
 	return headers(abi.GetHTTPResponseHeaders())
 }
 
-func (abiHost) CallResponseHeaders() (session.Headers, error) {
+func (*abiHost) CallResponseHeaders() (session.Headers, error) {
 	return headers(abi.GetHTTPCallResponseHeaders())
 }
 
