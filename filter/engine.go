@@ -255,7 +255,9 @@ type credential struct {
 
 func (e *Engine) decide(r *Request, identify func() credential, stateful bool) Decision {
 	d := e.match(r, identify, stateful)
-	e.withCORS(r, &d)
+	if !e.cors.none() { // a policy without CORS rules makes no call
+		e.withCORS(r, &d)
+	}
 	if d.Pending != nil {
 		d.Pending.cors = CloneHeaders(d.CORS)
 	}
@@ -319,7 +321,7 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 			return withDetail(deny(400, reason), errClientSent(name))
 		}
 	}
-	if e.cfg.Options.Preflight && isPreflight(r) {
+	if e.cfg.Options.Preflight && r.Method == "OPTIONS" && isPreflight(r) { // the method first: no call for the others
 		return e.preflight(r, host, path)
 	}
 	m := e.tb.Lookup(host, r.Method, path)

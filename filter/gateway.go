@@ -1,6 +1,8 @@
 package filter
 
 import (
+	"strings"
+
 	"github.com/keycard-gw/keycard/config"
 )
 
@@ -19,17 +21,17 @@ type Gateway struct {
 	// TargetProperty names the property holding the request target as
 	// the client sent it, when ":path" is not it (Kong: nginx's decoded,
 	// normalised URI; request.path is $request_uri).
-	TargetProperty []string
+	TargetProperty Property
 	// RouteHostProperty names the property holding the host the server
 	// routes and proxies by, when it may differ from the Host header
 	// (nginx's $host, which an absolute-form request line sets).
-	RouteHostProperty []string
+	RouteHostProperty Property
 	// RequestLineProperty names the property holding the request line
 	// as the client sent it (nginx's $request_line). When its target is
 	// in origin form, it is the target TargetProperty holds, and the
 	// server routes by the Host header: one host call instead of two
 	// (OriginTarget). Any other line falls back to the two properties.
-	RequestLineProperty []string
+	RequestLineProperty Property
 	// RemovesHeaders: a request header the module removes does not
 	// reach the upstream. Kong's host only marks it, and nginx's proxy
 	// module still sends it.
@@ -60,13 +62,13 @@ var gateways = map[string]*Gateway{
 	config.GatewayKong: {
 		Name:              config.GatewayKong,
 		HostHeader:        true,
-		TargetProperty:    []string{"request", "path"},
-		RouteHostProperty: []string{"ngx", "host"},
+		TargetProperty:    PropertyPath("request", "path"),
+		RouteHostProperty: PropertyPath("ngx", "host"),
 		// ngx_http_variable_request_line; nginx builds an HTTP/2 or
 		// HTTP/3 request's line from its method and :path
 		// (ngx_http_v2_construct_request_line), and their :authority is
 		// the Host header (ngx_http_v2_parse_authority).
-		RequestLineProperty: []string{"ngx", "request_line"},
+		RequestLineProperty: PropertyPath("ngx", "request_line"),
 		SetsForwardedPath:   true,
 		TickPeriodOnce:      true,
 	},
@@ -79,6 +81,18 @@ var gateways = map[string]*Gateway{
 		CallsDuringConfigure:  true,
 	},
 }
+
+// Property is a host property's path as proxy_get_property takes it,
+// its parts joined by NUL, made once: the filter reads one or two on
+// every request, and joining them each time is copies inside wasm. ""
+// is no property.
+type Property string
+
+// PropertyPath joins a property's parts.
+func PropertyPath(parts ...string) Property { return Property(strings.Join(parts, "\x00")) }
+
+// String is the property's dotted name, for logs: request.path.
+func (p Property) String() string { return strings.ReplaceAll(string(p), "\x00", ".") }
 
 // GatewayOf returns a gateway's traits, or false for a name that is no
 // gateway's.

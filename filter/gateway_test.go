@@ -54,3 +54,18 @@ func FuzzOriginTarget(f *testing.F) {
 		}
 	})
 }
+
+// TestPropertyPath: the path goes to proxy_get_property with its parts
+// joined by NUL, and logs read it dotted.
+func TestPropertyPath(t *testing.T) {
+	p := filter.PropertyPath("ngx", "request_line")
+	if string(p) != "ngx\x00request_line" || p.String() != "ngx.request_line" {
+		t.Errorf("PropertyPath: %q, %q", string(p), p.String())
+	}
+	kong, _ := filter.GatewayOf("kong")
+	for _, p := range []filter.Property{kong.TargetProperty, kong.RouteHostProperty, kong.RequestLineProperty} {
+		if got := filter.PropertyPath(strings.Split(p.String(), ".")...); got != p {
+			t.Errorf("Kong's %q is not its parts joined by NUL", p)
+		}
+	}
+}

@@ -213,18 +213,13 @@ func IncrementCounter(id uint32, by int64) error {
 	return asError(Status(proxyIncrementMetric(id, by)))
 }
 
-// propertyPath holds the path of the property being read: its parts
-// joined with NUL.
-var propertyPath []byte
-
-// GetPropertyString reads a host property of the request (path parts
-// are joined with NUL; the filter reads two-part ones) as a string,
-// without copying it: it is read into the scratch buffer, so it is valid
-// until the next request callback, and a caller that keeps it copies it.
-func GetPropertyString(scope, name string) (string, error) {
-	propertyPath = append(append(append(propertyPath[:0], scope...), 0), name...)
+// GetProperty reads a host property of the request, its path's parts
+// joined with NUL, as a string, without copying it: it is read into the
+// scratch buffer, so it is valid until the next request callback, and a
+// caller that keeps it copies it.
+func GetProperty(path string) (string, error) {
 	scratch.on = true
-	st := Status(proxyGetProperty(ptrOf(propertyPath), uint32(len(propertyPath)), &retPtr, &retSize))
+	st := Status(proxyGetProperty(strPtr(path), uint32(len(path)), &retPtr, &retSize))
 	if st != StatusOK {
 		release()
 		return "", st

@@ -30,8 +30,9 @@ type Host interface {
 	IncrementCounter(id uint32) error
 
 	RequestHeaders() (Headers, error)
-	// Property reads a host property such as request.path (Kong).
-	Property(scope, name string) (string, error)
+	// Property reads a host property such as request.path (Kong), its
+	// path's parts joined by NUL (filter.Property).
+	Property(path string) (string, error)
 	RemoveRequestHeader(name string) error
 	ReplaceRequestHeader(name, value string) error
 	ResponseHeaders() (Headers, error)

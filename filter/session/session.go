@@ -424,13 +424,13 @@ func (r *Root) RequestHeaders(stream uint32) Action {
 // routes by from host properties. It answers the request itself and
 // returns false when it cannot.
 func (r *Root) readTarget(gw *filter.Gateway, req *filter.Request, h Headers) bool {
-	if gw.TargetProperty == nil {
+	if gw.TargetProperty == "" {
 		req.Path, _ = h.Get(":path")
 		return true
 	}
-	if p := gw.RequestLineProperty; p != nil {
+	if p := gw.RequestLineProperty; p != "" {
 		// Usually the request line alone tells both, with one host call.
-		if line, err := r.host.Property(p[0], p[1]); err == nil {
+		if line, err := r.host.Property(string(p)); err == nil {
 			if target, ok := filter.OriginTarget(line); ok {
 				req.Path = target
 				return true
@@ -443,20 +443,20 @@ func (r *Root) readTarget(gw *filter.Gateway, req *filter.Request, h Headers) bo
 	// $request_uri, which ngx_wasm_module serves as request.path
 	// (src/common/proxy_wasm/ngx_proxy_wasm_properties.c).
 	p := gw.TargetProperty
-	target, err := r.host.Property(p[0], p[1])
+	target, err := r.host.Property(string(p))
 	if err != nil {
-		r.host.Log(LogError, "keycard: cannot read "+p[0]+"."+p[1]+": "+err.Error())
+		r.host.Log(LogError, "keycard: cannot read "+p.String()+": "+err.Error())
 		_ = r.host.SendResponse(500, nil, nil, "keycard_request_path")
 		return false
 	}
 	req.Path = target
-	if p := gw.RouteHostProperty; p != nil {
+	if p := gw.RouteHostProperty; p != "" {
 		// nginx's $host: the host it routes and proxies by, which an
 		// absolute-form request line sets before the Host header.
 		// (request.host is not it: ngx_wasm_module maps that to
 		// ngx.hostname, the machine's name.)
-		if req.RouteHost, err = r.host.Property(p[0], p[1]); err != nil {
-			r.host.Log(LogError, "keycard: cannot read "+p[0]+"."+p[1]+": "+err.Error())
+		if req.RouteHost, err = r.host.Property(string(p)); err != nil {
+			r.host.Log(LogError, "keycard: cannot read "+p.String()+": "+err.Error())
 			_ = r.host.SendResponse(500, nil, nil, "keycard_request_host")
 			return false
 		}
@@ -565,8 +565,12 @@ func keep(req *filter.Request) filter.Request {
 // Origin is added.
 func (r *Root) ResponseHeaders(stream uint32) Action {
 	if len(r.responseCORS) == 0 {
-		return Continue // the usual case: no map lookup
+		return Continue // the usual case: no map lookup, and no call (this inlines)
 	}
+	return r.responseCORSHeaders(stream)
+}
+
+func (r *Root) responseCORSHeaders(stream uint32) Action {
 	cors, ok := r.responseCORS[stream]
 	if !ok {
 		return Continue

@@ -101,9 +101,10 @@ func (h *fakeHost) IncrementCounter(id uint32) error { h.counters[h.ids[id]]++; 
 func (h *fakeHost) RequestHeaders() (session.Headers, error) {
 	return h.req().headers, nil
 }
-func (h *fakeHost) Property(scope, name string) (string, error) {
-	h.reads = append(h.reads, scope+"."+name)
-	switch scope + "." + name {
+func (h *fakeHost) Property(path string) (string, error) {
+	name := filter.Property(path).String()
+	h.reads = append(h.reads, name)
+	switch name {
 	case "request.path":
 		return h.req().target, nil
 	case "ngx.host":
@@ -113,7 +114,7 @@ func (h *fakeHost) Property(scope, name string) (string, error) {
 			return h.req().line, nil
 		}
 	}
-	return "", errors.New("no property " + scope + "." + name)
+	return "", errors.New("no property " + name)
 }
 func (h *fakeHost) RemoveRequestHeader(name string) error {
 	h.req().removed = append(h.req().removed, name)

@@ -79,10 +79,8 @@ func (*abiHost) PluginConfiguration(size int) ([]byte, error) {
 func (*abiHost) SetTickPeriod(millis uint32) error         { return abi.SetTickPeriod(millis) }
 func (*abiHost) DefineCounter(name string) (uint32, error) { return abi.DefineCounter(name) }
 func (*abiHost) IncrementCounter(id uint32) error          { return abi.IncrementCounter(id, 1) }
-func (*abiHost) Property(scope, name string) (string, error) {
-	return abi.GetPropertyString(scope, name)
-}
-func (*abiHost) RemoveRequestHeader(name string) error { return abi.RemoveHTTPRequestHeader(name) }
+func (*abiHost) Property(path string) (string, error)      { return abi.GetProperty(path) }
+func (*abiHost) RemoveRequestHeader(name string) error     { return abi.RemoveHTTPRequestHeader(name) }
 func (*abiHost) ReplaceRequestHeader(name, value string) error {
 	return abi.ReplaceHTTPRequestHeader(name, value)
 }
