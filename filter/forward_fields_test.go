@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/keycard-gw/keycard/config"
@@ -16,5 +17,14 @@ func TestForwardFields(t *testing.T) {
 	}
 	if len(forwardFields) != len(config.Fields)+1 {
 		t.Errorf("%d forwardFields for %d fields and claims", len(forwardFields), len(config.Fields))
+	}
+}
+
+// TestLevelText: a level reads as strconv.Itoa writes it.
+func TestLevelText(t *testing.T) {
+	for _, l := range []int{-10, -1, 0, 1, 5, 9, 10, 42, 1 << 40} {
+		if got, want := levelText(l), strconv.Itoa(l); got != want {
+			t.Errorf("levelText(%d) = %q, want %q", l, got, want)
+		}
 	}
 }

@@ -203,7 +203,7 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 		case forwardSubject:
 			v = id.Subject
 		case forwardLevel:
-			v = strconv.Itoa(id.Level)
+			v = levelText(id.Level)
 		case forwardRoles:
 			v = joinRoles(id.Roles)
 		case forwardIssuer:
@@ -216,6 +216,16 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 	e.setBuf = out
 	return out
 }
+
+// levelText is strconv.Itoa(l), without a call for the usual levels.
+func levelText(l int) string {
+	if 0 <= l && l <= 9 {
+		return digits[l : l+1]
+	}
+	return strconv.Itoa(l)
+}
+
+const digits = "0123456789"
 
 // joinRoles lists roles for the roles header, separated by commas. A
 // role that holds a comma, or is empty, cannot be told apart in such a

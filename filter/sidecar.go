@@ -104,7 +104,10 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 		d.Allow, d.Reason = true, ReasonPublic
 		return d
 	}
-	roles := e.roleBits(id.Roles)
+	var roles table.RoleBits
+	if len(id.Roles) > 0 {
+		roles = e.roleBits(id.Roles)
+	}
 	need := e.tb.RoleSet(rule.RoleSet)
 	levelOK := id.Level >= int(rule.Level)
 	roleOK := need.Empty() || need.Intersects(roles)
@@ -146,8 +149,14 @@ func (e *Engine) authorize(p *Pending, a *state.Answer) Decision {
 // copy of a Decision inside wasm is a memory.copy.)
 func (e *Engine) allow(d *Decision, reason string, id *token.Identity, p *Pending) {
 	d.Allow, d.Reason = true, reason
-	e.scoped(d, id)
-	e.conditioned(d, id, p)
+	// The checks first, here: a policy without scopes or conditions
+	// makes no call for them.
+	if !e.scopes.empty() {
+		e.scoped(d, id)
+	}
+	if !e.conditions.empty() {
+		e.conditioned(d, id, p)
+	}
 }
 
 // stateCache keeps sidecar answers per token id for sessions.cache.

@@ -77,7 +77,7 @@ var methodNames = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 // name is not one of the known methods (lower-case names are unknown).
 func ParseMethod(m string) MethodSet {
 	for i, n := range methodNames {
-		if n == m {
+		if sameString(n, m) { // inside wasm, == on equal lengths calls memequal
 			return 1 << i
 		}
 	}

@@ -22,7 +22,10 @@ const (
 // on a request act on the host's current one: the request whose callback
 // runs, or the one SetEffective chose.
 type Host interface {
-	Now() time.Time
+	// Clock is the host's wall clock. The session calls it as it is,
+	// not through the interface: a method value of an interface is a
+	// wrapper, and each call costs inside wasm.
+	Clock() func() time.Time
 	Log(level int, msg string)
 	PluginConfiguration(size int) ([]byte, error)
 	SetTickPeriod(millis uint32) error

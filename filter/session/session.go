@@ -123,7 +123,7 @@ func (c *clock) reset() { c.set = false }
 // New makes a plugin instance on host.
 func New(host Host) *Root {
 	r := &Root{host: host}
-	r.clock.src = host.Now
+	r.clock.src = host.Clock()
 	r.strip = func(name, _ string) { r.stripHeader(name) }
 	return r
 }

@@ -83,7 +83,7 @@ func (h *fakeHost) req() *request {
 	return r
 }
 
-func (h *fakeHost) Now() time.Time                               { return h.now }
+func (h *fakeHost) Clock() func() time.Time                      { return func() time.Time { return h.now } }
 func (h *fakeHost) Log(level int, msg string)                    { h.logs = append(h.logs, msg) }
 func (h *fakeHost) PluginConfiguration(size int) ([]byte, error) { return h.config, nil }
 func (h *fakeHost) SetTickPeriod(millis uint32) error {

@@ -3,6 +3,7 @@ package token
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/keycard-gw/keycard/config"
 	"github.com/keycard-gw/keycard/filter/abi/headermap"
@@ -116,14 +117,27 @@ func Extract(sources []config.TokenSource, h Headers) (string, error) {
 // fromHeader reads a token from a header's value: after scheme and one
 // space, when the source names a scheme (in any ASCII case).
 func fromHeader(v, scheme string) (string, bool) {
-	v = strings.TrimSpace(v)
+	if !trimmed(v) {
+		v = strings.TrimSpace(v)
+	}
 	if scheme == "" {
 		return v, v != ""
 	}
 	if len(v) <= len(scheme) || !headermap.EqualName(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
 		return "", false
 	}
-	return strings.TrimSpace(v[len(scheme)+1:]), true
+	if v = v[len(scheme)+1:]; !trimmed(v) {
+		v = strings.TrimSpace(v)
+	}
+	return v, true
+}
+
+// trimmed reports that strings.TrimSpace would leave s as it is because
+// both its ends are visible ASCII, the usual header value (every space
+// TrimSpace trims is a control or space byte, or a rune of more than one
+// byte), so that the usual value costs no call.
+func trimmed(s string) bool {
+	return s != "" && s[0] > ' ' && s[0] < utf8.RuneSelf && s[len(s)-1] > ' ' && s[len(s)-1] < utf8.RuneSelf
 }
 
 // cookies returns the values of the named cookie across Cookie headers.

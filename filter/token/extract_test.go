@@ -1,6 +1,7 @@
 package token
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/keycard-gw/keycard/config"
@@ -64,4 +65,18 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// FuzzTrimmed: where trimmed says a value needs no trimming,
+// strings.TrimSpace leaves it as it is, whitespace of more than one byte
+// at either end included.
+func FuzzTrimmed(f *testing.F) {
+	for _, s := range []string{"", "a", " a", "a ", "\ta\t", "tok\u00a0", "\u0085tok", "\u2003x\u2003", "x\x7f", "\x7fx", "\xff", "a\xc2", "\u3000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if trimmed(s) && strings.TrimSpace(s) != s {
+			t.Fatalf("trimmed(%q), but TrimSpace makes it %q", s, strings.TrimSpace(s))
+		}
+	})
 }

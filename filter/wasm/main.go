@@ -71,7 +71,7 @@ func (st *stream) OnHTTPDelete() {
 // by a wrapper, one more call inside wasm.
 type abiHost struct{}
 
-func (*abiHost) Now() time.Time            { return abi.Now() }
+func (*abiHost) Clock() func() time.Time   { return abi.Now }
 func (*abiHost) Log(level int, msg string) { abi.Log(abi.LogLevel(level), msg) }
 func (*abiHost) PluginConfiguration(size int) ([]byte, error) {
 	return abi.GetPluginConfiguration(size)
