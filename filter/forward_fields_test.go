@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/filter/token"
 )
 
 // TestForwardFields: every field a configuration may forward is read
@@ -20,11 +21,14 @@ func TestForwardFields(t *testing.T) {
 	}
 }
 
-// TestLevelText: a level reads as strconv.Itoa writes it.
-func TestLevelText(t *testing.T) {
-	for _, l := range []int{-10, -1, 0, 1, 5, 9, 10, 42, 1 << 40} {
-		if got, want := levelText(l), strconv.Itoa(l); got != want {
-			t.Errorf("levelText(%d) = %q, want %q", l, got, want)
+// TestForwardLevel: a level's header reads as strconv.Itoa writes it,
+// the one-digit levels written without it included.
+func TestForwardLevel(t *testing.T) {
+	e := &Engine{forwards: []forwarded{{field: forwardLevel}}, remove: []string{"x-auth-level"}}
+	for _, l := range []int{-1, 0, 1, 9, 10, 42, 1 << 40} {
+		got := e.forward(&token.Identity{Level: l})
+		if len(got) != 1 || got[0] != [2]string{"x-auth-level", strconv.Itoa(l)} {
+			t.Errorf("level %d forwarded as %q", l, got)
 		}
 	}
 }

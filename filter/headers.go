@@ -203,7 +203,11 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 		case forwardSubject:
 			v = id.Subject
 		case forwardLevel:
-			v = levelText(id.Level)
+			if l := id.Level; 0 <= l && l <= 9 {
+				v = digits[l : l+1] // the usual levels, without strconv's call
+			} else {
+				v = strconv.Itoa(l)
+			}
 		case forwardRoles:
 			v = joinRoles(id.Roles)
 		case forwardIssuer:
@@ -215,14 +219,6 @@ func (e *Engine) forward(id *token.Identity) [][2]string {
 	}
 	e.setBuf = out
 	return out
-}
-
-// levelText is strconv.Itoa(l), without a call for the usual levels.
-func levelText(l int) string {
-	if 0 <= l && l <= 9 {
-		return digits[l : l+1]
-	}
-	return strconv.Itoa(l)
 }
 
 const digits = "0123456789"

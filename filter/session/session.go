@@ -404,13 +404,14 @@ func (r *Root) RequestHeaders(stream uint32) Action {
 	// write barriers inside wasm.
 	req := &r.req
 	req.Headers, req.Authority, req.RouteHost = h, "", ""
-	req.Method, _ = h.Get(":method")
+	// Next(name, 0), not Get: through the interface, Get is one more call.
+	req.Method, _ = h.Next(":method", 0)
 	gw := e.Gateway()
 	if !r.readTarget(gw, req, h) {
 		return Pause
 	}
 	if !gw.HostHeader { // else the engine reads the Host header
-		req.Authority, _ = h.Get(":authority")
+		req.Authority, _ = h.Next(":authority", 0)
 	}
 	d := e.Decide(req)
 	if r.proceed(stream, req, &d, h) {
@@ -425,7 +426,7 @@ func (r *Root) RequestHeaders(stream uint32) Action {
 // returns false when it cannot.
 func (r *Root) readTarget(gw *filter.Gateway, req *filter.Request, h Headers) bool {
 	if gw.TargetProperty == "" {
-		req.Path, _ = h.Get(":path")
+		req.Path, _ = h.Next(":path", 0)
 		return true
 	}
 	if p := gw.RequestLineProperty; p != "" {

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"math"
 	"strings"
 	"time"
 )
@@ -64,8 +65,20 @@ type cacheEntry struct {
 	raw   string
 	id    *Identity
 	err   error // a verdict of refusal: ErrInvalid or ErrExpired
-	until time.Time
+	until int64 // Unix nanoseconds (unixNanos): one comparison, where time.Time.Before is a call inside wasm
 }
+
+// unixNanos is t in Unix nanoseconds, or the latest time that int64
+// holds for any later one (an expiry centuries away): the entry then
+// ends earlier than the token, never later.
+func unixNanos(t time.Time) int64 {
+	if t.After(latestNanos) {
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+var latestNanos = time.Unix(0, math.MaxInt64)
 
 func newCache(max int) *cache {
 	return &cache{max: max, entries: make(map[uint64]cacheEntry)}
@@ -77,7 +90,7 @@ func (c *cache) get(raw string, now time.Time) (*Identity, error, bool) {
 	if !ok || !sameToken(e.raw, raw) {
 		return nil, nil, false
 	}
-	if !now.Before(e.until) {
+	if now.UnixNano() >= e.until {
 		delete(c.entries, k)
 		return nil, nil, false
 	}
@@ -97,7 +110,7 @@ func (c *cache) put(raw string, id *Identity, err error, until, now time.Time) {
 	// The token may live in memory the host reuses for the next request
 	// (filter/abi's scratch buffer): the cache keeps its own copy.
 	raw = strings.Clone(raw)
-	c.entries[cacheKey(raw)] = cacheEntry{raw, id, err, until}
+	c.entries[cacheKey(raw)] = cacheEntry{raw, id, err, unixNanos(until)}
 }
 
 // CacheLen is the number of cached verified tokens.

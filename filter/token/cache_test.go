@@ -1,6 +1,7 @@
 package token
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,35 @@ func TestCacheCollision(t *testing.T) {
 	}
 	if _, _, ok := c.get(b, now.Add(time.Minute)); ok {
 		t.Fatal("an expired entry answered")
+	}
+}
+
+// TestCacheExpiry: an entry answers until the instant it ends and not
+// at it, and one that ends beyond what Unix nanoseconds hold (year 9999)
+// answers now and ends no later than its token.
+func TestCacheExpiry(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	end := now.Add(time.Minute)
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := newCache(4)
+	c.put("near", &Identity{Subject: "n"}, nil, end, now)
+	c.put("far", &Identity{Subject: "f"}, nil, far, now)
+	for _, tc := range []struct {
+		raw  string
+		at   time.Time
+		want bool
+	}{
+		{"near", now, true},
+		{"near", end.Add(-time.Nanosecond), true},
+		{"near", end, false},
+		{"far", now, true},
+		{"far", time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC), true},
+	} {
+		if _, _, ok := c.get(tc.raw, tc.at); ok != tc.want {
+			t.Errorf("%s at %v: cached %v, want %v", tc.raw, tc.at, ok, tc.want)
+		}
+	}
+	if got := unixNanos(far); got != math.MaxInt64 {
+		t.Errorf("unixNanos(year 9999) = %d, want the latest int64", got)
 	}
 }
