@@ -46,8 +46,9 @@ func (e *Engine) readClaims(cfg *config.Config) error {
 
 // conditioned turns an allowed decision whose service's or route's
 // conditions do not hold into 403 condition_failed.
+// Its caller, allow, calls it only where the policy has conditions.
 func (e *Engine) conditioned(d *Decision, id *token.Identity, p *Pending) {
-	if e.conditions.empty() || !d.Allow {
+	if !d.Allow {
 		return
 	}
 	for _, line := range [2]int{0, d.RouteLine} { // the service's, then the route's

@@ -321,7 +321,7 @@ func (e *Engine) match(r *Request, identify func() credential, stateful bool) De
 			return withDetail(deny(400, reason), errClientSent(name))
 		}
 	}
-	if e.cfg.Options.Preflight && r.Method == "OPTIONS" && isPreflight(r) { // the method first: no call for the others
+	if e.cfg.Options.Preflight && isPreflight(r) {
 		return e.preflight(r, host, path)
 	}
 	m := e.tb.Lookup(host, r.Method, path)

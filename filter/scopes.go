@@ -110,8 +110,9 @@ func insufficient(d *Decision, rule *config.Scopes, lacksAll bool, what string) 
 
 // scoped turns an allowed decision on a route that needs scopes the
 // token lacks into 403 insufficient_scope, naming the scopes needed.
+// Its caller, allow, calls it only where the policy has scopes.
 func (e *Engine) scoped(d *Decision, id *token.Identity) {
-	if e.scopes.empty() || d.RouteLine == 0 {
+	if d.RouteLine == 0 {
 		return
 	}
 	var rule *config.Scopes

@@ -1,21 +1,17 @@
 package envoytest
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
-	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 )
 
 // traced is one line of proxy-wasm-cpp-host's own trace of a call
@@ -34,23 +30,7 @@ var traced = regexp.MustCompile(`^\[trace\] \[(vm->host|host->vm)\] ([A-Za-z0-9_
 func TestHostCalls(t *testing.T) {
 	engines, module := hostModule(t)
 	eng := engines[len(engines)-1] // WAMR when there: the counts are every engine's, and it starts at once
-	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
-	res, err := compiler.CompileFiles([]string{filepath.Join(root, "testdata", "bench", "policy.yaml")}, compiler.Settings{SidecarKey: sidecartest.GatewayKey, Gateway: config.GatewayEnvoy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := json.Marshal(res.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "keycard.json")
-	if err := os.WriteFile(file, conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := mint.Token(res.Config, "login", "", mint.Claims{Subject: "u1", Level: 1}, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	file, tok := wasmtest.BenchPolicy(t, root, config.GatewayEnvoy, sidecartest.GatewayKey)
 	for _, tc := range []struct {
 		name string
 		req  Request

@@ -1,17 +1,13 @@
 package v8test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
-	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
 	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
@@ -53,7 +49,7 @@ func BenchmarkV8(b *testing.B) {
 	}
 	profile := os.Getenv("KEYCARD_V8_PROFILE")
 	for _, gw := range []string{config.GatewayEnvoy, config.GatewayKong} {
-		conf, tok := gatewayConfig(b, gw, dir)
+		conf, tok := wasmtest.BenchPolicy(b, root, gw, sidecartest.GatewayKey)
 		for _, k := range kinds(tok) {
 			headers, props, err := wasmhost.Presented(wasmhost.Options{Gateway: gw}, wasmhost.Request{Method: "GET", Authority: "api.example", Path: k.path, Headers: k.headers})
 			if err != nil {
@@ -130,27 +126,4 @@ func build(b testing.TB, pkg, out string) string {
 		b.Fatal(err)
 	}
 	return out
-}
-
-// gatewayConfig writes the benchmark policy's configuration for gw and
-// mints a token it accepts.
-func gatewayConfig(b testing.TB, gw, dir string) (file, token string) {
-	b.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
-	res, err := compiler.CompileFiles([]string{filepath.Join(root, "testdata", "bench", "policy.yaml")}, compiler.Settings{SidecarKey: sidecartest.GatewayKey, Gateway: gw})
-	if err != nil {
-		b.Fatal(err)
-	}
-	data, err := json.Marshal(res.Config)
-	if err != nil {
-		b.Fatal(err)
-	}
-	file = filepath.Join(dir, gw+".json")
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		b.Fatal(err)
-	}
-	token, err = mint.Token(res.Config, "login", "", mint.Claims{Subject: "u1", Level: 1}, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
-	return file, token
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/internal/testing/sidecartest"
+	"github.com/keycard-gw/keycard/internal/testing/wasmtest"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
 
@@ -23,7 +25,7 @@ func TestHost(t *testing.T) {
 		gw, kind string
 	}{{config.GatewayKong, "cached-token"}, {config.GatewayEnvoy, "public"}} {
 		t.Run(tc.gw+"/"+tc.kind, func(t *testing.T) {
-			conf, tok := gatewayConfig(t, tc.gw, dir)
+			conf, tok := wasmtest.BenchPolicy(t, root, tc.gw, sidecartest.GatewayKey)
 			for _, k := range kinds(tok) {
 				if k.name != tc.kind {
 					continue

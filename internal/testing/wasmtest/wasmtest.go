@@ -6,10 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/keycard-gw/keycard/compiler"
 	"github.com/keycard-gw/keycard/config"
+	"github.com/keycard-gw/keycard/internal/mint"
 	"github.com/keycard-gw/keycard/internal/wasmbuild"
 	"github.com/keycard-gw/keycard/internal/wasmhost"
 )
@@ -69,6 +73,32 @@ func Module(t testing.TB, root string) []byte {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// BenchPolicy compiles the benchmarks' policy (testdata/bench/policy.yaml
+// of the checkout at root, with its demo secret) for gateway, writes the
+// filter configuration to a file of the test's and mints a token of its
+// login issuer that the policy's routes accept.
+func BenchPolicy(t testing.TB, root, gateway, sidecarKey string) (file, token string) {
+	t.Helper()
+	t.Setenv("KEYCARD_DEMO_SECRET", "keycard-demo-secret-not-for-production")
+	res, err := compiler.CompileFiles([]string{filepath.Join(root, "testdata", "bench", "policy.yaml")}, compiler.Settings{SidecarKey: sidecarKey, Gateway: gateway})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(res.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(t.TempDir(), gateway+".json")
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	token, err = mint.Token(res.Config, "login", "", mint.Claims{Subject: "u1", Level: 1}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, token
 }
 
 // BrowserHeaders are the dozen headers a browser's request carries
